@@ -1,0 +1,301 @@
+/**
+ * Sessions: a signed token (see `SessionToken`) plus a record in the `SessionStore`.
+ *
+ * Expiry is idle and absolute at once: `expiresAt = min(lastSeenAt + idle, createdAt + absolute)`
+ * (defaults 7 and 30 days). A verified session slides `lastSeenAt`, written at most once per
+ * `touchInterval` (1 minute) per session so a busy client does not turn every request into a write.
+ *
+ * WebSocket tickets are single-use tokens of kind `ws-ticket`, valid 60 seconds and bound to their
+ * session: revoking the session invalidates them. A ticket is never a session and a session never
+ * a ticket.
+ */
+import { Clock, Context, Duration, Effect, Layer, Option, PubSub, Redacted, Schedule, Schema, Stream } from "effect"
+import { InvalidRequest, type StoreError } from "./Errors.ts"
+import { randomId } from "./Hashing.ts"
+import * as Scopes from "./Scopes.ts"
+import * as SessionStore from "./SessionStore.ts"
+import * as SessionToken from "./SessionToken.ts"
+import * as SigningKeyring from "./SigningKeyring.ts"
+
+export class InvalidSessionToken extends Schema.TaggedError<InvalidSessionToken>()("InvalidSessionToken", {
+  /** Why, for logs only; never shown to the client. */
+  reason: Schema.Literals(["Malformed", "BadSignature", "WrongKind", "Unknown", "Replayed"])
+}) {
+  override get message(): string {
+    return "The session credential is not valid"
+  }
+}
+
+export class ExpiredSessionToken extends Schema.TaggedError<ExpiredSessionToken>()("ExpiredSessionToken", {}) {
+  override get message(): string {
+    return "The session has expired"
+  }
+}
+
+export type VerifyError = InvalidSessionToken | ExpiredSessionToken | StoreError
+
+export interface SessionInfo extends SessionStore.SessionRecord {
+  readonly expiresAt: number
+  /** Has at least one live WebSocket connection on this instance. */
+  readonly connected: boolean
+}
+
+export interface IssueInput {
+  readonly subject: string
+  readonly scopes: ReadonlyArray<string>
+  readonly method: string
+  readonly client?: SessionStore.ClientMetadata | undefined
+}
+
+export type SessionChange =
+  | { readonly _tag: "Issued"; readonly session: SessionInfo }
+  | { readonly _tag: "Revoked"; readonly sid: string }
+
+export interface SessionCredentialServiceShape {
+  readonly issue: (input: IssueInput) => Effect.Effect<
+    { readonly token: Redacted.Redacted<string>; readonly session: SessionInfo },
+    InvalidRequest | StoreError
+  >
+  readonly verify: (token: Redacted.Redacted<string>) => Effect.Effect<SessionInfo, VerifyError>
+  readonly get: (sid: string) => Effect.Effect<Option.Option<SessionInfo>, StoreError>
+  /** Live sessions, oldest first; never tokens. Expired records are pruned on the way. */
+  readonly list: Effect.Effect<ReadonlyArray<SessionInfo>, StoreError>
+  readonly revoke: (sid: string) => Effect.Effect<boolean, StoreError>
+  /** Revokes every session except `sid`; returns how many were revoked. */
+  readonly revokeAllExcept: (sid: string) => Effect.Effect<number, StoreError>
+  readonly changes: Stream.Stream<SessionChange>
+  readonly markConnected: (sid: string) => Effect.Effect<void>
+  readonly markDisconnected: (sid: string) => Effect.Effect<void>
+  readonly issueWebSocketTicket: (sid: string) => Effect.Effect<
+    { readonly ticket: Redacted.Redacted<string>; readonly expiresAt: number },
+    VerifyError
+  >
+  /** Uses a ticket (once) and returns its session. */
+  readonly consumeWebSocketTicket: (ticket: Redacted.Redacted<string>) => Effect.Effect<SessionInfo, VerifyError>
+}
+
+export class SessionCredentialService extends Context.Service<
+  SessionCredentialService,
+  SessionCredentialServiceShape
+>()("@gatehouse/core/SessionCredentialService") {}
+
+export interface Options {
+  readonly idleTimeout?: Duration.Input | undefined
+  readonly absoluteLifetime?: Duration.Input | undefined
+  readonly touchInterval?: Duration.Input | undefined
+  readonly ticketTtl?: Duration.Input | undefined
+  /** How often expired records are swept from the store (default 1 hour). */
+  readonly sweepInterval?: Duration.Input | undefined
+}
+
+const millis = (input: Duration.Input | undefined, fallback: Duration.Duration) =>
+  Duration.toMillis(input === undefined ? fallback : Duration.fromInputUnsafe(input))
+
+const clip = (value: string | undefined, max: number) => value === undefined ? undefined : value.slice(0, max)
+
+const cleanClient = (client: SessionStore.ClientMetadata = {}): SessionStore.ClientMetadata => {
+  const entries = Object.entries({
+    label: clip(client.label, 128),
+    deviceType: clip(client.deviceType, 32),
+    os: clip(client.os, 64),
+    browser: clip(client.browser, 64),
+    ip: clip(client.ip, 64)
+  }).filter(([, value]) => value !== undefined)
+  return Object.fromEntries(entries)
+}
+
+export const make = Effect.fnUntraced(function*(options: Options = {}) {
+  const store = yield* SessionStore.SessionStore
+  const keyring = yield* SigningKeyring.SigningKeyring
+  const idle = millis(options.idleTimeout, Duration.days(7))
+  const absolute = millis(options.absoluteLifetime, Duration.days(30))
+  const touchInterval = millis(options.touchInterval, Duration.minutes(1))
+  const ticketTtl = millis(options.ticketTtl, Duration.seconds(60))
+  const changes = yield* PubSub.unbounded<SessionChange>()
+  /** Last `lastSeenAt` write per session from this process, so concurrent requests write once. */
+  const lastWrite = new Map<string, number>()
+  const connections = new Map<string, number>()
+
+  const expiresAt = (record: SessionStore.SessionRecord) =>
+    Math.min(record.lastSeenAt + idle, record.createdAt + absolute)
+
+  const toInfo = (record: SessionStore.SessionRecord): SessionInfo => ({
+    ...record,
+    expiresAt: expiresAt(record),
+    connected: (connections.get(record.sid) ?? 0) > 0
+  })
+
+  const forget = (sid: string) => {
+    lastWrite.delete(sid)
+  }
+
+  const revoke = Effect.fn("SessionCredentialService.revoke")(function*(sid: string) {
+    const removed = yield* store.remove(sid)
+    forget(sid)
+    if (removed) yield* PubSub.publish(changes, { _tag: "Revoked", sid })
+    return removed
+  })
+
+  const sign = (claims: SessionToken.Claims) => {
+    return Effect.map(keyring.current, (key) => SessionToken.signingInput(key.kid, claims)).pipe(
+      Effect.flatMap((input) =>
+        Effect.map(keyring.sign(input), ({ signature }) =>
+          Redacted.make(SessionToken.assemble(input, signature), { label: `${claims.kind}-token` }))
+      )
+    )
+  }
+
+  /** Checks structure and signature, then decodes the claims. */
+  const authenticate = Effect.fnUntraced(function*(token: Redacted.Redacted<string>) {
+    const parsed = SessionToken.parse(Redacted.value(token))
+    if (parsed === undefined) return yield* new InvalidSessionToken({ reason: "Malformed" })
+    if (!(yield* keyring.verify(parsed.kid, parsed.signingInput, parsed.signature))) {
+      return yield* new InvalidSessionToken({ reason: "BadSignature" })
+    }
+    const claims = SessionToken.decodeClaims(parsed.payload)
+    if (claims === undefined) return yield* new InvalidSessionToken({ reason: "Malformed" })
+    return claims
+  })
+
+  /** The live record of `sid` at `now`, sliding `lastSeenAt` (throttled); errors if gone or expired. */
+  const liveSession = Effect.fnUntraced(function*(sid: string, now: number) {
+    const found = yield* store.get(sid)
+    if (Option.isNone(found)) {
+      forget(sid)
+      return yield* new InvalidSessionToken({ reason: "Unknown" })
+    }
+    const record = found.value
+    if (now >= expiresAt(record)) {
+      yield* revoke(sid)
+      return yield* new ExpiredSessionToken()
+    }
+    const seen = Math.max(record.lastSeenAt, lastWrite.get(sid) ?? 0)
+    if (now - seen < touchInterval) return toInfo(record)
+    lastWrite.set(sid, now)
+    yield* store.touch(sid, now)
+    return toInfo({ ...record, lastSeenAt: now })
+  })
+
+  const verify = Effect.fnUntraced(function*(token: Redacted.Redacted<string>) {
+    const claims = yield* authenticate(token)
+    if (claims.kind !== "session") return yield* new InvalidSessionToken({ reason: "WrongKind" })
+    const now = yield* Clock.currentTimeMillis
+    if (now >= claims.exp) return yield* new ExpiredSessionToken()
+    return yield* liveSession(claims.sid, now)
+  })
+
+  const issue = Effect.fn("SessionCredentialService.issue")(function*(input: IssueInput) {
+    if (typeof input.subject !== "string" || input.subject.length === 0 || input.subject.length > 256) {
+      return yield* new InvalidRequest({ message: "subject must be 1 to 256 characters" })
+    }
+    if (!input.scopes.every(Scopes.isScope) || input.scopes.length > 64) {
+      return yield* new InvalidRequest({ message: "scopes must be at most 64 valid scopes" })
+    }
+    if (!/^[a-z][a-z0-9_-]{0,63}$/.test(input.method)) {
+      return yield* new InvalidRequest({ message: "method must be a short lower-case word" })
+    }
+    const now = yield* Clock.currentTimeMillis
+    const record: SessionStore.SessionRecord = {
+      sid: randomId(),
+      subject: input.subject,
+      scopes: [...new Set(input.scopes)],
+      method: input.method,
+      createdAt: now,
+      lastSeenAt: now,
+      client: cleanClient(input.client)
+    }
+    yield* store.insert(record)
+    const token = yield* sign({
+      kind: "session",
+      sid: record.sid,
+      sub: record.subject,
+      scopes: record.scopes,
+      method: record.method,
+      iat: now,
+      exp: now + absolute
+    })
+    const session = toInfo(record)
+    yield* PubSub.publish(changes, { _tag: "Issued", session })
+    return { token, session }
+  })
+
+  const live = (now: number) => (record: SessionStore.SessionRecord) => now < expiresAt(record)
+
+  const list = Effect.gen(function*() {
+    const now = yield* Clock.currentTimeMillis
+    const records = yield* store.list
+    yield* Effect.forEach(records.filter((record) => !live(now)(record)), (record) => revoke(record.sid), {
+      discard: true
+    })
+    return records.filter(live(now)).sort((a, b) => a.createdAt - b.createdAt).map(toInfo)
+  })
+
+  const get = Effect.fn("SessionCredentialService.get")(function*(sid: string) {
+    const now = yield* Clock.currentTimeMillis
+    return Option.map(Option.filter(yield* store.get(sid), live(now)), toInfo)
+  })
+
+  const revokeAllExcept = Effect.fn("SessionCredentialService.revokeAllExcept")(function*(sid: string) {
+    const removed = yield* store.removeAllExcept(sid)
+    for (const id of removed) {
+      forget(id)
+      yield* PubSub.publish(changes, { _tag: "Revoked", sid: id })
+    }
+    return removed.length
+  })
+
+  const issueWebSocketTicket = Effect.fn("SessionCredentialService.issueWebSocketTicket")(function*(sid: string) {
+    const now = yield* Clock.currentTimeMillis
+    yield* liveSession(sid, now)
+    const expiresAt = now + ticketTtl
+    const ticket = yield* sign({ kind: "ws-ticket", sid, jti: randomId(), iat: now, exp: expiresAt })
+    return { ticket, expiresAt }
+  })
+
+  const consumeWebSocketTicket = Effect.fnUntraced(function*(ticket: Redacted.Redacted<string>) {
+    const claims = yield* authenticate(ticket)
+    if (claims.kind !== "ws-ticket") return yield* new InvalidSessionToken({ reason: "WrongKind" })
+    const now = yield* Clock.currentTimeMillis
+    if (now >= claims.exp) return yield* new ExpiredSessionToken()
+    if (!(yield* store.consumeTicket(claims.jti, claims.exp, now))) {
+      return yield* new InvalidSessionToken({ reason: "Replayed" })
+    }
+    return yield* liveSession(claims.sid, now)
+  })
+
+  const markConnected = (sid: string) => Effect.sync(() => void connections.set(sid, (connections.get(sid) ?? 0) + 1))
+  const markDisconnected = (sid: string) =>
+    Effect.sync(() => {
+      const count = (connections.get(sid) ?? 0) - 1
+      if (count > 0) connections.set(sid, count)
+      else connections.delete(sid)
+    })
+
+  const sweepEvery = options.sweepInterval ?? Duration.hours(1)
+  yield* list.pipe(
+    Effect.catch((error) => Effect.logWarning("Session sweep failed", error.message)),
+    Effect.repeat(Schedule.spaced(sweepEvery)),
+    Effect.delay(sweepEvery),
+    Effect.forkScoped
+  )
+
+  return SessionCredentialService.of({
+    issue,
+    verify,
+    get,
+    list,
+    revoke,
+    revokeAllExcept,
+    changes: Stream.fromPubSub(changes),
+    markConnected,
+    markDisconnected,
+    issueWebSocketTicket,
+    consumeWebSocketTicket
+  })
+})
+
+/** The service over whatever `SessionStore` and `SigningKeyring` are provided. */
+export const layer = (options: Options = {}) => Layer.effect(SessionCredentialService, make(options))
+
+/** The service with sessions in memory. */
+export const layerMemory = (options: Options = {}) => layer(options).pipe(Layer.provide(SessionStore.layerMemory))

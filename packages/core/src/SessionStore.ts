@@ -1,0 +1,84 @@
+/**
+ * Storage of session records and of used WebSocket ticket ids, behind one interface so memory,
+ * SQLite and Postgres are interchangeable. Tokens are never stored: a session token is signed, and
+ * the record only says the session still exists and when it was last seen.
+ */
+import { Context, Effect, Layer, Option } from "effect"
+import type { StoreError } from "./Errors.ts"
+
+/** What a client says about itself when it pairs; every field is optional and length-limited. */
+export interface ClientMetadata {
+  readonly label?: string | undefined
+  readonly deviceType?: string | undefined
+  readonly os?: string | undefined
+  readonly browser?: string | undefined
+  readonly ip?: string | undefined
+}
+
+export interface SessionRecord {
+  readonly sid: string
+  readonly subject: string
+  readonly scopes: ReadonlyArray<string>
+  /** How the session was obtained (`bootstrap`, `pairing`, `cli`, ...). */
+  readonly method: string
+  readonly createdAt: number
+  readonly lastSeenAt: number
+  readonly client: ClientMetadata
+}
+
+export interface SessionStoreService {
+  readonly insert: (record: SessionRecord) => Effect.Effect<void, StoreError>
+  readonly get: (sid: string) => Effect.Effect<Option.Option<SessionRecord>, StoreError>
+  /** Moves `lastSeenAt` forward to `at` (never backwards). */
+  readonly touch: (sid: string, at: number) => Effect.Effect<void, StoreError>
+  readonly remove: (sid: string) => Effect.Effect<boolean, StoreError>
+  /** Removes every session but `sid`; returns the removed ids. */
+  readonly removeAllExcept: (sid: string) => Effect.Effect<ReadonlyArray<string>, StoreError>
+  readonly list: Effect.Effect<ReadonlyArray<SessionRecord>, StoreError>
+  /**
+   * Records a single-use ticket id; `true` the first time, `false` on every replay. Entries can be
+   * forgotten once `expiresAt` has passed (the ticket itself is expired by then).
+   */
+  readonly consumeTicket: (jti: string, expiresAt: number, now: number) => Effect.Effect<boolean, StoreError>
+}
+
+export class SessionStore extends Context.Service<SessionStore, SessionStoreService>()(
+  "@gatehouse/core/SessionStore"
+) {}
+
+/** Sessions in a `Map`. Every operation is one synchronous step, so each is atomic. */
+export const makeMemory = Effect.sync(() => {
+  const sessions = new Map<string, SessionRecord>()
+  const tickets = new Map<string, number>()
+  let nextTicketSweep = 0
+
+  return SessionStore.of({
+    insert: (record) => Effect.sync(() => void sessions.set(record.sid, record)),
+    get: (sid) => Effect.sync(() => Option.fromNullishOr(sessions.get(sid))),
+    touch: (sid, at) =>
+      Effect.sync(() => {
+        const record = sessions.get(sid)
+        if (record !== undefined && at > record.lastSeenAt) sessions.set(sid, { ...record, lastSeenAt: at })
+      }),
+    remove: (sid) => Effect.sync(() => sessions.delete(sid)),
+    removeAllExcept: (sid) =>
+      Effect.sync(() => {
+        const removed = [...sessions.keys()].filter((id) => id !== sid)
+        for (const id of removed) sessions.delete(id)
+        return removed
+      }),
+    list: Effect.sync(() => [...sessions.values()]),
+    consumeTicket: (jti, expiresAt, now) =>
+      Effect.sync(() => {
+        if (now >= nextTicketSweep) {
+          for (const [id, expiry] of tickets) if (expiry <= now) tickets.delete(id)
+          nextTicketSweep = now + 60_000
+        }
+        if (tickets.has(jti)) return false
+        tickets.set(jti, expiresAt)
+        return true
+      })
+  })
+})
+
+export const layerMemory = Layer.effect(SessionStore, makeMemory)

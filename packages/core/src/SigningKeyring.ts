@@ -1,0 +1,242 @@
+/**
+ * HMAC-SHA256 signing keys (256 bits) with key ids, kept in the secret store under
+ * `signing-keyring`. Tokens name their key (`kid`); `rotate()` adds a new current key and retires
+ * the old one, which keeps verifying until `retention` after its retirement (longer than any token
+ * it signed can live), so a rotation logs nobody out.
+ *
+ * The stored document is JSON: `{ v: 1, keys: [{ kid, key, createdAt, retiredAt? }] }`, keys in
+ * base64url, the last key current. A secret that is not such a document (for example
+ * `GATEHOUSE_SECRET_SIGNING_KEYRING` set to 32 random bytes) is one key whose id derives from its
+ * hash, so every instance given the same bytes agrees on the id.
+ *
+ * Another process (the CLI, a second instance) may rotate: an unknown `kid` triggers a reload
+ * (at most one per `reloadThrottle`) and the layer reloads every `refreshInterval`.
+ */
+import * as Crypto from "node:crypto"
+import { Clock, Context, Duration, Effect, Layer, Option, Redacted, Ref, Schedule, Schema, Semaphore } from "effect"
+import * as Base64Url from "./Base64Url.ts"
+import { constantTimeEqual, hmacSha256, randomBytes, sha256Hex } from "./Hashing.ts"
+import * as ServerSecretStore from "./ServerSecretStore.ts"
+
+export const secretName = "signing-keyring"
+
+export const keyBytes = 32
+
+export interface SigningKey {
+  readonly kid: string
+  readonly key: Redacted.Redacted<Uint8Array>
+  readonly createdAt: number
+  readonly retiredAt?: number | undefined
+}
+
+/** What the keyring holds for a key: its public description plus a prepared HMAC key. */
+interface LoadedKey extends SigningKey {
+  readonly hmacKey: Crypto.KeyObject
+}
+
+export class KeyringError extends Schema.TaggedError<KeyringError>()("KeyringError", {
+  reason: Schema.Literals(["Malformed", "TooShort", "ManagedByEnvironment"])
+}) {
+  override get message(): string {
+    switch (this.reason) {
+      case "Malformed":
+        return `The "${secretName}" secret is not a valid keyring`
+      case "TooShort":
+        return `A signing key must have at least ${keyBytes} bytes`
+      case "ManagedByEnvironment":
+        return `The signing keyring comes from ${ServerSecretStore.overrideVariable(secretName)}; rotate by changing it`
+    }
+  }
+}
+
+export type KeyringFailure = KeyringError | ServerSecretStore.SecretError | ServerSecretStore.SecretAlreadyExists
+
+export interface SigningKeyringService {
+  /** The key new tokens are signed with. */
+  readonly current: Effect.Effect<SigningKey>
+  /** A key that may verify tokens (current or retired within retention). */
+  readonly byId: (kid: string) => Effect.Effect<Option.Option<SigningKey>>
+  /** Signs `data` with the current key. */
+  readonly sign: (data: string) => Effect.Effect<{ readonly kid: string; readonly signature: Uint8Array }>
+  /** Constant-time check of an HMAC-SHA256 signature by the key `kid`. */
+  readonly verify: (kid: string, data: string, signature: Uint8Array) => Effect.Effect<boolean>
+  /** Adds a new current key and retires the previous one. */
+  readonly rotate: Effect.Effect<SigningKey, KeyringFailure | ServerSecretStore.SecretGenerationForbidden>
+  /** Re-reads the keyring (picks up rotations made by other processes). */
+  readonly reload: Effect.Effect<void, KeyringFailure | ServerSecretStore.SecretGenerationForbidden>
+  /** Every key the keyring holds, without key material. */
+  readonly list: Effect.Effect<ReadonlyArray<Omit<SigningKey, "key">>>
+}
+
+export class SigningKeyring extends Context.Service<SigningKeyring, SigningKeyringService>()(
+  "@gatehouse/core/SigningKeyring"
+) {}
+
+export interface Options {
+  /** How long a retired key keeps verifying (default 31 days: longer than the 30-day session cap). */
+  readonly retention?: Duration.Input | undefined
+  /** Minimum time between reloads caused by an unknown key id (default 5 seconds). */
+  readonly reloadThrottle?: Duration.Input | undefined
+  /** Background reload period (default 1 minute). */
+  readonly refreshInterval?: Duration.Input | undefined
+}
+
+const StoredKey = Schema.Struct({
+  kid: Schema.String.check(Schema.isPattern(/^[A-Za-z0-9_-]{1,64}$/)),
+  key: Schema.String,
+  createdAt: Schema.Number,
+  retiredAt: Schema.optional(Schema.Number)
+})
+
+const KeyringDocument = Schema.fromJsonString(Schema.Struct({
+  v: Schema.Literal(1),
+  keys: Schema.Array(StoredKey).check(Schema.isMinLength(1))
+}))
+
+const decodeDocument = Schema.decodeUnknownOption(KeyringDocument)
+const encodeDocument = Schema.encodeSync(KeyringDocument)
+
+const toLoaded = (kid: string, bytes: Uint8Array, createdAt: number, retiredAt?: number): LoadedKey => ({
+  kid,
+  key: Redacted.make(bytes, { label: `signing-key:${kid}` }),
+  createdAt,
+  retiredAt,
+  hmacKey: Crypto.createSecretKey(bytes)
+})
+
+/** Parses the stored secret: a keyring document, or raw key bytes. */
+export const parse = (bytes: Uint8Array): Option.Option<ReadonlyArray<LoadedKey>> | "TooShort" => {
+  const document = decodeDocument(Buffer.from(bytes).toString("utf8"))
+  if (Option.isNone(document)) {
+    if (bytes.byteLength < keyBytes) return "TooShort"
+    return Option.some([toLoaded(`s${sha256Hex(bytes).slice(0, 15)}`, bytes, 0)])
+  }
+  const keys: Array<LoadedKey> = []
+  for (const stored of document.value.keys) {
+    const key = Base64Url.decodeOrUndefined(stored.key)
+    if (key === undefined) return Option.none()
+    if (key.byteLength < keyBytes) return "TooShort"
+    keys.push(toLoaded(stored.kid, key, stored.createdAt, stored.retiredAt))
+  }
+  return Option.some(keys)
+}
+
+const serialize = (keys: ReadonlyArray<LoadedKey>): Uint8Array =>
+  Buffer.from(encodeDocument({
+    v: 1,
+    keys: keys.map((key) => ({
+      kid: key.kid,
+      key: Base64Url.encode(Redacted.value(key.key)),
+      createdAt: key.createdAt,
+      ...(key.retiredAt === undefined ? {} : { retiredAt: key.retiredAt })
+    }))
+  }), "utf8")
+
+const newKey = (now: number): LoadedKey => toLoaded(Base64Url.encode(randomBytes(6)), randomBytes(keyBytes), now)
+
+const describe = ({ createdAt, kid, retiredAt }: SigningKey): Omit<SigningKey, "key"> =>
+  retiredAt === undefined ? { kid, createdAt } : { kid, createdAt, retiredAt }
+
+export const make = Effect.fnUntraced(function*(options: Options = {}) {
+  const store = yield* ServerSecretStore.ServerSecretStore
+  const retention = Duration.toMillis(Duration.fromInputUnsafe(options.retention ?? Duration.days(31)))
+  const throttle = Duration.toMillis(Duration.fromInputUnsafe(options.reloadThrottle ?? Duration.seconds(5)))
+  const lock = yield* Semaphore.make(1)
+
+  const malformed = new KeyringError({ reason: "Malformed" })
+
+  const readStored = Effect.gen(function*() {
+    const secret = yield* store.get(secretName)
+    if (Option.isNone(secret)) return Option.none<ReadonlyArray<LoadedKey>>()
+    const parsed = parse(Redacted.value(secret.value))
+    if (parsed === "TooShort") return yield* new KeyringError({ reason: "TooShort" })
+    if (Option.isNone(parsed)) return yield* malformed
+    return parsed
+  })
+
+  /** The stored keyring, created with one fresh key when there is none. */
+  const loadOrCreate = Effect.gen(function*() {
+    const existing = yield* readStored
+    if (Option.isSome(existing)) return existing.value
+    if (store.hosted) {
+      return yield* new ServerSecretStore.SecretGenerationForbidden({
+        name: secretName,
+        variable: ServerSecretStore.overrideVariable(secretName),
+        bytes: keyBytes
+      })
+    }
+    const first = [newKey(yield* Clock.currentTimeMillis)]
+    const created = yield* store.create(secretName, Redacted.make(serialize(first))).pipe(
+      Effect.as(true),
+      Effect.catchTag("SecretAlreadyExists", () => Effect.succeed(false))
+    )
+    if (created) return first
+    // Another process won the race: use what it wrote.
+    const winner = yield* readStored
+    return Option.isSome(winner) ? winner.value : yield* malformed
+  })
+
+  const state = yield* Ref.make({ keys: yield* loadOrCreate, loadedAt: yield* Clock.currentTimeMillis })
+
+  const reload = Effect.gen(function*() {
+    const keys = yield* loadOrCreate
+    yield* Ref.set(state, { keys, loadedAt: yield* Clock.currentTimeMillis })
+  }).pipe(lock.withPermits(1))
+
+  const currentKey = Effect.map(Ref.get(state), ({ keys }) => keys[keys.length - 1]!)
+
+  const usable = (key: LoadedKey, now: number) => key.retiredAt === undefined || now - key.retiredAt < retention
+
+  /** Finds `kid`; on a miss reloads once (throttled), since another process may have rotated. */
+  const find = Effect.fnUntraced(function*(kid: string) {
+    const now = yield* Clock.currentTimeMillis
+    const { keys, loadedAt } = yield* Ref.get(state)
+    const hit = keys.find((key) => key.kid === kid)
+    if (hit !== undefined) return usable(hit, now) ? hit : undefined
+    if (now - loadedAt < throttle) return undefined
+    yield* Ref.update(state, (s) => ({ ...s, loadedAt: now }))
+    yield* reload.pipe(Effect.catch((error) => Effect.logWarning("Signing keyring reload failed", error.message)))
+    const reloaded = (yield* Ref.get(state)).keys.find((key) => key.kid === kid)
+    return reloaded !== undefined && usable(reloaded, now) ? reloaded : undefined
+  })
+
+  const rotate = Effect.gen(function*() {
+    const fromEnvironment = yield* Effect.map(
+      Effect.option(ServerSecretStore.readOverride(secretName)),
+      (value) => Option.isSome(value) && Option.isSome(value.value)
+    )
+    if (fromEnvironment) return yield* new KeyringError({ reason: "ManagedByEnvironment" })
+    const now = yield* Clock.currentTimeMillis
+    const stored = yield* loadOrCreate
+    const kept = stored
+      .filter((key) => usable(key, now))
+      .map((key) => key.retiredAt === undefined ? { ...key, retiredAt: now } : key)
+    const next = newKey(now)
+    const keys = [...kept, next]
+    yield* store.set(secretName, Redacted.make(serialize(keys)))
+    yield* Ref.set(state, { keys, loadedAt: now })
+    return next as SigningKey
+  }).pipe(lock.withPermits(1))
+
+  const refreshEvery = options.refreshInterval ?? Duration.minutes(1)
+  yield* reload.pipe(
+    Effect.catch((error) => Effect.logWarning("Signing keyring refresh failed", error.message)),
+    Effect.repeat(Schedule.spaced(refreshEvery)),
+    Effect.delay(refreshEvery),
+    Effect.forkScoped
+  )
+
+  return SigningKeyring.of({
+    current: currentKey,
+    byId: (kid) => Effect.map(find(kid), Option.fromNullishOr),
+    sign: (data) => Effect.map(currentKey, (key) => ({ kid: key.kid, signature: hmacSha256(key.hmacKey, data) })),
+    verify: (kid, data, signature) =>
+      Effect.map(find(kid), (key) => key !== undefined && constantTimeEqual(hmacSha256(key.hmacKey, data), signature)),
+    rotate,
+    reload,
+    list: Effect.map(Ref.get(state), ({ keys }) => keys.map(describe))
+  })
+})
+
+/** The keyring over the `ServerSecretStore`. */
+export const layer = (options: Options = {}) => Layer.effect(SigningKeyring, make(options))
