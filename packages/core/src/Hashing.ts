@@ -14,6 +14,10 @@ export const sha256Hex = (data: string | Uint8Array): string => sha256(data).toS
 export const hmacSha256 = (key: Crypto.KeyObject | Uint8Array, data: string | Uint8Array): Buffer =>
   Crypto.createHmac("sha256", key).update(data).digest()
 
+/** HMAC-SHA256 as canonical base64url (43 characters). */
+export const hmacSha256Base64Url = (key: Crypto.KeyObject | Uint8Array, data: string | Uint8Array): string =>
+  Crypto.createHmac("sha256", key).update(data).digest("base64url")
+
 /** Compares two byte strings in time that depends only on their lengths. */
 export const constantTimeEqual = (a: Uint8Array, b: Uint8Array): boolean =>
   a.byteLength === b.byteLength && Crypto.timingSafeEqual(a, b)

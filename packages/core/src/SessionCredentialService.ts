@@ -34,6 +34,8 @@ export class ExpiredSessionToken extends Schema.TaggedError<ExpiredSessionToken>
 
 export type VerifyError = InvalidSessionToken | ExpiredSessionToken | StoreError
 
+type ClaimsOf<K extends SessionToken.Claims["kind"]> = Extract<SessionToken.Claims, { readonly kind: K }>
+
 export interface SessionInfo extends SessionStore.SessionRecord {
   readonly expiresAt: number
   /** Has at least one live WebSocket connection on this instance. */
@@ -145,44 +147,84 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
     )
   }
 
-  /** Checks structure and signature, then decodes the claims. */
-  const authenticate = Effect.fnUntraced(function*(token: Redacted.Redacted<string>) {
-    const parsed = SessionToken.parse(Redacted.value(token))
-    if (parsed === undefined) return yield* new InvalidSessionToken({ reason: "Malformed" })
-    if (!(yield* keyring.verify(parsed.kid, parsed.signingInput, parsed.signature))) {
-      return yield* new InvalidSessionToken({ reason: "BadSignature" })
-    }
+  /**
+   * Decoded claims of tokens whose signature matched, by signature. The HMAC is still checked on
+   * every request (in constant time, before this lookup); what is saved is re-parsing the JSON a
+   * client sends again and again. A matching signature fixes the payload it signs, so the
+   * signature is a sufficient key. Bounded: cleared whole when full.
+   */
+  const claimsBySignature = new Map<string, SessionToken.Claims>()
+  const decodeVerified = (parsed: SessionToken.ParsedToken) => {
+    const cached = claimsBySignature.get(parsed.signature)
+    if (cached !== undefined) return cached
     const claims = SessionToken.decodeClaims(parsed.payload)
-    if (claims === undefined) return yield* new InvalidSessionToken({ reason: "Malformed" })
+    if (claims === undefined) return undefined
+    if (claimsBySignature.size >= 10_000) claimsBySignature.clear()
+    claimsBySignature.set(parsed.signature, claims)
     return claims
-  })
+  }
 
-  /** The live record of `sid` at `now`, sliding `lastSeenAt` (throttled); errors if gone or expired. */
-  const liveSession = Effect.fnUntraced(function*(sid: string, now: number) {
-    const found = yield* store.get(sid)
-    if (Option.isNone(found)) {
-      forget(sid)
-      return yield* new InvalidSessionToken({ reason: "Unknown" })
-    }
-    const record = found.value
-    if (now >= expiresAt(record)) {
-      yield* revoke(sid)
-      return yield* new ExpiredSessionToken()
-    }
-    const seen = Math.max(record.lastSeenAt, lastWrite.get(sid) ?? 0)
-    if (now - seen < touchInterval) return toInfo(record)
-    lastWrite.set(sid, now)
-    yield* store.touch(sid, now)
-    return toInfo({ ...record, lastSeenAt: now })
-  })
+  /**
+   * What a token whose signature check came out `valid` amounts to at `now`: its claims if they
+   * decode, are of `kind` and have not passed `exp`; otherwise the error to fail with.
+   */
+  const decide = <K extends SessionToken.Claims["kind"]>(
+    parsed: SessionToken.ParsedToken,
+    kind: K,
+    now: number,
+    valid: boolean
+  ): ClaimsOf<K> | InvalidSessionToken | ExpiredSessionToken => {
+    if (!valid) return new InvalidSessionToken({ reason: "BadSignature" })
+    const claims = decodeVerified(parsed)
+    if (claims === undefined) return new InvalidSessionToken({ reason: "Malformed" })
+    if (claims.kind !== kind) return new InvalidSessionToken({ reason: "WrongKind" })
+    return now >= claims.exp ? new ExpiredSessionToken() : claims as ClaimsOf<K>
+  }
 
-  const verify = Effect.fnUntraced(function*(token: Redacted.Redacted<string>) {
-    const claims = yield* authenticate(token)
-    if (claims.kind !== "session") return yield* new InvalidSessionToken({ reason: "WrongKind" })
-    const now = yield* Clock.currentTimeMillis
-    if (now >= claims.exp) return yield* new ExpiredSessionToken()
-    return yield* liveSession(claims.sid, now)
-  })
+  /** The live record of `sid` at `now`, sliding `lastSeenAt` (throttled); fails if gone or expired. */
+  const liveSession = (sid: string, now: number): Effect.Effect<SessionInfo, VerifyError> =>
+    Effect.flatMap(store.get(sid), (found): Effect.Effect<SessionInfo, VerifyError> => {
+      if (Option.isNone(found)) {
+        forget(sid)
+        return Effect.fail(new InvalidSessionToken({ reason: "Unknown" }))
+      }
+      const record = found.value
+      if (now >= expiresAt(record)) {
+        return Effect.andThen(revoke(sid), Effect.fail(new ExpiredSessionToken()))
+      }
+      const seen = Math.max(record.lastSeenAt, lastWrite.get(sid) ?? 0)
+      if (now - seen < touchInterval) return Effect.succeed(toInfo(record))
+      lastWrite.set(sid, now)
+      return Effect.as(store.touch(sid, now), toInfo({ ...record, lastSeenAt: now }))
+    })
+
+  /**
+   * Authenticates a token of `kind` at the current time (structure, signature, claims, `exp`), then
+   * runs `next`. The usual case is synchronous against the keys in memory; an unknown key id goes
+   * through `keyring.verify`, which may reload the keyring.
+   */
+  const check = <K extends SessionToken.Claims["kind"], A>(
+    token: Redacted.Redacted<string>,
+    kind: K,
+    next: (claims: ClaimsOf<K>, now: number) => Effect.Effect<A, VerifyError>
+  ): Effect.Effect<A, VerifyError> =>
+    Clock.clockWith((clock) => {
+      const now = clock.currentTimeMillisUnsafe()
+      const parsed = SessionToken.parse(Redacted.value(token))
+      if (parsed === undefined) return Effect.fail(new InvalidSessionToken({ reason: "Malformed" }))
+      const proceed = (valid: boolean) => {
+        const outcome = decide(parsed, kind, now, valid)
+        return outcome instanceof InvalidSessionToken || outcome instanceof ExpiredSessionToken
+          ? Effect.fail(outcome)
+          : next(outcome, now)
+      }
+      const valid = keyring.verifyUnsafe(parsed.kid, parsed.signingInput, parsed.signature, now)
+      return valid === undefined
+        ? Effect.flatMap(keyring.verify(parsed.kid, parsed.signingInput, parsed.signature), proceed)
+        : proceed(valid)
+    })
+
+  const verify = (token: Redacted.Redacted<string>) => check(token, "session", (claims, now) => liveSession(claims.sid, now))
 
   const issue = Effect.fn("SessionCredentialService.issue")(function*(input: IssueInput) {
     if (typeof input.subject !== "string" || input.subject.length === 0 || input.subject.length > 256) {
@@ -252,16 +294,10 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
     return { ticket, expiresAt }
   })
 
-  const consumeWebSocketTicket = Effect.fnUntraced(function*(ticket: Redacted.Redacted<string>) {
-    const claims = yield* authenticate(ticket)
-    if (claims.kind !== "ws-ticket") return yield* new InvalidSessionToken({ reason: "WrongKind" })
-    const now = yield* Clock.currentTimeMillis
-    if (now >= claims.exp) return yield* new ExpiredSessionToken()
-    if (!(yield* store.consumeTicket(claims.jti, claims.exp, now))) {
-      return yield* new InvalidSessionToken({ reason: "Replayed" })
-    }
-    return yield* liveSession(claims.sid, now)
-  })
+  const consumeWebSocketTicket = (ticket: Redacted.Redacted<string>) =>
+    check(ticket, "ws-ticket", (claims, now) =>
+      Effect.flatMap(store.consumeTicket(claims.jti, claims.exp, now), (first) =>
+        first ? liveSession(claims.sid, now) : Effect.fail(new InvalidSessionToken({ reason: "Replayed" }))))
 
   const markConnected = (sid: string) => Effect.sync(() => void connections.set(sid, (connections.get(sid) ?? 0) + 1))
   const markDisconnected = (sid: string) =>

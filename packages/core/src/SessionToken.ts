@@ -3,9 +3,10 @@
  *
  *   v1.<kid>.<base64url(JSON claims)>.<base64url(HMAC-SHA256(key, "v1.<kid>.<claims>"))>
  *
- * Parsing is strict and total: exactly four segments, canonical base64url, a 32-byte signature,
- * claims that pass their Schema. Anything else is `undefined`, never an exception. Times in claims
- * are milliseconds since the epoch.
+ * Parsing is strict and total: exactly four segments, canonical base64url, a 32-byte signature
+ * (43 characters, compared as text against the canonical encoding of the expected one), claims
+ * that pass their Schema. Anything else is `undefined`, never an exception. Times in claims are
+ * milliseconds since the epoch.
  */
 import { Schema } from "effect"
 import * as Base64Url from "./Base64Url.ts"
@@ -56,21 +57,24 @@ export interface ParsedToken {
   /** The signed part: `v1.<kid>.<claims>`. */
   readonly signingInput: string
   readonly payload: string
-  readonly signature: Uint8Array
+  /** base64url; checked by the keyring against the canonical encoding of the expected HMAC. */
+  readonly signature: string
 }
 
 const kidPattern = /^[A-Za-z0-9_-]{1,64}$/
+const prefix = `${version}.`
 
 /** Splits a token into its parts, checking structure only (not the signature). */
 export const parse = (token: string): ParsedToken | undefined => {
-  if (typeof token !== "string" || token.length > maxLength) return undefined
-  const parts = token.split(".")
-  if (parts.length !== 4) return undefined
-  const [tokenVersion, kid, payload, signaturePart] = parts as [string, string, string, string]
-  if (tokenVersion !== version || !kidPattern.test(kid) || payload.length === 0) return undefined
-  const signature = Base64Url.decodeOrUndefined(signaturePart)
-  if (signature === undefined || signature.byteLength !== 32) return undefined
-  return { kid, signingInput: `${tokenVersion}.${kid}.${payload}`, payload, signature }
+  if (typeof token !== "string" || token.length > maxLength || !token.startsWith(prefix)) return undefined
+  const kidEnd = token.indexOf(".", prefix.length)
+  const payloadEnd = token.indexOf(".", kidEnd + 1)
+  // Exactly four segments: the signature is the last 43 characters and holds no dot.
+  if (kidEnd < 0 || payloadEnd !== token.length - 44 || payloadEnd <= kidEnd + 1) return undefined
+  const kid = token.slice(prefix.length, kidEnd)
+  const signature = token.slice(payloadEnd + 1)
+  if (!kidPattern.test(kid) || signature.includes(".")) return undefined
+  return { kid, signingInput: token.slice(0, payloadEnd), payload: token.slice(kidEnd + 1, payloadEnd), signature }
 }
 
 /** Decodes the claims segment: canonical base64url, JSON, then the claims Schema. */
@@ -91,4 +95,5 @@ export const decodeClaims = (payload: string): Claims | undefined => {
 export const signingInput = (kid: string, claims: Claims): string =>
   `${version}.${kid}.${Base64Url.encodeString(JSON.stringify(claims))}`
 
-export const assemble = (input: string, signature: Uint8Array): string => `${input}.${Base64Url.encode(signature)}`
+/** The token: the signing input and its base64url signature. */
+export const assemble = (input: string, signature: string): string => `${input}.${signature}`

@@ -13,9 +13,9 @@
  * (at most one per `reloadThrottle`) and the layer reloads every `refreshInterval`.
  */
 import * as Crypto from "node:crypto"
-import { Clock, Context, Duration, Effect, Layer, Option, Redacted, Ref, Schedule, Schema, Semaphore } from "effect"
+import { Clock, Context, Duration, Effect, Layer, Option, Redacted, Schedule, Schema, Semaphore } from "effect"
 import * as Base64Url from "./Base64Url.ts"
-import { constantTimeEqual, hmacSha256, randomBytes, sha256Hex } from "./Hashing.ts"
+import { constantTimeEqualString, hmacSha256Base64Url, randomBytes, sha256Hex } from "./Hashing.ts"
 import * as ServerSecretStore from "./ServerSecretStore.ts"
 
 export const secretName = "signing-keyring"
@@ -56,10 +56,18 @@ export interface SigningKeyringService {
   readonly current: Effect.Effect<SigningKey>
   /** A key that may verify tokens (current or retired within retention). */
   readonly byId: (kid: string) => Effect.Effect<Option.Option<SigningKey>>
-  /** Signs `data` with the current key. */
-  readonly sign: (data: string) => Effect.Effect<{ readonly kid: string; readonly signature: Uint8Array }>
-  /** Constant-time check of an HMAC-SHA256 signature by the key `kid`. */
-  readonly verify: (kid: string, data: string, signature: Uint8Array) => Effect.Effect<boolean>
+  /** Signs `data` with the current key; the signature is base64url (43 characters). */
+  readonly sign: (data: string) => Effect.Effect<{ readonly kid: string; readonly signature: string }>
+  /**
+   * Constant-time check of a base64url HMAC-SHA256 signature by the key `kid`. Only the canonical
+   * spelling of the signature matches.
+   */
+  readonly verify: (kid: string, data: string, signature: string) => Effect.Effect<boolean>
+  /**
+   * `verify` against the keys already in memory, for hot paths: `undefined` when `kid` is not
+   * loaded (then call `verify`, which may reload). `now` decides whether a retired key still counts.
+   */
+  readonly verifyUnsafe: (kid: string, data: string, signature: string, now: number) => boolean | undefined
   /** Adds a new current key and retires the previous one. */
   readonly rotate: Effect.Effect<SigningKey, KeyringFailure | ServerSecretStore.SecretGenerationForbidden>
   /** Re-reads the keyring (picks up rotations made by other processes). */
@@ -132,6 +140,14 @@ const serialize = (keys: ReadonlyArray<LoadedKey>): Uint8Array =>
     }))
   }), "utf8")
 
+/**
+ * Constant-time comparison of the expected signature (canonical base64url) with the presented
+ * text. Comparing text rather than decoded bytes means only the canonical spelling matches: Node's
+ * decoder would also take `+`, `/`, stray characters or non-zero padding bits.
+ */
+export const signatureMatches = (expected: string, signature: string): boolean =>
+  constantTimeEqualString(expected, signature)
+
 const newKey = (now: number): LoadedKey => toLoaded(Base64Url.encode(randomBytes(6)), randomBytes(keyBytes), now)
 
 const describe = ({ createdAt, kid, retiredAt }: SigningKey): Omit<SigningKey, "key"> =>
@@ -176,29 +192,43 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
     return Option.isSome(winner) ? winner.value : yield* malformed
   })
 
-  const state = yield* Ref.make({ keys: yield* loadOrCreate, loadedAt: yield* Clock.currentTimeMillis })
+  // Read on every request, so a plain variable (swapped whole, under the lock) rather than a Ref.
+  let state = { keys: yield* loadOrCreate, loadedAt: yield* Clock.currentTimeMillis }
+  const setState = (keys: ReadonlyArray<LoadedKey>, loadedAt: number) => Effect.sync(() => void (state = { keys, loadedAt }))
 
   const reload = Effect.gen(function*() {
     const keys = yield* loadOrCreate
-    yield* Ref.set(state, { keys, loadedAt: yield* Clock.currentTimeMillis })
+    yield* setState(keys, yield* Clock.currentTimeMillis)
   }).pipe(lock.withPermits(1))
 
-  const currentKey = Effect.map(Ref.get(state), ({ keys }) => keys[keys.length - 1]!)
+  const currentKey = Effect.sync(() => state.keys[state.keys.length - 1]!)
 
-  const usable = (key: LoadedKey, now: number) => key.retiredAt === undefined || now - key.retiredAt < retention
+  const usable = (key: LoadedKey | undefined, now: number) =>
+    key !== undefined && (key.retiredAt === undefined || now - key.retiredAt < retention) ? key : undefined
 
-  /** Finds `kid`; on a miss reloads once (throttled), since another process may have rotated. */
-  const find = Effect.fnUntraced(function*(kid: string) {
-    const now = yield* Clock.currentTimeMillis
-    const { keys, loadedAt } = yield* Ref.get(state)
-    const hit = keys.find((key) => key.kid === kid)
-    if (hit !== undefined) return usable(hit, now) ? hit : undefined
-    if (now - loadedAt < throttle) return undefined
-    yield* Ref.update(state, (s) => ({ ...s, loadedAt: now }))
+  /** On a miss, reloads once (throttled): another process may have rotated. */
+  const findAfterReload = Effect.fnUntraced(function*(kid: string, now: number) {
+    if (now - state.loadedAt < throttle) return undefined
+    state = { ...state, loadedAt: now }
     yield* reload.pipe(Effect.catch((error) => Effect.logWarning("Signing keyring reload failed", error.message)))
-    const reloaded = (yield* Ref.get(state)).keys.find((key) => key.kid === kid)
-    return reloaded !== undefined && usable(reloaded, now) ? reloaded : undefined
+    return usable(state.keys.find((key) => key.kid === kid), now)
   })
+
+  /** The usable key `kid`; the common case (a hit) takes no Effect steps beyond reading the clock. */
+  const find = (kid: string): Effect.Effect<LoadedKey | undefined> =>
+    Clock.clockWith((clock) => {
+      const now = clock.currentTimeMillisUnsafe()
+      const hit = state.keys.find((key) => key.kid === kid)
+      return hit !== undefined ? Effect.succeed(usable(hit, now)) : findAfterReload(kid, now)
+    })
+
+  const signWith = (key: LoadedKey, data: string) => hmacSha256Base64Url(key.hmacKey, data)
+
+  const verifyUnsafe = (kid: string, data: string, signature: string, now: number) => {
+    const key = state.keys.find((key) => key.kid === kid)
+    if (key === undefined) return undefined
+    return usable(key, now) !== undefined && signatureMatches(signWith(key, data), signature)
+  }
 
   const rotate = Effect.gen(function*() {
     const fromEnvironment = yield* Effect.map(
@@ -214,7 +244,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
     const next = newKey(now)
     const keys = [...kept, next]
     yield* store.set(secretName, Redacted.make(serialize(keys)))
-    yield* Ref.set(state, { keys, loadedAt: now })
+    yield* setState(keys, now)
     return next as SigningKey
   }).pipe(lock.withPermits(1))
 
@@ -229,12 +259,13 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
   return SigningKeyring.of({
     current: currentKey,
     byId: (kid) => Effect.map(find(kid), Option.fromNullishOr),
-    sign: (data) => Effect.map(currentKey, (key) => ({ kid: key.kid, signature: hmacSha256(key.hmacKey, data) })),
+    sign: (data) => Effect.map(currentKey, (key) => ({ kid: key.kid, signature: signWith(key, data) })),
     verify: (kid, data, signature) =>
-      Effect.map(find(kid), (key) => key !== undefined && constantTimeEqual(hmacSha256(key.hmacKey, data), signature)),
+      Effect.map(find(kid), (key) => key !== undefined && signatureMatches(signWith(key, data), signature)),
+    verifyUnsafe,
     rotate,
     reload,
-    list: Effect.map(Ref.get(state), ({ keys }) => keys.map(describe))
+    list: Effect.sync(() => state.keys.map(describe))
   })
 })
 

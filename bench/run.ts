@@ -1,0 +1,4 @@
+// `npm run bench`: every benchmark, each printing a table and writing bench/results/<name>.json.
+import * as Verify from "./verify.ts"
+
+await Verify.run()
