@@ -9,9 +9,7 @@
  * Both need the core: `ServerAuth`, `ServerAuthPolicy`, `SessionCredentialService`,
  * `BootstrapCredentialService`.
  *
- *   HttpRouter.serve(Layer.mergeAll(HttpAuthLayer.routes(options), MyRoutes), {
- *     middleware: AuthMiddleware.errorResponses
- *   }).pipe(Layer.provide(HttpAuthLayer.services(options)), Layer.provide(Core), Layer.provide(NodeHttpServer.layer(...)))
+ *   HttpRouter.serve(Layer.mergeAll(HttpAuthLayer.routes(options), MyRoutes)).pipe(Layer.provide(HttpAuthLayer.services(options)), Layer.provide(Core), Layer.provide(NodeHttpServer.layer(...)))
  */
 import { Layer } from "effect"
 import * as AuthMiddleware from "./AuthMiddleware.ts"
@@ -31,4 +29,6 @@ export const services = (options: Options) =>
     Layer.provideMerge(Layer.mergeAll(HttpAuthSettings.layer(options), RateLimiter.layer(options.rateLimit)))
   )
 
-export const routes = (options: AuthMiddleware.Options = {}) => Layer.mergeAll(AuthRoutes.layer, AuthMiddleware.layer(options))
+/** The auth routes, the global guards and a JSON 404 for unmatched paths. */
+export const routes = (options: AuthMiddleware.Options = {}) =>
+  Layer.mergeAll(AuthRoutes.layer, AuthMiddleware.layer(options), AuthMiddleware.notFound)

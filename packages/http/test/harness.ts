@@ -17,7 +17,7 @@ import {
   SigningKeyring
 } from "@gatehouse/core"
 import { Socket } from "effect/socket"
-import { AuthMiddleware, HttpAuth, HttpAuthLayer, WebSocketGuard } from "../src/index.ts"
+import { HttpAuth, HttpAuthLayer, WebSocketGuard } from "../src/index.ts"
 
 export const applicationScopes = ["read:hello", "write:hello"]
 
@@ -80,7 +80,6 @@ export const startServer = (options: ServerOptions = {}) =>
       ? NodeHttpServer.layer(() => Http.createServer(), { port, host: "127.0.0.1" })
       : NodeHttpServer.layer(() => Https.createServer(options.tls!), { port, host: "127.0.0.1" })
     const server = HttpRouter.serve(app, {
-      middleware: AuthMiddleware.errorResponses,
       disableListenLog: true,
       disableLogger: true
     }).pipe(
