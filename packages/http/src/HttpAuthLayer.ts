@@ -19,12 +19,12 @@ import * as HttpAuthSettings from "./HttpAuthSettings.ts"
 import * as RateLimiter from "./RateLimiter.ts"
 import * as WebSocketGuard from "./WebSocketGuard.ts"
 
-export interface Options extends HttpAuthSettings.Options, AuthMiddleware.Options {
+export interface Options extends HttpAuthSettings.Options, AuthMiddleware.Options, WebSocketGuard.Options {
   readonly rateLimit?: RateLimiter.Options | undefined
 }
 
 export const services = (options: Options) =>
-  WebSocketGuard.layer.pipe(
+  WebSocketGuard.layer(options).pipe(
     Layer.provideMerge(HttpAuth.layer),
     Layer.provideMerge(Layer.mergeAll(HttpAuthSettings.layer(options), RateLimiter.layer(options.rateLimit)))
   )

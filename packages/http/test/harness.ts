@@ -14,6 +14,7 @@ import {
   ServerAuthPolicy,
   ServerSecretStore,
   SessionCredentialService,
+  SessionStore,
   SigningKeyring
 } from "@gatehouse/core"
 import { Socket } from "effect/socket"
@@ -64,7 +65,10 @@ export const startServer = (options: ServerOptions = {}) =>
   Effect.gen(function*() {
     const port = yield* freePort()
     const core = ServerAuth.layer({ applicationScopes }).pipe(
-      Layer.provideMerge(Layer.mergeAll(BootstrapCredentialService.layerMemory, SessionCredentialService.layerMemory())),
+      Layer.provideMerge(Layer.mergeAll(
+        BootstrapCredentialService.layerMemory,
+        SessionCredentialService.layer().pipe(Layer.provideMerge(SessionStore.layerMemory))
+      )),
       Layer.provideMerge(SigningKeyring.layer()),
       Layer.provideMerge(ServerSecretStore.layerMemory()),
       Layer.provideMerge(ServerAuthPolicy.layer({ host: "127.0.0.1", port, policy: options.policy }))
@@ -93,6 +97,7 @@ export const startServer = (options: ServerOptions = {}) =>
       origin: `${options.tls ? "https" : "http"}://127.0.0.1:${port}`,
       grants: Context.get(context, BootstrapCredentialService.BootstrapCredentialService),
       sessions: Context.get(context, SessionCredentialService.SessionCredentialService),
+      sessionStore: Context.get(context, SessionStore.SessionStore),
       serverAuth: Context.get(context, ServerAuth.ServerAuth),
       guard: Context.get(context, WebSocketGuard.WebSocketGuard)
     }

@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Fiber } from "effect"
+import { TestClock } from "effect/testing"
 import WebSocket from "ws"
 import { adminSession, request, startServer, type TestServer } from "./harness.ts"
 
@@ -140,5 +141,21 @@ describe("WebSocket upgrade guard", () => {
       // Other sessions' sockets stay open.
       assert.strictEqual(yield* echo(bystander, "still here"), "still here")
       assert.strictEqual(yield* server.guard.connections, 1)
+    }))
+
+  it.effect("a revoke made elsewhere (straight in the store) closes the socket at the next liveness check", () =>
+    Effect.gen(function*() {
+      const server = yield* startServer()
+      const phone = yield* adminSession(server, ["read:hello"])
+      const socket = opened(yield* connect(server, { headers: { cookie: phone.cookie } }))
+      assert.strictEqual(yield* echo(socket, "ready"), "ready")
+      // Another process (the CLI, a second instance) removed the session: this instance saw no event.
+      yield* server.sessionStore.remove(phone.session.sid)
+      assert.strictEqual(yield* closeCodeWithin(socket, 200), "timeout")
+      // Listen before the clock moves, so the close cannot happen unobserved.
+      const closed = yield* Effect.forkChild(closeCodeWithin(socket, 1000))
+      yield* Effect.yieldNow
+      yield* TestClock.adjust("500 millis")
+      assert.strictEqual(yield* Fiber.join(closed), 4401)
     }))
 })
