@@ -72,7 +72,7 @@ describe("McpSessionRegistry", () => {
         }
       }
       for (const entry of inspector.entries.values()) {
-        assert.sameMembers(Object.keys(entry), ["principal", "createdAt", "lastUsedAt", "expiresAt", "resolved"])
+        assert.sameMembers(Object.keys(entry), ["principal", "createdAt", "lastUsedAt", "expiresAt"])
       }
       const listed = JSON.stringify(yield* registry.list)
       for (const secret of [...tokens, ...expectedKeys]) assert.notInclude(listed, secret)
