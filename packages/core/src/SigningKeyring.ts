@@ -27,6 +27,9 @@ export const secretName = "signing-keyring"
 
 export const keyBytes = 32
 
+/** The secret a store shared by several instances encrypts the keys with (see `KeyringStore`). */
+export const wrappingKeyName = "keyring-wrapping-key"
+
 export interface SigningKey {
   readonly kid: string
   readonly key: Redacted.Redacted<Uint8Array>
@@ -40,7 +43,7 @@ interface LoadedKey extends SigningKey {
 }
 
 export class KeyringError extends Schema.TaggedError<KeyringError>()("KeyringError", {
-  reason: Schema.Literals(["Malformed", "TooShort", "ManagedByEnvironment"])
+  reason: Schema.Literals(["Malformed", "TooShort", "ManagedByEnvironment", "WrongWrappingKey"])
 }) {
   override get message(): string {
     switch (this.reason) {
@@ -50,6 +53,9 @@ export class KeyringError extends Schema.TaggedError<KeyringError>()("KeyringErr
         return `A signing key must have at least ${keyBytes} bytes`
       case "ManagedByEnvironment":
         return `The signing keyring comes from ${ServerSecretStore.overrideVariable(secretName)}; rotate by changing it`
+      case "WrongWrappingKey":
+        return `The stored signing keys were encrypted with another "${wrappingKeyName}" secret: every instance ` +
+          `sharing them needs the same ${ServerSecretStore.overrideVariable(wrappingKeyName)}`
     }
   }
 }
