@@ -162,8 +162,10 @@ export const make = Effect.gen(function*() {
   return GrantStore.GrantStore.of({ insert, findByHash, consume, revoke, remove, arm, listActive })
 })
 
-/** `GrantStore` over the `SqlClient` in context (migrations must have run: see `Database`). */
-export const layer: Layer.Layer<GrantStore.GrantStore, never, SqlClient.SqlClient> = Layer.effect(
-  GrantStore.GrantStore,
-  make
-)
+/**
+ * `GrantStore` over the `SqlClient` in context (migrations must have run: see `Database`). A
+ * function, so that two stores over two databases in one process are two layers (layers are
+ * memoised by identity).
+ */
+export const layer = (): Layer.Layer<GrantStore.GrantStore, never, SqlClient.SqlClient> =>
+  Layer.effect(GrantStore.GrantStore, make)

@@ -144,8 +144,8 @@ export const make = Effect.gen(function*() {
  * `KeyringStore` in the database; give it to `SigningKeyring.layerFromStore`. Needs the
  * `SqlClient` (migrated: see `Database`) and the `ServerSecretStore` for the wrapping key.
  */
-export const layer: Layer.Layer<
+export const layer = (): Layer.Layer<
   KeyringStore.KeyringStore,
   KeyringStore.KeyringStoreFailure,
   SqlClient.SqlClient | ServerSecretStore.ServerSecretStore
-> = Layer.effect(KeyringStore.KeyringStore, make)
+> => Layer.effect(KeyringStore.KeyringStore, make)

@@ -24,7 +24,7 @@ import * as SqlSessionStore from "./SqlSessionStore.ts"
 
 /** The stores over the `SqlClient` in context (migrated: see `Database`). */
 export const layer = (options: SqlSessionStore.Options = {}) =>
-  Layer.mergeAll(SqlGrantStore.layer, SqlSessionStore.layer(options), SqlKeyringStore.layer)
+  Layer.mergeAll(SqlGrantStore.layer(), SqlSessionStore.layer(options), SqlKeyringStore.layer())
 
 /** The stores over a SQLite file (created and migrated); also provides its `SqlClient`. */
 export const layerSqlite = (options: Database.SqliteOptions & SqlSessionStore.Options) =>

@@ -54,7 +54,7 @@ const race = (
 ) =>
   Effect.gen(function*() {
     const context = yield* Layer.build(
-      Layer.mergeAll(SqlGrantStore.layer, SqlSessionStore.layer()).pipe(Layer.provide(database))
+      Layer.mergeAll(SqlGrantStore.layer(), SqlSessionStore.layer()).pipe(Layer.provide(database))
     )
     const grants = Context.get(context, GrantStore.GrantStore)
     const sessions = Context.get(context, SessionStore.SessionStore)
