@@ -9,7 +9,7 @@
  */
 import { Duration, Effect, Layer, Option } from "effect"
 import { SqlClient } from "effect/sql"
-import { SessionStore } from "@gatehouse/core"
+import { Errors, SessionStore } from "@gatehouse/core"
 import * as SqliteClient from "./SqliteClient.ts"
 import { decode, guard, integer, optionalText, stringArray, text } from "./StoreFailure.ts"
 
@@ -60,6 +60,11 @@ const ids = (rows: ReadonlyArray<Row>) => decode(() => rows.map((row) => text(ro
 export interface Options {
   /** How often used ticket ids past their expiry are deleted (default 1 minute). */
   readonly ticketSweepInterval?: Duration.Input | undefined
+  /**
+   * SQLite only: remember decoded session rows until the database changes (default true; see
+   * `SqliteDirect.memoizedRow`). `false` reads the file on every lookup.
+   */
+  readonly rememberReads?: boolean | undefined
 }
 
 export const make = Effect.fnUntraced(function*(options: Options = {}) {
@@ -98,11 +103,24 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
         failRead
       ),
     onSome: (direct) => {
+      const query = `SELECT ${columns.join(", ")} FROM gatehouse_sessions WHERE sid = ?`
+      const decodeRow = (row: ReadonlyArray<unknown>) => toRecord(fromArray(row))
+      if (options.rememberReads === false) {
+        const read = direct.getRow(query)
+        return (sid: string) =>
+          read([sid]).pipe(
+            Effect.flatMap((row) => decode(() => row === undefined ? Option.none() : Option.some(decodeRow(row)))),
+            failRead
+          )
+      }
       const read = direct.memoizedRow({
-        sql: `SELECT ${columns.join(", ")} FROM gatehouse_sessions WHERE sid = ?`,
-        decode: (row) => toRecord(fromArray(row))
+        sql: query,
+        decode: (row) => Option.some(decodeRow(row))
       })
-      return (sid: string) => read(sid).pipe(Effect.map(Option.fromUndefinedOr), failRead)
+      const toStoreError = (cause: unknown) => new Errors.StoreError({ store: "session", operation: "read a session", cause })
+      // The direct read cannot throw past its own error channel: one mapError is all it needs.
+      return (sid: string) =>
+        Effect.mapBoth(read(sid), { onFailure: toStoreError, onSuccess: (found) => found ?? Option.none() })
     }
   })
 

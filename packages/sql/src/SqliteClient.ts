@@ -70,7 +70,15 @@ const open = (options: Options) =>
     (db) => Effect.sync(() => db.isOpen && db.close())
   )
 
-const makeConnection = (db: DatabaseSync, cacheSize: number): SqlConnection.Connection => {
+/**
+ * Counts the statements run through the `SqlClient` on a connection: any of them may have changed
+ * a row, so `SqliteDirect` forgets what it remembered whenever the count moves.
+ */
+interface StatementCounter {
+  count: number
+}
+
+const makeConnection = (db: DatabaseSync, cacheSize: number, counter: StatementCounter): SqlConnection.Connection => {
   const statements = new Map<string, StatementSync>()
   const prepare = (sql: string): StatementSync => {
     const cached = statements.get(sql)
@@ -89,7 +97,16 @@ const makeConnection = (db: DatabaseSync, cacheSize: number): SqlConnection.Conn
   }
 
   const attempt = <A>(operation: string, f: () => A) =>
-    Effect.try({ try: f, catch: (cause) => sqlError(cause, "Failed to execute statement", operation) })
+    Effect.try({
+      try: () => {
+        try {
+          return f()
+        } finally {
+          counter.count++
+        }
+      },
+      catch: (cause) => sqlError(cause, "Failed to execute statement", operation)
+    })
 
   const rows = (sql: string, params: ReadonlyArray<unknown>, prepared: boolean) =>
     attempt("execute", () => run(prepared ? prepare(sql) : db.prepare(sql), params, false))
@@ -129,10 +146,10 @@ export interface SqliteDirectService {
     sql: string
   ) => (params: ReadonlyArray<SQLInputValue>) => Effect.Effect<ReadonlyArray<unknown> | undefined, SqlError.SqlError>
   /**
-   * A single-row query by one key whose decoded rows are remembered until the database changes in
-   * any way: every remembered row is dropped as soon as another connection, in any process, commits
-   * anything (`PRAGMA data_version`) or this connection changes any row (`total_changes()`). Both
-   * are checked before each read, so a remembered row is never older than the last commit: a
+   * A single-row query by one key whose decoded rows are remembered until the database may have
+   * changed: every remembered row is dropped as soon as another connection, in any process, commits
+   * anything (`PRAGMA data_version`) or this connection runs any statement through the `SqlClient`.
+   * Both are checked before each read, so a remembered row is never older than the last commit: a
    * session revoked by the CLI is rejected on the server's next request. Missing rows are not
    * remembered.
    */
@@ -148,7 +165,11 @@ export interface MemoizedRowOptions<A> {
 
 export class SqliteDirect extends Context.Service<SqliteDirect, SqliteDirectService>()("@gatehouse/sql/SqliteDirect") {}
 
-const makeDirect = (db: DatabaseSync, semaphore: Semaphore.Semaphore): SqliteDirectService => {
+const makeDirect = (
+  db: DatabaseSync,
+  semaphore: Semaphore.Semaphore,
+  counter: StatementCounter
+): SqliteDirectService => {
   /** Prepared on first use (after migrations created the tables). */
   const lazyStatement = (sql: string) => {
     let statement: StatementSync | undefined
@@ -161,10 +182,30 @@ const makeDirect = (db: DatabaseSync, semaphore: Semaphore.Semaphore): SqliteDir
     }
   }
   const dataVersion = lazyStatement("PRAGMA data_version")
-  const totalChanges = lazyStatement("SELECT total_changes()")
 
-  const direct = <A>(operation: string, f: () => A) =>
-    semaphore.withPermit(Effect.try({ try: f, catch: (cause) => sqlError(cause, "Failed to execute statement", operation) }))
+  /**
+   * Runs a synchronous read. Statements never interleave (each is one synchronous call), so the
+   * only state to wait for is a transaction another fiber has open on this connection: then the
+   * read takes its turn through the semaphore instead of reading inside that transaction.
+   */
+  const direct = <A>(operation: string, f: () => A): Effect.Effect<A, SqlError.SqlError> => {
+    const fail = (cause: unknown) => Effect.fail(sqlError(cause, "Failed to execute statement", operation))
+    const locked = semaphore.withPermit(Effect.suspend(() => {
+      try {
+        return Effect.succeed(f())
+      } catch (cause) {
+        return fail(cause)
+      }
+    }))
+    return Effect.suspend(() => {
+      try {
+        // `isTransaction` throws too once the database is closed: a typed failure like any other.
+        return db.isTransaction ? locked : Effect.succeed(f())
+      } catch (cause) {
+        return fail(cause)
+      }
+    })
+  }
 
   return {
     getRow: (sql) => {
@@ -176,15 +217,15 @@ const makeDirect = (db: DatabaseSync, semaphore: Semaphore.Semaphore): SqliteDir
       const statement = lazyStatement(sql)
       const rows = new Map<string, A>()
       let seenVersion: unknown = undefined
-      let seenChanges: unknown = undefined
+      let seenCount = -1
       return (key) =>
         direct("memoizedRow", (): A | undefined => {
+          // Another connection committed (data_version), or this one ran a statement: forget all.
           const version = (dataVersion().get() as unknown as ReadonlyArray<unknown>)[0]
-          const changes = (totalChanges().get() as unknown as ReadonlyArray<unknown>)[0]
-          if (version !== seenVersion || changes !== seenChanges) {
+          if (version !== seenVersion || counter.count !== seenCount) {
             rows.clear()
             seenVersion = version
-            seenChanges = changes
+            seenCount = counter.count
           }
           const remembered = rows.get(key)
           if (remembered !== undefined) return remembered
@@ -202,7 +243,8 @@ const makeDirect = (db: DatabaseSync, semaphore: Semaphore.Semaphore): SqliteDir
 /** A scoped client over one connection, plus direct reads on it; fibers take turns through a semaphore. */
 export const makeWithDirect = Effect.fnUntraced(function*(options: Options) {
   const db = yield* open(options)
-  const connection = makeConnection(db, options.statementCacheSize ?? 128)
+  const counter: StatementCounter = { count: 0 }
+  const connection = makeConnection(db, options.statementCacheSize ?? 128, counter)
   const semaphore = yield* Semaphore.make(1)
   const acquirers = SqlClient.makeSqliteAcquirers({
     connection: Effect.succeed(connection),
@@ -217,7 +259,7 @@ export const makeWithDirect = Effect.fnUntraced(function*(options: Options) {
     beginTransaction: "BEGIN IMMEDIATE",
     prepareTransactionControls: true
   })
-  return { client, direct: makeDirect(db, semaphore) }
+  return { client, direct: makeDirect(db, semaphore, counter) }
 })
 
 /** A scoped `SqlClient` over one connection; fibers take turns through a semaphore. */

@@ -2,7 +2,8 @@
 // pin down that nothing remembered outlives a change made anywhere else: by another connection, by
 // another store on the same connection, or by another process.
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Effect, Layer, Option } from "effect"
+import { Context, Deferred, Effect, Fiber, Layer, Option } from "effect"
+import { SqlClient } from "effect/sql"
 import { SessionStore } from "@gatehouse/core"
 import * as Database from "../src/Database.ts"
 import * as SqlSessionStore from "../src/SqlSessionStore.ts"
@@ -67,4 +68,34 @@ describe("SQLite session reads", () => {
       assert.isTrue(Option.isNone(yield* server.get("s1")))
       assert.isTrue(Option.isSome(yield* server.get("s2")))
     }), 60_000)
+
+  it.effect("a read never looks inside another fiber's open transaction on the same connection", () =>
+    Effect.gen(function*() {
+      const filename = yield* tempDatabaseFile
+      const context = yield* Layer.build(Database.layerSqlite({ filename }))
+      const sql = Context.get(context, SqlClient.SqlClient)
+      const store = yield* SqlSessionStore.make().pipe(Effect.provideContext(context))
+      yield* store.insert(record("s1"))
+      const inside = yield* Deferred.make<void>()
+      const release = yield* Deferred.make<void>()
+      // Deletes the session, then waits; finally rolls back (it fails on purpose).
+      const transaction = yield* Effect.forkChild(
+        sql.withTransaction(
+          Effect.gen(function*() {
+            yield* sql`DELETE FROM gatehouse_sessions WHERE sid = ${"s1"}`
+            yield* Deferred.succeed(inside, undefined)
+            yield* Deferred.await(release)
+            return yield* Effect.fail("roll back")
+          })
+        )
+      )
+      yield* Deferred.await(inside)
+      const reader = yield* Effect.forkChild(store.get("s1"))
+      yield* Effect.yieldNow
+      // The reader waits for the transaction instead of seeing its uncommitted delete.
+      assert.isUndefined(reader.pollUnsafe())
+      yield* Deferred.succeed(release, undefined)
+      yield* Fiber.await(transaction)
+      assert.isTrue(Option.isSome(yield* Fiber.join(reader)))
+    }))
 })
