@@ -25,8 +25,19 @@ postgres_install() {
   fi
 }
 
+_pg_port_busy() {
+  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
 postgres_start() {
   postgres_install
+  # A port of its own: the first free one from GATEHOUSE_PG_PORT on.
+  local tries=0
+  while _pg_port_busy "$GATEHOUSE_PG_PORT"; do
+    tries=$((tries + 1))
+    if [ "$tries" -ge 20 ]; then echo "no free port for postgres" >&2; return 1; fi
+    GATEHOUSE_PG_PORT=$((GATEHOUSE_PG_PORT + 1))
+  done
   GATEHOUSE_PG_BIN="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)"
   GATEHOUSE_PG_DIR="$(mktemp -d /tmp/gatehouse-pg.XXXXXX)"
   _pg_as_root chown postgres "$GATEHOUSE_PG_DIR"
