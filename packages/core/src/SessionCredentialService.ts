@@ -37,7 +37,10 @@ export type VerifyError = InvalidSessionToken | ExpiredSessionToken | StoreError
 type ClaimsOf<K extends SessionToken.Claims["kind"]> = Extract<SessionToken.Claims, { readonly kind: K }>
 
 export interface SessionInfo extends SessionStore.SessionRecord {
+  /** `min(lastSeenAt + idle, createdAt + absolute)`: when the session dies if not used again. */
   readonly expiresAt: number
+  /** `createdAt + absolute`: when the session dies however much it is used. */
+  readonly absoluteExpiresAt: number
   /** Has at least one live WebSocket connection on this instance. */
   readonly connected: boolean
 }
@@ -124,6 +127,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
   const toInfo = (record: SessionStore.SessionRecord): SessionInfo => ({
     ...record,
     expiresAt: expiresAt(record),
+    absoluteExpiresAt: record.createdAt + absolute,
     connected: (connections.get(record.sid) ?? 0) > 0
   })
 

@@ -1,0 +1,112 @@
+/**
+ * Every error the auth layer answers with: `{ "error": { "code", "message" } }` plus the headers
+ * the contract asks for (`WWW-Authenticate` on 401 and on a missing scope, `Retry-After` on 429).
+ * `fromCause` maps the core's typed errors onto these; anything unexpected is a 500 that names
+ * nothing, and a store outage is a 503.
+ */
+import { Schema } from "effect"
+import { HttpServerResponse } from "effect/http"
+
+export const Code = Schema.Literals([
+  "invalid_request",
+  "not_found",
+  "method_not_allowed",
+  "payload_too_large",
+  "unsupported_media_type",
+  "missing_credential",
+  "invalid_credential",
+  "expired_credential",
+  "forbidden",
+  "insufficient_scope",
+  "origin_not_allowed",
+  "guest_revoked",
+  "rate_limited",
+  "internal_error",
+  "service_unavailable"
+])
+export type Code = typeof Code.Type
+
+export class HttpAuthError extends Schema.TaggedError<HttpAuthError>()("HttpAuthError", {
+  status: Schema.Number,
+  code: Code,
+  message: Schema.String,
+  /** Extra response headers (`WWW-Authenticate`, `Retry-After`). */
+  headers: Schema.optional(Schema.Record(Schema.String, Schema.String))
+}) {}
+
+const make = (status: number, code: Code, message: string, headers?: Record<string, string>) =>
+  new HttpAuthError(headers === undefined ? { status, code, message } : { status, code, message, headers })
+
+/** `Bearer`, or `Bearer error="invalid_token"` once a token was presented (RFC 6750 §3). */
+const bearerChallenge = (presented: boolean, extra: Record<string, string> = {}) => {
+  const params = { ...(presented ? { error: "invalid_token" } : {}), ...extra }
+  const rendered = Object.entries(params).map(([key, value]) => `${key}="${value.replace(/["\\]/g, "")}"`)
+  return rendered.length === 0 ? "Bearer" : `Bearer ${rendered.join(", ")}`
+}
+
+export const invalidRequest = (message: string) => make(400, "invalid_request", message)
+export const notFound = (message = "Not found") => make(404, "not_found", message)
+export const payloadTooLarge = () => make(413, "payload_too_large", "The request body is too large")
+export const unsupportedMediaType = () =>
+  make(415, "unsupported_media_type", "This endpoint accepts only application/json")
+
+export const missingCredential = (challenge: Record<string, string> = {}) =>
+  make(401, "missing_credential", "Authentication is required", {
+    "www-authenticate": bearerChallenge(false, challenge)
+  })
+export const invalidCredential = (message = "The credential is not valid", challenge: Record<string, string> = {}) =>
+  make(401, "invalid_credential", message, { "www-authenticate": bearerChallenge(true, challenge) })
+export const expiredCredential = (message = "The credential has expired", challenge: Record<string, string> = {}) =>
+  make(401, "expired_credential", message, { "www-authenticate": bearerChallenge(true, challenge) })
+
+export const forbidden = (message: string) => make(403, "forbidden", message)
+export const insufficientScope = (scopes: ReadonlyArray<string>) =>
+  make(403, "insufficient_scope", `This needs the scope ${scopes.join(" ")}`, {
+    "www-authenticate": `Bearer error="insufficient_scope", scope="${scopes.join(" ")}"`
+  })
+export const originNotAllowed = () => make(403, "origin_not_allowed", "This origin is not allowed")
+export const hostNotAllowed = () => make(403, "forbidden", "This host name is not allowed")
+export const guestRevoked = () => make(403, "guest_revoked", "This guest session has been revoked")
+export const rateLimited = (retryAfterSeconds: number) =>
+  make(429, "rate_limited", "Too many attempts; try again later", {
+    "retry-after": String(Math.max(1, Math.ceil(retryAfterSeconds)))
+  })
+export const internalError = () => make(500, "internal_error", "Something went wrong")
+export const serviceUnavailable = () =>
+  make(503, "service_unavailable", "The server cannot reach its storage; try again shortly", { "retry-after": "5" })
+
+/** The response for an error. Errors are never cached; credential responses never either. */
+export const toResponse = (error: HttpAuthError): HttpServerResponse.HttpServerResponse =>
+  HttpServerResponse.jsonUnsafe(
+    { error: { code: error.code, message: error.message } },
+    { status: error.status, headers: { "cache-control": "no-store", ...error.headers } }
+  )
+
+/** Tags of core errors and what they become. */
+type CoreError = { readonly _tag: string; readonly message: string }
+
+/** Maps the core's typed errors onto the contract; unknown errors become a 500 naming nothing. */
+export const fromCoreError = (error: CoreError): HttpAuthError => {
+  switch (error._tag) {
+    case "HttpAuthError":
+      return error as HttpAuthError
+    case "MissingCredential":
+      return missingCredential()
+    case "InvalidSessionToken":
+      return invalidCredential("The session is not valid")
+    case "ExpiredSessionToken":
+      return expiredCredential("The session has expired")
+    case "UnknownCredential":
+    case "RevokedCredential":
+    case "ProofKeyMismatch":
+      return invalidCredential(error.message)
+    case "ExpiredCredential":
+      return expiredCredential(error.message)
+    case "InvalidRequest":
+      return invalidRequest(error.message)
+    case "StoreError":
+      return serviceUnavailable()
+    default:
+      return internalError()
+  }
+}

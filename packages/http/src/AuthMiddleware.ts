@@ -1,0 +1,53 @@
+/**
+ * Request-wide guards:
+ *
+ * - `layer`: global router middleware. Applies `X-Forwarded-*` only from configured trusted proxies
+ *   (so the client address used for rate limits and the scheme used for cookies cannot be spoofed),
+ *   then, on a loopback policy, refuses any Host but `localhost`, `127.0.0.1` or `[::1]` (with or
+ *   without a port): the DNS-rebinding guard.
+ * - `notFound`: a 404 in the contract's error shape for any path no route matched.
+ */
+import { Effect, Result } from "effect"
+import { HttpMiddleware, HttpRouter, HttpServerRequest } from "effect/http"
+import { IpNetwork } from "effect/net"
+import { ServerAuthPolicy } from "@gatehouse/core"
+import * as AuthError from "./AuthError.ts"
+import * as RequestInfo from "./RequestInfo.ts"
+
+export interface Options {
+  /** Networks (CIDR, e.g. `10.0.0.0/8`, `::1/128`) whose `X-Forwarded-*` headers are believed. */
+  readonly trustedProxies?: ReadonlyArray<string> | undefined
+}
+
+/** Parses CIDR strings; a bad entry is a defect at start-up, not a silently ignored proxy. */
+export const parseNetworks = (cidrs: ReadonlyArray<string>): ReadonlyArray<IpNetwork.IpNetwork> =>
+  cidrs.map((cidr) => {
+    const parsed = IpNetwork.fromString(cidr.includes("/") ? cidr : `${cidr}/${cidr.includes(":") ? 128 : 32}`)
+    if (Result.isFailure(parsed)) throw new Error(`Invalid trusted proxy network: ${cidr}`)
+    return parsed.success
+  })
+
+export const layer = (options: Options = {}) =>
+  HttpRouter.middleware(
+    Effect.gen(function*() {
+      const policy = yield* ServerAuthPolicy.ServerAuthPolicy
+      const networks = parseNetworks(options.trustedProxies ?? [])
+      const proxies = networks.length > 0 ? HttpMiddleware.xForwardedHeaders({ trustedProxies: networks }) : undefined
+      return (httpApp) => {
+        const guarded = policy.isLoopback
+          ? Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
+            RequestInfo.isLoopbackHostHeader(request.headers["host"])
+              ? httpApp
+              : Effect.succeed(AuthError.toResponse(AuthError.hostNotAllowed())))
+          : httpApp
+        return proxies === undefined ? guarded : proxies(guarded)
+      }
+    }),
+    { global: true }
+  )
+
+/**
+ * The route of last resort: anything no other route matched is a 404 in the contract's error
+ * shape. (Middleware given to `HttpRouter.serve` cannot change the response, so this is a route.)
+ */
+export const notFound = HttpRouter.add("*", "/*", AuthError.toResponse(AuthError.notFound()))

@@ -1,0 +1,193 @@
+/**
+ * The `/api/auth/*` routes of the HTTP contract (DESIGN.md "HTTP contract"). Services are resolved
+ * once when the layer is built; handlers only read the request. No token ever appears in a
+ * response of the cookie flow or in a list; credential responses carry `Cache-Control: no-store`.
+ */
+import { Effect, Option, Redacted, Schema } from "effect"
+import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
+import { BootstrapCredentialService, Crockford, Scopes, ServerAuth, SessionCredentialService } from "@gatehouse/core"
+import * as AuthError from "./AuthError.ts"
+import { CurrentSession, HttpAuth } from "./HttpAuth.ts"
+import { HttpAuthSettings } from "./HttpAuthSettings.ts"
+import * as JsonBody from "./JsonBody.ts"
+import * as RequestInfo from "./RequestInfo.ts"
+
+const noStore = { "cache-control": "no-store" }
+
+const json = (body: unknown, status = 200) => HttpServerResponse.jsonUnsafe(body, { status, headers: noStore })
+
+/** What a session looks like in a response: no token, ever. */
+export const sessionView = (session: SessionCredentialService.SessionInfo, currentSid?: string) => ({
+  id: session.sid,
+  subject: session.subject,
+  scopes: session.scopes,
+  method: session.method,
+  createdAt: session.createdAt,
+  lastSeenAt: session.lastSeenAt,
+  expiresAt: session.expiresAt,
+  client: session.client,
+  connected: session.connected,
+  ...(currentSid === undefined ? {} : { current: session.sid === currentSid })
+})
+
+export const grantView = (grant: BootstrapCredentialService.GrantInfo) => ({
+  id: grant.id,
+  kind: grant.kind,
+  label: grant.label ?? null,
+  scopes: grant.scopes,
+  createdAt: grant.createdAt,
+  expiresAt: grant.expiresAt ?? null,
+  usesRemaining: grant.usesRemaining
+})
+
+const Credential = Schema.String.check(Schema.isMaxLength(256))
+const ClientText = (max: number) => Schema.optional(Schema.String.check(Schema.isMaxLength(max)))
+
+const BootstrapBody = Schema.Struct({ credential: Credential })
+const BearerBootstrapBody = Schema.Struct({
+  credential: Credential,
+  client: Schema.optional(Schema.Struct({
+    label: ClientText(128),
+    deviceType: ClientText(32),
+    os: ClientText(64),
+    browser: ClientText(64)
+  }))
+})
+const PairingLinkBody = Schema.Struct({
+  ttlSeconds: Schema.optional(Schema.Int.check(Schema.isGreaterThan(0))),
+  label: ClientText(128),
+  scopes: Schema.optional(Schema.Array(Schema.String.check(Schema.isMaxLength(256))).check(Schema.isMaxLength(64)))
+})
+const EmptyBody = Schema.Struct({})
+
+const compact = <A extends Record<string, unknown>>(record: A): A =>
+  Object.fromEntries(Object.entries(record).filter(([, value]) => value !== undefined)) as A
+
+export const layer = HttpRouter.use(Effect.fnUntraced(function*(router) {
+  const auth = yield* HttpAuth
+  const serverAuth = yield* ServerAuth.ServerAuth
+  const sessions = yield* SessionCredentialService.SessionCredentialService
+  const grants = yield* BootstrapCredentialService.BootstrapCredentialService
+  const settings = yield* HttpAuthSettings
+  const readBody = <S extends Schema.ConstraintDecoder<unknown>>(schema: S, expected: string, optional = false) =>
+    JsonBody.read(schema, { maxBytes: settings.maxBodyBytes, expected, optional })
+
+  const presented = (request: HttpServerRequest.HttpServerRequest) => {
+    const cookie = RequestInfo.cookieValue(request, auth.sessionCookie(request).name)
+    const bearer = RequestInfo.bearerToken(request)
+    return {
+      cookie: cookie._tag === "Token" ? cookie.token : undefined,
+      bearer: bearer._tag === "Token" ? bearer.token : undefined
+    }
+  }
+
+  /** Exchanges a credential; failures count against the client's address. */
+  const exchange = (credential: string, client: Parameters<typeof serverAuth.exchangeBootstrapCredential>[1]) =>
+    serverAuth.exchangeBootstrapCredential(Redacted.make(credential, { label: "bootstrap-credential" }), client).pipe(
+      Effect.catch((error) => {
+        const mapped = AuthError.fromCoreError(error)
+        return mapped.status === 401 ? auth.failCredential(mapped) : Effect.fail(mapped)
+      })
+    )
+
+  yield* router.add("GET", "/api/auth/session", (request) =>
+    auth.respond(Effect.map(serverAuth.getSessionState(presented(request)), (state) =>
+      json({
+        authenticated: Option.isSome(state),
+        ...(Option.isSome(state) ? { session: sessionView(state.value.session) } : {}),
+        auth: serverAuth.policy.descriptor(RequestInfo.isHttps(request))
+      }))))
+
+  yield* router.add("POST", "/api/auth/bootstrap", (request) =>
+    auth.respond(Effect.gen(function*() {
+      // Setting a session cookie from another site's page would be login CSRF.
+      yield* auth.checkOrigin
+      yield* auth.checkRateLimit
+      const body = yield* readBody(BootstrapBody, `{"credential": "XXXX-XXXX-XXXX-XXXX"}`)
+      const { session, token } = yield* exchange(body.credential, { client: RequestInfo.describeClient(request) })
+      const response = json({ authenticated: true, session: sessionView(session) })
+      return yield* auth.setSessionCookie(request, response, token, session.absoluteExpiresAt)
+    })))
+
+  yield* router.add("POST", "/api/auth/bootstrap/bearer", (request) =>
+    auth.respond(Effect.gen(function*() {
+      yield* auth.checkRateLimit
+      const body = yield* readBody(BearerBootstrapBody, `{"credential": "XXXX-XXXX-XXXX-XXXX", "client": {"label": "..."}}`)
+      const client = { ...RequestInfo.describeClient(request), ...compact({ ...body.client }) }
+      const { session, token } = yield* exchange(body.credential, { client })
+      return json({ accessToken: Redacted.value(token), tokenType: "Bearer", expiresAt: session.expiresAt, session: sessionView(session) })
+    })))
+
+  yield* router.add("POST", "/api/auth/logout", (request) =>
+    auth.requireSession(Effect.gen(function*() {
+      yield* readBody(EmptyBody, "{}", true)
+      const { session } = yield* CurrentSession
+      yield* sessions.revoke(session.sid)
+      return yield* auth.clearSessionCookie(request, HttpServerResponse.empty({ status: 204, headers: noStore }))
+    })))
+
+  yield* router.add("POST", "/api/auth/ws-ticket", auth.requireSession(Effect.gen(function*() {
+    yield* readBody(EmptyBody, "{}", true)
+    const { session } = yield* CurrentSession
+    const { expiresAt, ticket } = yield* sessions.issueWebSocketTicket(session.sid)
+    return json({ ticket: Redacted.value(ticket), expiresAt })
+  })))
+
+  yield* router.add("GET", "/api/auth/sessions", auth.requireScopes([Scopes.readAccess])(Effect.gen(function*() {
+    const { session } = yield* CurrentSession
+    const all = yield* sessions.list
+    return json({ sessions: all.map((each) => sessionView(each, session.sid)) })
+  })))
+
+  yield* router.add("DELETE", "/api/auth/sessions/:id", auth.requireScopes([Scopes.writeAccess])(Effect.gen(function*() {
+    const { session } = yield* CurrentSession
+    const id = (yield* HttpRouter.params).id ?? ""
+    if (id === session.sid) {
+      return yield* AuthError.forbidden("You cannot revoke your own session here; log out instead")
+    }
+    return json({ revoked: yield* sessions.revoke(id) })
+  })))
+
+  yield* router.add("POST", "/api/auth/sessions/revoke-others", auth.requireScopes([Scopes.writeAccess])(Effect.gen(function*() {
+    yield* readBody(EmptyBody, "{}", true)
+    const { session } = yield* CurrentSession
+    return json({ revokedCount: yield* sessions.revokeAllExcept(session.sid) })
+  })))
+
+  yield* router.add("POST", "/api/auth/pairing-links", (request) =>
+    auth.requireScopes([Scopes.writeAccess])(Effect.gen(function*() {
+      const { session } = yield* CurrentSession
+      const body = yield* readBody(PairingLinkBody, `{"ttlSeconds": 300, "label": "phone", "scopes": ["read:hello"]}`, true)
+      const scopes = body.scopes ?? Scopes.standard(settings.applicationScopes)
+      if (!scopes.every(Scopes.isScope)) return yield* AuthError.invalidRequest("scopes must be valid scopes")
+      const missing = Scopes.missing(session.scopes, scopes)
+      if (missing.length > 0) return yield* AuthError.insufficientScope(missing)
+      const ttlSeconds = body.ttlSeconds ?? settings.pairingLinkTtlSeconds
+      if (ttlSeconds > settings.maxPairingLinkTtlSeconds) {
+        return yield* AuthError.invalidRequest(`ttlSeconds must be at most ${settings.maxPairingLinkTtlSeconds}`)
+      }
+      const issued = yield* grants.issue({
+        subject: session.subject,
+        scopes,
+        ttl: `${ttlSeconds} seconds`,
+        label: body.label
+      })
+      const code = Redacted.value(issued.credential)
+      const origin = settings.publicOrigin ?? RequestInfo.ownOrigin(request) ?? ""
+      return json({
+        id: issued.id,
+        credential: Crockford.format(code),
+        url: `${origin}/pair#token=${code}`,
+        expiresAt: issued.expiresAt,
+        scopes: issued.grant.scopes
+      }, 201)
+    })))
+
+  yield* router.add("GET", "/api/auth/pairing-links", auth.requireScopes([Scopes.readAccess])(
+    Effect.map(grants.list, (links) => json({ links: links.map(grantView) }))
+  ))
+
+  yield* router.add("DELETE", "/api/auth/pairing-links/:id", auth.requireScopes([Scopes.writeAccess])(
+    Effect.flatMap(HttpRouter.params, ({ id }) => Effect.map(grants.revoke(id ?? ""), (revoked) => json({ revoked })))
+  ))
+}))

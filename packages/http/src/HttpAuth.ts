@@ -1,0 +1,180 @@
+/**
+ * Request authentication for routes: resolve `HttpAuth` once when a route layer is built, then wrap
+ * handlers with `requireScopes([...])` (or `requireSession`). The wrapper authenticates the request
+ * (session cookie first, then `Authorization: Bearer`; never the query string), checks the Origin of
+ * cookie-authenticated unsafe requests, applies per-address failure limits, and gives the handler
+ * the session as the `CurrentSession` service. Every error becomes the contract's error response.
+ *
+ *   HttpRouter.use(Effect.fnUntraced(function*(router) {
+ *     const auth = yield* HttpAuth
+ *     yield* router.add("GET", "/api/hello", auth.requireScopes(["read:hello"])(
+ *       Effect.map(CurrentSession, ({ session }) => HttpServerResponse.jsonUnsafe({ hello: session.subject }))
+ *     ))
+ *   }))
+ */
+import { Cause, Context, Effect, Layer, Predicate, Redacted } from "effect"
+import { HttpServerRequest, HttpServerResponse } from "effect/http"
+import { Scopes, ServerAuth, ServerAuthPolicy } from "@gatehouse/core"
+import * as AuthError from "./AuthError.ts"
+import { HttpAuthSettings } from "./HttpAuthSettings.ts"
+import { RateLimiter } from "./RateLimiter.ts"
+import * as RequestInfo from "./RequestInfo.ts"
+
+/** The authenticated session of the current request. */
+export class CurrentSession extends Context.Service<CurrentSession, ServerAuth.Authenticated>()(
+  "@gatehouse/http/CurrentSession"
+) {}
+
+type Request = HttpServerRequest.HttpServerRequest
+type Response = HttpServerResponse.HttpServerResponse
+
+export interface HttpAuthService {
+  /** Authenticates the current request; fails with the response-ready error. */
+  readonly authenticate: Effect.Effect<ServerAuth.Authenticated, AuthError.HttpAuthError, Request>
+  readonly requireSession: <E, R>(
+    handler: Effect.Effect<Response, E, R>
+  ) => Effect.Effect<Response, never, Request | Exclude<R, CurrentSession>>
+  readonly requireScopes: (
+    scopes: ReadonlyArray<string>
+  ) => <E, R>(handler: Effect.Effect<Response, E, R>) => Effect.Effect<Response, never, Request | Exclude<R, CurrentSession>>
+  /** Maps every failure of a handler to the contract's error response (500 for the unexpected). */
+  readonly respond: <E, R>(handler: Effect.Effect<Response, E, R>) => Effect.Effect<Response, never, R>
+  /** 403 `origin_not_allowed` unless the request's Origin is absent, ours or allowed. */
+  readonly checkOrigin: Effect.Effect<void, AuthError.HttpAuthError, Request>
+  /** 429 while the client's address has used up its failure budget. */
+  readonly checkRateLimit: Effect.Effect<void, AuthError.HttpAuthError, Request>
+  /** Counts a credential failure against the client's address, then fails with `error`. */
+  readonly failCredential: (error: AuthError.HttpAuthError) => Effect.Effect<never, AuthError.HttpAuthError, Request>
+  readonly sessionCookie: (request: Request) => ServerAuthPolicy.CookieAttributes
+  readonly setSessionCookie: (
+    request: Request,
+    response: Response,
+    token: Redacted.Redacted<string>,
+    expiresAt: number
+  ) => Effect.Effect<Response>
+  readonly clearSessionCookie: (request: Request, response: Response) => Effect.Effect<Response>
+}
+
+export class HttpAuth extends Context.Service<HttpAuth, HttpAuthService>()("@gatehouse/http/HttpAuth") {}
+
+export const make = Effect.gen(function*() {
+  const serverAuth = yield* ServerAuth.ServerAuth
+  const policy = yield* ServerAuthPolicy.ServerAuthPolicy
+  const settings = yield* HttpAuthSettings
+  const limiter = yield* RateLimiter
+
+  const sessionCookie = (request: Request) => policy.sessionCookie(RequestInfo.isHttps(request))
+
+  const checkOrigin = Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
+    RequestInfo.isOriginAllowed(request, settings.allowedOrigins, settings.publicOrigin)
+      ? Effect.void
+      : Effect.fail(AuthError.originNotAllowed()))
+
+  const checkRateLimit = Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
+    Effect.flatMap(limiter.retryAfter(RequestInfo.clientAddress(request)), (wait) =>
+      wait > 0 ? Effect.fail(AuthError.rateLimited(wait)) : Effect.void))
+
+  const failCredential = (error: AuthError.HttpAuthError) =>
+    Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
+      const address = RequestInfo.clientAddress(request)
+      return Effect.flatMap(limiter.retryAfter(address), (waitBefore) =>
+        Effect.flatMap(limiter.recordFailure(address), () =>
+          // Over budget already: the answer is 429, whatever was wrong with the credential.
+          Effect.fail(waitBefore > 0 ? AuthError.rateLimited(waitBefore) : error)))
+    })
+
+  const verify = (presented: RequestInfo.Presented, via: "cookie" | "bearer") => {
+    if (presented._tag !== "Token") {
+      return failCredential(AuthError.invalidCredential(`The ${via === "cookie" ? "session cookie" : "bearer token"} is malformed`))
+    }
+    const credentials = via === "cookie" ? { cookie: presented.token } : { bearer: presented.token }
+    return serverAuth.authenticateHttpRequest(credentials).pipe(
+      Effect.catch((error) => {
+        const mapped = AuthError.fromCoreError(error)
+        return mapped.status === 401 ? failCredential(mapped) : Effect.fail(mapped)
+      })
+    )
+  }
+
+  const authenticate: Effect.Effect<ServerAuth.Authenticated, AuthError.HttpAuthError, Request> = Effect.flatMap(
+    HttpServerRequest.HttpServerRequest,
+    (request) => {
+      if (policy.policy === "unsafe-no-auth") {
+        return serverAuth.authenticateHttpRequest({}).pipe(Effect.mapError(AuthError.fromCoreError))
+      }
+      const cookie = RequestInfo.cookieValue(request, sessionCookie(request).name)
+      const bearer = RequestInfo.bearerToken(request)
+      if (cookie._tag !== "None") {
+        // A cookie rides along on cross-site requests: unsafe ones must come from an allowed origin.
+        const viaCookie = RequestInfo.isUnsafeMethod(request)
+          ? Effect.andThen(checkOrigin, verify(cookie, "cookie"))
+          : verify(cookie, "cookie")
+        // A stale cookie must not shadow a good bearer token sent alongside it.
+        return bearer._tag === "None" ? viaCookie : Effect.catch(viaCookie, () => verify(bearer, "bearer"))
+      }
+      if (bearer._tag !== "None") return verify(bearer, "bearer")
+      return Effect.fail(AuthError.missingCredential())
+    }
+  )
+
+  const respond = <E, R>(handler: Effect.Effect<Response, E, R>): Effect.Effect<Response, never, R> =>
+    handler.pipe(
+      Effect.catchCause((cause) => {
+        const failure = Cause.findErrorOption(cause)
+        const value: unknown = failure._tag === "Some" ? failure.value : undefined
+        const error = Predicate.hasProperty(value, "_tag") && Predicate.hasProperty(value, "message")
+          ? AuthError.fromCoreError(value as { readonly _tag: string; readonly message: string })
+          : AuthError.internalError()
+        const log = error.status >= 500 ? Effect.logError("Request failed", cause) : Effect.void
+        return Effect.as(log, AuthError.toResponse(error))
+      })
+    )
+
+  const requireScopes = (scopes: ReadonlyArray<string>) =>
+  <E, R>(handler: Effect.Effect<Response, E, R>): Effect.Effect<Response, never, Request | Exclude<R, CurrentSession>> =>
+    respond(Effect.flatMap(authenticate, (authenticated): Effect.Effect<Response, E | AuthError.HttpAuthError, Exclude<R, CurrentSession>> => {
+      const missing = Scopes.missing(authenticated.session.scopes, scopes)
+      return missing.length > 0
+        ? Effect.fail(AuthError.insufficientScope(missing))
+        : Effect.provideService(handler, CurrentSession, authenticated)
+    }))
+
+  const setSessionCookie = (request: Request, response: Response, token: Redacted.Redacted<string>, expiresAt: number) =>
+    Effect.clockWith((clock) => {
+      const cookie = sessionCookie(request)
+      const maxAgeSeconds = Math.max(0, Math.floor((expiresAt - clock.currentTimeMillisUnsafe()) / 1000))
+      return HttpServerResponse.setCookie(response, cookie.name, Redacted.value(token), {
+        httpOnly: true,
+        secure: cookie.secure,
+        sameSite: "lax",
+        path: "/",
+        maxAge: `${maxAgeSeconds} seconds`
+      }).pipe(Effect.orDie)
+    })
+
+  const clearSessionCookie = (request: Request, response: Response) => {
+    const cookie = sessionCookie(request)
+    return HttpServerResponse.expireCookie(response, cookie.name, {
+      httpOnly: true,
+      secure: cookie.secure,
+      sameSite: "lax",
+      path: "/"
+    }).pipe(Effect.orDie)
+  }
+
+  return HttpAuth.of({
+    authenticate,
+    requireSession: requireScopes([]),
+    requireScopes,
+    respond,
+    checkOrigin,
+    checkRateLimit,
+    failCredential,
+    sessionCookie,
+    setSessionCookie,
+    clearSessionCookie
+  })
+})
+
+/** Needs `ServerAuth`, `ServerAuthPolicy`, `HttpAuthSettings` and a `RateLimiter`. */
+export const layer = Layer.effect(HttpAuth, make)

@@ -1,0 +1,40 @@
+/**
+ * Settings of the HTTP auth layer. Everything has a default except the application's scopes.
+ */
+import { Context, Layer } from "effect"
+
+export interface HttpAuthSettingsService {
+  /** The application's own scopes (the standard bundle a pairing link grants by default). */
+  readonly applicationScopes: ReadonlyArray<string>
+  /** Origins besides the server's own that may make cookie-authenticated unsafe requests. */
+  readonly allowedOrigins: ReadonlyArray<string>
+  /**
+   * The origin browsers reach this server at (`https://auth.example.com`). On a remote-reachable
+   * server set it: without it the server's own origin is derived from the Host header.
+   */
+  readonly publicOrigin: string | undefined
+  /** Largest JSON body accepted (default 64 KiB). */
+  readonly maxBodyBytes: number
+  /** Default lifetime of a pairing link (seconds, default 300) and the longest allowed (default 7 days). */
+  readonly pairingLinkTtlSeconds: number
+  readonly maxPairingLinkTtlSeconds: number
+}
+
+export class HttpAuthSettings extends Context.Service<HttpAuthSettings, HttpAuthSettingsService>()(
+  "@gatehouse/http/HttpAuthSettings"
+) {}
+
+export type Options =
+  & { readonly [K in Exclude<keyof HttpAuthSettingsService, "applicationScopes">]?: HttpAuthSettingsService[K] | undefined }
+  & { readonly applicationScopes: ReadonlyArray<string> }
+
+export const make = (options: Options): HttpAuthSettingsService => ({
+  applicationScopes: options.applicationScopes,
+  allowedOrigins: options.allowedOrigins ?? [],
+  publicOrigin: options.publicOrigin?.replace(/\/+$/, "").toLowerCase(),
+  maxBodyBytes: options.maxBodyBytes ?? 64 * 1024,
+  pairingLinkTtlSeconds: options.pairingLinkTtlSeconds ?? 300,
+  maxPairingLinkTtlSeconds: options.maxPairingLinkTtlSeconds ?? 7 * 24 * 3600
+})
+
+export const layer = (options: Options) => Layer.succeed(HttpAuthSettings, HttpAuthSettings.of(make(options)))

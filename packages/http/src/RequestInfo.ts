@@ -1,0 +1,102 @@
+/**
+ * Pure readings of a request: is it HTTPS, who sent it, which credential does it present, may its
+ * Host and Origin be trusted. Total functions: hostile headers give `undefined` or `false`, never
+ * an exception.
+ */
+import { Option, Redacted } from "effect"
+import type { HttpServerRequest } from "effect/http"
+import type { SessionStore } from "@gatehouse/core"
+
+/** Longest credential read from a header or cookie; longer values are treated as absent-and-bad. */
+export const maxCredentialLength = 4096
+
+export const isHttps = (request: HttpServerRequest.HttpServerRequest): boolean =>
+  request.protocol === "https" || (request.protocol === undefined && /^https:/i.test(request.originalUrl))
+
+/** The client's address: the socket's, or the one a trusted proxy vouched for. */
+export const clientAddress = (request: HttpServerRequest.HttpServerRequest): string =>
+  Option.getOrElse(request.remoteAddress, () => "unknown")
+
+export const unsafeMethods: ReadonlySet<string> = new Set(["POST", "PUT", "PATCH", "DELETE"])
+
+export const isUnsafeMethod = (request: HttpServerRequest.HttpServerRequest): boolean => unsafeMethods.has(request.method)
+
+const token68 = /^[A-Za-z0-9\-._~+/]+=*$/
+
+export type Presented =
+  | { readonly _tag: "None" }
+  | { readonly _tag: "Malformed" }
+  | { readonly _tag: "Token"; readonly token: Redacted.Redacted<string> }
+
+const none: Presented = { _tag: "None" }
+const malformed: Presented = { _tag: "Malformed" }
+
+const asToken = (value: string): Presented =>
+  value.length === 0 || value.length > maxCredentialLength || !token68.test(value)
+    ? malformed
+    : { _tag: "Token", token: Redacted.make(value, { label: "token" }) }
+
+/** `Authorization: Bearer <token68>` (scheme case-insensitive, RFC 6750 §2.1). */
+export const bearerToken = (request: HttpServerRequest.HttpServerRequest): Presented => {
+  const header = request.headers["authorization"]
+  if (header === undefined) return none
+  const match = /^Bearer +(\S+) *$/i.exec(header)
+  return match === null ? malformed : asToken(match[1]!)
+}
+
+export const cookieValue = (request: HttpServerRequest.HttpServerRequest, name: string): Presented => {
+  const value = request.cookies[name]
+  return value === undefined ? none : asToken(value)
+}
+
+/** The host name in a Host header (`[::1]:3773` -> `[::1]`), lower-cased; undefined if malformed. */
+export const hostName = (host: string | undefined): string | undefined => {
+  if (host === undefined) return undefined
+  const match = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(?::\d{1,5})?$/.exec(host.trim())
+  return match === null ? undefined : match[1]!.toLowerCase()
+}
+
+const loopbackHostNames: ReadonlySet<string> = new Set(["localhost", "127.0.0.1", "[::1]"])
+
+/** DNS-rebinding guard: on a loopback policy the Host must be localhost, 127.0.0.1 or [::1]. */
+export const isLoopbackHostHeader = (host: string | undefined): boolean => {
+  const name = hostName(host)
+  return name !== undefined && loopbackHostNames.has(name)
+}
+
+/**
+ * The request's own origin, as a browser on this server's pages would send it:
+ * `<scheme>://<Host header>`.
+ */
+export const ownOrigin = (request: HttpServerRequest.HttpServerRequest): string | undefined => {
+  const host = request.headers["host"]
+  if (host === undefined || hostName(host) === undefined) return undefined
+  return `${isHttps(request) ? "https" : "http"}://${host.trim().toLowerCase()}`
+}
+
+/**
+ * An absent Origin passes (not a browser cross-site request); a present one must be the server's
+ * own (`publicOrigin` when configured, else derived from Host) or listed.
+ */
+export const isOriginAllowed = (
+  request: HttpServerRequest.HttpServerRequest,
+  allowedOrigins: ReadonlyArray<string>,
+  publicOrigin?: string | undefined
+): boolean => {
+  const origin = request.headers["origin"]
+  if (origin === undefined) return true
+  const normalized = origin.trim().toLowerCase()
+  return normalized === (publicOrigin ?? ownOrigin(request)) ||
+    allowedOrigins.some((allowed) => allowed.toLowerCase() === normalized)
+}
+
+/** A rough description of the client from its User-Agent, for the session list. */
+export const describeClient = (request: HttpServerRequest.HttpServerRequest): SessionStore.ClientMetadata => {
+  const agent = (request.headers["user-agent"] ?? "").slice(0, 512)
+  const pick = (pairs: ReadonlyArray<readonly [RegExp, string]>) => pairs.find(([pattern]) => pattern.test(agent))?.[1]
+  const os = pick([[/android/i, "Android"], [/iphone|ipad|ipod/i, "iOS"], [/windows/i, "Windows"], [/mac os x|macintosh/i, "macOS"], [/cros/i, "ChromeOS"], [/linux/i, "Linux"]])
+  const browser = pick([[/edg\//i, "Edge"], [/firefox\//i, "Firefox"], [/chrom(e|ium)\//i, "Chrome"], [/safari\//i, "Safari"], [/curl\//i, "curl"]])
+  const deviceType = /ipad|tablet/i.test(agent) ? "tablet" : /mobile|iphone|android/i.test(agent) ? "mobile" : agent === "" ? undefined : "desktop"
+  const ip = Option.getOrUndefined(request.remoteAddress)
+  return Object.fromEntries(Object.entries({ os, browser, deviceType, ip }).filter(([, value]) => value !== undefined))
+}

@@ -1,0 +1,161 @@
+/**
+ * The WebSocket upgrade guard. Before anything is upgraded it checks the Origin (every upgrade,
+ * whatever the credential: browsers send cookies on cross-site WebSocket requests), then
+ * authenticates with the session cookie or a single-use `wsTicket` query parameter, then the
+ * scopes. A refused upgrade is an ordinary HTTP error response; no socket is opened.
+ *
+ * Live sockets are tracked per session. When a session is revoked its sockets are closed with code
+ * 4401: at once for a revoke on this instance (the `SessionCredentialService.changes` stream), and
+ * within `livenessInterval` (default 500 ms) for a revoke made elsewhere (the CLI, another instance
+ * on the same database), found by re-reading the connected sessions from the store.
+ */
+import { Context, Deferred, Duration, Effect, Layer, Option, Redacted, Schedule, Stream } from "effect"
+import { HttpServerRequest, HttpServerResponse } from "effect/http"
+import { Scopes, ServerAuth, SessionCredentialService } from "@gatehouse/core"
+import { Socket } from "effect/socket"
+import * as AuthError from "./AuthError.ts"
+import { HttpAuth } from "./HttpAuth.ts"
+import * as RequestInfo from "./RequestInfo.ts"
+
+/** The close code of a socket whose session was revoked. */
+export const revokedCloseCode = 4401
+
+export interface WebSocketGuardService {
+  /**
+   * A route handler: authenticates the upgrade, then runs `handler` with the socket until it ends
+   * or the session is revoked.
+   */
+  readonly serve: <E, R>(
+    scopes: ReadonlyArray<string>,
+    handler: (socket: Socket.Socket, authenticated: ServerAuth.Authenticated) => Effect.Effect<void, E, R>
+  ) => Effect.Effect<HttpServerResponse.HttpServerResponse, never, HttpServerRequest.HttpServerRequest | R>
+  /** Closes every socket of `sid` on this instance with 4401. */
+  readonly closeSession: (sid: string) => Effect.Effect<void>
+  /** Live sockets on this instance. */
+  readonly connections: Effect.Effect<number>
+}
+
+export class WebSocketGuard extends Context.Service<WebSocketGuard, WebSocketGuardService>()(
+  "@gatehouse/http/WebSocketGuard"
+) {}
+
+const ticketOf = (request: HttpServerRequest.HttpServerRequest): RequestInfo.Presented => {
+  const query = request.url.indexOf("?")
+  if (query < 0) return { _tag: "None" }
+  const ticket = new URLSearchParams(request.url.slice(query + 1)).get("wsTicket")
+  if (ticket === null) return { _tag: "None" }
+  return ticket.length === 0 || ticket.length > RequestInfo.maxCredentialLength || !/^[A-Za-z0-9._-]+$/.test(ticket)
+    ? { _tag: "Malformed" }
+    : { _tag: "Token", token: Redacted.make(ticket, { label: "ws-ticket" }) }
+}
+
+export interface Options {
+  /** How often connected sessions are re-read to notice revocations made elsewhere (default 500 ms). */
+  readonly livenessInterval?: Duration.Input | undefined
+}
+
+export const make = Effect.fnUntraced(function*(options: Options = {}) {
+  const auth = yield* HttpAuth
+  const serverAuth = yield* ServerAuth.ServerAuth
+  const sessions = yield* SessionCredentialService.SessionCredentialService
+  const live = new Map<string, Set<Deferred.Deferred<void>>>()
+
+  const closeSession = (sid: string) =>
+    Effect.forEach(live.get(sid) ?? [], (closed) => Deferred.succeed(closed, undefined), { discard: true })
+
+  yield* sessions.changes.pipe(
+    Stream.runForEach((change) => change._tag === "Revoked" ? closeSession(change.sid) : Effect.void),
+    Effect.forkScoped
+  )
+
+  /** Closes the sockets of connected sessions that no longer exist in the store. */
+  const closeGone = Effect.suspend(() =>
+    Effect.forEach([...live.keys()], (sid) =>
+      sessions.get(sid).pipe(
+        Effect.flatMap((found) => Option.isNone(found) ? closeSession(sid) : Effect.void),
+        // A store outage must not close everyone's sockets, nor stop the loop.
+        Effect.catch((error) => Effect.logWarning("WebSocket liveness check failed", error.message))
+      ), { discard: true })
+  )
+  yield* closeGone.pipe(
+    Effect.repeat(Schedule.spaced(options.livenessInterval ?? Duration.millis(500))),
+    Effect.forkScoped
+  )
+
+  const authenticateUpgrade = Effect.gen(function*() {
+    const request = yield* HttpServerRequest.HttpServerRequest
+    yield* auth.checkOrigin
+    const cookie = RequestInfo.cookieValue(request, auth.sessionCookie(request).name)
+    const ticket = ticketOf(request)
+    const presented = cookie._tag !== "None" ? cookie : ticket
+    if (presented._tag === "Malformed") return yield* auth.failCredential(AuthError.invalidCredential())
+    const credentials = presented._tag === "None"
+      ? {}
+      : cookie._tag !== "None"
+      ? { cookie: presented.token }
+      : { ticket: presented.token }
+    return yield* serverAuth.authenticateWebSocketUpgrade(credentials).pipe(
+      Effect.catch((error) => {
+        const mapped = AuthError.fromCoreError(error)
+        return error._tag === "MissingCredential" || mapped.status !== 401 ? Effect.fail(mapped) : auth.failCredential(mapped)
+      })
+    )
+  })
+
+  const track = (sid: string) =>
+    Effect.acquireRelease(
+      Effect.flatMap(Deferred.make<void>(), (closed) =>
+        Effect.as(
+          Effect.andThen(
+            Effect.sync(() => {
+              const set = live.get(sid) ?? new Set()
+              set.add(closed)
+              live.set(sid, set)
+            }),
+            sessions.markConnected(sid)
+          ),
+          closed
+        )),
+      (closed) =>
+        Effect.andThen(
+          Effect.sync(() => {
+            const set = live.get(sid)
+            set?.delete(closed)
+            if (set?.size === 0) live.delete(sid)
+          }),
+          sessions.markDisconnected(sid)
+        )
+    )
+
+  const serve = <E, R>(
+    scopes: ReadonlyArray<string>,
+    handler: (socket: Socket.Socket, authenticated: ServerAuth.Authenticated) => Effect.Effect<void, E, R>
+  ): Effect.Effect<HttpServerResponse.HttpServerResponse, never, HttpServerRequest.HttpServerRequest | R> =>
+    auth.respond(Effect.gen(function*() {
+      const request = yield* HttpServerRequest.HttpServerRequest
+      const authenticated = yield* authenticateUpgrade
+      const missing = Scopes.missing(authenticated.session.scopes, scopes)
+      if (missing.length > 0) return yield* AuthError.insufficientScope(missing)
+      const socket = yield* request.upgrade.pipe(
+        Effect.mapError(() => AuthError.invalidRequest("This endpoint needs a WebSocket upgrade"))
+      )
+      yield* Effect.scoped(Effect.gen(function*() {
+        const closed = yield* track(authenticated.session.sid)
+        const writer = yield* socket.writer
+        const revoked = Deferred.await(closed).pipe(
+          Effect.andThen(writer.write(new Socket.CloseEvent(revokedCloseCode, "session revoked"))),
+          Effect.ignore
+        )
+        yield* Effect.raceFirst(Effect.ignore(handler(socket, authenticated)), revoked)
+      }))
+      return HttpServerResponse.empty()
+    }))
+
+  return WebSocketGuard.of({
+    serve,
+    closeSession,
+    connections: Effect.sync(() => [...live.values()].reduce((sum, set) => sum + set.size, 0))
+  })
+})
+
+export const layer = (options: Options = {}) => Layer.effect(WebSocketGuard, make(options))
