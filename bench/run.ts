@@ -1,6 +1,8 @@
 // `npm run bench`: every benchmark, each printing a table and writing bench/results/<name>.json.
 import * as McpResolve from "./mcpResolve.ts"
+import * as SqlVerify from "./sqlVerify.ts"
 import * as Verify from "./verify.ts"
 
 await Verify.run()
+await SqlVerify.run()
 await McpResolve.run()

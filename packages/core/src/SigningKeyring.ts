@@ -11,16 +11,24 @@
  *
  * Another process (the CLI, a second instance) may rotate: an unknown `kid` triggers a reload
  * (at most one per `reloadThrottle`) and the layer reloads every `refreshInterval`.
+ *
+ * Where the keys live is a `KeyringStore`: `layer` keeps them in the secret store as described
+ * above; `layerFromStore` takes any other (a database shared by several instances).
  */
 import * as Crypto from "node:crypto"
 import { Clock, Context, Duration, Effect, Layer, Option, Redacted, Schedule, Schema, Semaphore } from "effect"
 import * as Base64Url from "./Base64Url.ts"
+import type { StoreError } from "./Errors.ts"
 import { constantTimeEqualString, hmacSha256Base64Url, randomBytes, sha256Hex } from "./Hashing.ts"
+import { KeyringStore, type KeyringStoreService } from "./KeyringStore.ts"
 import * as ServerSecretStore from "./ServerSecretStore.ts"
 
 export const secretName = "signing-keyring"
 
 export const keyBytes = 32
+
+/** The secret a store shared by several instances encrypts the keys with (see `KeyringStore`). */
+export const wrappingKeyName = "keyring-wrapping-key"
 
 export interface SigningKey {
   readonly kid: string
@@ -35,7 +43,7 @@ interface LoadedKey extends SigningKey {
 }
 
 export class KeyringError extends Schema.TaggedError<KeyringError>()("KeyringError", {
-  reason: Schema.Literals(["Malformed", "TooShort", "ManagedByEnvironment"])
+  reason: Schema.Literals(["Malformed", "TooShort", "ManagedByEnvironment", "WrongWrappingKey"])
 }) {
   override get message(): string {
     switch (this.reason) {
@@ -45,11 +53,18 @@ export class KeyringError extends Schema.TaggedError<KeyringError>()("KeyringErr
         return `A signing key must have at least ${keyBytes} bytes`
       case "ManagedByEnvironment":
         return `The signing keyring comes from ${ServerSecretStore.overrideVariable(secretName)}; rotate by changing it`
+      case "WrongWrappingKey":
+        return `The stored signing keys were encrypted with another "${wrappingKeyName}" secret: every instance ` +
+          `sharing them needs the same ${ServerSecretStore.overrideVariable(wrappingKeyName)}`
     }
   }
 }
 
-export type KeyringFailure = KeyringError | ServerSecretStore.SecretError | ServerSecretStore.SecretAlreadyExists
+export type KeyringFailure =
+  | KeyringError
+  | ServerSecretStore.SecretError
+  | ServerSecretStore.SecretAlreadyExists
+  | StoreError
 
 export interface SigningKeyringService {
   /** The key new tokens are signed with. */
@@ -112,6 +127,9 @@ const toLoaded = (kid: string, bytes: Uint8Array, createdAt: number, retiredAt?:
   hmacKey: Crypto.createSecretKey(bytes)
 })
 
+const load = (key: SigningKey): LoadedKey =>
+  toLoaded(key.kid, Redacted.value(key.key), key.createdAt, key.retiredAt)
+
 /** Parses the stored secret: a keyring document, or raw key bytes. */
 export const parse = (bytes: Uint8Array): Option.Option<ReadonlyArray<LoadedKey>> | "TooShort" => {
   const document = decodeDocument(Buffer.from(bytes).toString("utf8"))
@@ -129,7 +147,7 @@ export const parse = (bytes: Uint8Array): Option.Option<ReadonlyArray<LoadedKey>
   return Option.some(keys)
 }
 
-const serialize = (keys: ReadonlyArray<LoadedKey>): Uint8Array =>
+const serialize = (keys: ReadonlyArray<SigningKey>): Uint8Array =>
   Buffer.from(encodeDocument({
     v: 1,
     keys: keys.map((key) => ({
@@ -153,27 +171,25 @@ const newKey = (now: number): LoadedKey => toLoaded(Base64Url.encode(randomBytes
 const describe = ({ createdAt, kid, retiredAt }: SigningKey): Omit<SigningKey, "key"> =>
   retiredAt === undefined ? { kid, createdAt } : { kid, createdAt, retiredAt }
 
-export const make = Effect.fnUntraced(function*(options: Options = {}) {
+/**
+ * The keyring kept in the secret store under `signing-keyring` (a file in the state directory, or
+ * `GATEHOUSE_SECRET_SIGNING_KEYRING`). Creating is refused in hosted mode; updating is refused
+ * when the keyring comes from the environment.
+ */
+export const makeSecretStoreBackend = Effect.gen(function*() {
   const store = yield* ServerSecretStore.ServerSecretStore
-  const retention = Duration.toMillis(Duration.fromInputUnsafe(options.retention ?? Duration.days(31)))
-  const throttle = Duration.toMillis(Duration.fromInputUnsafe(options.reloadThrottle ?? Duration.seconds(5)))
-  const lock = yield* Semaphore.make(1)
-
   const malformed = new KeyringError({ reason: "Malformed" })
 
   const readStored = Effect.gen(function*() {
     const secret = yield* store.get(secretName)
-    if (Option.isNone(secret)) return Option.none<ReadonlyArray<LoadedKey>>()
+    if (Option.isNone(secret)) return Option.none<ReadonlyArray<SigningKey>>()
     const parsed = parse(Redacted.value(secret.value))
     if (parsed === "TooShort") return yield* new KeyringError({ reason: "TooShort" })
     if (Option.isNone(parsed)) return yield* malformed
     return parsed
   })
 
-  /** The stored keyring, created with one fresh key when there is none. */
-  const loadOrCreate = Effect.gen(function*() {
-    const existing = yield* readStored
-    if (Option.isSome(existing)) return existing.value
+  const create = Effect.fnUntraced(function*(keys: ReadonlyArray<SigningKey>) {
     if (store.hosted) {
       return yield* new ServerSecretStore.SecretGenerationForbidden({
         name: secretName,
@@ -181,19 +197,54 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
         bytes: keyBytes
       })
     }
-    const first = [newKey(yield* Clock.currentTimeMillis)]
-    const created = yield* store.create(secretName, Redacted.make(serialize(first))).pipe(
+    const created = yield* store.create(secretName, Redacted.make(serialize(keys))).pipe(
       Effect.as(true),
       Effect.catchTag("SecretAlreadyExists", () => Effect.succeed(false))
     )
-    if (created) return first
+    if (created) return keys
     // Another process won the race: use what it wrote.
     const winner = yield* readStored
     return Option.isSome(winner) ? winner.value : yield* malformed
   })
 
+  const update = Effect.fnUntraced(function*(f: (current: ReadonlyArray<SigningKey>) => ReadonlyArray<SigningKey>) {
+    const fromEnvironment = yield* Effect.map(
+      Effect.option(ServerSecretStore.readOverride(secretName)),
+      (value) => Option.isSome(value) && Option.isSome(value.value)
+    )
+    if (fromEnvironment) return yield* new KeyringError({ reason: "ManagedByEnvironment" })
+    const keys = f(Option.getOrElse(yield* readStored, () => []))
+    yield* store.set(secretName, Redacted.make(serialize(keys)))
+    return keys
+  })
+
+  return KeyringStore.of({ load: readStored, create, update })
+})
+
+/** The keyring over whatever `KeyringStore` is provided. */
+export const makeFromStore = Effect.fnUntraced(function*(options: Options = {}) {
+  const store: KeyringStoreService = yield* KeyringStore
+  const retention = Duration.toMillis(Duration.fromInputUnsafe(options.retention ?? Duration.days(31)))
+  const throttle = Duration.toMillis(Duration.fromInputUnsafe(options.reloadThrottle ?? Duration.seconds(5)))
+  const lock = yield* Semaphore.make(1)
+
+  /** The stored keyring, created with one fresh key when there is none. */
+  const loadOrCreate: Effect.Effect<
+    ReadonlyArray<LoadedKey>,
+    KeyringFailure | ServerSecretStore.SecretGenerationForbidden
+  > = Effect.gen(function*() {
+    const existing = yield* store.load
+    if (Option.isSome(existing)) return existing.value.map(load)
+    const first = newKey(yield* Clock.currentTimeMillis)
+    const stored = yield* store.create([first])
+    return stored.map((key) => key === first ? first : load(key))
+  })
+
   // Read on every request, so a plain variable (swapped whole, under the lock) rather than a Ref.
-  let state = { keys: yield* loadOrCreate, loadedAt: yield* Clock.currentTimeMillis }
+  let state: { keys: ReadonlyArray<LoadedKey>; loadedAt: number } = {
+    keys: yield* loadOrCreate,
+    loadedAt: yield* Clock.currentTimeMillis
+  }
   const setState = (keys: ReadonlyArray<LoadedKey>, loadedAt: number) => Effect.sync(() => void (state = { keys, loadedAt }))
 
   const reload = Effect.gen(function*() {
@@ -203,7 +254,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
 
   const currentKey = Effect.sync(() => state.keys[state.keys.length - 1]!)
 
-  const usable = (key: LoadedKey | undefined, now: number) =>
+  const usable = <K extends SigningKey>(key: K | undefined, now: number) =>
     key !== undefined && (key.retiredAt === undefined || now - key.retiredAt < retention) ? key : undefined
 
   /** On a miss, reloads once (throttled): another process may have rotated. */
@@ -231,20 +282,16 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
   }
 
   const rotate = Effect.gen(function*() {
-    const fromEnvironment = yield* Effect.map(
-      Effect.option(ServerSecretStore.readOverride(secretName)),
-      (value) => Option.isSome(value) && Option.isSome(value.value)
-    )
-    if (fromEnvironment) return yield* new KeyringError({ reason: "ManagedByEnvironment" })
     const now = yield* Clock.currentTimeMillis
-    const stored = yield* loadOrCreate
-    const kept = stored
-      .filter((key) => usable(key, now))
-      .map((key) => key.retiredAt === undefined ? { ...key, retiredAt: now } : key)
     const next = newKey(now)
-    const keys = [...kept, next]
-    yield* store.set(secretName, Redacted.make(serialize(keys)))
-    yield* setState(keys, now)
+    // Retire the current key, drop keys past retention, add the new one: in one store update.
+    const stored = yield* store.update((current) => [
+      ...current
+        .filter((key) => usable(key, now))
+        .map((key) => key.retiredAt === undefined ? { ...key, retiredAt: now } : key),
+      next
+    ])
+    yield* setState(stored.map((key) => key === next ? next : load(key)), now)
     return next as SigningKey
   }).pipe(lock.withPermits(1))
 
@@ -269,5 +316,12 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
   })
 })
 
+/** The keyring kept in the `ServerSecretStore`. */
+export const make = (options: Options = {}) =>
+  Effect.flatMap(makeSecretStoreBackend, (store) => makeFromStore(options).pipe(Effect.provideService(KeyringStore, store)))
+
 /** The keyring over the `ServerSecretStore`. */
 export const layer = (options: Options = {}) => Layer.effect(SigningKeyring, make(options))
+
+/** The keyring over the `KeyringStore` provided (for example a database shared by several instances). */
+export const layerFromStore = (options: Options = {}) => Layer.effect(SigningKeyring, makeFromStore(options))

@@ -1,0 +1,84 @@
+/**
+ * The schema, as numbered migrations run by the `effect/sql` Migrator. The statements are written
+ * once for both engines: SQLite reads `BIGINT` as INTEGER affinity (64-bit), both support partial
+ * indexes, `ON CONFLICT` and `RETURNING`.
+ *
+ * Times are milliseconds since the epoch (`BIGINT`), as the core stores them. Scopes are a JSON
+ * array in a TEXT column (they are only ever read whole).
+ *
+ * The Migrator records applied ids in `gatehouse_migrations` and runs pending ones in one
+ * transaction; concurrent runners serialise on a lock (PostgreSQL: `LOCK TABLE`; SQLite: this
+ * package's client starts transactions with `BEGIN IMMEDIATE`), so the second runner finds nothing
+ * left to do. Never edit a released migration: add the next number.
+ */
+import { Effect } from "effect"
+import { Migrator, SqlClient } from "effect/sql"
+
+export const table = "gatehouse_migrations"
+
+const statements = (...ddl: ReadonlyArray<string>) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    // One statement per call: node:sqlite prepares only the first statement of a string.
+    for (const statement of ddl) yield* sql.unsafe(statement)
+  })
+
+const initial = statements(
+  `CREATE TABLE gatehouse_grants (
+    id TEXT PRIMARY KEY,
+    credential_hash TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    scopes TEXT NOT NULL,
+    label TEXT,
+    uses INTEGER NOT NULL,
+    uses_remaining INTEGER NOT NULL,
+    created_at BIGINT NOT NULL,
+    ttl_millis BIGINT NOT NULL,
+    expires_at BIGINT,
+    revoked_at BIGINT,
+    proof_key_thumbprint TEXT
+  )`,
+  // Pruning expired grants; arming the desktop grant (few rows have no expiry).
+  `CREATE INDEX gatehouse_grants_expires_at ON gatehouse_grants (expires_at)`,
+  `CREATE INDEX gatehouse_grants_unarmed ON gatehouse_grants (kind) WHERE expires_at IS NULL`,
+  `CREATE TABLE gatehouse_sessions (
+    sid TEXT PRIMARY KEY,
+    subject TEXT NOT NULL,
+    scopes TEXT NOT NULL,
+    method TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    last_seen_at BIGINT NOT NULL,
+    client_label TEXT,
+    client_device_type TEXT,
+    client_os TEXT,
+    client_browser TEXT,
+    client_ip TEXT
+  )`,
+  `CREATE INDEX gatehouse_sessions_created_at ON gatehouse_sessions (created_at)`,
+  // Used WebSocket ticket ids: the primary key makes "first use" exactly-once across processes.
+  `CREATE TABLE gatehouse_ws_tickets (
+    jti TEXT PRIMARY KEY,
+    expires_at BIGINT NOT NULL
+  )`,
+  `CREATE INDEX gatehouse_ws_tickets_expires_at ON gatehouse_ws_tickets (expires_at)`,
+  // Signing keys in keyring order (`position`; the last is current), each wrapped (AES-256-GCM)
+  // with a key from the secret store; see SqlKeyringStore.
+  `CREATE TABLE gatehouse_signing_keys (
+    kid TEXT PRIMARY KEY,
+    position INTEGER NOT NULL,
+    created_at BIGINT NOT NULL,
+    retired_at BIGINT,
+    wrapped_key TEXT NOT NULL,
+    wrapping_key_id TEXT NOT NULL
+  )`
+)
+
+export const loader = Migrator.fromRecord({
+  "1_initial": initial
+})
+
+const migrate = Migrator.make({})
+
+/** Applies pending migrations; returns the ones applied (empty when the schema is current). */
+export const run = migrate({ loader, table })

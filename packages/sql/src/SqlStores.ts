@@ -1,0 +1,35 @@
+/**
+ * Every store Gatehouse keeps in SQL, in one layer: `GrantStore`, `SessionStore` and
+ * `KeyringStore`. Give them to the core services:
+ *
+ * ```ts
+ * const stores = SqlStores.layerSqlite({ filename: ".gatehouse/gatehouse.db" })
+ * const core = Layer.mergeAll(
+ *   BootstrapCredentialService.layer,
+ *   SessionCredentialService.layer()
+ * ).pipe(
+ *   Layer.provideMerge(SigningKeyring.layerFromStore()),
+ *   Layer.provideMerge(stores),
+ *   Layer.provideMerge(ServerSecretStore.layerConfig)
+ * )
+ * ```
+ *
+ * The keyring store needs the `ServerSecretStore` for the key that wraps the signing keys.
+ */
+import { Layer } from "effect"
+import * as Database from "./Database.ts"
+import * as SqlGrantStore from "./SqlGrantStore.ts"
+import * as SqlKeyringStore from "./SqlKeyringStore.ts"
+import * as SqlSessionStore from "./SqlSessionStore.ts"
+
+/** The stores over the `SqlClient` in context (migrated: see `Database`). */
+export const layer = (options: SqlSessionStore.Options = {}) =>
+  Layer.mergeAll(SqlGrantStore.layer(), SqlSessionStore.layer(options), SqlKeyringStore.layer())
+
+/** The stores over a SQLite file (created and migrated); also provides its `SqlClient`. */
+export const layerSqlite = (options: Database.SqliteOptions & SqlSessionStore.Options) =>
+  layer(options).pipe(Layer.provideMerge(Database.layerSqlite(options)))
+
+/** The stores over PostgreSQL (migrated); also provides its `SqlClient` and `PgClient`. */
+export const layerPg = (options: Database.PgOptions & SqlSessionStore.Options) =>
+  layer(options).pipe(Layer.provideMerge(Database.layerPg(options)))

@@ -1,0 +1,7 @@
+export * as Database from "./Database.ts"
+export * as Migrations from "./Migrations.ts"
+export * as SqlGrantStore from "./SqlGrantStore.ts"
+export * as SqliteClient from "./SqliteClient.ts"
+export * as SqlSessionStore from "./SqlSessionStore.ts"
+export * as SqlKeyringStore from "./SqlKeyringStore.ts"
+export * as SqlStores from "./SqlStores.ts"

@@ -1,0 +1,13 @@
+// The conformance suite against the core's memory layers: the reference behaviour.
+import { Layer } from "effect"
+import { GrantStore, KeyringStore, ServerSecretStore, SessionStore, SigningKeyring } from "@gatehouse/core"
+import { storeConformance } from "./helpers/StoreConformance.ts"
+
+storeConformance("memory", () =>
+  Layer.mergeAll(
+    Layer.effect(GrantStore.GrantStore, GrantStore.makeMemory),
+    Layer.effect(SessionStore.SessionStore, SessionStore.makeMemory),
+    Layer.effect(KeyringStore.KeyringStore, SigningKeyring.makeSecretStoreBackend).pipe(
+      Layer.provide(ServerSecretStore.layerMemory())
+    )
+  ))

@@ -1,0 +1,230 @@
+// Bad input and outages. A database that is down, unreachable, refuses the login or is not a
+// database fails layer construction with one typed `DatabaseError` and a one-line message (no
+// password, no stack trace). An operation during an outage fails with the core's `StoreError`:
+// never a defect, never a success, and nothing is lost (a consume that failed used nothing; a
+// revoke that failed says so).
+import * as Fs from "node:fs"
+import * as Path from "node:path"
+import { DatabaseSync } from "node:sqlite"
+import { assert, describe, it } from "@effect/vitest"
+import { Context, Duration, Effect, Exit, Layer, Option, Redacted, Scope } from "effect"
+import {
+  GrantStore,
+  ServerSecretStore,
+  SessionCredentialService,
+  SessionStore,
+  SigningKeyring
+} from "@gatehouse/core"
+import * as Database from "../src/Database.ts"
+import * as SqlStores from "../src/SqlStores.ts"
+import { freshSchemaUrl, requirePostgresInCi, unavailable, url as testUrl } from "./helpers/postgres.ts"
+import { freePort, tcpProxy } from "./helpers/proxy.ts"
+import { tempDatabaseFile, tempDirectory } from "./helpers/sqlite.ts"
+
+/** `success`, `defect`, or the tag of the typed failure. */
+const outcome = (exit: Exit.Exit<unknown, { readonly _tag: string }>) =>
+  Exit.isSuccess(exit) ? "success" : Exit.hasDies(exit) ? "defect" : Option.getOrThrow(Exit.findErrorOption(exit))._tag
+
+const constructionError = <A>(layer: Layer.Layer<A, Database.DatabaseError>) =>
+  Effect.gen(function*() {
+    const exit = yield* Effect.exit(Layer.build(layer))
+    assert.strictEqual(outcome(exit), "DatabaseError")
+    const error = Option.getOrThrow(Exit.findErrorOption(exit as Exit.Exit<unknown, Database.DatabaseError>))
+    // One line, short, no stack frames.
+    assert.notInclude(error.message, "\n")
+    assert.isBelow(error.message.length, 400)
+    assert.notMatch(error.message, /\bat \S+:\d+/)
+    return error
+  })
+
+const grant = (id: string): GrantStore.Grant => ({
+  id,
+  credentialHash: `hash-${id}`,
+  kind: "pairing",
+  subject: "owner",
+  scopes: ["read:hello"],
+  label: undefined,
+  uses: 1,
+  usesRemaining: 1,
+  createdAt: 0,
+  ttlMillis: 1_000_000,
+  expiresAt: 1_000_000,
+  revokedAt: undefined,
+  proofKeyThumbprint: undefined
+})
+
+const record = (sid: string): SessionStore.SessionRecord => ({
+  sid,
+  subject: "owner",
+  scopes: ["read:hello"],
+  method: "pairing",
+  createdAt: 0,
+  lastSeenAt: 0,
+  client: {}
+})
+
+/** Every store operation, each of which must fail with StoreError during an outage. */
+const everyOperation = (grants: GrantStore.GrantStoreService, sessions: SessionStore.SessionStoreService) => ({
+  "grants.insert": grants.insert(grant("during-outage")),
+  "grants.findByHash": grants.findByHash("hash-g1"),
+  "grants.consume": grants.consume("hash-g1", 10, undefined),
+  "grants.revoke": grants.revoke("g1", 10),
+  "grants.remove": grants.remove("g1"),
+  "grants.arm": grants.arm("desktop", 10),
+  "grants.listActive": grants.listActive(10),
+  "sessions.insert": sessions.insert(record("during-outage")),
+  "sessions.get": sessions.get("s1"),
+  "sessions.touch": sessions.touch("s1", 10),
+  "sessions.remove": sessions.remove("s1"),
+  "sessions.removeAllExcept": sessions.removeAllExcept("s1"),
+  "sessions.list": sessions.list,
+  "sessions.consumeTicket": sessions.consumeTicket("jti", 100, 10)
+})
+
+const allFailWithStoreError = (operations: Record<string, Effect.Effect<unknown, { readonly _tag: string }>>) =>
+  Effect.gen(function*() {
+    for (const [name, operation] of Object.entries(operations)) {
+      assert.strictEqual(outcome(yield* Effect.exit(operation)), "StoreError", name)
+    }
+  })
+
+describe("bad input at construction", () => {
+  it.effect("PostgreSQL where nothing listens: DatabaseError naming host and port, never the password", () =>
+    Effect.gen(function*() {
+      const port = yield* freePort
+      const error = yield* constructionError(
+        Database.layerPg({ url: Redacted.make(`postgres://app:pa55-w0rd@127.0.0.1:${port}/gatehouse`) })
+      )
+      assert.strictEqual(error.problem, "Unavailable")
+      assert.include(error.message, `127.0.0.1:${port}/gatehouse`)
+      assert.notInclude(error.message, "pa55-w0rd")
+      assert.notInclude(JSON.stringify(error), "pa55-w0rd")
+    }))
+
+  it.effect("a URL that is not a PostgreSQL URL: DatabaseError InvalidUrl, never echoing it", () =>
+    Effect.gen(function*() {
+      for (const url of ["mysql://root:hunter2@db/app", "not a url hunter2", ""]) {
+        const error = yield* constructionError(Database.layerPg({ url: Redacted.make(url) }))
+        assert.strictEqual(error.problem, "InvalidUrl")
+        assert.notInclude(error.message, "hunter2")
+      }
+    }))
+
+  it.effect("SQLite in a directory that does not exist: DatabaseError naming the file", () =>
+    Effect.gen(function*() {
+      const directory = yield* tempDirectory
+      const filename = Path.join(directory, "missing", "gatehouse.db")
+      const error = yield* constructionError(Database.layerSqlite({ filename }))
+      assert.strictEqual(error.problem, "Unavailable")
+      assert.include(error.message, filename)
+    }))
+
+  it.effect("SQLite on a file that is not a database: DatabaseError", () =>
+    Effect.gen(function*() {
+      const filename = yield* tempDatabaseFile
+      Fs.writeFileSync(filename, Buffer.alloc(8192, 0x5a))
+      const error = yield* constructionError(Database.layerSqlite({ filename }))
+      assert.strictEqual(error.problem, "Unavailable")
+      assert.include(error.message.toLowerCase(), "not a database")
+    }))
+
+  it.effect.skipIf(unavailable !== undefined)("PostgreSQL refusing the password: DatabaseError, password not shown", () =>
+    Effect.gen(function*() {
+      const wrong = new URL(testUrl!)
+      wrong.password = "definitely-not-it"
+      const error = yield* constructionError(Database.layerPg({ url: Redacted.make(wrong.toString()) }))
+      assert.strictEqual(error.problem, "Unavailable")
+      assert.notInclude(error.message, "definitely-not-it")
+      assert.match(error.message, /password|authentication/i)
+    }))
+})
+
+describe("outage after construction", () => {
+  it.effect("SQLite, database closed underneath the stores: every operation is a StoreError", () =>
+    Effect.gen(function*() {
+      const filename = yield* tempDatabaseFile
+      const scope = yield* Scope.make()
+      const context = yield* Layer.buildWithScope(
+        SqlStores.layerSqlite({ filename }).pipe(Layer.provide(ServerSecretStore.layerMemory())),
+        scope
+      )
+      const grants = Context.get(context, GrantStore.GrantStore)
+      const sessions = Context.get(context, SessionStore.SessionStore)
+      yield* grants.insert(grant("g1"))
+      yield* sessions.insert(record("s1"))
+      yield* Scope.close(scope, Exit.void)
+      yield* allFailWithStoreError(everyOperation(grants, sessions))
+    }))
+
+  it.effect("SQLite, another process holding the write lock: writes fail with StoreError, use nothing, then work", () =>
+    Effect.gen(function*() {
+      const filename = yield* tempDatabaseFile
+      const context = yield* Layer.build(
+        SqlStores.layerSqlite({ filename, busyTimeout: Duration.millis(100) }).pipe(
+          Layer.provide(ServerSecretStore.layerMemory())
+        )
+      )
+      const grants = Context.get(context, GrantStore.GrantStore)
+      const sessions = Context.get(context, SessionStore.SessionStore)
+      yield* grants.insert(grant("g1"))
+      const locker = new DatabaseSync(filename)
+      locker.exec("BEGIN EXCLUSIVE")
+      try {
+        yield* allFailWithStoreError({
+          "grants.consume": grants.consume("hash-g1", 10, undefined),
+          "grants.insert": grants.insert(grant("g2")),
+          "sessions.insert": sessions.insert(record("s2")),
+          "sessions.consumeTicket": sessions.consumeTicket("jti", 100, 10)
+        })
+      } finally {
+        locker.exec("ROLLBACK")
+        locker.close()
+      }
+      // The failed consume used nothing.
+      assert.strictEqual((yield* grants.consume("hash-g1", 10, undefined))._tag, "Consumed")
+      assert.isTrue(yield* sessions.consumeTicket("jti", 100, 10))
+    }))
+
+  it.effect.skipIf(unavailable !== undefined)(
+    "PostgreSQL cut off mid-run: every operation and session verify/revoke fail with StoreError; after it returns nothing was lost",
+    () =>
+      Effect.gen(function*() {
+        const url = new URL(yield* freshSchemaUrl)
+        const proxy = yield* tcpProxy({ host: url.hostname, port: Number(url.port || 5432) })
+        url.hostname = "127.0.0.1"
+        url.port = String(proxy.port)
+        const stores = SqlStores.layerPg({ url: Redacted.make(url.toString()), connectTimeout: Duration.seconds(2) })
+        const context = yield* Layer.build(
+          SessionCredentialService.layer().pipe(
+            Layer.provideMerge(SigningKeyring.layerFromStore({ refreshInterval: Duration.days(1) })),
+            Layer.provideMerge(stores),
+            Layer.provide(ServerSecretStore.layerMemory())
+          )
+        )
+        const grants = Context.get(context, GrantStore.GrantStore)
+        const sessions = Context.get(context, SessionStore.SessionStore)
+        const service = Context.get(context, SessionCredentialService.SessionCredentialService)
+        yield* grants.insert(grant("g1"))
+        yield* sessions.insert(record("s1"))
+        const issued = yield* service.issue({ subject: "owner", scopes: ["read:hello"], method: "pairing" })
+
+        yield* proxy.down
+        yield* allFailWithStoreError({
+          ...everyOperation(grants, sessions),
+          "service.verify": service.verify(issued.token),
+          "service.revoke": service.revoke(issued.session.sid),
+          "service.list": service.list
+        })
+
+        yield* proxy.up
+        assert.strictEqual((yield* grants.consume("hash-g1", 10, undefined))._tag, "Consumed")
+        assert.isTrue(Option.isSome(yield* sessions.get("s1")))
+        assert.strictEqual((yield* service.verify(issued.token)).sid, issued.session.sid)
+        assert.isTrue(yield* service.revoke(issued.session.sid))
+        assert.strictEqual(outcome(yield* Effect.exit(service.verify(issued.token))), "InvalidSessionToken")
+      }),
+    60_000
+  )
+
+  requirePostgresInCi()
+})

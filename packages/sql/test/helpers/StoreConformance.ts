@@ -1,0 +1,411 @@
+/**
+ * One behaviour suite for every implementation of the core store interfaces (`GrantStore`,
+ * `SessionStore`, `KeyringStore`), run unchanged against the memory layers, SQLite and PostgreSQL.
+ * `makeStores` must return a fresh, empty set of stores each time it is called (layers are memoised
+ * by identity, so it builds new layer values). Every time rule is driven by the explicit `now`
+ * arguments of the store interfaces; nothing here reads a clock.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import * as fc from "fast-check"
+import { Context, Effect, Layer, Option, Redacted } from "effect"
+import { GrantStore, KeyringStore, SessionStore, type SigningKeyring } from "@gatehouse/core"
+
+export type Stores = GrantStore.GrantStore | SessionStore.SessionStore | KeyringStore.KeyringStore
+
+export interface ConformanceOptions {
+  /** Skips the suite (with the reason shown) when the backend is not available. */
+  readonly skip?: string | undefined
+}
+
+const build = (makeStores: () => Layer.Layer<Stores, unknown>) =>
+  Effect.gen(function*() {
+    const context = yield* Layer.build(makeStores()).pipe(Effect.orDie)
+    return {
+      grants: Context.get(context, GrantStore.GrantStore),
+      sessions: Context.get(context, SessionStore.SessionStore),
+      keyring: Context.get(context, KeyringStore.KeyringStore)
+    }
+  })
+
+let counter = 0
+const unique = (prefix: string) => `${prefix}${++counter}x${Math.random().toString(36).slice(2, 8)}`
+
+const grant = (overrides: Partial<GrantStore.Grant> = {}): GrantStore.Grant => ({
+  id: unique("g"),
+  credentialHash: unique("h"),
+  kind: "pairing",
+  subject: "owner",
+  scopes: ["read:hello", "write:access"],
+  label: "Ada's phone",
+  uses: 1,
+  usesRemaining: 1,
+  createdAt: 1_000,
+  ttlMillis: 300_000,
+  expiresAt: 301_000,
+  revokedAt: undefined,
+  proofKeyThumbprint: undefined,
+  ...overrides
+})
+
+const session = (overrides: Partial<SessionStore.SessionRecord> = {}): SessionStore.SessionRecord => ({
+  sid: unique("s"),
+  subject: "owner",
+  scopes: ["read:hello"],
+  method: "pairing",
+  createdAt: 1_000,
+  lastSeenAt: 1_000,
+  client: { label: "Ada's phone", deviceType: "mobile", os: "Android", browser: "Chrome", ip: "127.0.0.1" },
+  ...overrides
+})
+
+const signingKey = (kid: string, createdAt: number, retiredAt?: number): SigningKeyring.SigningKey => ({
+  kid,
+  key: Redacted.make(new Uint8Array(32).fill(createdAt % 251)),
+  createdAt,
+  retiredAt
+})
+
+const plainKey = (key: SigningKeyring.SigningKey) => ({
+  kid: key.kid,
+  key: Buffer.from(Redacted.value(key.key)).toString("hex"),
+  createdAt: key.createdAt,
+  retiredAt: key.retiredAt
+})
+
+const tag = (outcome: GrantStore.ConsumeOutcome) => outcome._tag
+
+export const storeConformance = (
+  name: string,
+  makeStores: () => Layer.Layer<Stores, unknown>,
+  options: ConformanceOptions = {}
+) => {
+  const stores = build(makeStores)
+  const suite = options.skip === undefined ? describe : describe.skip
+  suite(`store conformance: ${name}${options.skip === undefined ? "" : ` (skipped: ${options.skip})`}`, () => {
+    describe("GrantStore", () => {
+      it.effect("insert then findByHash returns the grant exactly; an unknown hash finds nothing", () =>
+        Effect.gen(function*() {
+          const { grants } = yield* stores
+          const full = grant({ uses: 3, usesRemaining: 3, proofKeyThumbprint: "thumb-1" })
+          const bare = grant({ label: undefined, kind: "desktop", expiresAt: undefined, scopes: [] })
+          yield* grants.insert(full)
+          yield* grants.insert(bare)
+          assert.deepStrictEqual(Option.getOrThrow(yield* grants.findByHash(full.credentialHash)), full)
+          assert.deepStrictEqual(Option.getOrThrow(yield* grants.findByHash(bare.credentialHash)), bare)
+          assert.isTrue(Option.isNone(yield* grants.findByHash("no-such-hash")))
+        }))
+
+      it.effect("inserting the same credential again replaces the grant (a re-seeded desktop credential)", () =>
+        Effect.gen(function*() {
+          const { grants } = yield* stores
+          const first = grant({ kind: "desktop", expiresAt: undefined })
+          yield* grants.insert(first)
+          const second = { ...first, id: unique("g"), uses: 5, usesRemaining: 5, createdAt: 2_000 }
+          yield* grants.insert(second)
+          assert.deepStrictEqual(Option.getOrThrow(yield* grants.findByHash(first.credentialHash)), second)
+          assert.isFalse(yield* grants.remove(first.id))
+        }))
+
+      it.effect("a grant with uses = 3 is consumed exactly 3 times, then behaves as unknown", () =>
+        Effect.gen(function*() {
+          const { grants } = yield* stores
+          const g = grant({ uses: 3, usesRemaining: 3 })
+          yield* grants.insert(g)
+          const remaining: Array<number> = []
+          for (let i = 0; i < 3; i++) {
+            const outcome = yield* grants.consume(g.credentialHash, 2_000, undefined)
+            assert.strictEqual(outcome._tag, "Consumed")
+            if (outcome._tag === "Consumed") {
+              remaining.push(outcome.grant.usesRemaining)
+              assert.strictEqual(outcome.grant.id, g.id)
+              assert.deepStrictEqual(outcome.grant.scopes, g.scopes)
+            }
+          }
+          assert.deepStrictEqual(remaining, [2, 1, 0])
+          assert.deepStrictEqual(yield* grants.consume(g.credentialHash, 2_000, undefined), { _tag: "Unknown" })
+          assert.isTrue(Option.isNone(yield* grants.findByHash(g.credentialHash)))
+          assert.deepStrictEqual(yield* grants.listActive(2_000), [])
+        }))
+
+      it.effect("unknown and used-up give the same outcome", () =>
+        Effect.gen(function*() {
+          const { grants } = yield* stores
+          const g = grant()
+          yield* grants.insert(g)
+          assert.strictEqual(tag(yield* grants.consume(g.credentialHash, 2_000, undefined)), "Consumed")
+          const usedUp = yield* grants.consume(g.credentialHash, 2_000, undefined)
+          const unknown = yield* grants.consume("never-issued", 2_000, undefined)
+          assert.deepStrictEqual(usedUp, unknown)
+          assert.deepStrictEqual(unknown, { _tag: "Unknown" })
+        }))
+
+      it.effect("an expired grant: Expired with its id, deleted, then unknown; one millisecond before is fine", () =>
+        Effect.gen(function*() {
+          const { grants } = yield* stores
+          const early = grant({ uses: 2, usesRemaining: 2 })
+          yield* grants.insert(early)
+          assert.strictEqual(tag(yield* grants.consume(early.credentialHash, early.expiresAt! - 1, undefined)), "Consumed")
+          assert.deepStrictEqual(yield* grants.consume(early.credentialHash, early.expiresAt!, undefined), {
+            _tag: "Expired",
+            id: early.id
+          })
+          assert.isTrue(Option.isNone(yield* grants.findByHash(early.credentialHash)))
+          assert.deepStrictEqual(yield* grants.consume(early.credentialHash, early.expiresAt!, undefined), {
+            _tag: "Unknown"
+          })
+        }))
+
+      it.effect("a revoked grant says Revoked, is kept, and is not listed; revoke reports whether it existed", () =>
+        Effect.gen(function*() {
+          const { grants } = yield* stores
+          const g = grant({ uses: 2, usesRemaining: 2 })
+          yield* grants.insert(g)
+          assert.isTrue(yield* grants.revoke(g.id, 5_000))
+          assert.isTrue(yield* grants.revoke(g.id, 6_000))
+          assert.isFalse(yield* grants.revoke("no-such-id", 5_000))
+          assert.deepStrictEqual(yield* grants.consume(g.credentialHash, 7_000, undefined), { _tag: "Revoked" })
+          const stored = Option.getOrThrow(yield* grants.findByHash(g.credentialHash))
+          assert.strictEqual(stored.revokedAt, 5_000)
+          assert.strictEqual(stored.usesRemaining, 2)
+          assert.deepStrictEqual(yield* grants.listActive(7_000), [])
+          // Still kept after listing (pruning keeps revoked grants until they expire) ...
+          assert.isTrue(Option.isSome(yield* grants.findByHash(g.credentialHash)))
+          // ... and expiry wins over revocation.
+          assert.deepStrictEqual(yield* grants.consume(g.credentialHash, g.expiresAt!, undefined), {
+            _tag: "Expired",
+            id: g.id
+          })
+        }))
+
+      it.effect("proof key: missing or wrong is a mismatch that uses nothing; the right one consumes", () =>
+        Effect.gen(function*() {
+          const { grants } = yield* stores
+          const g = grant({ proofKeyThumbprint: "thumb-A" })
+          yield* grants.insert(g)
+          assert.deepStrictEqual(yield* grants.consume(g.credentialHash, 2_000, undefined), { _tag: "ProofKeyMismatch" })
+          assert.deepStrictEqual(yield* grants.consume(g.credentialHash, 2_000, "thumb-B"), { _tag: "ProofKeyMismatch" })
+          assert.deepStrictEqual(yield* grants.consume(g.credentialHash, 2_000, "thumb-A "), { _tag: "ProofKeyMismatch" })
+          assert.strictEqual(Option.getOrThrow(yield* grants.findByHash(g.credentialHash)).usesRemaining, 1)
+          assert.strictEqual(tag(yield* grants.consume(g.credentialHash, 2_000, "thumb-A")), "Consumed")
+          // A grant without a proof key ignores one presented.
+          const open = grant()
+          yield* grants.insert(open)
+          assert.strictEqual(tag(yield* grants.consume(open.credentialHash, 2_000, "anything")), "Consumed")
+        }))
+
+      it.effect("remove deletes once", () =>
+        Effect.gen(function*() {
+          const { grants } = yield* stores
+          const g = grant()
+          yield* grants.insert(g)
+          assert.isTrue(yield* grants.remove(g.id))
+          assert.isFalse(yield* grants.remove(g.id))
+          assert.isTrue(Option.isNone(yield* grants.findByHash(g.credentialHash)))
+        }))
+
+      it.effect("arm starts the TTL of unarmed grants of one kind, once", () =>
+        Effect.gen(function*() {
+          const { grants } = yield* stores
+          const desktop = grant({ kind: "desktop", expiresAt: undefined, ttlMillis: 60_000 })
+          const pairing = grant()
+          yield* grants.insert(desktop)
+          yield* grants.insert(pairing)
+          // Unarmed, it never expires.
+          assert.isTrue(Option.isSome(yield* grants.findByHash(desktop.credentialHash)))
+          const armed = yield* grants.arm("desktop", 10_000)
+          assert.deepStrictEqual(armed, [{ ...desktop, expiresAt: 70_000 }])
+          assert.deepStrictEqual(yield* grants.arm("desktop", 20_000), [])
+          assert.strictEqual(Option.getOrThrow(yield* grants.findByHash(desktop.credentialHash)).expiresAt, 70_000)
+          assert.strictEqual(Option.getOrThrow(yield* grants.findByHash(pairing.credentialHash)).expiresAt, 301_000)
+          assert.strictEqual(tag(yield* grants.consume(desktop.credentialHash, 70_000, undefined)), "Expired")
+        }))
+
+      it.effect("listActive lists usable grants oldest first and prunes expired and used-up ones", () =>
+        Effect.gen(function*() {
+          const { grants } = yield* stores
+          const later = grant({ createdAt: 3_000, expiresAt: 400_000 })
+          const earlier = grant({ createdAt: 2_000, expiresAt: 400_000 })
+          const expired = grant({ expiresAt: 50_000 })
+          const revoked = grant()
+          const unarmed = grant({ kind: "desktop", expiresAt: undefined, createdAt: 2_500 })
+          for (const g of [later, earlier, expired, revoked, unarmed]) yield* grants.insert(g)
+          yield* grants.revoke(revoked.id, 10_000)
+          const active = yield* grants.listActive(60_000)
+          assert.deepStrictEqual(active.map((g) => g.id), [earlier.id, unarmed.id, later.id])
+          assert.deepStrictEqual(active[0], earlier)
+          assert.isTrue(Option.isNone(yield* grants.findByHash(expired.credentialHash)))
+          assert.isFalse(yield* grants.remove(expired.id))
+        }))
+
+      it.effect("200 concurrent consumes of a grant with uses = 3 succeed exactly 3 times", () =>
+        Effect.gen(function*() {
+          const { grants } = yield* stores
+          const g = grant({ uses: 3, usesRemaining: 3 })
+          yield* grants.insert(g)
+          const outcomes = yield* Effect.forEach(
+            Array.from({ length: 200 }),
+            () => grants.consume(g.credentialHash, 2_000, undefined),
+            { concurrency: "unbounded" }
+          )
+          const consumed = outcomes.flatMap((o) => o._tag === "Consumed" ? [o.grant.usesRemaining] : [])
+          assert.deepStrictEqual(consumed.sort(), [0, 1, 2])
+          assert.strictEqual(outcomes.filter((o) => o._tag === "Unknown").length, 197)
+        }))
+
+      it.effect("property: consume decides exactly as the pure GrantStore.decideConsume", () =>
+        Effect.gen(function*() {
+          const { grants } = yield* stores
+          const cases = fc.sample(
+            fc.record({
+              usesRemaining: fc.integer({ min: 0, max: 2 }),
+              expiresAt: fc.option(fc.integer({ min: 0, max: 20 }), { nil: undefined }),
+              revokedAt: fc.option(fc.integer({ min: 0, max: 20 }), { nil: undefined }),
+              stored: fc.option(fc.constantFrom("k1", "k2"), { nil: undefined }),
+              presented: fc.option(fc.constantFrom("k1", "k2"), { nil: undefined }),
+              now: fc.integer({ min: 0, max: 20 }),
+              exists: fc.boolean()
+            }),
+            60
+          )
+          for (const c of cases) {
+            const g = grant({
+              uses: 2,
+              usesRemaining: c.usesRemaining,
+              createdAt: 0,
+              expiresAt: c.expiresAt,
+              revokedAt: c.revokedAt,
+              proofKeyThumbprint: c.stored
+            })
+            if (c.exists) yield* grants.insert(g)
+            const expected = GrantStore.decideConsume(c.exists ? g : undefined, c.now, c.presented)
+            const actual = yield* grants.consume(g.credentialHash, c.now, c.presented)
+            assert.deepStrictEqual(actual, expected, JSON.stringify(c))
+          }
+        }))
+    })
+
+    describe("SessionStore", () => {
+      it.effect("insert then get returns the record with its client metadata; unknown finds nothing", () =>
+        Effect.gen(function*() {
+          const { sessions } = yield* stores
+          const full = session()
+          const bare = session({ client: {}, scopes: [], method: "cli" })
+          const partial = session({ client: { label: "Laptop", ip: "::1" } })
+          for (const record of [full, bare, partial]) yield* sessions.insert(record)
+          for (const record of [full, bare, partial]) {
+            assert.deepStrictEqual(Option.getOrThrow(yield* sessions.get(record.sid)), record)
+          }
+          assert.isTrue(Option.isNone(yield* sessions.get("no-such-session")))
+        }))
+
+      it.effect("touch moves lastSeenAt forward only", () =>
+        Effect.gen(function*() {
+          const { sessions } = yield* stores
+          const record = session()
+          yield* sessions.insert(record)
+          yield* sessions.touch(record.sid, 5_000)
+          assert.strictEqual(Option.getOrThrow(yield* sessions.get(record.sid)).lastSeenAt, 5_000)
+          yield* sessions.touch(record.sid, 4_000)
+          assert.strictEqual(Option.getOrThrow(yield* sessions.get(record.sid)).lastSeenAt, 5_000)
+          yield* sessions.touch("no-such-session", 9_000)
+          assert.isTrue(Option.isNone(yield* sessions.get("no-such-session")))
+        }))
+
+      it.effect("remove deletes once; a removed session is gone", () =>
+        Effect.gen(function*() {
+          const { sessions } = yield* stores
+          const record = session()
+          yield* sessions.insert(record)
+          assert.isTrue(Option.isSome(yield* sessions.get(record.sid)))
+          assert.isTrue(yield* sessions.remove(record.sid))
+          assert.isFalse(yield* sessions.remove(record.sid))
+          assert.isTrue(Option.isNone(yield* sessions.get(record.sid)))
+        }))
+
+      it.effect("removeAllExcept removes every other session and names them; list shows the rest", () =>
+        Effect.gen(function*() {
+          const { sessions } = yield* stores
+          const [keep, a, b] = [session({ createdAt: 1 }), session({ createdAt: 2 }), session({ createdAt: 3 })]
+          for (const record of [keep, a, b]) yield* sessions.insert(record)
+          const sorted = (ids: ReadonlyArray<string>) => [...ids].sort()
+          assert.deepStrictEqual(sorted((yield* sessions.list).map((r) => r.sid)), sorted([keep.sid, a.sid, b.sid]))
+          assert.deepStrictEqual(sorted(yield* sessions.removeAllExcept(keep.sid)), sorted([a.sid, b.sid]))
+          assert.deepStrictEqual(yield* sessions.list, [keep])
+          assert.deepStrictEqual(yield* sessions.removeAllExcept(keep.sid), [])
+          assert.isTrue(Option.isNone(yield* sessions.get(a.sid)))
+        }))
+
+      it.effect("inserting the same sid again replaces the record", () =>
+        Effect.gen(function*() {
+          const { sessions } = yield* stores
+          const record = session()
+          yield* sessions.insert(record)
+          const replaced = { ...record, scopes: ["admin"], lastSeenAt: 9_000, client: {} }
+          yield* sessions.insert(replaced)
+          assert.deepStrictEqual(Option.getOrThrow(yield* sessions.get(record.sid)), replaced)
+          assert.strictEqual((yield* sessions.list).length, 1)
+        }))
+
+      it.effect("a ticket id is accepted once, then refused; ids are independent", () =>
+        Effect.gen(function*() {
+          const { sessions } = yield* stores
+          assert.isTrue(yield* sessions.consumeTicket("jti-1", 61_000, 1_000))
+          assert.isFalse(yield* sessions.consumeTicket("jti-1", 61_000, 1_000))
+          assert.isFalse(yield* sessions.consumeTicket("jti-1", 61_000, 30_000))
+          assert.isTrue(yield* sessions.consumeTicket("jti-2", 61_000, 1_000))
+        }))
+
+      it.effect("200 concurrent uses of one ticket id: exactly one is accepted", () =>
+        Effect.gen(function*() {
+          const { sessions } = yield* stores
+          const results = yield* Effect.forEach(
+            Array.from({ length: 200 }),
+            () => sessions.consumeTicket("jti-race", 61_000, 1_000),
+            { concurrency: "unbounded" }
+          )
+          assert.strictEqual(results.filter((first) => first).length, 1)
+        }))
+    })
+
+    describe("KeyringStore", () => {
+      it.effect("an empty store loads nothing; create stores the keys as given", () =>
+        Effect.gen(function*() {
+          const { keyring } = yield* stores
+          assert.isTrue(Option.isNone(yield* keyring.load))
+          const first = signingKey("kid-1", 1_000)
+          assert.deepStrictEqual((yield* keyring.create([first])).map(plainKey), [plainKey(first)])
+          assert.deepStrictEqual(Option.getOrThrow(yield* keyring.load).map(plainKey), [plainKey(first)])
+        }))
+
+      it.effect("create keeps an existing keyring and returns it", () =>
+        Effect.gen(function*() {
+          const { keyring } = yield* stores
+          const first = signingKey("kid-1", 1_000)
+          yield* keyring.create([first])
+          const returned = yield* keyring.create([signingKey("kid-2", 2_000)])
+          assert.deepStrictEqual(returned.map(plainKey), [plainKey(first)])
+          assert.deepStrictEqual(Option.getOrThrow(yield* keyring.load).map(plainKey), [plainKey(first)])
+        }))
+
+      it.effect("update replaces the keyring with f(current), in order, retirements included", () =>
+        Effect.gen(function*() {
+          const { keyring } = yield* stores
+          const a = signingKey("kid-a", 1_000)
+          const b = signingKey("kid-b", 2_000)
+          yield* keyring.create([a])
+          const seen: Array<ReadonlyArray<string>> = []
+          const stored = yield* keyring.update((current) => {
+            seen.push(current.map((key) => key.kid))
+            return [...current.map((key) => ({ ...key, retiredAt: 2_000 })), b]
+          })
+          assert.deepStrictEqual(seen, [["kid-a"]])
+          const expected = [{ ...plainKey(a), retiredAt: 2_000 }, plainKey(b)]
+          assert.deepStrictEqual(stored.map(plainKey), expected)
+          assert.deepStrictEqual(Option.getOrThrow(yield* keyring.load).map(plainKey), expected)
+          // Dropping keys works too.
+          yield* keyring.update((current) => current.slice(1))
+          assert.deepStrictEqual(Option.getOrThrow(yield* keyring.load).map(plainKey), [plainKey(b)])
+        }))
+    })
+  })
+}
