@@ -185,6 +185,26 @@ describe("gatehouse serve", () => {
       assert.match(unsafe.stdout() + unsafe.stderr(), /Authentication is OFF/)
     }))
 
+  it.live.skipIf(process.platform !== "linux")("opens a browser only with --open, with the same URL it printed", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      const opened = Path.join(dir, "opened")
+      // A stand-in xdg-open that records what it was asked to open.
+      Fs.writeFileSync(Path.join(dir, "xdg-open"), `#!/bin/sh\nprintf '%s\\n' "$1" >> '${opened}'\n`, { mode: 0o700 })
+      const env = { PATH: `${dir}:${process.env.PATH}` }
+
+      const quiet = yield* serve(["--port", "0", "--state-dir", dir], { env })
+      yield* pairingUrl(quiet)
+      yield* Effect.sleep("300 millis")
+      assert.isFalse(Fs.existsSync(opened))
+
+      const loud = yield* serve(["--port", "0", "--state-dir", dir, "--open"], { env })
+      const pairing = yield* pairingUrl(loud)
+      yield* eventually(() => Fs.existsSync(opened), "the browser to be opened")
+      yield* eventually(() => Fs.readFileSync(opened, "utf8").endsWith("\n"), "the opener to finish")
+      assert.deepStrictEqual(Fs.readFileSync(opened, "utf8").trim().split("\n"), [pairing.url])
+    }))
+
   for (const signal of ["SIGTERM", "SIGINT"] as const) {
     it.live(`exits 0 on ${signal}, closing open connections`, () =>
       Effect.gen(function*() {

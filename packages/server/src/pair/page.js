@@ -92,12 +92,12 @@
 
   const hasScope = (session, scope) => session.scopes.includes("admin") || session.scopes.includes(scope);
 
-  const describe = (session) => {
+  const device = (session) => {
     const client = session.client || {};
-    if (client.label) return client.label;
-    const parts = [client.browser, client.os && "on " + client.os].filter(Boolean);
-    return parts.length > 0 ? parts.join(" ") : "Unknown device";
+    return [client.browser, client.os && "on " + client.os].filter(Boolean).join(" ");
   };
+
+  const describe = (session) => (session.client && session.client.label) || device(session) || "Unknown device";
 
   // A failure of an authenticated call: 401 means this browser is no longer paired.
   const handleFailure = (error) => {
@@ -264,8 +264,13 @@
       if (session.connected) title.append(element("span", { className: "badge live", text: "connected" }));
       const meta = element("div", {
         className: "meta",
-        text: session.method + " · " + session.scopes.join(", ") + " · paired " + when(session.createdAt) +
-          " · last seen " + when(session.lastSeenAt)
+        text: [
+          session.client && session.client.label ? device(session) : "",
+          session.method,
+          session.scopes.join(", "),
+          "paired " + when(session.createdAt),
+          "last seen " + when(session.lastSeenAt)
+        ].filter(Boolean).join(" · ")
       });
       const item = element("li", { attributes: { "data-session-id": session.id, "data-current": String(!!session.current) } }, [
         element("div", {}, [title, meta])
