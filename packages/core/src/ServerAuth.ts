@@ -96,16 +96,22 @@ export const make = Effect.fnUntraced(function*(options: Options) {
     Effect.succeed<Authenticated>({ session: unsafeSession(clock.currentTimeMillisUnsafe()), via: "none" })
   )
 
-  const authenticateHttpRequest = (credentials: PresentedCredentials): Effect.Effect<Authenticated, AuthenticateError> => {
+  const as = (via: Authenticated["via"]) => (session: Sessions.SessionInfo): Authenticated => ({ session, via })
+
+  /** The first credential presented, in order of preference, decides. */
+  const first = (
+    candidates: ReadonlyArray<readonly [Redacted.Redacted<string> | undefined, (token: Redacted.Redacted<string>) => Effect.Effect<Authenticated, AuthenticateError>]>
+  ): Effect.Effect<Authenticated, AuthenticateError> => {
     if (unsafe) return noAuth
-    if (credentials.cookie !== undefined) {
-      return Effect.map(sessions.verify(credentials.cookie), (session) => ({ session, via: "cookie" as const }))
-    }
-    if (credentials.bearer !== undefined) {
-      return Effect.map(sessions.verify(credentials.bearer), (session) => ({ session, via: "bearer" as const }))
-    }
-    return Effect.fail(new MissingCredential())
+    const found = candidates.find(([token]) => token !== undefined)
+    return found === undefined ? Effect.fail(new MissingCredential()) : found[1](found[0]!)
   }
+
+  const authenticateHttpRequest = (credentials: PresentedCredentials) =>
+    first([
+      [credentials.cookie, (token) => Effect.map(sessions.verify(token), as("cookie"))],
+      [credentials.bearer, (token) => Effect.map(sessions.verify(token), as("bearer"))]
+    ])
 
   const getSessionState = (credentials: PresentedCredentials) =>
     authenticateHttpRequest(credentials).pipe(
@@ -120,16 +126,11 @@ export const make = Effect.fnUntraced(function*(options: Options) {
   const authenticateWebSocketUpgrade = (credentials: {
     readonly cookie?: Redacted.Redacted<string> | undefined
     readonly ticket?: Redacted.Redacted<string> | undefined
-  }): Effect.Effect<Authenticated, AuthenticateError> => {
-    if (unsafe) return noAuth
-    if (credentials.cookie !== undefined) {
-      return Effect.map(sessions.verify(credentials.cookie), (session) => ({ session, via: "cookie" as const }))
-    }
-    if (credentials.ticket !== undefined) {
-      return Effect.map(sessions.consumeWebSocketTicket(credentials.ticket), (session) => ({ session, via: "ticket" as const }))
-    }
-    return Effect.fail(new MissingCredential())
-  }
+  }) =>
+    first([
+      [credentials.cookie, (token) => Effect.map(sessions.verify(token), as("cookie"))],
+      [credentials.ticket, (token) => Effect.map(sessions.consumeWebSocketTicket(token), as("ticket"))]
+    ])
 
   const exchangeBootstrapCredential = Effect.fn("ServerAuth.exchangeBootstrapCredential")(function*(
     credential: Redacted.Redacted<string>,

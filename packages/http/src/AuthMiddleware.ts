@@ -5,12 +5,10 @@
  *   (so the client address used for rate limits and the scheme used for cookies cannot be spoofed),
  *   then, on a loopback policy, refuses any Host but `localhost`, `127.0.0.1` or `[::1]` (with or
  *   without a port): the DNS-rebinding guard.
- * - `errorResponses`: for `HttpRouter.serve({ middleware })`. Whatever escapes the routes (no such
- *   route, an unreadable request, a defect) is answered in the contract's error shape; a 500 names
- *   nothing.
+ * - `notFound`: a 404 in the contract's error shape for any path no route matched.
  */
-import { Cause, Effect, Option, Result } from "effect"
-import { HttpMiddleware, HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
+import { Effect, Result } from "effect"
+import { HttpMiddleware, HttpRouter, HttpServerRequest } from "effect/http"
 import { IpNetwork } from "effect/net"
 import { ServerAuthPolicy } from "@gatehouse/core"
 import * as AuthError from "./AuthError.ts"
@@ -48,26 +46,8 @@ export const layer = (options: Options = {}) =>
     { global: true }
   )
 
-/** Renders whatever escaped the routes in the contract's error shape. */
-export const errorResponses = <E, R>(
-  httpApp: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
-): Effect.Effect<HttpServerResponse.HttpServerResponse, never, R> =>
-  Effect.catchCause(httpApp, (cause) => {
-    const error = Option.getOrUndefined(Cause.findErrorOption(cause)) as
-      | { readonly _tag?: string; readonly reason?: { readonly _tag?: string; readonly reason?: string } }
-      | undefined
-    if (Cause.hasInterruptsOnly(cause)) return Effect.failCause(cause as Cause.Cause<never>)
-    if (error?._tag === "HttpServerError") {
-      switch (error.reason?._tag) {
-        case "RouteNotFound":
-          return Effect.succeed(AuthError.toResponse(AuthError.notFound()))
-        case "RequestParseError":
-          return Effect.succeed(AuthError.toResponse(
-            error.reason.reason === "BodyTooLarge"
-              ? AuthError.payloadTooLarge()
-              : AuthError.invalidRequest("The request could not be read")
-          ))
-      }
-    }
-    return Effect.as(Effect.logError("Unhandled request failure", cause), AuthError.toResponse(AuthError.internalError()))
-  })
+/**
+ * The route of last resort: anything no other route matched is a 404 in the contract's error
+ * shape. (Middleware given to `HttpRouter.serve` cannot change the response, so this is a route.)
+ */
+export const notFound = HttpRouter.add("*", "/*", AuthError.toResponse(AuthError.notFound()))

@@ -9,9 +9,7 @@
  * Both need the core: `ServerAuth`, `ServerAuthPolicy`, `SessionCredentialService`,
  * `BootstrapCredentialService`.
  *
- *   HttpRouter.serve(Layer.mergeAll(HttpAuthLayer.routes(options), MyRoutes), {
- *     middleware: AuthMiddleware.errorResponses
- *   }).pipe(Layer.provide(HttpAuthLayer.services(options)), Layer.provide(Core), Layer.provide(NodeHttpServer.layer(...)))
+ *   HttpRouter.serve(Layer.mergeAll(HttpAuthLayer.routes(options), MyRoutes)).pipe(Layer.provide(HttpAuthLayer.services(options)), Layer.provide(Core), Layer.provide(NodeHttpServer.layer(...)))
  */
 import { Layer } from "effect"
 import * as AuthMiddleware from "./AuthMiddleware.ts"
@@ -21,14 +19,16 @@ import * as HttpAuthSettings from "./HttpAuthSettings.ts"
 import * as RateLimiter from "./RateLimiter.ts"
 import * as WebSocketGuard from "./WebSocketGuard.ts"
 
-export interface Options extends HttpAuthSettings.Options, AuthMiddleware.Options {
+export interface Options extends HttpAuthSettings.Options, AuthMiddleware.Options, WebSocketGuard.Options {
   readonly rateLimit?: RateLimiter.Options | undefined
 }
 
 export const services = (options: Options) =>
-  WebSocketGuard.layer.pipe(
+  WebSocketGuard.layer(options).pipe(
     Layer.provideMerge(HttpAuth.layer),
     Layer.provideMerge(Layer.mergeAll(HttpAuthSettings.layer(options), RateLimiter.layer(options.rateLimit)))
   )
 
-export const routes = (options: AuthMiddleware.Options = {}) => Layer.mergeAll(AuthRoutes.layer, AuthMiddleware.layer(options))
+/** The auth routes, the global guards and a JSON 404 for unmatched paths. */
+export const routes = (options: AuthMiddleware.Options = {}) =>
+  Layer.mergeAll(AuthRoutes.layer, AuthMiddleware.layer(options), AuthMiddleware.notFound)

@@ -13,6 +13,8 @@ export interface RateLimiterService {
   readonly retryAfter: (key: string) => Effect.Effect<number>
   /** Records a failure for `key`; returns seconds until it may try again (0 if it still may). */
   readonly recordFailure: (key: string) => Effect.Effect<number>
+  /** How many addresses are tracked (for tests and metrics). */
+  readonly size: () => number
 }
 
 export class RateLimiter extends Context.Service<RateLimiter, RateLimiterService>()("@gatehouse/http/RateLimiter") {}
@@ -81,7 +83,8 @@ export const make = (options: Options = {}): RateLimiterService => {
           bucket.tokens = Math.max(0, bucket.tokens - 1)
           return wait(bucket)
         })
-      )
+      ),
+    size: () => buckets.size
   }
 }
 

@@ -4,11 +4,12 @@
  * authenticates with the session cookie or a single-use `wsTicket` query parameter, then the
  * scopes. A refused upgrade is an ordinary HTTP error response; no socket is opened.
  *
- * Live sockets are tracked per session. When a session is revoked (on this instance: the
- * `SessionCredentialService.changes` stream; from elsewhere: `closeSession`), its sockets are closed
- * with code 4401.
+ * Live sockets are tracked per session. When a session is revoked its sockets are closed with code
+ * 4401: at once for a revoke on this instance (the `SessionCredentialService.changes` stream), and
+ * within `livenessInterval` (default 500 ms) for a revoke made elsewhere (the CLI, another instance
+ * on the same database), found by re-reading the connected sessions from the store.
  */
-import { Context, Deferred, Effect, Layer, Redacted, Stream } from "effect"
+import { Context, Deferred, Duration, Effect, Layer, Option, Redacted, Schedule, Stream } from "effect"
 import { HttpServerRequest, HttpServerResponse } from "effect/http"
 import { Scopes, ServerAuth, SessionCredentialService } from "@gatehouse/core"
 import { Socket } from "effect/socket"
@@ -48,7 +49,12 @@ const ticketOf = (request: HttpServerRequest.HttpServerRequest): RequestInfo.Pre
     : { _tag: "Token", token: Redacted.make(ticket, { label: "ws-ticket" }) }
 }
 
-export const make = Effect.gen(function*() {
+export interface Options {
+  /** How often connected sessions are re-read to notice revocations made elsewhere (default 500 ms). */
+  readonly livenessInterval?: Duration.Input | undefined
+}
+
+export const make = Effect.fnUntraced(function*(options: Options = {}) {
   const auth = yield* HttpAuth
   const serverAuth = yield* ServerAuth.ServerAuth
   const sessions = yield* SessionCredentialService.SessionCredentialService
@@ -59,6 +65,20 @@ export const make = Effect.gen(function*() {
 
   yield* sessions.changes.pipe(
     Stream.runForEach((change) => change._tag === "Revoked" ? closeSession(change.sid) : Effect.void),
+    Effect.forkScoped
+  )
+
+  /** Closes the sockets of connected sessions that no longer exist in the store. */
+  const closeGone = Effect.suspend(() =>
+    Effect.forEach([...live.keys()], (sid) =>
+      sessions.get(sid).pipe(
+        Effect.flatMap((found) => Option.isNone(found) ? closeSession(sid) : Effect.void),
+        // A store outage must not close everyone's sockets, nor stop the loop.
+        Effect.catch((error) => Effect.logWarning("WebSocket liveness check failed", error.message))
+      ), { discard: true })
+  )
+  yield* closeGone.pipe(
+    Effect.repeat(Schedule.spaced(options.livenessInterval ?? Duration.millis(500))),
     Effect.forkScoped
   )
 
@@ -138,4 +158,4 @@ export const make = Effect.gen(function*() {
   })
 })
 
-export const layer = Layer.effect(WebSocketGuard, make)
+export const layer = (options: Options = {}) => Layer.effect(WebSocketGuard, make(options))

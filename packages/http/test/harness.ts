@@ -14,10 +14,11 @@ import {
   ServerAuthPolicy,
   ServerSecretStore,
   SessionCredentialService,
+  SessionStore,
   SigningKeyring
 } from "@gatehouse/core"
 import { Socket } from "effect/socket"
-import { AuthMiddleware, HttpAuth, HttpAuthLayer, WebSocketGuard } from "../src/index.ts"
+import { HttpAuth, HttpAuthLayer, WebSocketGuard } from "../src/index.ts"
 
 export const applicationScopes = ["read:hello", "write:hello"]
 
@@ -64,7 +65,10 @@ export const startServer = (options: ServerOptions = {}) =>
   Effect.gen(function*() {
     const port = yield* freePort()
     const core = ServerAuth.layer({ applicationScopes }).pipe(
-      Layer.provideMerge(Layer.mergeAll(BootstrapCredentialService.layerMemory, SessionCredentialService.layerMemory())),
+      Layer.provideMerge(Layer.mergeAll(
+        BootstrapCredentialService.layerMemory,
+        SessionCredentialService.layer().pipe(Layer.provideMerge(SessionStore.layerMemory))
+      )),
       Layer.provideMerge(SigningKeyring.layer()),
       Layer.provideMerge(ServerSecretStore.layerMemory()),
       Layer.provideMerge(ServerAuthPolicy.layer({ host: "127.0.0.1", port, policy: options.policy }))
@@ -80,7 +84,6 @@ export const startServer = (options: ServerOptions = {}) =>
       ? NodeHttpServer.layer(() => Http.createServer(), { port, host: "127.0.0.1" })
       : NodeHttpServer.layer(() => Https.createServer(options.tls!), { port, host: "127.0.0.1" })
     const server = HttpRouter.serve(app, {
-      middleware: AuthMiddleware.errorResponses,
       disableListenLog: true,
       disableLogger: true
     }).pipe(
@@ -94,6 +97,7 @@ export const startServer = (options: ServerOptions = {}) =>
       origin: `${options.tls ? "https" : "http"}://127.0.0.1:${port}`,
       grants: Context.get(context, BootstrapCredentialService.BootstrapCredentialService),
       sessions: Context.get(context, SessionCredentialService.SessionCredentialService),
+      sessionStore: Context.get(context, SessionStore.SessionStore),
       serverAuth: Context.get(context, ServerAuth.ServerAuth),
       guard: Context.get(context, WebSocketGuard.WebSocketGuard)
     }
