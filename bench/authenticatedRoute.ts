@@ -23,7 +23,7 @@ import * as ServerAuthPolicy from "../packages/core/src/ServerAuthPolicy.ts"
 import * as ServerSecretStore from "../packages/core/src/ServerSecretStore.ts"
 import * as SessionCredentialService from "../packages/core/src/SessionCredentialService.ts"
 import * as SigningKeyring from "../packages/core/src/SigningKeyring.ts"
-import { AuthMiddleware, HttpAuth, HttpAuthLayer } from "../packages/http/src/index.ts"
+import { HttpAuth, HttpAuthLayer } from "../packages/http/src/index.ts"
 import { compare, ratio, report } from "./harness.ts"
 import type { Done, Job } from "./loadWorker.ts"
 
@@ -50,7 +50,6 @@ const serverLayer = () => {
   )
   const settings = { applicationScopes }
   return HttpRouter.serve(Layer.mergeAll(HttpAuthLayer.routes(), BenchRoutes), {
-    middleware: AuthMiddleware.errorResponses,
     disableListenLog: true,
     disableLogger: true
   }).pipe(

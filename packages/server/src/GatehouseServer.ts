@@ -17,7 +17,7 @@ import {
   SessionCredentialService,
   SigningKeyring
 } from "@gatehouse/core"
-import { AuthMiddleware, HttpAuthLayer, WebSocketGuard } from "@gatehouse/http"
+import { HttpAuthLayer, WebSocketGuard } from "@gatehouse/http"
 import * as HelloRoutes from "./HelloRoutes.ts"
 import * as PairPage from "./PairPage.ts"
 import * as Shutdown from "./Shutdown.ts"
@@ -106,10 +106,11 @@ export const layer = (options: Options) => {
     })
   )
 
-  const app = Layer.mergeAll(HttpAuthLayer.routes(settings), HelloRoutes.layer, PairPage.layer)
+  // The application's routes are registered BEFORE the auth routes: those end with a catch-all
+  // JSON 404 (`/*`, which also claims `/`), and the router keeps the first handler of a path.
+  const app = HttpAuthLayer.routes(settings).pipe(Layer.provideMerge(Layer.mergeAll(PairPage.layer, HelloRoutes.layer)))
 
   return HttpRouter.serve(app, {
-    middleware: AuthMiddleware.errorResponses,
     disableListenLog: true,
     // The request logger would print URLs, and a WebSocket ticket rides in the query string.
     disableLogger: true

@@ -57,12 +57,15 @@ describe("GatehouseServer", () => {
       assert.notStrictEqual(nonceOf(String(first.headers["content-security-policy"])), nonceOf(String(second.headers["content-security-policy"])))
     }))
 
-  it.live("/ redirects to /pair; /pair refuses a non-loopback Host (DNS rebinding)", () =>
+  it.live("/ redirects to /pair, unknown paths are a JSON 404; /pair refuses a non-loopback Host (DNS rebinding)", () =>
     Effect.gen(function*() {
       const server = yield* start
       const root = yield* request(`${server.origin}/`)
       assert.strictEqual(root.status, 302)
       assert.strictEqual(root.headers["location"], "/pair")
+      const missing = yield* request(`${server.origin}/nothing-here`)
+      assert.strictEqual(missing.status, 404)
+      assert.strictEqual(missing.json.error.code, "not_found")
       const rebound = yield* request(`${server.origin}/pair`, { headers: { host: `evil.example:${server.info.port}` } })
       assert.strictEqual(rebound.status, 403)
       assert.notInclude(rebound.text, "<html")
