@@ -8,7 +8,7 @@
 import { Console, Effect, Layer, Option, Redacted, Result } from "effect"
 import { CliError } from "effect/cli"
 import { IpNetwork } from "effect/net"
-import { Scopes, type ServerAuthPolicy } from "@gatehouse/core"
+import { BootstrapCredentialService, Scopes, type ServerAuthPolicy } from "@gatehouse/core"
 import { renderUnicodeCompact } from "uqr"
 import * as Browser from "./Browser.ts"
 import * as DesktopBootstrap from "./DesktopBootstrap.ts"
@@ -106,6 +106,10 @@ export const run = (input: Input) =>
         Effect.mapError((error) => usage(error.message))
       ))
       : Option.none<Redacted.Redacted<string>>()
+    // Refuse a malformed credential before anything listens.
+    if (Option.isSome(desktopCredential) && BootstrapCredentialService.hashCredential(desktopCredential.value) === undefined) {
+      return yield* usage("The desktop bootstrap credential was refused: it must be 16 to 64 Crockford base32 characters")
+    }
 
     const context = yield* Layer.build(GatehouseServer.layer(options)).pipe(
       Effect.catchTag("ServeError", (error) => Effect.fail(listenError(options)(error)))
@@ -122,6 +126,12 @@ export const run = (input: Input) =>
     // The desktop credential's TTL starts now that the server listens.
     yield* grants.serverListening
 
+    if (info.policy === "remote-reachable" && !info.baseUrl.startsWith("https:")) {
+      yield* Effect.logWarning(
+        "This server is reachable beyond this machine over plain HTTP. Its session cookies are Secure, so browsers " +
+          "elsewhere need HTTPS: put a TLS proxy in front (--public-url https://... --trusted-proxy <proxy address>)."
+      )
+    }
     const startup = yield* serverAuth.issueStartupPairingUrl(info.baseUrl)
     const url = Redacted.value(startup.url)
     // One write, so that a reader of stdout sees the banner whole.

@@ -129,6 +129,17 @@ describe("gatehouse serve", () => {
       assert.notMatch(served.stdout(), /Pairing URL/)
     }))
 
+  it.live("--desktop-bootstrap-fd: a credential that is not a code stops the server without echoing it", () =>
+    Effect.gen(function*() {
+      const served = yield* serve(["--port", "0", "--state-dir", yield* tempDir, "--desktop-bootstrap-fd", "3"], { fd3: true })
+      ;(served.child.stdio[3] as NodeJS.WritableStream).end("not*a*code!secret\n")
+      const exit = yield* exited(served)
+      assert.strictEqual(exit.code, 1)
+      assert.match(served.stderr(), /desktop bootstrap credential was refused/)
+      assert.notInclude(served.stderr() + served.stdout(), "secret")
+      assert.notMatch(served.stdout(), /listening/)
+    }))
+
   it.live("--database-url is refused as not supported yet", () =>
     Effect.gen(function*() {
       const served = yield* serve(["--port", "0", "--state-dir", yield* tempDir, "--database-url", "postgres://user:hunter2@localhost/db"])
