@@ -393,5 +393,12 @@
     await refresh();
   };
 
+  // A pairing link pasted into this tab changes only the hash: no reload, so listen for it.
+  window.addEventListener("hashchange", async () => {
+    const token = takeTokenFromUrl();
+    if (token !== "" && (await pair(token))) await refresh();
+    else setStatus("");
+  });
+
   start();
 })();
