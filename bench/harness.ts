@@ -29,7 +29,15 @@ const median = (values: ReadonlyArray<number>) => {
 /** Calibrates a batch size of about `roundMillis` for each candidate, then runs `rounds` rounds. */
 export const compare = async (
   candidates: ReadonlyArray<Candidate>,
-  options: { readonly rounds?: number; readonly roundMillis?: number } = {}
+  options: {
+    readonly rounds?: number
+    readonly roundMillis?: number
+    /**
+     * Force a full GC before each round (default true). Turn it off for a whole server: forced
+     * full GCs make V8 drop compiled code and the rounds then measure recompilation.
+     */
+    readonly collectGarbage?: boolean
+  } = {}
 ): Promise<ReadonlyArray<Result>> => {
   const rounds = options.rounds ?? 7
   const roundMillis = options.roundMillis ?? 300
@@ -52,7 +60,7 @@ export const compare = async (
   for (let round = 0; round < rounds; round++) {
     for (const candidate of candidates) {
       // Collect the previous candidate's garbage so that it is not charged to this one.
-      collectGarbage()
+      if (options.collectGarbage !== false) collectGarbage()
       const iterations = batches.get(candidate.name)!
       const started = performance.now()
       await candidate.run(iterations)

@@ -1,4 +1,5 @@
 // `npm run bench`: every benchmark, each printing a table and writing bench/results/<name>.json.
+import * as AuthenticatedRoute from "./authenticatedRoute.ts"
 import * as McpResolve from "./mcpResolve.ts"
 import * as SqlVerify from "./sqlVerify.ts"
 import * as Verify from "./verify.ts"
@@ -6,3 +7,4 @@ import * as Verify from "./verify.ts"
 await Verify.run()
 await SqlVerify.run()
 await McpResolve.run()
+await AuthenticatedRoute.run()

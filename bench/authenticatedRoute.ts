@@ -1,0 +1,137 @@
+/**
+ * An authenticated route against the same route unauthenticated, served by ONE server over
+ * loopback in one run: `GET /bench/open` and `GET /bench/authenticated` (session cookie, scope
+ * `read:hello`) run the same handler. The load comes from a child process (bench/loadWorker.ts):
+ * a bounded number of keep-alive requests per round, rounds interleaved by the harness.
+ * Target: authenticated >= 0.9x unauthenticated (throughput).
+ *
+ * Also reported: the server process's CPU time per request on each route (the client's is not in
+ * it). On a busy machine throughput swings with the neighbours; CPU per request much less so.
+ *
+ * `run()` measures in a fresh Node process: after the other benchmarks of `npm run bench` have
+ * driven the same core code in a tight loop, V8's state skews a whole server (measured: ratio 0.49
+ * in-process after bench/verify.ts against 0.75-0.82 alone).
+ */
+import * as Http from "node:http"
+import { fork } from "node:child_process"
+import { NodeHttpServer } from "@effect/platform-node"
+import { Context, Effect, Exit, Layer, Redacted, Scope } from "effect"
+import { HttpRouter, HttpServer, HttpServerResponse } from "effect/http"
+import * as BootstrapCredentialService from "../packages/core/src/BootstrapCredentialService.ts"
+import * as ServerAuth from "../packages/core/src/ServerAuth.ts"
+import * as ServerAuthPolicy from "../packages/core/src/ServerAuthPolicy.ts"
+import * as ServerSecretStore from "../packages/core/src/ServerSecretStore.ts"
+import * as SessionCredentialService from "../packages/core/src/SessionCredentialService.ts"
+import * as SigningKeyring from "../packages/core/src/SigningKeyring.ts"
+import { HttpAuth, HttpAuthLayer } from "../packages/http/src/index.ts"
+import { compare, ratio, report } from "./harness.ts"
+import type { Done, Job } from "./loadWorker.ts"
+
+const applicationScopes = ["read:hello", "write:hello"]
+const concurrency = 16
+
+const hello = HttpServerResponse.jsonUnsafe({ hello: "owner" })
+
+const BenchRoutes = HttpRouter.use(Effect.fnUntraced(function*(router) {
+  const auth = yield* HttpAuth.HttpAuth
+  yield* router.add("GET", "/bench/open", Effect.succeed(hello))
+  yield* router.add("GET", "/bench/authenticated", auth.requireScopes(["read:hello"])(Effect.succeed(hello)))
+}))
+
+const serverLayer = () => {
+  const listener = NodeHttpServer.layer(() => Http.createServer(), { host: "127.0.0.1", port: 0 })
+  const policy = Layer.unwrap(Effect.map(Effect.service(HttpServer.HttpServer), (server) =>
+    ServerAuthPolicy.layer({ host: "127.0.0.1", port: server.address._tag === "UnixPathAddress" ? 0 : server.address.port })))
+  const core = ServerAuth.layer({ applicationScopes }).pipe(
+    Layer.provideMerge(Layer.mergeAll(BootstrapCredentialService.layerMemory, SessionCredentialService.layerMemory())),
+    Layer.provideMerge(SigningKeyring.layer()),
+    Layer.provideMerge(ServerSecretStore.layerMemory()),
+    Layer.provideMerge(policy)
+  )
+  const settings = { applicationScopes }
+  return HttpRouter.serve(Layer.mergeAll(HttpAuthLayer.routes(), BenchRoutes), {
+    disableListenLog: true,
+    disableLogger: true
+  }).pipe(
+    Layer.provideMerge(HttpAuthLayer.services(settings)),
+    Layer.provideMerge(core),
+    Layer.provideMerge(listener)
+  )
+}
+
+const childFlag = "GATEHOUSE_BENCH_AUTHENTICATED_ROUTE"
+
+/** Runs `measure` in a child process and waits for it (its output goes to this terminal). */
+export const run = () =>
+  new Promise<void>((resolve, reject) => {
+    const child = fork(new URL(import.meta.url), [], { env: { ...process.env, [childFlag]: "1" }, stdio: "inherit" })
+    child.once("error", reject)
+    child.once("exit", (code) => (code === 0 ? resolve() : reject(new Error(`authenticatedRoute exited with ${code}`))))
+  })
+
+export const measure = async () => {
+  const scope = Effect.runSync(Scope.make())
+  const worker = fork(new URL("./loadWorker.ts", import.meta.url), [], { stdio: ["ignore", "inherit", "inherit", "ipc"] })
+  try {
+    const context = await Effect.runPromise(Layer.buildWithScope(serverLayer(), scope))
+    const address = Context.get(context, HttpServer.HttpServer).address
+    const port = address._tag === "UnixPathAddress" ? 0 : address.port
+    const sessions = Context.get(context, SessionCredentialService.SessionCredentialService)
+    const issued = await Effect.runPromise(sessions.issue({ subject: "owner", scopes: applicationScopes, method: "pairing" }))
+    const cookie = `gatehouse_session_${port}=${Redacted.value(issued.token)}`
+
+    let nextId = 0
+    const pending = new Map<number, (done: Done) => void>()
+    worker.on("message", (done: Done) => pending.get(done.id)?.(done))
+    const cpu = new Map<string, { micros: number; requests: number }>()
+    const load = (path: string, headers: Record<string, string>) => async (requests: number) => {
+      const job: Job = { id: nextId++, url: `http://127.0.0.1:${port}${path}`, headers, requests, concurrency }
+      const before = process.cpuUsage()
+      const done = await new Promise<Done>((resolve) => {
+        pending.set(job.id, resolve)
+        worker.send(job)
+      })
+      const used = process.cpuUsage(before)
+      pending.delete(job.id)
+      if (done.failures > 0) throw new Error(`${path}: ${done.failures} of ${requests} requests failed (${done.firstFailure})`)
+      const total = cpu.get(path) ?? { micros: 0, requests: 0 }
+      cpu.set(path, { micros: total.micros + used.user + used.system, requests: total.requests + requests })
+    }
+    const cpuPerRequest = (path: string) => {
+      const total = cpu.get(path)!
+      return Number((total.micros / total.requests).toFixed(1))
+    }
+
+    const host = `127.0.0.1:${port}`
+    // Warm both paths up (JIT) before anything is measured.
+    await load("/bench/authenticated", { host, cookie })(20_000)
+    await load("/bench/open", { host })(20_000)
+    cpu.clear()
+    const results = await compare([
+      { name: "authenticated (cookie)", run: load("/bench/authenticated", { host, cookie }) },
+      { name: "unauthenticated", run: load("/bench/open", { host }) }
+    ], { rounds: 9, roundMillis: 1000, collectGarbage: false })
+    const serverCpuMicrosPerRequest = {
+      authenticated: cpuPerRequest("/bench/authenticated"),
+      unauthenticated: cpuPerRequest("/bench/open")
+    }
+    console.log("server CPU per request (µs):", serverCpuMicrosPerRequest)
+    report("authenticatedRoute", results, [
+      ratio(results, "authenticated / unauthenticated", "authenticated (cookie)", "unauthenticated", 0.9)
+    ], {
+      concurrency,
+      unit: "requests per second",
+      cookieLength: cookie.length,
+      serverCpuMicrosPerRequest,
+      cpuRatio: Number((serverCpuMicrosPerRequest.unauthenticated / serverCpuMicrosPerRequest.authenticated).toFixed(3))
+    })
+  } finally {
+    worker.disconnect()
+    await Effect.runPromise(Scope.close(scope, Exit.void))
+  }
+}
+
+if (process.env[childFlag] === "1") {
+  await measure()
+  process.exit(0)
+}

@@ -1,0 +1,135 @@
+/**
+ * The reference server as one Layer: core services over the stores of `Stores.ts`, the auth routes
+ * of `@gatehouse/http`, the hello application, the `/pair` page, on a Node HTTP server.
+ *
+ * The policy (and so the cookie name, `gatehouse_session_<port>`) is built from the address the
+ * server actually bound, so `port: 0` works. Building the layer listens; closing its scope stops
+ * accepting, ends open connections (WebSockets included) and releases everything.
+ */
+import * as Http from "node:http"
+import { NodeHttpServer } from "@effect/platform-node"
+import { Context, Effect, Layer } from "effect"
+import { HttpRouter, HttpServer } from "effect/http"
+import {
+  BootstrapCredentialService,
+  ServerAuth,
+  ServerAuthPolicy,
+  SessionCredentialService,
+  SigningKeyring
+} from "@gatehouse/core"
+import { HttpAuthLayer, WebSocketGuard } from "@gatehouse/http"
+import * as HelloRoutes from "./HelloRoutes.ts"
+import * as PairPage from "./PairPage.ts"
+import * as Shutdown from "./Shutdown.ts"
+import * as Stores from "./Stores.ts"
+
+export interface Options {
+  readonly host: string
+  /** 0 picks a free port. */
+  readonly port: number
+  readonly stateDir: string
+  readonly hosted?: boolean | undefined
+  /** Configured policy; derived from the host (and `desktop`) when absent. */
+  readonly policy?: ServerAuthPolicy.Policy | undefined
+  /** Launched by a desktop shell with a bootstrap credential: `desktop-managed-local` on loopback. */
+  readonly desktop?: boolean | undefined
+  readonly allowedOrigins?: ReadonlyArray<string> | undefined
+  readonly trustedProxies?: ReadonlyArray<string> | undefined
+  /** The origin browsers use (behind a TLS proxy, for example); also the pairing URL's base. */
+  readonly publicUrl?: string | undefined
+  /** How long shutdown waits for open requests before closing them (default 3 seconds). */
+  readonly shutdownTimeout?: number | undefined
+}
+
+/** What the running server tells its caller. */
+export interface ServerInfo {
+  readonly host: string
+  readonly port: number
+  /** The URL printed and encoded in the pairing URL (`publicUrl`, else `http://<host>:<port>`). */
+  readonly baseUrl: string
+  readonly policy: ServerAuthPolicy.Policy
+}
+
+export class GatehouseServer extends Context.Service<GatehouseServer, ServerInfo>()(
+  "@gatehouse/server/GatehouseServer"
+) {}
+
+/** `0.0.0.0` and `::` accept everything; a URL for them names this machine's loopback address. */
+export const urlHost = (host: string): string => {
+  const name = host === "0.0.0.0" || host === "" ? "127.0.0.1" : host === "::" ? "::1" : host
+  return name.includes(":") && !name.startsWith("[") ? `[${name}]` : name
+}
+
+export const baseUrl = (options: Pick<Options, "host" | "publicUrl">, port: number): string =>
+  options.publicUrl !== undefined ? options.publicUrl.replace(/\/+$/, "") : `http://${urlHost(options.host)}:${port}`
+
+export const layer = (options: Options) => {
+  const listener = NodeHttpServer.layer(() => Http.createServer(), {
+    host: options.host,
+    port: options.port,
+    gracefulShutdownTimeout: `${options.shutdownTimeout ?? 3} seconds`,
+    // Echo frames and auth traffic are small; refuse anything big before buffering it.
+    websocket: { maxPayload: 64 * 1024 }
+  })
+
+  const boundPort = Effect.map(Effect.service(HttpServer.HttpServer), (server) =>
+    server.address._tag === "UnixPathAddress" ? options.port : server.address.port)
+
+  const policy = Layer.unwrap(Effect.map(boundPort, (port) =>
+    ServerAuthPolicy.layer({
+      host: options.host,
+      port,
+      policy: options.policy,
+      mode: options.desktop ? "desktop" : "server"
+    })))
+
+  const core = ServerAuth.layer({ applicationScopes: HelloRoutes.applicationScopes }).pipe(
+    Layer.provideMerge(Layer.mergeAll(BootstrapCredentialService.layer, SessionCredentialService.layer())),
+    Layer.provideMerge(SigningKeyring.layer()),
+    Layer.provideMerge(Stores.layer({ stateDir: options.stateDir, hosted: options.hosted })),
+    Layer.provideMerge(policy)
+  )
+
+  const settings: HttpAuthLayer.Options = {
+    applicationScopes: HelloRoutes.applicationScopes,
+    allowedOrigins: options.allowedOrigins,
+    trustedProxies: options.trustedProxies,
+    publicOrigin: options.publicUrl === undefined ? undefined : new URL(options.publicUrl).origin
+  }
+
+  const info = Layer.effect(
+    GatehouseServer,
+    Effect.gen(function*() {
+      const port = yield* boundPort
+      const { policy } = yield* ServerAuthPolicy.ServerAuthPolicy
+      return GatehouseServer.of({ host: options.host, port, baseUrl: baseUrl(options, port), policy })
+    })
+  )
+
+  // The application's routes are registered BEFORE the auth routes: those end with a catch-all
+  // JSON 404 (`/*`, which also claims `/`), and the router keeps the first handler of a path.
+  const app = HttpAuthLayer.routes(settings).pipe(Layer.provideMerge(Layer.mergeAll(PairPage.layer, HelloRoutes.layer)))
+
+  return HttpRouter.serve(app, {
+    disableListenLog: true,
+    // The request logger would print URLs, and a WebSocket ticket rides in the query string.
+    disableLogger: true
+  }).pipe(
+    Layer.provideMerge(HttpAuthLayer.services(settings)),
+    Layer.provideMerge(Layer.merge(info, Shutdown.layer)),
+    Layer.provideMerge(core),
+    Layer.provideMerge(listener)
+  )
+}
+
+/** The services a caller of `layer` may want (tests, the CLI). */
+export type Services = Layer.Success<ReturnType<typeof layer>>
+
+export const services = (context: Context.Context<Services>) => ({
+  info: Context.get(context, GatehouseServer),
+  grants: Context.get(context, BootstrapCredentialService.BootstrapCredentialService),
+  sessions: Context.get(context, SessionCredentialService.SessionCredentialService),
+  serverAuth: Context.get(context, ServerAuth.ServerAuth),
+  guard: Context.get(context, WebSocketGuard.WebSocketGuard),
+  shutdown: Context.get(context, Shutdown.Shutdown)
+})

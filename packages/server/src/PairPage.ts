@@ -1,0 +1,63 @@
+/**
+ * The `/pair` page: one self-contained HTML document (inline CSS and JS, no build step) that pairs
+ * the browser and, once paired, lists sessions and makes pairing links. It talks to the auth
+ * routes with the cookie flow only; no token is ever readable by the page's script.
+ *
+ * Served with a strict Content-Security-Policy whose nonce is new for every response (the only
+ * scripts and styles that run are the two inline blocks), `Cache-Control: no-store`,
+ * `Referrer-Policy: no-referrer` (the page's URL may carry a pairing token until the script strips
+ * it) and `X-Frame-Options: DENY` (no clickjacking of the revoke buttons).
+ */
+import { randomBytes } from "node:crypto"
+import { Effect, FileSystem, Path } from "effect"
+import { HttpRouter, HttpServerResponse } from "effect/http"
+
+const placeholder = (name: string) => `{{${name}}}`
+
+/** The page with CSS and JS inlined; `{{nonce}}` is left for each response. */
+export const render = Effect.gen(function*() {
+  const fs = yield* FileSystem.FileSystem
+  const path = yield* Path.Path
+  const read = (file: string) => fs.readFileString(path.join(import.meta.dirname, "pair", file))
+  const [html, css, js] = yield* Effect.all([read("page.html"), read("page.css"), read("page.js")])
+  // Split first so that the contents of the CSS and JS are never searched for placeholders.
+  const [beforeCss, afterCss = ""] = html.split(placeholder("css"))
+  const [beforeJs, afterJs = ""] = afterCss.split(placeholder("js"))
+  return [beforeCss, css, beforeJs, js, afterJs]
+})
+
+export const contentSecurityPolicy = (nonce: string) =>
+  [
+    "default-src 'none'",
+    `script-src 'nonce-${nonce}'`,
+    `style-src 'nonce-${nonce}'`,
+    "img-src data:",
+    // 'self' covers the same-origin ws:/wss: of /ws.
+    "connect-src 'self'",
+    "base-uri 'none'",
+    "form-action 'none'",
+    "frame-ancestors 'none'"
+  ].join("; ")
+
+export const securityHeaders = (nonce: string): Record<string, string> => ({
+  "content-security-policy": contentSecurityPolicy(nonce),
+  "cache-control": "no-store",
+  "referrer-policy": "no-referrer",
+  "x-frame-options": "DENY",
+  "x-content-type-options": "nosniff",
+  "cross-origin-opener-policy": "same-origin"
+})
+
+/** `GET /pair` (and `/`, which redirects there). Needs `FileSystem` and `Path` when built. */
+export const layer = HttpRouter.use(Effect.fnUntraced(function*(router) {
+  const [beforeCss, css, beforeJs, js, afterJs] = yield* render
+  const nonceIn = (text: string, nonce: string) => text.replaceAll(placeholder("nonce"), nonce)
+
+  yield* router.add("GET", "/pair", Effect.sync(() => {
+    const nonce = randomBytes(18).toString("base64")
+    const body = nonceIn(beforeCss!, nonce) + css + nonceIn(beforeJs!, nonce) + js + nonceIn(afterJs!, nonce)
+    return HttpServerResponse.text(body, { contentType: "text/html; charset=utf-8", headers: securityHeaders(nonce) })
+  }))
+
+  yield* router.add("GET", "/", Effect.succeed(HttpServerResponse.redirect("/pair", { status: 302 })))
+}))

@@ -1,0 +1,152 @@
+/**
+ * `gatehouse serve`: start the reference server, seed the desktop bootstrap credential if one is
+ * handed over, then print ONE startup pairing URL (an administrative grant) and its QR code.
+ *
+ * The same credential is used for the `Pairing URL:` line, the QR code and `--open`; the desktop
+ * bootstrap credential is never printed.
+ */
+import { Console, Effect, Layer, Option, Redacted, Result } from "effect"
+import { CliError } from "effect/cli"
+import { IpNetwork } from "effect/net"
+import { BootstrapCredentialService, Scopes, type ServerAuthPolicy } from "@gatehouse/core"
+import { renderUnicodeCompact } from "uqr"
+import * as Browser from "./Browser.ts"
+import * as DesktopBootstrap from "./DesktopBootstrap.ts"
+import * as GatehouseServer from "./GatehouseServer.ts"
+import * as HelloRoutes from "./HelloRoutes.ts"
+
+export interface Input {
+  readonly host: string
+  readonly port: number
+  readonly stateDir: string
+  readonly databaseUrl: Option.Option<Redacted.Redacted<string>>
+  readonly open: boolean
+  readonly desktopBootstrapFd: Option.Option<number>
+  readonly allowedOrigins: ReadonlyArray<string>
+  readonly trustedProxies: ReadonlyArray<string>
+  readonly policy: Option.Option<ServerAuthPolicy.Policy>
+  readonly publicUrl: Option.Option<string>
+  readonly hosted: boolean
+}
+
+const usage = (message: string) => new CliError.UserError({ cause: message, userMessage: message })
+
+/** An origin is exactly `scheme://host[:port]`: no path, query, fragment or credentials. */
+export const isOrigin = (value: string): boolean => {
+  try {
+    const url = new URL(value)
+    return (url.protocol === "http:" || url.protocol === "https:") && url.origin === value.replace(/\/$/, "").toLowerCase()
+  } catch {
+    return false
+  }
+}
+
+const isNetwork = (value: string): boolean =>
+  Result.isSuccess(IpNetwork.fromString(value.includes("/") ? value : `${value}/${value.includes(":") ? 128 : 32}`))
+
+/** Turns the flags into server options, or a message that says what is wrong. */
+export const validate = (input: Input): Effect.Effect<GatehouseServer.Options, CliError.UserError> => {
+  if (Option.isSome(input.databaseUrl)) {
+    return Effect.fail(usage(
+      "--database-url is not supported yet: this version keeps pairing grants and sessions in memory " +
+        "(signing keys live in --state-dir). Remove the flag to start."
+    ))
+  }
+  if (!Number.isInteger(input.port) || input.port < 0 || input.port > 65535) {
+    return Effect.fail(usage(`--port must be a whole number from 0 to 65535 (got ${input.port})`))
+  }
+  if (input.host.trim() === "") return Effect.fail(usage("--host must not be empty"))
+  if (input.stateDir.trim() === "") return Effect.fail(usage("--state-dir must not be empty"))
+  const badOrigin = input.allowedOrigins.find((origin) => !isOrigin(origin))
+  if (badOrigin !== undefined) {
+    return Effect.fail(usage(`--allowed-origin must be an origin like https://app.example.com (got ${JSON.stringify(badOrigin)})`))
+  }
+  const badProxy = input.trustedProxies.find((cidr) => !isNetwork(cidr))
+  if (badProxy !== undefined) {
+    return Effect.fail(usage(`--trusted-proxy must be an address or CIDR network like 10.0.0.0/8 (got ${JSON.stringify(badProxy)})`))
+  }
+  const publicUrl = Option.getOrUndefined(input.publicUrl)
+  if (publicUrl !== undefined && !isOrigin(publicUrl)) {
+    return Effect.fail(usage(`--public-url must be an origin like https://gatehouse.example.com (got ${JSON.stringify(publicUrl)})`))
+  }
+  return Effect.succeed({
+    host: input.host.trim(),
+    port: input.port,
+    stateDir: input.stateDir,
+    hosted: input.hosted,
+    policy: Option.getOrUndefined(input.policy),
+    desktop: Option.isSome(input.desktopBootstrapFd),
+    allowedOrigins: input.allowedOrigins.map((origin) => origin.replace(/\/$/, "").toLowerCase()),
+    trustedProxies: input.trustedProxies,
+    publicUrl
+  })
+}
+
+/** The terminal QR code of `url` (two rows per line, so it fits an ordinary terminal). */
+export const qrCode = (url: string): string => renderUnicodeCompact(url, { border: 2, ecc: "L" })
+
+const listenError = (options: GatehouseServer.Options) => (error: unknown) => {
+  const cause = (error as { readonly cause?: { readonly code?: unknown } } | undefined)?.cause
+  const code = typeof cause?.code === "string" ? cause.code : undefined
+  const where = `${GatehouseServer.urlHost(options.host)}:${options.port}`
+  return usage(
+    code === "EADDRINUSE"
+      ? `Could not listen on ${where}: the port is in use. Pick another with --port.`
+      : `Could not start the server on ${where}${code === undefined ? "" : ` (${code})`}.`
+  )
+}
+
+/** Runs the server until interrupted (SIGINT / SIGTERM). */
+export const run = (input: Input) =>
+  Effect.scoped(Effect.gen(function*() {
+    const options = yield* validate(input)
+    // Read before listening: nothing is served until the desktop shell's credential is seeded.
+    const desktopCredential = Option.isSome(input.desktopBootstrapFd)
+      ? Option.some(yield* DesktopBootstrap.readCredential(input.desktopBootstrapFd.value).pipe(
+        Effect.mapError((error) => usage(error.message))
+      ))
+      : Option.none<Redacted.Redacted<string>>()
+    // Refuse a malformed credential before anything listens.
+    if (Option.isSome(desktopCredential) && BootstrapCredentialService.hashCredential(desktopCredential.value) === undefined) {
+      return yield* usage("The desktop bootstrap credential was refused: it must be 16 to 64 Crockford base32 characters")
+    }
+
+    const context = yield* Layer.build(GatehouseServer.layer(options)).pipe(
+      Effect.catchTag("ServeError", (error) => Effect.fail(listenError(options)(error)))
+    )
+    const { grants, info, serverAuth, shutdown } = GatehouseServer.services(context)
+
+    if (Option.isSome(desktopCredential)) {
+      yield* grants.seedDesktopCredential(desktopCredential.value, {
+        subject: "owner",
+        scopes: Scopes.administrative(HelloRoutes.applicationScopes),
+        label: "desktop bootstrap"
+      }).pipe(Effect.mapError((error) => usage(`The desktop bootstrap credential was refused: ${error.message}`)))
+    }
+    // The desktop credential's TTL starts now that the server listens.
+    yield* grants.serverListening
+
+    if (info.policy === "remote-reachable" && !info.baseUrl.startsWith("https:")) {
+      yield* Effect.logWarning(
+        "This server is reachable beyond this machine over plain HTTP. Its session cookies are Secure, so browsers " +
+          "elsewhere need HTTPS: put a TLS proxy in front (--public-url https://... --trusted-proxy <proxy address>)."
+      )
+    }
+    const startup = yield* serverAuth.issueStartupPairingUrl(info.baseUrl)
+    const url = Redacted.value(startup.url)
+    // One write, so that a reader of stdout sees the banner whole.
+    yield* Console.log([
+      `Gatehouse is listening on ${info.baseUrl} (policy ${info.policy}). Press Ctrl+C to stop.`,
+      `Pairing URL: ${url}`,
+      qrCode(url),
+      `Open the URL or scan the code to pair a browser as administrator. It works once, until ${
+        new Date(startup.expiresAt).toLocaleTimeString()
+      }.`
+    ].join("\n"))
+    if (input.open) {
+      const opened = yield* Browser.open(url)
+      if (!opened) yield* Console.log("Could not open a browser; open the pairing URL yourself.")
+    }
+    // Interrupted by SIGINT/SIGTERM: tell WebSockets to go away before the server's scope closes.
+    return yield* Effect.onInterrupt(Effect.never, () => shutdown.begin)
+  }))

@@ -1,0 +1,8 @@
+export * as Browser from "./Browser.ts"
+export * as Cli from "./Cli.ts"
+export * as DesktopBootstrap from "./DesktopBootstrap.ts"
+export * as GatehouseServer from "./GatehouseServer.ts"
+export * as HelloRoutes from "./HelloRoutes.ts"
+export * as PairPage from "./PairPage.ts"
+export * as Serve from "./Serve.ts"
+export * as Stores from "./Stores.ts"

@@ -1,0 +1,132 @@
+/**
+ * The reference server's own routes (`/pair`, `/api/hello`, `/ws`), on `GatehouseServer.layer`
+ * built in-process on a free port, over loopback.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Layer, Redacted } from "effect"
+import { GatehouseServer } from "../src/index.ts"
+import { eventually, openSocket, request, tempDir } from "./helpers.ts"
+
+const start = Effect.gen(function*() {
+  const stateDir = yield* tempDir
+  const context = yield* Layer.build(GatehouseServer.layer({ host: "127.0.0.1", port: 0, stateDir }))
+  const services = GatehouseServer.services(context)
+  const origin = services.info.baseUrl
+  /** A session made through the core, as a bearer token. */
+  const session = (scopes: ReadonlyArray<string>) =>
+    Effect.map(services.sessions.issue({ subject: "someone", scopes, method: "pairing" }), ({ token }) => Redacted.value(token))
+  return { ...services, origin, session }
+})
+
+const nonceOf = (csp: string) => /script-src 'nonce-([A-Za-z0-9+/=]+)'/.exec(csp)?.[1]
+
+describe("GatehouseServer", () => {
+  it.live("binds port 0 to a free port and names the cookie after the real port", () =>
+    Effect.gen(function*() {
+      const server = yield* start
+      assert.isAbove(server.info.port, 0)
+      assert.strictEqual(server.origin, `http://127.0.0.1:${server.info.port}`)
+      const state = yield* request(`${server.origin}/api/auth/session`)
+      assert.strictEqual(state.json.auth.sessionCookieName, `gatehouse_session_${server.info.port}`)
+      assert.strictEqual(state.json.auth.policy, "loopback-browser")
+    }))
+
+  it.live("/pair: a fresh CSP nonce per response on its only script and style, no-store, no-referrer, no framing", () =>
+    Effect.gen(function*() {
+      const server = yield* start
+      const first = yield* request(`${server.origin}/pair`)
+      const second = yield* request(`${server.origin}/pair`)
+      for (const page of [first, second]) {
+        assert.strictEqual(page.status, 200)
+        assert.strictEqual(page.headers["content-type"], "text/html; charset=utf-8")
+        assert.strictEqual(page.headers["cache-control"], "no-store")
+        assert.strictEqual(page.headers["referrer-policy"], "no-referrer")
+        assert.strictEqual(page.headers["x-frame-options"], "DENY")
+        const csp = String(page.headers["content-security-policy"])
+        assert.include(csp, "default-src 'none'")
+        assert.include(csp, "frame-ancestors 'none'")
+        assert.notInclude(csp, "unsafe-inline")
+        const nonce = nonceOf(csp)!
+        assert.isAtLeast(nonce.length, 16)
+        assert.include(csp, `style-src 'nonce-${nonce}'`)
+        // Exactly one script and one style block, both carrying this response's nonce.
+        assert.deepStrictEqual(page.text.match(/<script[^>]*>/g), [`<script nonce="${nonce}">`])
+        assert.deepStrictEqual(page.text.match(/<style[^>]*>/g), [`<style nonce="${nonce}">`])
+        assert.notInclude(page.text, "{{")
+      }
+      assert.notStrictEqual(nonceOf(String(first.headers["content-security-policy"])), nonceOf(String(second.headers["content-security-policy"])))
+    }))
+
+  it.live("/ redirects to /pair, unknown paths are a JSON 404; /pair refuses a non-loopback Host (DNS rebinding)", () =>
+    Effect.gen(function*() {
+      const server = yield* start
+      const root = yield* request(`${server.origin}/`)
+      assert.strictEqual(root.status, 302)
+      assert.strictEqual(root.headers["location"], "/pair")
+      const missing = yield* request(`${server.origin}/nothing-here`)
+      assert.strictEqual(missing.status, 404)
+      assert.strictEqual(missing.json.error.code, "not_found")
+      const rebound = yield* request(`${server.origin}/pair`, { headers: { host: `evil.example:${server.info.port}` } })
+      assert.strictEqual(rebound.status, 403)
+      assert.notInclude(rebound.text, "<html")
+      const localhost = yield* request(`${server.origin}/pair`, { headers: { host: `localhost:${server.info.port}` } })
+      assert.strictEqual(localhost.status, 200)
+    }))
+
+  it.live("GET /api/hello: 401 without a credential, 403 insufficient_scope without read:hello, the subject with it", () =>
+    Effect.gen(function*() {
+      const server = yield* start
+      const anonymous = yield* request(`${server.origin}/api/hello`)
+      assert.strictEqual(anonymous.status, 401)
+      assert.strictEqual(anonymous.headers["www-authenticate"], "Bearer")
+
+      const writer = yield* server.session(["write:hello"])
+      const refused = yield* request(`${server.origin}/api/hello`, { headers: { authorization: `Bearer ${writer}` } })
+      assert.strictEqual(refused.status, 403)
+      assert.strictEqual(refused.json.error.code, "insufficient_scope")
+      assert.match(String(refused.headers["www-authenticate"]), /error="insufficient_scope".*scope="read:hello"/)
+
+      const reader = yield* server.session(["read:hello"])
+      const hello = yield* request(`${server.origin}/api/hello`, {
+        headers: { cookie: `gatehouse_session_${server.info.port}=${reader}` }
+      })
+      assert.strictEqual(hello.status, 200)
+      assert.deepStrictEqual(hello.json, { hello: "someone" })
+      assert.strictEqual(hello.headers["cache-control"], "no-store")
+    }))
+
+  it.live("/ws echoes text frames; revoking the session closes it with 4401; shutdown closes it with 1001", () =>
+    Effect.gen(function*() {
+      const server = yield* start
+      const token = yield* server.session(["read:hello"])
+      const revoked = yield* openSocket(server.origin, token)
+      revoked.socket.send("hello")
+      revoked.socket.send("ünïcode ✓")
+      yield* eventually(() => revoked.echoes.length === 2, "two echoes")
+      assert.deepStrictEqual(revoked.echoes, ["hello", "ünïcode ✓"])
+
+      const sid = (yield* server.sessions.verify(Redacted.make(token))).sid
+      yield* server.sessions.revoke(sid)
+      assert.strictEqual(yield* Effect.promise(() => revoked.closed), 4401)
+
+      const other = yield* openSocket(server.origin, yield* server.session(["read:hello"]))
+      yield* server.shutdown.begin
+      assert.strictEqual(yield* Effect.promise(() => other.closed), 1001)
+    }))
+
+  it.live("/ws needs read:hello: a session without it is refused before the upgrade", () =>
+    Effect.gen(function*() {
+      const server = yield* start
+      const token = yield* server.session(["write:hello"])
+      const ticket = yield* request(`${server.origin}/api/auth/ws-ticket`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${token}` },
+        body: {}
+      })
+      const upgrade = yield* request(`${server.origin}/ws?wsTicket=${ticket.json.ticket}`, {
+        headers: { connection: "Upgrade", upgrade: "websocket", "sec-websocket-version": "13", "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==" }
+      })
+      assert.strictEqual(upgrade.status, 403)
+      assert.strictEqual(upgrade.json.error.code, "insufficient_scope")
+    }))
+})

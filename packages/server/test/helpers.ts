@@ -1,0 +1,194 @@
+/**
+ * Helpers for tests that run `gatehouse serve` as a child process (the bin itself, as a desktop
+ * shell launches it) and talk to it over loopback. Every wait is bounded; every child is killed in
+ * a finalizer.
+ */
+import { type ChildProcess, spawn } from "node:child_process"
+import * as Fs from "node:fs"
+import * as Http from "node:http"
+import * as Net from "node:net"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import { Duration, Effect } from "effect"
+
+export const bin = Path.join(import.meta.dirname, "..", "src", "bin.ts")
+
+/** A port that was free a moment ago. */
+export const freePort = Effect.promise(() =>
+  new Promise<number>((resolve, reject) => {
+    const server = Net.createServer()
+    server.once("error", reject)
+    server.listen(0, "127.0.0.1", () => {
+      const port = (server.address() as Net.AddressInfo).port
+      server.close(() => resolve(port))
+    })
+  })
+)
+
+/** A temporary directory removed when the test's scope closes. */
+export const tempDir = Effect.acquireRelease(
+  Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), "gatehouse-server-"))),
+  (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
+)
+
+export interface Served {
+  readonly child: ChildProcess
+  readonly stdout: () => string
+  readonly stderr: () => string
+  /** Resolves with the exit code and signal. */
+  readonly exit: Promise<{ readonly code: number | null; readonly signal: NodeJS.Signals | null }>
+}
+
+export interface ServeOptions {
+  readonly env?: Record<string, string> | undefined
+  /** Opens fd 3 as a pipe to the child (for `--desktop-bootstrap-fd 3`). */
+  readonly fd3?: boolean | undefined
+  readonly cwd?: string | undefined
+}
+
+/** Spawns `node bin.ts serve ...args`; the child is SIGKILLed in the finalizer if still running. */
+export const serve = (args: ReadonlyArray<string>, options: ServeOptions = {}) =>
+  Effect.acquireRelease(
+    Effect.sync((): Served => {
+      const child = spawn(process.execPath, [bin, "serve", ...args], {
+        cwd: options.cwd ?? process.cwd(),
+        env: { ...process.env, ...options.env },
+        stdio: options.fd3 ? ["ignore", "pipe", "pipe", "pipe"] : ["ignore", "pipe", "pipe"]
+      })
+      let stdout = ""
+      let stderr = ""
+      child.stdout!.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk))
+      child.stderr!.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk))
+      const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+        child.once("exit", (code, signal) => resolve({ code, signal }))
+      )
+      return { child, stdout: () => stdout, stderr: () => stderr, exit }
+    }),
+    (served) =>
+      Effect.promise(async () => {
+        if (served.child.exitCode === null && served.child.signalCode === null) {
+          served.child.kill("SIGKILL")
+          await served.exit
+        }
+      })
+  )
+
+/** Polls `read` until `pattern` matches, failing with what was seen after `timeout`. */
+export const waitFor = (served: Served, pattern: RegExp, timeout: Duration.Input = "20 seconds") =>
+  Effect.gen(function*() {
+    const deadline = Date.now() + Duration.toMillis(Duration.fromInputUnsafe(timeout))
+    while (Date.now() < deadline) {
+      const match = pattern.exec(served.stdout())
+      if (match !== null) return match
+      if (served.child.exitCode !== null || served.child.signalCode !== null) break
+      yield* Effect.sleep("25 millis")
+    }
+    return yield* Effect.die(
+      new Error(`Timed out waiting for ${pattern} (exit ${served.child.exitCode})\nstdout:\n${served.stdout()}\nstderr:\n${served.stderr()}`)
+    )
+  })
+
+/** The exit of the child, failing after `timeout`. */
+export const exited = (served: Served, timeout: Duration.Input = "15 seconds") =>
+  Effect.promise(() => served.exit).pipe(
+    Effect.timeoutOrElse({ duration: timeout, orElse: () => Effect.die(new Error("The server did not exit in time")) })
+  )
+
+export const pairingUrlPattern = /^Pairing URL: (http:\/\/127\.0\.0\.1:(\d+)\/pair#token=([0-9A-Z]{16}))$/m
+
+/** Waits for the `Pairing URL:` line and splits it. */
+export const pairingUrl = (served: Served) =>
+  Effect.map(waitFor(served, pairingUrlPattern), (match) => ({
+    url: match[1]!,
+    port: Number(match[2]),
+    token: match[3]!,
+    origin: `http://127.0.0.1:${match[2]}`
+  }))
+
+export interface Response {
+  readonly status: number
+  readonly headers: Http.IncomingHttpHeaders
+  readonly text: string
+  readonly json: any
+}
+
+/** One HTTP request over loopback. */
+export const request = (
+  url: string,
+  options: { readonly method?: string; readonly headers?: Record<string, string>; readonly body?: unknown } = {}
+) =>
+  Effect.promise(() =>
+    new Promise<Response>((resolve, reject) => {
+      const body = options.body === undefined ? undefined : Buffer.from(JSON.stringify(options.body))
+      const req = Http.request(url, {
+        method: options.method ?? "GET",
+        headers: {
+          ...(body === undefined ? {} : { "content-type": "application/json", "content-length": String(body.length) }),
+          ...options.headers
+        },
+        timeout: 10_000
+      }, (res) => {
+        const chunks: Array<Buffer> = []
+        res.on("data", (chunk: Buffer) => chunks.push(chunk))
+        res.on("end", () => {
+          const text = Buffer.concat(chunks).toString("utf8")
+          let json: unknown = undefined
+          try {
+            json = JSON.parse(text)
+          } catch {
+            // not JSON
+          }
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json })
+        })
+        res.on("error", reject)
+      })
+      req.on("timeout", () => req.destroy(new Error("request timed out")))
+      req.on("error", reject)
+      if (body !== undefined) req.write(body)
+      req.end()
+    })
+  )
+
+/** Exchanges a credential through the bearer flow. */
+export const bearerBootstrap = (origin: string, credential: string) =>
+  request(`${origin}/api/auth/bootstrap/bearer`, { method: "POST", body: { credential } })
+
+export interface OpenSocket {
+  readonly socket: WebSocket
+  readonly echoes: Array<string>
+  /** Resolves with the close code. */
+  readonly closed: Promise<number>
+}
+
+/** Opens `/ws` with a single-use ticket got with `token`; fails unless it opens within 10 s. */
+export const openSocket = (origin: string, token: string) =>
+  Effect.gen(function*() {
+    const ticket = yield* request(`${origin}/api/auth/ws-ticket`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}` },
+      body: {}
+    })
+    if (ticket.status !== 200) return yield* Effect.die(new Error(`ws-ticket: ${ticket.status} ${ticket.text}`))
+    const socket = new WebSocket(`${origin.replace(/^http/, "ws")}/ws?wsTicket=${ticket.json.ticket}`)
+    const echoes: Array<string> = []
+    socket.addEventListener("message", (event) => echoes.push(String(event.data)))
+    const closed = new Promise<number>((resolve) => socket.addEventListener("close", (event) => resolve(event.code)))
+    yield* Effect.promise(() =>
+      new Promise<void>((resolve, reject) => {
+        socket.addEventListener("open", () => resolve())
+        socket.addEventListener("error", () => reject(new Error("WebSocket failed to open")))
+      })
+    ).pipe(Effect.timeoutOrElse({ duration: "10 seconds", orElse: () => Effect.die(new Error("WebSocket did not open")) }))
+    yield* Effect.addFinalizer(() => Effect.sync(() => socket.close()))
+    return { socket, echoes, closed } satisfies OpenSocket
+  })
+
+/** Waits until `predicate` holds, polling; dies after `timeout`. */
+export const eventually = (predicate: () => boolean, what: string, timeout: Duration.Input = "10 seconds") =>
+  Effect.gen(function*() {
+    const deadline = Date.now() + Duration.toMillis(Duration.fromInputUnsafe(timeout))
+    while (!predicate()) {
+      if (Date.now() > deadline) return yield* Effect.die(new Error(`Timed out waiting for ${what}`))
+      yield* Effect.sleep("20 millis")
+    }
+  })

@@ -1,0 +1,251 @@
+/**
+ * `gatehouse serve` as a child process: the bin itself, as a desktop shell launches it.
+ */
+import * as Fs from "node:fs"
+import * as Net from "node:net"
+import * as Path from "node:path"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { Crockford } from "@gatehouse/core"
+import {
+  bearerBootstrap,
+  eventually,
+  exited,
+  freePort,
+  openSocket,
+  pairingUrl,
+  request,
+  serve,
+  tempDir,
+  waitFor
+} from "./helpers.ts"
+
+const administrative = ["read:hello", "write:hello", "read:access", "write:access"]
+
+describe("gatehouse serve", () => {
+  it.live("prints one Pairing URL line and a QR code; the URL pairs an administrator; --port and --state-dir are honoured", () =>
+    Effect.gen(function*() {
+      const port = yield* freePort
+      const stateDir = Path.join(yield* tempDir, "state")
+      const served = yield* serve(["--port", String(port), "--state-dir", stateDir])
+      const pairing = yield* pairingUrl(served)
+      yield* waitFor(served, /It works once/)
+
+      assert.strictEqual(pairing.port, port)
+      assert.strictEqual(served.stdout().match(/^Pairing URL: /gm)?.length, 1)
+      // The QR code: rows of block characters right after the URL line.
+      const afterUrl = served.stdout().split("\n").slice(served.stdout().split("\n").findIndex((line) => line.startsWith("Pairing URL:")) + 1)
+      assert.isAtLeast(afterUrl.filter((line) => /^[█▀▄ ]{20,}$/.test(line)).length, 10)
+
+      // The page the URL points at is served.
+      const page = yield* request(`${pairing.origin}/pair`)
+      assert.strictEqual(page.status, 200)
+      assert.match(String(page.headers["content-type"]), /^text\/html/)
+
+      // Its token is an administrative, single-use grant.
+      const exchanged = yield* bearerBootstrap(pairing.origin, pairing.token)
+      assert.strictEqual(exchanged.status, 200)
+      assert.sameMembers(exchanged.json.session.scopes, administrative)
+      const hello = yield* request(`${pairing.origin}/api/hello`, { headers: { authorization: `Bearer ${exchanged.json.accessToken}` } })
+      assert.deepStrictEqual(hello.json, { hello: "owner" })
+      const sessions = yield* request(`${pairing.origin}/api/auth/sessions`, {
+        headers: { authorization: `Bearer ${exchanged.json.accessToken}` }
+      })
+      assert.strictEqual(sessions.status, 200)
+      assert.strictEqual((yield* bearerBootstrap(pairing.origin, pairing.token)).status, 401)
+
+      // Secrets are on disk in the state directory: directory 0700, files 0600.
+      const secrets = Path.join(stateDir, "secrets")
+      assert.strictEqual(Fs.statSync(secrets).mode & 0o777, 0o700)
+      const files = Fs.readdirSync(secrets)
+      assert.include(files, "signing-keyring.bin")
+      for (const file of files) assert.strictEqual(Fs.statSync(Path.join(secrets, file)).mode & 0o777, 0o600)
+    }))
+
+  it.live("reads the port from GATEHOUSE_PORT when --port is absent; --port wins over it", () =>
+    Effect.gen(function*() {
+      const stateDir = yield* tempDir
+      const fromEnv = yield* freePort
+      const served = yield* serve(["--state-dir", stateDir], { env: { GATEHOUSE_PORT: String(fromEnv) } })
+      assert.strictEqual((yield* pairingUrl(served)).port, fromEnv)
+
+      const fromFlag = yield* freePort
+      const both = yield* serve(["--state-dir", stateDir, "--port", String(fromFlag)], { env: { GATEHOUSE_PORT: "1" } })
+      assert.strictEqual((yield* pairingUrl(both)).port, fromFlag)
+    }))
+
+  it.live("defaults to 127.0.0.1:3773 and ./.gatehouse", () =>
+    Effect.gen(function*() {
+      const cwd = yield* tempDir
+      const served = yield* serve(["--help"], { cwd })
+      yield* exited(served)
+      assert.match(served.stdout(), /--port/)
+      assert.match(served.stdout(), /--desktop-bootstrap-fd/)
+      // Only check the default bind when 3773 is free here (another server may be running).
+      const free = yield* Effect.promise(() =>
+        new Promise<boolean>((resolve) => {
+          const probe = Net.createServer()
+          probe.once("error", () => resolve(false))
+          probe.listen(3773, "127.0.0.1", () => probe.close(() => resolve(true)))
+        })
+      )
+      if (!free) return
+      const defaults = yield* serve([], { cwd })
+      assert.strictEqual((yield* pairingUrl(defaults)).origin, "http://127.0.0.1:3773")
+      assert.isTrue(Fs.existsSync(Path.join(cwd, ".gatehouse", "secrets", "signing-keyring.bin")))
+    }))
+
+  it.live("--desktop-bootstrap-fd: the credential written to fd 3 pairs once, with administrative scopes, and is never printed", () =>
+    Effect.gen(function*() {
+      const stateDir = yield* tempDir
+      const credential = Crockford.generate()
+      const served = yield* serve(["--port", "0", "--state-dir", stateDir, "--desktop-bootstrap-fd", "3"], { fd3: true })
+      const pipe = served.child.stdio[3] as NodeJS.WritableStream
+      pipe.write(`${credential}\n`)
+      const pairing = yield* pairingUrl(served)
+
+      const state = yield* request(`${pairing.origin}/api/auth/session`)
+      assert.strictEqual(state.json.auth.policy, "desktop-managed-local")
+
+      // Typed the way a person might: lower case with dashes.
+      const exchanged = yield* bearerBootstrap(pairing.origin, Crockford.format(credential).toLowerCase())
+      assert.strictEqual(exchanged.status, 200)
+      assert.strictEqual(exchanged.json.session.method, "desktop")
+      assert.sameMembers(exchanged.json.session.scopes, administrative)
+      assert.strictEqual((yield* bearerBootstrap(pairing.origin, credential)).status, 401)
+
+      for (const output of [served.stdout(), served.stderr()]) {
+        assert.notInclude(output, credential)
+        assert.notInclude(output, Crockford.format(credential))
+      }
+    }))
+
+  it.live("--desktop-bootstrap-fd: a descriptor that is not open stops the server with a clear message", () =>
+    Effect.gen(function*() {
+      const served = yield* serve(["--port", "0", "--state-dir", yield* tempDir, "--desktop-bootstrap-fd", "99"])
+      const exit = yield* exited(served)
+      assert.strictEqual(exit.code, 1)
+      assert.match(served.stderr(), /file descriptor 99: it is not open/)
+      assert.notMatch(served.stdout(), /Pairing URL/)
+    }))
+
+  it.live("--desktop-bootstrap-fd: a credential that is not a code stops the server without echoing it", () =>
+    Effect.gen(function*() {
+      const served = yield* serve(["--port", "0", "--state-dir", yield* tempDir, "--desktop-bootstrap-fd", "3"], { fd3: true })
+      ;(served.child.stdio[3] as NodeJS.WritableStream).end("not*a*code!secret\n")
+      const exit = yield* exited(served)
+      assert.strictEqual(exit.code, 1)
+      assert.match(served.stderr(), /desktop bootstrap credential was refused/)
+      assert.notInclude(served.stderr() + served.stdout(), "secret")
+      assert.notMatch(served.stdout(), /listening/)
+    }))
+
+  it.live("--database-url is refused as not supported yet", () =>
+    Effect.gen(function*() {
+      const served = yield* serve(["--port", "0", "--state-dir", yield* tempDir, "--database-url", "postgres://user:hunter2@localhost/db"])
+      const exit = yield* exited(served)
+      assert.strictEqual(exit.code, 1)
+      assert.match(served.stderr(), /--database-url is not supported yet/)
+      assert.notInclude(served.stderr() + served.stdout(), "hunter2")
+    }))
+
+  it.live("a port in use is a clear error", () =>
+    Effect.gen(function*() {
+      const stateDir = yield* tempDir
+      const first = yield* serve(["--port", "0", "--state-dir", stateDir])
+      const { port } = yield* pairingUrl(first)
+      const second = yield* serve(["--port", String(port), "--state-dir", stateDir])
+      assert.strictEqual((yield* exited(second)).code, 1)
+      assert.match(second.stderr(), /the port is in use/)
+    }))
+
+  it.live("bad --allowed-origin and --trusted-proxy values are refused", () =>
+    Effect.gen(function*() {
+      const stateDir = yield* tempDir
+      const origin = yield* serve(["--port", "0", "--state-dir", stateDir, "--allowed-origin", "https://app.example.com/path"])
+      assert.strictEqual((yield* exited(origin)).code, 1)
+      assert.match(origin.stderr(), /--allowed-origin must be an origin/)
+      const proxy = yield* serve(["--port", "0", "--state-dir", stateDir, "--trusted-proxy", "10.0.0.0/99"])
+      assert.strictEqual((yield* exited(proxy)).code, 1)
+      assert.match(proxy.stderr(), /--trusted-proxy must be/)
+    }))
+
+  it.live("--allowed-origin lets that origin make cookie requests; others are refused", () =>
+    Effect.gen(function*() {
+      const served = yield* serve(["--port", "0", "--state-dir", yield* tempDir, "--allowed-origin", "https://app.example.com"])
+      const pairing = yield* pairingUrl(served)
+      const body = { credential: pairing.token }
+      const refused = yield* request(`${pairing.origin}/api/auth/bootstrap`, { method: "POST", body, headers: { origin: "https://evil.example" } })
+      assert.strictEqual(refused.status, 403)
+      assert.strictEqual(refused.json.error.code, "origin_not_allowed")
+      const allowed = yield* request(`${pairing.origin}/api/auth/bootstrap`, { method: "POST", body, headers: { origin: "https://app.example.com" } })
+      assert.strictEqual(allowed.status, 200)
+    }))
+
+  it.live("--policy unsafe-no-auth only when given: then every request is an administrator, with a warning", () =>
+    Effect.gen(function*() {
+      const stateDir = yield* tempDir
+      const normal = yield* serve(["--port", "0", "--state-dir", stateDir])
+      const guarded = yield* pairingUrl(normal)
+      assert.strictEqual((yield* request(`${guarded.origin}/api/hello`)).status, 401)
+
+      const unsafe = yield* serve(["--port", "0", "--state-dir", stateDir, "--policy", "unsafe-no-auth"])
+      const open = yield* pairingUrl(unsafe)
+      const hello = yield* request(`${open.origin}/api/hello`)
+      assert.strictEqual(hello.status, 200)
+      assert.match(unsafe.stdout() + unsafe.stderr(), /Authentication is OFF/)
+    }))
+
+  it.live.skipIf(process.platform !== "linux")("opens a browser only with --open, with the same URL it printed", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      const opened = Path.join(dir, "opened")
+      // A stand-in xdg-open that records what it was asked to open.
+      Fs.writeFileSync(Path.join(dir, "xdg-open"), `#!/bin/sh\nprintf '%s\\n' "$1" >> '${opened}'\n`, { mode: 0o700 })
+      const env = { PATH: `${dir}:${process.env.PATH}` }
+
+      const quiet = yield* serve(["--port", "0", "--state-dir", dir], { env })
+      yield* pairingUrl(quiet)
+      yield* Effect.sleep("300 millis")
+      assert.isFalse(Fs.existsSync(opened))
+
+      const loud = yield* serve(["--port", "0", "--state-dir", dir, "--open"], { env })
+      const pairing = yield* pairingUrl(loud)
+      yield* eventually(() => Fs.existsSync(opened), "the browser to be opened")
+      yield* eventually(() => Fs.readFileSync(opened, "utf8").endsWith("\n"), "the opener to finish")
+      assert.deepStrictEqual(Fs.readFileSync(opened, "utf8").trim().split("\n"), [pairing.url])
+    }))
+
+  for (const signal of ["SIGTERM", "SIGINT"] as const) {
+    it.live(`exits 0 on ${signal}, closing open connections`, () =>
+      Effect.gen(function*() {
+        const served = yield* serve(["--port", "0", "--state-dir", yield* tempDir])
+        const pairing = yield* pairingUrl(served)
+        const { json } = yield* bearerBootstrap(pairing.origin, pairing.token)
+        const ws = yield* openSocket(pairing.origin, json.accessToken)
+        ws.socket.send("ping")
+        yield* eventually(() => ws.echoes.includes("ping"), "the echo")
+
+        served.child.kill(signal)
+        const exit = yield* exited(served)
+        assert.deepStrictEqual(exit, { code: 0, signal: null })
+        const code = yield* Effect.promise(() => ws.closed).pipe(
+          Effect.timeoutOrElse({ duration: "5 seconds", orElse: () => Effect.die(new Error("socket still open")) })
+        )
+        // Closed by the server as it went away (not cut off at the end of the grace period).
+        assert.strictEqual(code, 1001)
+        // Nothing listens any more.
+        const after = yield* Effect.exit(request(`${pairing.origin}/api/auth/session`))
+        assert.isTrue(after._tag === "Failure")
+      }))
+  }
+
+  it.live("waits for the desktop credential, then serves; the pairing URL comes only after listening", () =>
+    Effect.gen(function*() {
+      const served = yield* serve(["--port", "0", "--state-dir", yield* tempDir, "--desktop-bootstrap-fd", "3"], { fd3: true })
+      yield* Effect.sleep("500 millis")
+      assert.notMatch(served.stdout(), /Pairing URL/)
+      ;(served.child.stdio[3] as NodeJS.WritableStream).end(`${Crockford.generate()}\r\n`)
+      yield* waitFor(served, /^Pairing URL: /m)
+    }))
+})
