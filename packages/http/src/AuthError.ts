@@ -106,6 +106,8 @@ export const fromCoreError = (error: CoreError): HttpAuthError => {
       return invalidRequest(error.message)
     case "StoreError":
       return serviceUnavailable()
+    case "TooManyMcpCredentials":
+      return make(503, "service_unavailable", error.message, { "retry-after": "60" })
     default:
       return internalError()
   }

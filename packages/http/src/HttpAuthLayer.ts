@@ -29,6 +29,5 @@ export const services = (options: Options) =>
     Layer.provideMerge(Layer.mergeAll(HttpAuthSettings.layer(options), RateLimiter.layer(options.rateLimit)))
   )
 
-/** The auth routes, the global guards and a JSON 404 for unmatched paths. */
-export const routes = (options: AuthMiddleware.Options = {}) =>
-  Layer.mergeAll(AuthRoutes.layer, AuthMiddleware.layer(options), AuthMiddleware.notFound)
+/** The auth routes and the global guards. (For a JSON 404, add `AuthMiddleware.notFound` after your routes.) */
+export const routes = (options: AuthMiddleware.Options = {}) => Layer.mergeAll(AuthRoutes.layer, AuthMiddleware.layer(options))

@@ -10,6 +10,7 @@ import { Context, Effect, Layer, Redacted } from "effect"
 import { HttpRouter, HttpServerResponse } from "effect/http"
 import {
   BootstrapCredentialService,
+  McpSessionRegistry,
   ServerAuth,
   ServerAuthPolicy,
   ServerSecretStore,
@@ -18,7 +19,7 @@ import {
   SigningKeyring
 } from "@gatehouse/core"
 import { Socket } from "effect/socket"
-import { HttpAuth, HttpAuthLayer, WebSocketGuard } from "../src/index.ts"
+import { AuthMiddleware, HttpAuth, HttpAuthLayer, McpRoutes, WebSocketGuard } from "../src/index.ts"
 
 export const applicationScopes = ["read:hello", "write:hello"]
 
@@ -35,10 +36,14 @@ export const freePort = () =>
     })
   )
 
-/** The application's routes used by the tests: `/api/hello` and a `/ws` echo. */
+/** The application's routes used by the tests: `/api/hello`, a `/ws` echo and a `/mcp` echo. */
 const HelloRoutes = HttpRouter.use(Effect.fnUntraced(function*(router) {
   const auth = yield* HttpAuth.HttpAuth
   const guard = yield* WebSocketGuard.WebSocketGuard
+  const mcp = yield* McpRoutes.McpGuard
+  yield* router.add("POST", "/mcp", mcp.serve(
+    Effect.map(Effect.service(McpRoutes.CurrentMcpPrincipal), ({ threadId }) => HttpServerResponse.jsonUnsafe({ threadId }))
+  ))
   yield* router.add("GET", "/api/hello", auth.requireScopes(["read:hello"])(
     Effect.map(Effect.service(HttpAuth.CurrentSession), ({ session }) => HttpServerResponse.jsonUnsafe({ hello: session.subject }))
   ))
@@ -79,7 +84,9 @@ export const startServer = (options: ServerOptions = {}) =>
       trustedProxies: options.trustedProxies,
       rateLimit: options.rateLimit
     }
-    const app = Layer.mergeAll(HttpAuthLayer.routes(settings), HelloRoutes)
+    const app = AuthMiddleware.notFound.pipe(
+      Layer.provideMerge(Layer.mergeAll(HttpAuthLayer.routes(settings), HelloRoutes, McpRoutes.layer))
+    )
     const listener = options.tls === undefined
       ? NodeHttpServer.layer(() => Http.createServer(), { port, host: "127.0.0.1" })
       : NodeHttpServer.layer(() => Https.createServer(options.tls!), { port, host: "127.0.0.1" })
@@ -87,8 +94,10 @@ export const startServer = (options: ServerOptions = {}) =>
       disableListenLog: true,
       disableLogger: true
     }).pipe(
+      Layer.provideMerge(McpRoutes.guardLayer()),
       Layer.provideMerge(HttpAuthLayer.services(settings)),
       Layer.provideMerge(core),
+      Layer.provideMerge(McpSessionRegistry.layer({ endpoint: { host: "127.0.0.1", port } })),
       Layer.provide(listener)
     )
     const context = yield* Layer.build(server)
@@ -99,7 +108,8 @@ export const startServer = (options: ServerOptions = {}) =>
       sessions: Context.get(context, SessionCredentialService.SessionCredentialService),
       sessionStore: Context.get(context, SessionStore.SessionStore),
       serverAuth: Context.get(context, ServerAuth.ServerAuth),
-      guard: Context.get(context, WebSocketGuard.WebSocketGuard)
+      guard: Context.get(context, WebSocketGuard.WebSocketGuard),
+      mcp: Context.get(context, McpSessionRegistry.McpSessionRegistry)
     }
   })
 

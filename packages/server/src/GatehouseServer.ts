@@ -12,13 +12,15 @@ import { Context, Effect, Layer } from "effect"
 import { HttpRouter, HttpServer } from "effect/http"
 import {
   BootstrapCredentialService,
+  McpSessionRegistry,
   ServerAuth,
   ServerAuthPolicy,
   SessionCredentialService,
   SigningKeyring
 } from "@gatehouse/core"
-import { HttpAuthLayer, WebSocketGuard } from "@gatehouse/http"
+import { AuthMiddleware, HttpAuthLayer, McpRoutes, WebSocketGuard } from "@gatehouse/http"
 import * as HelloRoutes from "./HelloRoutes.ts"
+import * as McpEcho from "./McpEcho.ts"
 import * as PairPage from "./PairPage.ts"
 import * as Shutdown from "./Shutdown.ts"
 import * as Stores from "./Stores.ts"
@@ -83,11 +85,16 @@ export const layer = (options: Options) => {
       mode: options.desktop ? "desktop" : "server"
     })))
 
+  // Agents reach `/mcp` at the address the server bound; a wildcard bind is advertised as
+  // 127.0.0.1. Closing the layer's scope (shutdown) revokes every MCP credential.
+  const mcpRegistry = Layer.unwrap(Effect.map(boundPort, (port) =>
+    McpSessionRegistry.layerConfig({ endpoint: { host: options.host, port, path: McpEcho.path } })))
+
   const core = ServerAuth.layer({ applicationScopes: HelloRoutes.applicationScopes }).pipe(
     Layer.provideMerge(Layer.mergeAll(BootstrapCredentialService.layer, SessionCredentialService.layer())),
     Layer.provideMerge(SigningKeyring.layer()),
     Layer.provideMerge(Stores.layer({ stateDir: options.stateDir, hosted: options.hosted })),
-    Layer.provideMerge(policy)
+    Layer.provideMerge(Layer.merge(policy, mcpRegistry))
   )
 
   const settings: HttpAuthLayer.Options = {
@@ -106,15 +113,19 @@ export const layer = (options: Options) => {
     })
   )
 
-  // The application's routes are registered BEFORE the auth routes: those end with a catch-all
-  // JSON 404 (`/*`, which also claims `/`), and the router keeps the first handler of a path.
-  const app = HttpAuthLayer.routes(settings).pipe(Layer.provideMerge(Layer.mergeAll(PairPage.layer, HelloRoutes.layer)))
+  // Registered innermost first: the application's routes, then the auth routes, then the catch-all
+  // JSON 404 (`/*` also claims `/`, and the router keeps the first handler of a path).
+  const app = AuthMiddleware.notFound.pipe(
+    Layer.provideMerge(HttpAuthLayer.routes(settings)),
+    Layer.provideMerge(Layer.mergeAll(PairPage.layer, HelloRoutes.layer, McpEcho.layer, McpRoutes.layer))
+  )
 
   return HttpRouter.serve(app, {
     disableListenLog: true,
     // The request logger would print URLs, and a WebSocket ticket rides in the query string.
     disableLogger: true
   }).pipe(
+    Layer.provideMerge(McpRoutes.guardLayer()),
     Layer.provideMerge(HttpAuthLayer.services(settings)),
     Layer.provideMerge(Layer.merge(info, Shutdown.layer)),
     Layer.provideMerge(core),
@@ -131,5 +142,6 @@ export const services = (context: Context.Context<Services>) => ({
   sessions: Context.get(context, SessionCredentialService.SessionCredentialService),
   serverAuth: Context.get(context, ServerAuth.ServerAuth),
   guard: Context.get(context, WebSocketGuard.WebSocketGuard),
+  mcp: Context.get(context, McpSessionRegistry.McpSessionRegistry),
   shutdown: Context.get(context, Shutdown.Shutdown)
 })

@@ -3,7 +3,7 @@
  * built in-process on a free port, over loopback.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer, Redacted } from "effect"
+import { Effect, Exit, Layer, Redacted, Scope } from "effect"
 import { GatehouseServer } from "../src/index.ts"
 import { eventually, openSocket, request, tempDir } from "./helpers.ts"
 
@@ -128,5 +128,51 @@ describe("GatehouseServer", () => {
       })
       assert.strictEqual(upgrade.status, 403)
       assert.strictEqual(upgrade.json.error.code, "insufficient_scope")
+    }))
+})
+
+describe("GatehouseServer /mcp", () => {
+  it.live("an MCP credential minted over HTTP reaches /mcp, which echoes the body with the thread", () =>
+    Effect.gen(function*() {
+      const server = yield* start
+      const admin = yield* server.session(["write:access"])
+      const minted = yield* request(`${server.origin}/api/auth/mcp-credentials`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${admin}` },
+        body: { threadId: "thread-7", providerInstanceId: "agent-a" }
+      })
+      assert.strictEqual(minted.status, 201, minted.text)
+      assert.strictEqual(minted.json.endpoint, `${server.origin}/mcp`)
+      const call = (authorization?: string) =>
+        request(`${server.origin}/mcp`, {
+          method: "POST",
+          headers: authorization ? { authorization } : {},
+          body: { jsonrpc: "2.0", id: 1, method: "tools/list" }
+        })
+      const echoed = yield* call(minted.json.authorizationHeader)
+      assert.strictEqual(echoed.status, 200, echoed.text)
+      assert.deepStrictEqual(echoed.json, { threadId: "thread-7", body: { jsonrpc: "2.0", id: 1, method: "tools/list" } })
+      const anonymous = yield* call()
+      assert.strictEqual(anonymous.status, 401)
+      assert.strictEqual(
+        anonymous.headers["www-authenticate"],
+        `Bearer resource_metadata="${server.origin}/.well-known/oauth-protected-resource"`
+      )
+      const metadata = yield* request(`${server.origin}/.well-known/oauth-protected-resource`)
+      assert.strictEqual(metadata.json.resource, `${server.origin}/mcp`)
+    }))
+
+  it.live("shutting the server down revokes every MCP credential", () =>
+    Effect.gen(function*() {
+      const stateDir = yield* tempDir
+      const scope = yield* Scope.make()
+      const context = yield* Layer.buildWithScope(GatehouseServer.layer({ host: "127.0.0.1", port: 0, stateDir }), scope)
+      const { mcp } = GatehouseServer.services(context)
+      const issued = yield* mcp.issue({ threadId: "t", providerInstanceId: "p" })
+      const token = Redacted.value(issued.authorizationHeader).slice("Bearer ".length)
+      assert.strictEqual((yield* mcp.resolve(token))._tag, "Some")
+      yield* Scope.close(scope, Exit.void)
+      assert.strictEqual(yield* mcp.count, 0)
+      assert.strictEqual((yield* mcp.resolve(token))._tag, "None")
     }))
 })
