@@ -11,6 +11,9 @@ export const sha256 = (data: string | Uint8Array): Buffer => Crypto.createHash("
 
 export const sha256Hex = (data: string | Uint8Array): string => sha256(data).toString("hex")
 
+/** SHA-256 as base64url, one native call (the fastest way to key a map by a secret's digest). */
+export const sha256Base64Url = (data: string): string => Crypto.hash("sha256", data, "base64url")
+
 export const hmacSha256 = (key: Crypto.KeyObject | Uint8Array, data: string | Uint8Array): Buffer =>
   Crypto.createHmac("sha256", key).update(data).digest()
 

@@ -20,6 +20,7 @@ import * as Crypto from "node:crypto"
 import * as Net from "node:net"
 import { Clock, Config, Context, Duration, Effect, Layer, Option, Redacted, Schedule, Schema } from "effect"
 import { InvalidRequest } from "./Errors.ts"
+import { sha256Base64Url } from "./Hashing.ts"
 import * as Scopes from "./Scopes.ts"
 
 // ---------------------------------------------------------------------------------------------
@@ -193,7 +194,7 @@ const minimumSweepThreshold = 1024
 const none: Option.Option<McpPrincipal> = Option.none()
 
 /** The map key of a token: base64url SHA-256 of its text. */
-export const hashToken = (token: string): string => Crypto.hash("sha256", token, "base64url")
+export const hashToken = (token: string): string => sha256Base64Url(token)
 
 const positiveMillis = (input: Duration.Input | undefined, fallback: Duration.Duration): number | undefined => {
   const duration = input === undefined ? Option.some(fallback) : Duration.fromInput(input)

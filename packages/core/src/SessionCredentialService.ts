@@ -11,7 +11,7 @@
  */
 import { Clock, Context, Duration, Effect, Layer, Option, PubSub, Redacted, Schedule, Schema, Stream } from "effect"
 import { InvalidRequest, type StoreError } from "./Errors.ts"
-import { randomId } from "./Hashing.ts"
+import { randomId, sha256Base64Url } from "./Hashing.ts"
 import * as Scopes from "./Scopes.ts"
 import * as SessionStore from "./SessionStore.ts"
 import * as SessionToken from "./SessionToken.ts"
@@ -152,35 +152,51 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
   }
 
   /**
-   * Decoded claims of tokens whose signature matched, by signature. The HMAC is still checked on
-   * every request (in constant time, before this lookup); what is saved is re-parsing the JSON a
-   * client sends again and again. A matching signature fixes the payload it signs, so the
-   * signature is a sufficient key. Bounded: cleared whole when full.
+   * Tokens whose HMAC matched recently, with their claims, keyed by the SHA-256 of the whole
+   * token. A browser sends the same cookie with every request: a hit skips the HMAC and the JSON.
+   * Only a token that verified is ever entered, so a forged or altered token always takes the full
+   * path; lookup compares digests, never the token itself. An entry counts for `reverifyAfter`
+   * (1 minute), after which the token is checked in full again (a key withdrawn from the keyring
+   * stops working within that time). Bounded: cleared whole at 10 000 entries.
    */
-  const claimsBySignature = new Map<string, SessionToken.Claims>()
-  const decodeVerified = (parsed: SessionToken.ParsedToken) => {
-    const cached = claimsBySignature.get(parsed.signature)
-    if (cached !== undefined) return cached
+  const verified = new Map<string, { readonly claims: SessionToken.Claims; readonly until: number }>()
+  const reverifyAfter = 60_000
+
+  /**
+   * The claims of a token, from the cache or by parsing it and checking its HMAC against the keys
+   * in memory; `{ reload }` when its key id is not loaded (the caller asks the keyring, which may
+   * reload).
+   */
+  const claimsOf = (
+    text: string,
+    now: number
+  ): SessionToken.Claims | InvalidSessionToken | { readonly reload: SessionToken.ParsedToken; readonly digest: string } => {
+    if (text.length > SessionToken.maxLength) return new InvalidSessionToken({ reason: "Malformed" })
+    const digest = sha256Base64Url(text)
+    const hit = verified.get(digest)
+    if (hit !== undefined && now < hit.until) return hit.claims
+    const parsed = SessionToken.parse(text)
+    if (parsed === undefined) return new InvalidSessionToken({ reason: "Malformed" })
+    const valid = keyring.verifyUnsafe(parsed.kid, parsed.signingInput, parsed.signature, now)
+    return valid === undefined ? { reload: parsed, digest } : afterSignature(parsed, digest, valid, now)
+  }
+
+  const afterSignature = (parsed: SessionToken.ParsedToken, digest: string, valid: boolean, now: number) => {
+    if (!valid) return new InvalidSessionToken({ reason: "BadSignature" })
     const claims = SessionToken.decodeClaims(parsed.payload)
-    if (claims === undefined) return undefined
-    if (claimsBySignature.size >= 10_000) claimsBySignature.clear()
-    claimsBySignature.set(parsed.signature, claims)
+    if (claims === undefined) return new InvalidSessionToken({ reason: "Malformed" })
+    if (verified.size >= 10_000) verified.clear()
+    verified.set(digest, { claims, until: now + reverifyAfter })
     return claims
   }
 
-  /**
-   * What a token whose signature check came out `valid` amounts to at `now`: its claims if they
-   * decode, are of `kind` and have not passed `exp`; otherwise the error to fail with.
-   */
+  /** Claims of `kind` that have not passed `exp`, or the error to fail with. */
   const decide = <K extends SessionToken.Claims["kind"]>(
-    parsed: SessionToken.ParsedToken,
+    claims: SessionToken.Claims | InvalidSessionToken,
     kind: K,
-    now: number,
-    valid: boolean
+    now: number
   ): ClaimsOf<K> | InvalidSessionToken | ExpiredSessionToken => {
-    if (!valid) return new InvalidSessionToken({ reason: "BadSignature" })
-    const claims = decodeVerified(parsed)
-    if (claims === undefined) return new InvalidSessionToken({ reason: "Malformed" })
+    if (claims instanceof InvalidSessionToken) return claims
     if (claims.kind !== kind) return new InvalidSessionToken({ reason: "WrongKind" })
     return now >= claims.exp ? new ExpiredSessionToken() : claims as ClaimsOf<K>
   }
@@ -204,8 +220,8 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
 
   /**
    * Authenticates a token of `kind` at the current time (structure, signature, claims, `exp`), then
-   * runs `next`. The usual case is synchronous against the keys in memory; an unknown key id goes
-   * through `keyring.verify`, which may reload the keyring.
+   * runs `next`. The usual case is synchronous; an unknown key id goes through `keyring.verify`,
+   * which may reload the keyring.
    */
   const check = <K extends SessionToken.Claims["kind"], A>(
     token: Redacted.Redacted<string>,
@@ -214,18 +230,19 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
   ): Effect.Effect<A, VerifyError> =>
     Clock.clockWith((clock) => {
       const now = clock.currentTimeMillisUnsafe()
-      const parsed = SessionToken.parse(Redacted.value(token))
-      if (parsed === undefined) return Effect.fail(new InvalidSessionToken({ reason: "Malformed" }))
-      const proceed = (valid: boolean) => {
-        const outcome = decide(parsed, kind, now, valid)
+      const proceed = (claims: SessionToken.Claims | InvalidSessionToken) => {
+        const outcome = decide(claims, kind, now)
         return outcome instanceof InvalidSessionToken || outcome instanceof ExpiredSessionToken
           ? Effect.fail(outcome)
           : next(outcome, now)
       }
-      const valid = keyring.verifyUnsafe(parsed.kid, parsed.signingInput, parsed.signature, now)
-      return valid === undefined
-        ? Effect.flatMap(keyring.verify(parsed.kid, parsed.signingInput, parsed.signature), proceed)
-        : proceed(valid)
+      const found = claimsOf(Redacted.value(token), now)
+      if (!("reload" in found)) return proceed(found)
+      const { digest, reload: parsed } = found
+      return Effect.flatMap(
+        keyring.verify(parsed.kid, parsed.signingInput, parsed.signature),
+        (valid) => proceed(afterSignature(parsed, digest, valid, now))
+      )
     })
 
   const verify = (token: Redacted.Redacted<string>) => check(token, "session", (claims, now) => liveSession(claims.sid, now))

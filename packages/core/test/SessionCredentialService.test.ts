@@ -24,12 +24,12 @@ const countingStore = Effect.gen(function*() {
 })
 
 /** Fresh services for one test, alive until the test's scope closes. */
-const setup = (options: Sessions.Options = {}) =>
+const setup = (options: Sessions.Options = {}, keyring: SigningKeyring.Options = {}) =>
   Effect.gen(function*() {
     const { store, touches } = yield* countingStore
     const context = yield* Layer.build(
       Sessions.layer(options).pipe(
-        Layer.provideMerge(SigningKeyring.layer({ refreshInterval: Duration.days(365) })),
+        Layer.provideMerge(SigningKeyring.layer({ refreshInterval: Duration.days(365), ...keyring })),
         Layer.provideMerge(Layer.succeed(SessionStore.SessionStore, store)),
         Layer.provide(ServerSecretStore.layerMemory())
       )
@@ -288,6 +288,22 @@ describe("SessionCredentialService", () => {
       assert.notStrictEqual(Redacted.value(before.token).split(".")[1], rotated.kid)
       assert.strictEqual((yield* sessions.verify(before.token)).sid, before.session.sid)
       assert.strictEqual((yield* sessions.verify(after.token)).sid, after.session.sid)
+    }))
+
+  it.effect("a verified token is re-checked in full a minute later: a withdrawn key stops working", () =>
+    Effect.gen(function*() {
+      const { keyring, sessions } = yield* setup({}, { retention: Duration.hours(1) })
+      const issued = yield* sessions.issue(person)
+      yield* keyring.rotate
+      yield* TestClock.adjust(Duration.toMillis(Duration.hours(1)) - 30_000)
+      // Verified (and remembered) while the retired key still counts.
+      assert.strictEqual(errorTag(yield* Effect.exit(sessions.verify(issued.token))), "success")
+      yield* TestClock.adjust(40_000)
+      // The key is past its retention, but the verification 40 s ago still stands...
+      assert.strictEqual(errorTag(yield* Effect.exit(sessions.verify(issued.token))), "success")
+      yield* TestClock.adjust(20_000)
+      // ...for one minute at most.
+      assert.strictEqual(errorTag(yield* Effect.exit(sessions.verify(issued.token))), "InvalidSessionToken")
     }))
 
   it.effect("refuses malformed issue requests", () =>

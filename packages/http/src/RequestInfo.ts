@@ -10,8 +10,15 @@ import type { SessionStore } from "@gatehouse/core"
 /** Longest credential read from a header or cookie; longer values are treated as absent-and-bad. */
 export const maxCredentialLength = 4096
 
-export const isHttps = (request: HttpServerRequest.HttpServerRequest): boolean =>
-  request.protocol === "https" || (request.protocol === undefined && /^https:/i.test(request.originalUrl))
+/**
+ * The scheme a trusted proxy vouched for, else the transport's: Node's socket says whether it is
+ * TLS without building a URL (`originalUrl` does, on every call); other sources fall back to it.
+ */
+export const isHttps = (request: HttpServerRequest.HttpServerRequest): boolean => {
+  if (request.protocol !== undefined) return request.protocol === "https"
+  const socket = (request.source as { readonly socket?: { readonly encrypted?: boolean } }).socket
+  return socket !== undefined ? socket.encrypted === true : /^https:/i.test(request.originalUrl)
+}
 
 /** The client's address: the socket's, or the one a trusted proxy vouched for. */
 export const clientAddress = (request: HttpServerRequest.HttpServerRequest): string =>
