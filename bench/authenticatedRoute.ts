@@ -38,7 +38,6 @@ const BenchRoutes = HttpRouter.use(Effect.fnUntraced(function*(router) {
   yield* router.add("GET", "/bench/authenticated", auth.requireScopes(["read:hello"])(Effect.succeed(hello)))
 }))
 
-
 const serverLayer = () => {
   const listener = NodeHttpServer.layer(() => Http.createServer(), { host: "127.0.0.1", port: 0 })
   const policy = Layer.unwrap(Effect.map(Effect.service(HttpServer.HttpServer), (server) =>
