@@ -2,14 +2,35 @@
  * The `gatehouse` command line (effect/cli). `gatehouse serve` is what `npm start` runs.
  */
 import { Config } from "effect"
-import { Command, Flag } from "effect/cli"
+import { Argument, Command, Flag } from "effect/cli"
 import { ServerAuthPolicy } from "@gatehouse/core"
+import * as Admin from "./Admin.ts"
 import * as Serve from "./Serve.ts"
 
 export const version = "0.1.0"
 
 const repeatable = (name: string, description: string) =>
   Flag.String(name).pipe(Flag.atLeast(0), Flag.withDescription(description))
+
+// Where the state is: the same flags for `serve` and for the commands that work beside it.
+const stateDir = Flag.String("state-dir").pipe(
+  Flag.withDefault(".gatehouse"),
+  Flag.withDescription("Directory for the server's state: gatehouse.db (SQLite) and secrets/ (mode 0700/0600).")
+)
+const databaseUrl = Flag.Redacted("database-url").pipe(
+  Flag.withFallbackConfig(Config.Redacted("GATEHOUSE_DATABASE_URL")),
+  Flag.optional,
+  Flag.withDescription(
+    "Keep grants, sessions and signing keys in PostgreSQL (postgres://...; or GATEHOUSE_DATABASE_URL) instead of SQLite. " +
+      "Instances on one database need the same GATEHOUSE_SECRET_KEYRING_WRAPPING_KEY."
+  )
+)
+const hosted = Flag.Boolean("hosted").pipe(
+  Flag.withFallbackConfig(Config.Boolean("GATEHOUSE_HOSTED")),
+  Flag.withDefault(false),
+  Flag.withDescription("Never generate secrets on disk; they must come from GATEHOUSE_SECRET_* variables.")
+)
+const state = { stateDir, databaseUrl, hosted }
 
 export const serve = Command.make("serve", {
   host: Flag.String("host").pipe(
@@ -21,13 +42,11 @@ export const serve = Command.make("serve", {
     Flag.withDefault(3773),
     Flag.withDescription("Port to bind (default 3773, or GATEHOUSE_PORT); 0 picks a free one.")
   ),
-  stateDir: Flag.String("state-dir").pipe(
-    Flag.withDefault(".gatehouse"),
-    Flag.withDescription("Directory for the server's state (signing keys in secrets/, mode 0700/0600).")
-  ),
-  databaseUrl: Flag.Redacted("database-url").pipe(
-    Flag.optional,
-    Flag.withDescription("Postgres store (not supported yet: grants and sessions are kept in memory).")
+  ...state,
+  keyRefreshInterval: Flag.String("key-refresh-interval").pipe(
+    Flag.withFallbackConfig(Config.String("GATEHOUSE_KEY_REFRESH_INTERVAL")),
+    Flag.withDefault("1 minute"),
+    Flag.withDescription("How often the signing keys are re-read from the database, to sign with a key rotated elsewhere.")
   ),
   open: Flag.Boolean("open").pipe(
     Flag.withDefault(false),
@@ -46,11 +65,6 @@ export const serve = Command.make("serve", {
   publicUrl: Flag.String("public-url").pipe(
     Flag.optional,
     Flag.withDescription("The origin browsers use to reach the server (e.g. behind a TLS proxy); the pairing URL's base.")
-  ),
-  hosted: Flag.Boolean("hosted").pipe(
-    Flag.withFallbackConfig(Config.Boolean("GATEHOUSE_HOSTED")),
-    Flag.withDefault(false),
-    Flag.withDescription("Never generate secrets on disk; they must come from GATEHOUSE_SECRET_* variables.")
   )
 }, Serve.run).pipe(
   Command.withDescription("Start the Gatehouse reference server and print a pairing URL."),
@@ -60,9 +74,56 @@ export const serve = Command.make("serve", {
   ])
 )
 
+export const pair = Command.make("pair", {
+  ...state,
+  label: Flag.String("label").pipe(Flag.optional, Flag.withDescription("A name for the device that will pair.")),
+  ttl: Flag.String("ttl").pipe(Flag.withDefault("10 minutes"), Flag.withDescription("How long the link works (up to 1 day).")),
+  scopes: Flag.String("scopes").pipe(
+    Flag.atLeast(0),
+    Flag.withDescription("A scope to grant (repeatable; default: the administrative bundle).")
+  ),
+  uses: Flag.Int("uses").pipe(Flag.withDefault(1), Flag.withDescription("How many devices may pair with it (default 1).")),
+  url: Flag.String("url").pipe(
+    Flag.optional,
+    Flag.withDescription("The server's origin for the URL (default: where the server on this state directory listens).")
+  )
+}, Admin.pair).pipe(
+  Command.withDescription("Make a pairing link and print its URL, code and QR code."),
+  Command.withExamples([{ command: "gatehouse pair --label phone --scopes read:hello", description: "A read-only link for a phone" }])
+)
+
+const sessionsList = Command.make("list", state, Admin.listSessions).pipe(
+  Command.withDescription("List the live sessions (ids, devices, scopes; never tokens).")
+)
+const sessionsRevoke = Command.make("revoke", {
+  ...state,
+  id: Argument.String("id").pipe(Argument.withDescription("The session id (from gatehouse sessions list)."))
+}, Admin.revokeSession).pipe(Command.withDescription("Revoke one session: its next request is refused."))
+const sessionsRevokeOthers = Command.make("revoke-others", {
+  ...state,
+  keep: Flag.String("keep").pipe(Flag.withDescription("The session id to keep."))
+}, Admin.revokeOthers).pipe(Command.withDescription("Revoke every session but one."))
+
+export const sessions = Command.make("sessions").pipe(
+  Command.withDescription("List and revoke sessions."),
+  Command.withSubcommands([sessionsList, sessionsRevoke, sessionsRevokeOthers])
+)
+
+const keysRotate = Command.make("rotate", state, Admin.rotateKeys).pipe(
+  Command.withDescription("Start signing with a new key; tokens signed before stay valid.")
+)
+const keysList = Command.make("list", state, Admin.listKeys).pipe(
+  Command.withDescription("List signing key ids and dates (never key material).")
+)
+
+export const keys = Command.make("keys").pipe(
+  Command.withDescription("The signing keyring."),
+  Command.withSubcommands([keysRotate, keysList])
+)
+
 export const gatehouse = Command.make("gatehouse").pipe(
   Command.withDescription("Gatehouse: authentication for local-first servers."),
-  Command.withSubcommands([serve])
+  Command.withSubcommands([serve, pair, sessions, keys])
 )
 
 /** The whole CLI; reads the arguments from `Stdio` (process.argv on Node). */

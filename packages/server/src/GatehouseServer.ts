@@ -1,5 +1,6 @@
 /**
- * The reference server as one Layer: core services over the stores of `Stores.ts`, the auth routes
+ * The reference server as one Layer: core services over the stores of `Stores.ts` (SQLite in the
+ * state directory, or PostgreSQL), the auth routes
  * of `@gatehouse/http`, the hello application, the `/pair` page, on a Node HTTP server.
  *
  * The policy (and so the cookie name, `gatehouse_session_<port>`) is built from the address the
@@ -15,8 +16,7 @@ import {
   McpSessionRegistry,
   ServerAuth,
   ServerAuthPolicy,
-  SessionCredentialService,
-  SigningKeyring
+  SessionCredentialService
 } from "@gatehouse/core"
 import { AuthMiddleware, HttpAuthLayer, McpRoutes, WebSocketGuard } from "@gatehouse/http"
 import * as HelloRoutes from "./HelloRoutes.ts"
@@ -25,12 +25,10 @@ import * as PairPage from "./PairPage.ts"
 import * as Shutdown from "./Shutdown.ts"
 import * as Stores from "./Stores.ts"
 
-export interface Options {
+export interface Options extends Stores.Options {
   readonly host: string
   /** 0 picks a free port. */
   readonly port: number
-  readonly stateDir: string
-  readonly hosted?: boolean | undefined
   /** Configured policy; derived from the host (and `desktop`) when absent. */
   readonly policy?: ServerAuthPolicy.Policy | undefined
   /** Launched by a desktop shell with a bootstrap credential: `desktop-managed-local` on loopback. */
@@ -92,8 +90,7 @@ export const layer = (options: Options) => {
 
   const core = ServerAuth.layer({ applicationScopes: HelloRoutes.applicationScopes }).pipe(
     Layer.provideMerge(Layer.mergeAll(BootstrapCredentialService.layer, SessionCredentialService.layer())),
-    Layer.provideMerge(SigningKeyring.layer()),
-    Layer.provideMerge(Stores.layer({ stateDir: options.stateDir, hosted: options.hosted })),
+    Layer.provideMerge(Stores.layer(options)),
     Layer.provideMerge(Layer.merge(policy, mcpRegistry))
   )
 

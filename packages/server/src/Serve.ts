@@ -5,21 +5,25 @@
  * The same credential is used for the `Pairing URL:` line, the QR code and `--open`; the desktop
  * bootstrap credential is never printed.
  */
-import { Console, Effect, Layer, Option, Redacted, Result } from "effect"
+import { Console, Duration, Effect, Layer, Option, Redacted, Result } from "effect"
 import { CliError } from "effect/cli"
 import { IpNetwork } from "effect/net"
 import { BootstrapCredentialService, Scopes, type ServerAuthPolicy } from "@gatehouse/core"
+import { Database } from "@gatehouse/sql"
 import { renderUnicodeCompact } from "uqr"
 import * as Browser from "./Browser.ts"
 import * as DesktopBootstrap from "./DesktopBootstrap.ts"
 import * as GatehouseServer from "./GatehouseServer.ts"
 import * as HelloRoutes from "./HelloRoutes.ts"
+import * as ServerFile from "./ServerFile.ts"
 
 export interface Input {
   readonly host: string
   readonly port: number
   readonly stateDir: string
   readonly databaseUrl: Option.Option<Redacted.Redacted<string>>
+  /** A duration such as `30 seconds`. */
+  readonly keyRefreshInterval: string
   readonly open: boolean
   readonly desktopBootstrapFd: Option.Option<number>
   readonly allowedOrigins: ReadonlyArray<string>
@@ -44,12 +48,22 @@ export const isOrigin = (value: string): boolean => {
 const isNetwork = (value: string): boolean =>
   Result.isSuccess(IpNetwork.fromString(value.includes("/") ? value : `${value}/${value.includes(":") ? 128 : 32}`))
 
+/** `"30 seconds"`, `"1 minute"`, `"500 millis"`: a finite duration of at least 100 ms. */
+export const parseInterval = (text: string): Duration.Duration | undefined => {
+  const trimmed = text.trim().replace(/^(\d+(?:\.\d+)?)\s*(nano|micro|milli|second|minute|hour|day|week)s?$/i, "$1 $2s")
+  const parsed = Option.getOrUndefined(Duration.fromInput(trimmed.toLowerCase() as Duration.Input))
+  return parsed !== undefined && Duration.isFinite(parsed) && Duration.toMillis(parsed) >= 100 ? parsed : undefined
+}
+
 /** Turns the flags into server options, or a message that says what is wrong. */
 export const validate = (input: Input): Effect.Effect<GatehouseServer.Options, CliError.UserError> => {
-  if (Option.isSome(input.databaseUrl)) {
+  if (Option.isSome(input.databaseUrl) && Database.describeUrl(Redacted.value(input.databaseUrl.value)) === undefined) {
+    return Effect.fail(usage("--database-url must be a PostgreSQL URL like postgres://user:password@host:5432/gatehouse"))
+  }
+  const keyRefreshInterval = parseInterval(input.keyRefreshInterval)
+  if (keyRefreshInterval === undefined) {
     return Effect.fail(usage(
-      "--database-url is not supported yet: this version keeps pairing grants and sessions in memory " +
-        "(signing keys live in --state-dir). Remove the flag to start."
+      `--key-refresh-interval must be a duration of at least 100 millis, like "30 seconds" (got ${JSON.stringify(input.keyRefreshInterval)})`
     ))
   }
   if (!Number.isInteger(input.port) || input.port < 0 || input.port > 65535) {
@@ -73,6 +87,8 @@ export const validate = (input: Input): Effect.Effect<GatehouseServer.Options, C
     host: input.host.trim(),
     port: input.port,
     stateDir: input.stateDir,
+    databaseUrl: Option.getOrUndefined(input.databaseUrl),
+    keyRefreshInterval,
     hosted: input.hosted,
     policy: Option.getOrUndefined(input.policy),
     desktop: Option.isSome(input.desktopBootstrapFd),
@@ -112,7 +128,11 @@ export const run = (input: Input) =>
     }
 
     const context = yield* Layer.build(GatehouseServer.layer(options)).pipe(
-      Effect.catchTag("ServeError", (error) => Effect.fail(listenError(options)(error)))
+      Effect.catchTags({
+        ServeError: (error) => Effect.fail(listenError(options)(error)),
+        // One line naming the database and the reason: no stack trace, never the password.
+        DatabaseError: (error) => Effect.fail(usage(error.message))
+      })
     )
     const { grants, info, serverAuth, shutdown } = GatehouseServer.services(context)
 
@@ -143,6 +163,7 @@ export const run = (input: Input) =>
         new Date(startup.expiresAt).toLocaleTimeString()
       }.`
     ].join("\n"))
+    yield* ServerFile.announce(options.stateDir, info.baseUrl)
     if (input.open) {
       const opened = yield* Browser.open(url)
       if (!opened) yield* Console.log("Could not open a browser; open the pairing URL yourself.")

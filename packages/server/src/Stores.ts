@@ -1,25 +1,55 @@
 /**
- * Where the reference server keeps its state. The ONE place that picks store implementations:
- * the persistence work swaps the memory grant and session stores for SQLite / Postgres here.
+ * Where the reference server (and every `gatehouse` command) keeps its state. The ONE place that
+ * picks store implementations:
  *
- * - secrets (signing keys): on disk, `<stateDir>/secrets/<name>.bin` (directory 0700, files 0600);
- * - pairing grants and sessions: in memory for now, so a restart logs every device out.
+ * - pairing grants, sessions, used WebSocket tickets and the signing keyring: SQLite at
+ *   `<stateDir>/gatehouse.db` by default, or PostgreSQL when a database URL is given (several
+ *   instances on one database then behave as one);
+ * - secrets: on disk, `<stateDir>/secrets/<name>.bin` (directory 0700, files 0600), or from
+ *   `GATEHOUSE_SECRET_*`. The signing keys in the database are encrypted under the
+ *   `keyring-wrapping-key` secret, so instances sharing a database must share that secret.
  */
-import { Layer } from "effect"
-import { GrantStore, ServerSecretStore, SessionStore } from "@gatehouse/core"
+import { Duration, Effect, FileSystem, Layer, Path, type Redacted } from "effect"
+import { ServerSecretStore, SigningKeyring } from "@gatehouse/core"
+import { SqlStores } from "@gatehouse/sql"
 
 export interface Options {
   readonly stateDir: string
+  /** PostgreSQL instead of the SQLite file in the state directory. */
+  readonly databaseUrl?: Redacted.Redacted<string> | undefined
   /** Refuse to generate secrets on disk (they must come from `GATEHOUSE_SECRET_*`). */
   readonly hosted?: boolean | undefined
+  /**
+   * How often the keyring is re-read from the database (default 1 minute), so that a rotation by
+   * another instance or `gatehouse keys rotate` is used for signing. Tokens signed with a key this
+   * process does not know yet are verified at once (an unknown key id triggers a reload).
+   */
+  readonly keyRefreshInterval?: Duration.Input | undefined
 }
 
-/** Needs `FileSystem` and `Path` (the Node HTTP server layer provides both). */
-export const layer = (options: Options) =>
-  Layer.mergeAll(
-    ServerSecretStore.layer({ stateDir: options.stateDir, hosted: options.hosted }),
-    // Built per call: memory layers are memoised by identity, and two servers in one process
-    // must not share grants or sessions.
-    Layer.effect(GrantStore.GrantStore, GrantStore.makeMemory),
-    Layer.effect(SessionStore.SessionStore, SessionStore.makeMemory)
+export const databaseFile = (stateDir: string): string => `${stateDir.replace(/\/+$/, "")}/gatehouse.db`
+
+/** The state directory, created 0700 if missing (SQLite needs it to exist). */
+const stateDirectory = (stateDir: string) =>
+  Layer.effectDiscard(Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const path = yield* Path.Path
+    yield* fs.makeDirectory(path.resolve(stateDir), { recursive: true, mode: 0o700 }).pipe(Effect.orDie)
+  }))
+
+/**
+ * `GrantStore`, `SessionStore`, `KeyringStore`, `SigningKeyring` and `ServerSecretStore`.
+ * Needs `FileSystem` and `Path`; fails with `DatabaseError` when the database cannot be used.
+ */
+export const layer = (options: Options) => {
+  const secrets = ServerSecretStore.layer({ stateDir: options.stateDir, hosted: options.hosted })
+  const database = options.databaseUrl !== undefined
+    ? SqlStores.layerPg({ url: options.databaseUrl })
+    : SqlStores.layerSqlite({ filename: databaseFile(options.stateDir) }).pipe(
+      Layer.provide(stateDirectory(options.stateDir))
+    )
+  return SigningKeyring.layerFromStore({ refreshInterval: options.keyRefreshInterval ?? Duration.minutes(1) }).pipe(
+    Layer.provideMerge(database),
+    Layer.provideMerge(secrets)
   )
+}

@@ -192,3 +192,30 @@ export const eventually = (predicate: () => boolean, what: string, timeout: Dura
       yield* Effect.sleep("20 millis")
     }
   })
+
+export interface CommandResult {
+  readonly code: number | null
+  readonly stdout: string
+  readonly stderr: string
+}
+
+/** Runs `node bin.ts ...args` to completion (a `gatehouse` command beside a server); 30 s at most. */
+export const gatehouse = (args: ReadonlyArray<string>, options: { readonly env?: Record<string, string> | undefined } = {}) =>
+  Effect.promise(() =>
+    new Promise<CommandResult>((resolve, reject) => {
+      const child = spawn(process.execPath, [bin, ...args], {
+        env: { ...process.env, ...options.env },
+        stdio: ["ignore", "pipe", "pipe"],
+        timeout: 30_000
+      })
+      let stdout = ""
+      let stderr = ""
+      child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk))
+      child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk))
+      child.once("error", reject)
+      child.once("exit", (code) => resolve({ code, stdout, stderr }))
+    })
+  )
+
+/** The key id of a session token (`v1.<kid>.<claims>.<signature>`). */
+export const keyIdOf = (token: string): string => token.split(".")[1]!

@@ -54,12 +54,19 @@ describe("gatehouse serve", () => {
       assert.strictEqual(sessions.status, 200)
       assert.strictEqual((yield* bearerBootstrap(pairing.origin, pairing.token)).status, 401)
 
-      // Secrets are on disk in the state directory: directory 0700, files 0600.
+      // State is in the state directory: the SQLite database and the key that wraps the signing
+      // keys stored in it; directories 0700, files 0600.
+      assert.strictEqual(Fs.statSync(stateDir).mode & 0o777, 0o700)
       const secrets = Path.join(stateDir, "secrets")
       assert.strictEqual(Fs.statSync(secrets).mode & 0o777, 0o700)
-      const files = Fs.readdirSync(secrets)
-      assert.include(files, "signing-keyring.bin")
-      for (const file of files) assert.strictEqual(Fs.statSync(Path.join(secrets, file)).mode & 0o777, 0o600)
+      assert.deepStrictEqual(Fs.readdirSync(secrets), ["keyring-wrapping-key.bin"])
+      assert.include(Fs.readdirSync(stateDir), "gatehouse.db")
+      for (const dir of [stateDir, secrets]) {
+        for (const file of Fs.readdirSync(dir)) {
+          const stat = Fs.statSync(Path.join(dir, file))
+          if (stat.isFile()) assert.strictEqual(stat.mode & 0o777, 0o600, file)
+        }
+      }
     }))
 
   it.live("reads the port from GATEHOUSE_PORT when --port is absent; --port wins over it", () =>
@@ -92,7 +99,7 @@ describe("gatehouse serve", () => {
       if (!free) return
       const defaults = yield* serve([], { cwd })
       assert.strictEqual((yield* pairingUrl(defaults)).origin, "http://127.0.0.1:3773")
-      assert.isTrue(Fs.existsSync(Path.join(cwd, ".gatehouse", "secrets", "signing-keyring.bin")))
+      assert.isTrue(Fs.existsSync(Path.join(cwd, ".gatehouse", "gatehouse.db")))
     }))
 
   it.live("--desktop-bootstrap-fd: the credential written to fd 3 pairs once, with administrative scopes, and is never printed", () =>
@@ -140,12 +147,28 @@ describe("gatehouse serve", () => {
       assert.notMatch(served.stdout(), /listening/)
     }))
 
-  it.live("--database-url is refused as not supported yet", () =>
+  it.live("a database that is down: one clear line naming it, no password, no stack trace, nothing served", () =>
     Effect.gen(function*() {
-      const served = yield* serve(["--port", "0", "--state-dir", yield* tempDir, "--database-url", "postgres://user:hunter2@localhost/db"])
+      const port = yield* freePort
+      const served = yield* serve([
+        "--port", "0", "--state-dir", yield* tempDir,
+        "--database-url", `postgres://gatehouse:hunter2@127.0.0.1:${port}/gatehouse`
+      ])
       const exit = yield* exited(served)
       assert.strictEqual(exit.code, 1)
-      assert.match(served.stderr(), /--database-url is not supported yet/)
+      const output = served.stderr() + served.stdout()
+      assert.include(output, `Cannot use the database 127.0.0.1:${port}/gatehouse: connect ECONNREFUSED`)
+      assert.notInclude(output, "hunter2")
+      assert.notMatch(output, /^\s+at /m, "no stack trace")
+      assert.isBelow(output.trim().split("\n").length, 4, output)
+      assert.notMatch(output, /Pairing URL/)
+    }))
+
+  it.live("a --database-url that is not a PostgreSQL URL is refused without echoing it", () =>
+    Effect.gen(function*() {
+      const served = yield* serve(["--port", "0", "--state-dir", yield* tempDir, "--database-url", "mysql://root:hunter2@db/x"])
+      assert.strictEqual((yield* exited(served)).code, 1)
+      assert.match(served.stderr(), /--database-url must be a PostgreSQL URL/)
       assert.notInclude(served.stderr() + served.stdout(), "hunter2")
     }))
 

@@ -1,0 +1,183 @@
+/**
+ * What the `gatehouse pair | sessions | keys` commands do: they open the same state as a running
+ * server (the SQLite file in the state directory, or the PostgreSQL database) and act on it
+ * directly. A running server sees the result on its next request: it reads every session from the
+ * store on each request (so a revoked session is refused at once, and its sockets close within a
+ * second) and picks up a rotated signing key on its next keyring refresh.
+ */
+import { Console, Context, Duration, Effect, Layer, Option, Redacted } from "effect"
+import { CliError } from "effect/cli"
+import { BootstrapCredentialService, Crockford, Scopes, SessionCredentialService, SigningKeyring } from "@gatehouse/core"
+import * as HelloRoutes from "./HelloRoutes.ts"
+import * as Serve from "./Serve.ts"
+import * as ServerFile from "./ServerFile.ts"
+import * as Stores from "./Stores.ts"
+
+export interface StateInput {
+  readonly stateDir: string
+  readonly databaseUrl: Option.Option<Redacted.Redacted<string>>
+  readonly hosted: boolean
+}
+
+const usage = (message: string) => new CliError.UserError({ cause: message, userMessage: message })
+
+/** Core services (no HTTP) over the state; a database that cannot be used is one clear line. */
+const withState = <A, E, R>(
+  input: StateInput,
+  use: (
+    services: Context.Context<
+      | BootstrapCredentialService.BootstrapCredentialService
+      | SessionCredentialService.SessionCredentialService
+      | SigningKeyring.SigningKeyring
+    >
+  ) => Effect.Effect<A, E, R>
+) =>
+  Effect.scoped(Effect.gen(function*() {
+    const layer = Layer.mergeAll(BootstrapCredentialService.layer, SessionCredentialService.layer()).pipe(
+      Layer.provideMerge(Stores.layer({
+        stateDir: input.stateDir,
+        databaseUrl: Option.getOrUndefined(input.databaseUrl),
+        hosted: input.hosted,
+        // A command runs for a moment: no background refresh.
+        keyRefreshInterval: Duration.days(1)
+      }))
+    )
+    return yield* use(yield* Layer.build(layer))
+  })).pipe(
+    // A database that cannot be used, a store or keyring failure: one line, never a stack trace.
+    Effect.mapError((error) => error instanceof CliError.UserError ? error : usage((error as Error).message))
+  )
+
+const time = (millis: number) => new Date(millis).toISOString().replace(/\.\d+Z$/, "Z")
+
+export interface PairInput extends StateInput {
+  readonly label: Option.Option<string>
+  readonly ttl: string
+  readonly scopes: ReadonlyArray<string>
+  readonly uses: number
+  readonly url: Option.Option<string>
+}
+
+/** The administrative bundle of the reference server: what the CLI, as the owner, may grant. */
+const administrative = Scopes.administrative(HelloRoutes.applicationScopes)
+
+/** `gatehouse pair`: a new pairing link, printed as URL, code and QR code. */
+export const pair = (input: PairInput) =>
+  Effect.gen(function*() {
+    const ttl = Serve.parseInterval(input.ttl)
+    if (ttl === undefined || Duration.toMillis(ttl) > Duration.toMillis(Duration.days(1))) {
+      return yield* usage(`--ttl must be a duration from 100 millis to 1 day, like "10 minutes" (got ${JSON.stringify(input.ttl)})`)
+    }
+    const bad = input.scopes.find((scope) => !Scopes.isScope(scope))
+    if (bad !== undefined) return yield* usage(`--scopes: ${JSON.stringify(bad)} is not a scope like read:hello`)
+    const scopes = input.scopes.length === 0 ? administrative : input.scopes
+    const beyond = Scopes.missing(administrative, scopes)
+    if (beyond.length > 0) {
+      return yield* usage(`--scopes: this server cannot grant ${beyond.join(", ")} (it knows ${administrative.join(", ")})`)
+    }
+    if (!Number.isInteger(input.uses) || input.uses < 1 || input.uses > 100) {
+      return yield* usage(`--uses must be a whole number from 1 to 100 (got ${input.uses})`)
+    }
+    const base = yield* baseUrl(input)
+    yield* withState(input, (services) =>
+      Effect.gen(function*() {
+        const grants = Context.get(services, BootstrapCredentialService.BootstrapCredentialService)
+        const issued = yield* grants.issue({
+          subject: "owner",
+          scopes,
+          ttl,
+          uses: input.uses,
+          label: Option.getOrElse(input.label, () => "gatehouse pair")
+        }).pipe(Effect.catchTag("InvalidRequest", (error) => Effect.fail(usage(error.message))))
+        const code = Redacted.value(issued.credential)
+        const url = `${base}/pair#token=${code}`
+        yield* Console.log([
+          `Pairing URL: ${url}`,
+          `Code: ${Crockford.format(code)}`,
+          Serve.qrCode(url),
+          `Scopes: ${scopes.join(" ")}`,
+          `Works ${input.uses === 1 ? "once" : `${input.uses} times`}, until ${time(issued.expiresAt)} (link id ${issued.id}).`
+        ].join("\n"))
+      }))
+  })
+
+/** `--url`, else the address the server in this state directory announced, else the default port. */
+const baseUrl = (input: PairInput) =>
+  Effect.gen(function*() {
+    if (Option.isSome(input.url)) {
+      if (!Serve.isOrigin(input.url.value)) {
+        return yield* usage(`--url must be an origin like http://127.0.0.1:3773 (got ${JSON.stringify(input.url.value)})`)
+      }
+      return input.url.value.replace(/\/+$/, "")
+    }
+    const announced = yield* ServerFile.read(input.stateDir)
+    if (Option.isSome(announced)) return announced.value.baseUrl
+    yield* Console.error(
+      `No running server found in ${input.stateDir}; assuming http://127.0.0.1:3773 (pass --url to say where it listens).`
+    )
+    return "http://127.0.0.1:3773"
+  })
+
+/** `gatehouse sessions list`: one line per live session, newest first. No token is shown. */
+export const listSessions = (input: StateInput) =>
+  withState(input, (services) =>
+    Effect.gen(function*() {
+      const sessions = yield* Context.get(services, SessionCredentialService.SessionCredentialService).list
+      if (sessions.length === 0) return yield* Console.log("No sessions.")
+      const rows = sessions.map((session) => [
+        session.sid,
+        session.subject,
+        session.method,
+        session.client.label ?? "",
+        time(session.createdAt),
+        time(session.lastSeenAt),
+        session.scopes.join(" ")
+      ])
+      const header = ["ID", "SUBJECT", "METHOD", "LABEL", "CREATED", "LAST SEEN", "SCOPES"]
+      const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]!.length)))
+      const line = (cells: ReadonlyArray<string>) => cells.map((cell, i) => cell.padEnd(widths[i]!)).join("  ").trimEnd()
+      yield* Console.log([line(header), ...rows.map(line)].join("\n"))
+    }))
+
+/** `gatehouse sessions revoke <id>`. */
+export const revokeSession = (input: StateInput & { readonly id: string }) =>
+  withState(input, (services) =>
+    Effect.gen(function*() {
+      const revoked = yield* Context.get(services, SessionCredentialService.SessionCredentialService).revoke(input.id)
+      if (!revoked) return yield* usage(`No session ${input.id} (see gatehouse sessions list)`)
+      yield* Console.log(`Revoked session ${input.id}.`)
+    }))
+
+/** `gatehouse sessions revoke-others --keep <id>`: refuses an unknown id rather than revoking all. */
+export const revokeOthers = (input: StateInput & { readonly keep: string }) =>
+  withState(input, (services) =>
+    Effect.gen(function*() {
+      const sessions = Context.get(services, SessionCredentialService.SessionCredentialService)
+      if (Option.isNone(yield* sessions.get(input.keep))) {
+        return yield* usage(`No session ${input.keep} to keep (see gatehouse sessions list); nothing was revoked`)
+      }
+      const count = yield* sessions.revokeAllExcept(input.keep)
+      yield* Console.log(`Revoked ${count} session${count === 1 ? "" : "s"}; kept ${input.keep}.`)
+    }))
+
+/** `gatehouse keys rotate`: tokens signed before stay valid until they expire. */
+export const rotateKeys = (input: StateInput) =>
+  withState(input, (services) =>
+    Effect.gen(function*() {
+      const key = yield* Context.get(services, SigningKeyring.SigningKeyring).rotate
+      yield* Console.log(
+        `New signing key ${key.kid}. Tokens signed before stay valid; running servers sign with the new key from their next keyring refresh.`
+      )
+    }))
+
+/** `gatehouse keys list`: key ids and dates, never key material. */
+export const listKeys = (input: StateInput) =>
+  withState(input, (services) =>
+    Effect.gen(function*() {
+      const keys = yield* Context.get(services, SigningKeyring.SigningKeyring).list
+      yield* Console.log(keys.map((key, i) =>
+        `${key.kid}  created ${time(key.createdAt)}${
+          key.retiredAt === undefined ? "" : `  retired ${time(key.retiredAt)}`
+        }${i === keys.length - 1 ? "  (current)" : ""}`
+      ).join("\n"))
+    }))
