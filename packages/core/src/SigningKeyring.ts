@@ -257,10 +257,14 @@ export const makeFromStore = Effect.fnUntraced(function*(options: Options = {}) 
   const usable = <K extends SigningKey>(key: K | undefined, now: number) =>
     key !== undefined && (key.retiredAt === undefined || now - key.retiredAt < retention) ? key : undefined
 
+  // When a miss last caused a reload. Kept apart from `state.loadedAt`: the periodic refresh must
+  // not hold back the reload for a key rotated in since (its tokens would be refused meanwhile).
+  let missReloadedAt = Number.NEGATIVE_INFINITY
+
   /** On a miss, reloads once (throttled): another process may have rotated. */
   const findAfterReload = Effect.fnUntraced(function*(kid: string, now: number) {
-    if (now - state.loadedAt < throttle) return undefined
-    state = { ...state, loadedAt: now }
+    if (now - missReloadedAt < throttle) return undefined
+    missReloadedAt = now
     yield* reload.pipe(Effect.catch((error) => Effect.logWarning("Signing keyring reload failed", error.message)))
     return usable(state.keys.find((key) => key.kid === kid), now)
   })

@@ -71,15 +71,33 @@ describe("SigningKeyring", () => {
   it.effect("sees a rotation made by another process on an unknown kid (throttled reload)", () =>
     Effect.gen(function*() {
       const store = yield* withStore
-      const serverA = yield* keyringOver(store, { reloadThrottle: Duration.seconds(5) })
+      const serverA = yield* keyringOver(store, { reloadThrottle: Duration.seconds(5), refreshInterval: Duration.days(1) })
       const cli = yield* keyringOver(store)
       yield* cli.rotate
       const signed = yield* cli.sign("hello")
-      // A loaded at time 0: a miss within the throttle window does not reload.
-      assert.isFalse(yield* serverA.verify(signed.kid, "hello", signed.signature))
-      yield* TestClock.adjust(Duration.seconds(5))
+      // The first miss reloads at once.
       assert.isTrue(yield* serverA.verify(signed.kid, "hello", signed.signature))
       assert.strictEqual((yield* serverA.current).kid, signed.kid)
+      // Misses reload at most once per throttle window (random key ids cannot hammer the store).
+      yield* cli.rotate
+      const next = yield* cli.sign("hello")
+      yield* TestClock.adjust(Duration.millis(4999))
+      assert.isFalse(yield* serverA.verify(next.kid, "hello", next.signature))
+      yield* TestClock.adjust(Duration.millis(1))
+      assert.isTrue(yield* serverA.verify(next.kid, "hello", next.signature))
+    }))
+
+  it.effect("the background refresh does not hold back the reload for a key rotated in since", () =>
+    Effect.gen(function*() {
+      const store = yield* withStore
+      const serverB = yield* keyringOver(store, { reloadThrottle: Duration.seconds(5), refreshInterval: Duration.seconds(1) })
+      const cli = yield* keyringOver(store)
+      yield* TestClock.adjust(Duration.seconds(1)) // B refreshes: nothing new
+      yield* TestClock.adjust(Duration.millis(300))
+      yield* cli.rotate
+      const signed = yield* cli.sign("hello")
+      // 300 ms after B's refresh, a token on the new key already verifies.
+      assert.isTrue(yield* serverB.verify(signed.kid, "hello", signed.signature))
     }))
 
   it.effect("picks up another process's rotation in the background", () =>

@@ -125,7 +125,13 @@ export const make = Effect.gen(function*() {
         const error = Predicate.hasProperty(value, "_tag") && Predicate.hasProperty(value, "message")
           ? AuthError.fromCoreError(value as { readonly _tag: string; readonly message: string })
           : AuthError.internalError()
-        const log = error.status >= 500 ? Effect.logError("Request failed", cause) : Effect.void
+        // An outage (503) is expected and already explained by its message: one line, not a trace
+        // per request. Anything else 5xx is a bug: log the whole cause.
+        const log = error.status === 503
+          ? Effect.logWarning(`Request refused: ${error.message}`)
+          : error.status >= 500
+          ? Effect.logError("Request failed", cause)
+          : Effect.void
         return Effect.as(log, AuthError.toResponse(error))
       })
     )
