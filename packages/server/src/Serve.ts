@@ -152,6 +152,8 @@ export const run = (input: Input) =>
           "elsewhere need HTTPS: put a TLS proxy in front (--public-url https://... --trusted-proxy <proxy address>)."
       )
     }
+    // Before the banner: whoever reads the banner may run `gatehouse pair` at once.
+    yield* ServerFile.announce(options.stateDir, info.baseUrl)
     const startup = yield* serverAuth.issueStartupPairingUrl(info.baseUrl)
     const url = Redacted.value(startup.url)
     // One write, so that a reader of stdout sees the banner whole.
@@ -163,7 +165,6 @@ export const run = (input: Input) =>
         new Date(startup.expiresAt).toLocaleTimeString()
       }.`
     ].join("\n"))
-    yield* ServerFile.announce(options.stateDir, info.baseUrl)
     if (input.open) {
       const opened = yield* Browser.open(url)
       if (!opened) yield* Console.log("Could not open a browser; open the pairing URL yourself.")

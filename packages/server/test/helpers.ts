@@ -217,5 +217,15 @@ export const gatehouse = (args: ReadonlyArray<string>, options: { readonly env?:
     })
   )
 
+/** `Authorization: Bearer <token>`. */
+export const bearer = (token: string) => ({ authorization: `Bearer ${token}` })
+
+/** Pairs through the bearer flow with `code` (asserting it works): the token and the session id. */
+export const pairWith = (origin: string, code: string) =>
+  Effect.flatMap(bearerBootstrap(origin, code), (exchanged) =>
+    exchanged.status === 200
+      ? Effect.succeed({ token: exchanged.json.accessToken as string, id: exchanged.json.session.id as string })
+      : Effect.die(new Error(`bootstrap/bearer: ${exchanged.status} ${exchanged.text}`)))
+
 /** The key id of a session token (`v1.<kid>.<claims>.<signature>`). */
 export const keyIdOf = (token: string): string => token.split(".")[1]!

@@ -2,32 +2,25 @@
  * State that outlives the process: `gatehouse serve` on SQLite in the state directory, stopped and
  * started again, and the `gatehouse` commands working on that state while a server runs.
  */
+import * as Fs from "node:fs"
 import { DatabaseSync } from "node:sqlite"
 import * as Path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { Crockford } from "@gatehouse/core"
 import {
+  bearer,
   bearerBootstrap,
   exited,
   gatehouse,
   keyIdOf,
   openSocket,
   pairingUrl,
+  pairWith,
   request,
   serve,
   tempDir
 } from "./helpers.ts"
-
-const bearer = (token: string) => ({ authorization: `Bearer ${token}` })
-
-/** Pairs through the bearer flow with `code`; the token and the session id. */
-const pairWith = (origin: string, code: string) =>
-  Effect.gen(function*() {
-    const exchanged = yield* bearerBootstrap(origin, code)
-    assert.strictEqual(exchanged.status, 200, exchanged.text)
-    return { token: exchanged.json.accessToken as string, id: exchanged.json.session.id as string }
-  })
 
 const stop = (served: Parameters<typeof exited>[0]) =>
   Effect.gen(function*() {
@@ -193,6 +186,31 @@ describe("gatehouse commands beside a running server", () => {
       for (const session of [before, latest]) {
         assert.strictEqual((yield* request(`${pairing.origin}/api/hello`, { headers: bearer(session.token) })).status, 200)
       }
+    }), 60_000)
+
+  it.live("pair without a running server: says what it assumes; --url says where; a stale server.json is ignored", () =>
+    Effect.gen(function*() {
+      const stateDir = yield* tempDir
+      const served = yield* serve(["--port", "0", "--state-dir", stateDir])
+      const { origin } = yield* pairingUrl(served)
+      const announced = JSON.parse(Fs.readFileSync(Path.join(stateDir, "server.json"), "utf8"))
+      assert.deepStrictEqual(announced, { baseUrl: origin, pid: served.child.pid })
+      assert.strictEqual(Fs.statSync(Path.join(stateDir, "server.json")).mode & 0o777, 0o600)
+      yield* stop(served)
+      assert.isFalse(Fs.existsSync(Path.join(stateDir, "server.json")), "removed on shutdown")
+
+      const assumed = yield* gatehouse(["pair", "--state-dir", stateDir])
+      assert.strictEqual(assumed.code, 0, assumed.stderr)
+      assert.include(assumed.stderr, "No running server found")
+      assert.match(assumed.stdout, /^Pairing URL: http:\/\/127\.0\.0\.1:3773\/pair#token=/m)
+      // A file left by a killed server names a dead process.
+      Fs.writeFileSync(Path.join(stateDir, "server.json"), JSON.stringify({ baseUrl: "http://127.0.0.1:1", pid: 2 ** 22 + 1 }))
+      const stale = yield* gatehouse(["pair", "--state-dir", stateDir])
+      assert.match(stale.stdout, /^Pairing URL: http:\/\/127\.0\.0\.1:3773\/pair#token=/m)
+      const told = yield* gatehouse(["pair", "--state-dir", stateDir, "--url", "https://gatehouse.example.com"])
+      assert.match(told.stdout, /^Pairing URL: https:\/\/gatehouse\.example\.com\/pair#token=/m)
+      const bad = yield* gatehouse(["pair", "--state-dir", stateDir, "--url", "https://x.example.com/path?q"])
+      assert.strictEqual(bad.code, 1)
     }), 60_000)
 
   it.live("a command on a database that cannot be used says so in one line", () =>

@@ -9,16 +9,18 @@ import { Effect, Layer, Redacted } from "effect"
 import { freshSchemaUrl, requirePostgresInCi, unavailable } from "../../sql/test/helpers/postgres.ts"
 import { tcpProxy } from "../../sql/test/helpers/proxy.ts"
 import { GatehouseServer } from "../src/index.ts"
-import { bearerBootstrap, gatehouse, keyIdOf, openSocket, pairingUrl, request, serve, tempDir } from "./helpers.ts"
-
-const bearer = (token: string) => ({ authorization: `Bearer ${token}` })
-
-const pairWith = (origin: string, code: string) =>
-  Effect.gen(function*() {
-    const exchanged = yield* bearerBootstrap(origin, code)
-    assert.strictEqual(exchanged.status, 200, exchanged.text)
-    return { token: exchanged.json.accessToken as string, id: exchanged.json.session.id as string }
-  })
+import {
+  bearer,
+  bearerBootstrap,
+  gatehouse,
+  keyIdOf,
+  openSocket,
+  pairingUrl,
+  pairWith,
+  request,
+  serve,
+  tempDir
+} from "./helpers.ts"
 
 /** A session through a pairing link made at `origin` by `admin`. */
 const newSession = (origin: string, admin: string) =>
