@@ -63,6 +63,8 @@ export interface SessionCredentialServiceShape {
   >
   readonly verify: (token: Redacted.Redacted<string>) => Effect.Effect<SessionInfo, VerifyError>
   readonly get: (sid: string) => Effect.Effect<Option.Option<SessionInfo>, StoreError>
+  /** Which of `sids` are live sessions (not revoked, not expired), in one store round trip. */
+  readonly liveAmong: (sids: ReadonlyArray<string>) => Effect.Effect<ReadonlySet<string>, StoreError>
   /** Live sessions, oldest first; never tokens. Expired records are pruned on the way. */
   readonly list: Effect.Effect<ReadonlyArray<SessionInfo>, StoreError>
   readonly revoke: (sid: string) => Effect.Effect<boolean, StoreError>
@@ -298,6 +300,12 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
     return Option.map(Option.filter(yield* store.get(sid), live(now)), toInfo)
   })
 
+  const liveAmong = Effect.fn("SessionCredentialService.liveAmong")(function*(sids: ReadonlyArray<string>) {
+    if (sids.length === 0) return new Set<string>()
+    const now = yield* Clock.currentTimeMillis
+    return new Set((yield* store.getMany(sids)).filter(live(now)).map((record) => record.sid))
+  })
+
   const revokeAllExcept = Effect.fn("SessionCredentialService.revokeAllExcept")(function*(sid: string) {
     const removed = yield* store.removeAllExcept(sid)
     for (const id of removed) {
@@ -340,6 +348,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
     issue,
     verify,
     get,
+    liveAmong,
     list,
     revoke,
     revokeAllExcept,

@@ -29,6 +29,11 @@ export interface SessionRecord {
 export interface SessionStoreService {
   readonly insert: (record: SessionRecord) => Effect.Effect<void, StoreError>
   readonly get: (sid: string) => Effect.Effect<Option.Option<SessionRecord>, StoreError>
+  /**
+   * The records of those of `sids` that exist, each once, in any order (absent ids are left out). One round
+   * trip per few hundred ids: what the WebSocket liveness check runs for every connected session.
+   */
+  readonly getMany: (sids: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<SessionRecord>, StoreError>
   /** Moves `lastSeenAt` forward to `at` (never backwards). */
   readonly touch: (sid: string, at: number) => Effect.Effect<void, StoreError>
   readonly remove: (sid: string) => Effect.Effect<boolean, StoreError>
@@ -55,6 +60,8 @@ export const makeMemory = Effect.sync(() => {
   return SessionStore.of({
     insert: (record) => Effect.sync(() => void sessions.set(record.sid, record)),
     get: (sid) => Effect.sync(() => Option.fromNullishOr(sessions.get(sid))),
+    getMany: (sids) =>
+      Effect.sync(() => [...new Set(sids)].flatMap((sid) => sessions.get(sid) ?? [])),
     touch: (sid, at) =>
       Effect.sync(() => {
         const record = sessions.get(sid)

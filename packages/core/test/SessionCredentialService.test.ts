@@ -146,6 +146,21 @@ describe("SessionCredentialService", () => {
       assert.deepStrictEqual((yield* sessions.list).map((s) => s.sid), [a.session.sid])
     }))
 
+  it.effect("liveAmong: which of many ids are live sessions (revoked, unknown and idle-expired ones are not)", () =>
+    Effect.gen(function*() {
+      const { sessions } = yield* setup()
+      const quiet = yield* sessions.issue(person)
+      yield* TestClock.adjust(Duration.days(6))
+      const [busy, revoked] = yield* Effect.all([sessions.issue(person), sessions.issue(person)])
+      yield* sessions.revoke(revoked.session.sid)
+      const ids = [quiet.session.sid, busy.session.sid, revoked.session.sid, "no-such-session"]
+      assert.deepStrictEqual(yield* sessions.liveAmong(ids), new Set([quiet.session.sid, busy.session.sid]))
+      yield* TestClock.adjust(Duration.days(1))
+      // The quiet one went 7 days unused.
+      assert.deepStrictEqual(yield* sessions.liveAmong(ids), new Set([busy.session.sid]))
+      assert.deepStrictEqual(yield* sessions.liveAmong([]), new Set())
+    }))
+
   it.effect("use slides the idle window", () =>
     Effect.gen(function*() {
       const { sessions } = yield* setup()

@@ -9,7 +9,7 @@
  * within `livenessInterval` (default 500 ms) for a revoke made elsewhere (the CLI, another instance
  * on the same database), found by re-reading the connected sessions from the store.
  */
-import { Context, Deferred, Duration, Effect, Layer, Option, Redacted, Schedule, Stream } from "effect"
+import { Context, Deferred, Duration, Effect, Layer, Redacted, Schedule, Stream } from "effect"
 import { HttpServerRequest, HttpServerResponse } from "effect/http"
 import { Scopes, ServerAuth, SessionCredentialService } from "@gatehouse/core"
 import { Socket } from "effect/socket"
@@ -68,15 +68,19 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
     Effect.forkScoped
   )
 
-  /** Closes the sockets of connected sessions that no longer exist in the store. */
-  const closeGone = Effect.suspend(() =>
-    Effect.forEach([...live.keys()], (sid) =>
-      sessions.get(sid).pipe(
-        Effect.flatMap((found) => Option.isNone(found) ? closeSession(sid) : Effect.void),
-        // A store outage must not close everyone's sockets, nor stop the loop.
-        Effect.catch((error) => Effect.logWarning("WebSocket liveness check failed", error.message))
-      ), { discard: true })
-  )
+  /**
+   * Closes the sockets of connected sessions that are no longer live in the store: one batched
+   * read for all of them, however many are connected.
+   */
+  const closeGone = Effect.suspend(() => {
+    const connected = [...live.keys()]
+    return sessions.liveAmong(connected).pipe(
+      Effect.flatMap((alive) =>
+        Effect.forEach(connected.filter((sid) => !alive.has(sid)), closeSession, { discard: true })),
+      // A store outage must not close everyone's sockets, nor stop the loop.
+      Effect.catch((error) => Effect.logWarning("WebSocket liveness check failed", error.message))
+    )
+  })
   yield* closeGone.pipe(
     Effect.repeat(Schedule.spaced(options.livenessInterval ?? Duration.millis(500))),
     Effect.forkScoped

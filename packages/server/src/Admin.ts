@@ -9,6 +9,7 @@ import { Console, Context, Duration, Effect, Layer, Option, Redacted } from "eff
 import { CliError } from "effect/cli"
 import { BootstrapCredentialService, Crockford, Scopes, SessionCredentialService, SigningKeyring } from "@gatehouse/core"
 import * as HelloRoutes from "./HelloRoutes.ts"
+import * as Interval from "./Interval.ts"
 import * as Serve from "./Serve.ts"
 import * as ServerFile from "./ServerFile.ts"
 import * as Stores from "./Stores.ts"
@@ -64,13 +65,15 @@ const administrative = Scopes.administrative(HelloRoutes.applicationScopes)
 /** `gatehouse pair`: a new pairing link, printed as URL, code and QR code. */
 export const pair = (input: PairInput) =>
   Effect.gen(function*() {
-    const ttl = Serve.parseInterval(input.ttl)
+    const ttl = Interval.parse(input.ttl)
     if (ttl === undefined || Duration.toMillis(ttl) > Duration.toMillis(Duration.days(1))) {
-      return yield* usage(`--ttl must be a duration from 100 millis to 1 day, like "10 minutes" (got ${JSON.stringify(input.ttl)})`)
+      return yield* usage(`--ttl must be a duration from 100 millis to 1 day, like "10 minutes" or 10m (got ${JSON.stringify(input.ttl)})`)
     }
-    const bad = input.scopes.find((scope) => !Scopes.isScope(scope))
+    // `--scopes a --scopes b`, `--scopes a,b` and `--scopes "a b"` all mean the same.
+    const asked = [...new Set(input.scopes.flatMap((value) => value.split(/[\s,]+/)).filter((scope) => scope !== ""))]
+    const bad = asked.find((scope) => !Scopes.isScope(scope))
     if (bad !== undefined) return yield* usage(`--scopes: ${JSON.stringify(bad)} is not a scope like read:hello`)
-    const scopes = input.scopes.length === 0 ? administrative : input.scopes
+    const scopes = asked.length === 0 ? administrative : asked
     const beyond = Scopes.missing(administrative, scopes)
     if (beyond.length > 0) {
       return yield* usage(`--scopes: this server cannot grant ${beyond.join(", ")} (it knows ${administrative.join(", ")})`)

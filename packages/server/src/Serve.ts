@@ -5,7 +5,7 @@
  * The same credential is used for the `Pairing URL:` line, the QR code and `--open`; the desktop
  * bootstrap credential is never printed.
  */
-import { Console, Duration, Effect, Layer, Option, Redacted, Result } from "effect"
+import { Console, Effect, Layer, Option, Redacted, Result } from "effect"
 import { CliError } from "effect/cli"
 import { IpNetwork } from "effect/net"
 import { BootstrapCredentialService, Scopes, type ServerAuthPolicy } from "@gatehouse/core"
@@ -15,6 +15,7 @@ import * as Browser from "./Browser.ts"
 import * as DesktopBootstrap from "./DesktopBootstrap.ts"
 import * as GatehouseServer from "./GatehouseServer.ts"
 import * as HelloRoutes from "./HelloRoutes.ts"
+import * as Interval from "./Interval.ts"
 import * as ServerFile from "./ServerFile.ts"
 
 export interface Input {
@@ -48,19 +49,12 @@ export const isOrigin = (value: string): boolean => {
 const isNetwork = (value: string): boolean =>
   Result.isSuccess(IpNetwork.fromString(value.includes("/") ? value : `${value}/${value.includes(":") ? 128 : 32}`))
 
-/** `"30 seconds"`, `"1 minute"`, `"500 millis"`: a finite duration of at least 100 ms. */
-export const parseInterval = (text: string): Duration.Duration | undefined => {
-  const trimmed = text.trim().replace(/^(\d+(?:\.\d+)?)\s*(nano|micro|milli|second|minute|hour|day|week)s?$/i, "$1 $2s")
-  const parsed = Option.getOrUndefined(Duration.fromInput(trimmed.toLowerCase() as Duration.Input))
-  return parsed !== undefined && Duration.isFinite(parsed) && Duration.toMillis(parsed) >= 100 ? parsed : undefined
-}
-
 /** Turns the flags into server options, or a message that says what is wrong. */
 export const validate = (input: Input): Effect.Effect<GatehouseServer.Options, CliError.UserError> => {
   if (Option.isSome(input.databaseUrl) && Database.describeUrl(Redacted.value(input.databaseUrl.value)) === undefined) {
     return Effect.fail(usage("--database-url must be a PostgreSQL URL like postgres://user:password@host:5432/gatehouse"))
   }
-  const keyRefreshInterval = parseInterval(input.keyRefreshInterval)
+  const keyRefreshInterval = Interval.parse(input.keyRefreshInterval)
   if (keyRefreshInterval === undefined) {
     return Effect.fail(usage(
       `--key-refresh-interval must be a duration of at least 100 millis, like "30 seconds" (got ${JSON.stringify(input.keyRefreshInterval)})`

@@ -95,7 +95,7 @@ describe("gatehouse commands beside a running server", () => {
       const stateDir = yield* tempDir
       const served = yield* serve(["--port", "0", "--state-dir", stateDir])
       const { origin } = yield* pairingUrl(served)
-      const paired = yield* gatehouse(["pair", "--state-dir", stateDir, "--label", "phone", "--scopes", "read:hello"])
+      const paired = yield* gatehouse(["pair", "--state-dir", stateDir, "--label", "phone", "--scopes", "read:hello,write:hello"])
       assert.strictEqual(paired.code, 0, paired.stderr)
       const match = pairOutput.exec(paired.stdout)
       assert.isNotNull(match, paired.stdout)
@@ -105,7 +105,7 @@ describe("gatehouse commands beside a running server", () => {
       assert.match(paired.stdout, /[▀▄█]{20,}/, "a QR code")
       const session = yield* pairWith(origin, code)
       const state = yield* request(`${origin}/api/auth/session`, { headers: bearer(session.token) })
-      assert.deepStrictEqual(state.json.session.scopes, ["read:hello"])
+      assert.deepStrictEqual(state.json.session.scopes, ["read:hello", "write:hello"])
       assert.strictEqual(state.json.session.client.label, "phone")
       assert.strictEqual((yield* bearerBootstrap(origin, code)).status, 401, "used once")
 

@@ -67,6 +67,15 @@ export interface Options {
   readonly rememberReads?: boolean | undefined
 }
 
+/** Ids per `getMany` query (SQLite allows 32766 parameters, PostgreSQL 65535). */
+const getManyChunk = 500
+
+const chunks = <A>(items: ReadonlyArray<A>, size: number): Array<ReadonlyArray<A>> => {
+  const out: Array<ReadonlyArray<A>> = []
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size))
+  return out
+}
+
 export const make = Effect.fnUntraced(function*(options: Options = {}) {
   const sql = yield* SqlClient.SqlClient
   const fail = (operation: string) => guard("session", operation)
@@ -124,6 +133,14 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
     }
   })
 
+  /** One `IN (...)` query per chunk: bounded statement size and parameter count on both engines. */
+  const getMany = (sids: ReadonlyArray<string>) =>
+    Effect.map(
+      Effect.forEach(chunks([...new Set(sids)], getManyChunk), (chunk) =>
+        sql<Row>`SELECT * FROM gatehouse_sessions WHERE ${sql.in("sid", chunk)}`.pipe(Effect.flatMap(toRecords))),
+      (batches) => batches.flat()
+    ).pipe(fail("read sessions"))
+
   const touch = (sid: string, at: number) =>
     sql`UPDATE gatehouse_sessions SET last_seen_at = ${at} WHERE sid = ${sid} AND last_seen_at < ${at}`.pipe(
       Effect.asVoid,
@@ -164,7 +181,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
       fail("record a ticket")
     )
 
-  return SessionStore.SessionStore.of({ insert, get, touch, remove, removeAllExcept, list, consumeTicket })
+  return SessionStore.SessionStore.of({ insert, get, getMany, touch, remove, removeAllExcept, list, consumeTicket })
 })
 
 /** `SessionStore` over the `SqlClient` in context (migrations must have run: see `Database`). */

@@ -74,6 +74,7 @@ const everyOperation = (grants: GrantStore.GrantStoreService, sessions: SessionS
   "grants.listActive": grants.listActive(10),
   "sessions.insert": sessions.insert(record("during-outage")),
   "sessions.get": sessions.get("s1"),
+  "sessions.getMany": sessions.getMany(["s1", "s2"]),
   "sessions.touch": sessions.touch("s1", 10),
   "sessions.remove": sessions.remove("s1"),
   "sessions.removeAllExcept": sessions.removeAllExcept("s1"),

@@ -298,6 +298,23 @@ export const storeConformance = (
           assert.isTrue(Option.isNone(yield* sessions.get("no-such-session")))
         }))
 
+      it.effect("getMany returns each existing record once, across chunks; absent ids and no ids give nothing", () =>
+        Effect.gen(function*() {
+          const { sessions } = yield* stores
+          // More than one chunk of the SQL store (500 ids per query), with a removed one inside.
+          const records = Array.from({ length: 1_203 }, (_, i) => session({ createdAt: i }))
+          for (const record of records) yield* sessions.insert(record)
+          yield* sessions.remove(records[700]!.sid)
+          const asked = [...records.map((record) => record.sid), "no-such-session", records[3]!.sid]
+          const found = yield* sessions.getMany(asked)
+          const expected = records.filter((_, i) => i !== 700)
+          assert.strictEqual(found.length, expected.length, "each existing record once, even when asked twice")
+          assert.deepStrictEqual(new Set(found.map((record) => record.sid)), new Set(expected.map((record) => record.sid)))
+          assert.deepStrictEqual(found.find((record) => record.sid === records[5]!.sid), records[5])
+          assert.deepStrictEqual(yield* sessions.getMany([]), [])
+          assert.deepStrictEqual(yield* sessions.getMany(["no-such-session"]), [])
+        }), 60_000)
+
       it.effect("touch moves lastSeenAt forward only", () =>
         Effect.gen(function*() {
           const { sessions } = yield* stores
