@@ -122,11 +122,10 @@ export const run = (input: Input) =>
     }
 
     const context = yield* Layer.build(GatehouseServer.layer(options)).pipe(
-      Effect.catchTags({
-        ServeError: (error) => Effect.fail(listenError(options)(error)),
-        // One line naming the database and the reason: no stack trace, never the password.
-        DatabaseError: (error) => Effect.fail(usage(error.message))
-      })
+      // Whatever stops the start (the port, the database, a secret hosted mode may not generate,
+      // a wrapping key that does not open the stored keyring) is one line that says what to do:
+      // no stack trace, and never a password (DatabaseError names `host:port/db` only).
+      Effect.mapError((error) => error._tag === "ServeError" ? listenError(options)(error) : usage(error.message))
     )
     const { grants, info, serverAuth, shutdown } = GatehouseServer.services(context)
 

@@ -172,6 +172,28 @@ describe("gatehouse serve", () => {
       assert.notInclude(served.stderr() + served.stdout(), "hunter2")
     }))
 
+  it.live("--hosted without the wrapping key, or the wrong one: one line naming the variable to set", () =>
+    Effect.gen(function*() {
+      const stateDir = yield* tempDir
+      const hosted = yield* serve(["--port", "0", "--state-dir", stateDir, "--hosted"])
+      assert.strictEqual((yield* exited(hosted)).code, 1)
+      assert.include(hosted.stderr(), "Set GATEHOUSE_SECRET_KEYRING_WRAPPING_KEY")
+      assert.notMatch(hosted.stderr(), /^\s+at /m, "no stack trace")
+      assert.isFalse(Fs.existsSync(Path.join(stateDir, "secrets", "keyring-wrapping-key.bin")), "nothing generated")
+
+      // A state directory whose keys were wrapped with its own key, started with another one.
+      const first = yield* serve(["--port", "0", "--state-dir", stateDir])
+      yield* pairingUrl(first)
+      first.child.kill("SIGTERM")
+      assert.strictEqual((yield* exited(first)).code, 0)
+      const other = yield* serve(["--port", "0", "--state-dir", stateDir], {
+        env: { GATEHOUSE_SECRET_KEYRING_WRAPPING_KEY: Buffer.alloc(32, 9).toString("base64url") }
+      })
+      assert.strictEqual((yield* exited(other)).code, 1)
+      assert.include(other.stderr(), "needs the same GATEHOUSE_SECRET_KEYRING_WRAPPING_KEY")
+      assert.notMatch(other.stderr(), /^\s+at /m, "no stack trace")
+    }), 30_000)
+
   it.live("a port in use is a clear error", () =>
     Effect.gen(function*() {
       const stateDir = yield* tempDir
