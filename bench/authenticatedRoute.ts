@@ -3,7 +3,8 @@
  * loopback in one run: `GET /bench/open` and `GET /bench/authenticated` (session cookie, scope
  * `read:hello`) run the same handler. The load comes from a child process (bench/loadWorker.ts):
  * a bounded number of keep-alive requests per round, rounds interleaved by the harness.
- * Target: authenticated >= 0.9x unauthenticated (throughput).
+ * Target: authenticated >= 0.9x unauthenticated (throughput). Informational: the authenticated
+ * route on a second server over SQLite stores (what `gatehouse serve` runs by default).
  *
  * Also reported: the server process's CPU time per request on each route (the client's is not in
  * it). On a busy machine throughput swings with the neighbours; CPU per request much less so.
@@ -12,7 +13,10 @@
  * driven the same core code in a tight loop, V8's state skews a whole server (measured: ratio 0.49
  * in-process after bench/verify.ts against 0.75-0.82 alone).
  */
+import * as Fs from "node:fs"
 import * as Http from "node:http"
+import * as Os from "node:os"
+import * as Path from "node:path"
 import { fork } from "node:child_process"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Context, Effect, Exit, Layer, Redacted, Scope } from "effect"
@@ -24,6 +28,7 @@ import * as ServerSecretStore from "../packages/core/src/ServerSecretStore.ts"
 import * as SessionCredentialService from "../packages/core/src/SessionCredentialService.ts"
 import * as SigningKeyring from "../packages/core/src/SigningKeyring.ts"
 import { HttpAuth, HttpAuthLayer } from "../packages/http/src/index.ts"
+import { SqlStores } from "../packages/sql/src/index.ts"
 import { compare, ratio, report } from "./harness.ts"
 import type { Done, Job } from "./loadWorker.ts"
 
@@ -38,14 +43,28 @@ const BenchRoutes = HttpRouter.use(Effect.fnUntraced(function*(router) {
   yield* router.add("GET", "/bench/authenticated", auth.requireScopes(["read:hello"])(Effect.succeed(hello)))
 }))
 
-const serverLayer = () => {
+/** The core over memory stores, or over SQLite in a temp file as the reference server runs it. */
+const storesLayer = (stores: "memory" | "sqlite", dir: string) =>
+  stores === "memory"
+    ? Layer.mergeAll(BootstrapCredentialService.layerMemory, SessionCredentialService.layerMemory()).pipe(
+      Layer.provideMerge(SigningKeyring.layer()),
+      Layer.provideMerge(ServerSecretStore.layerMemory())
+    )
+    : Layer.mergeAll(BootstrapCredentialService.layer, SessionCredentialService.layer()).pipe(
+      Layer.provideMerge(SigningKeyring.layerFromStore()),
+      Layer.provideMerge(SqlStores.layerSqlite({
+        filename: Path.join(dir, "gatehouse.db")
+      })),
+      Layer.provideMerge(ServerSecretStore.layerMemory()),
+      Layer.orDie
+    )
+
+const serverLayer = (stores: "memory" | "sqlite", dir: string) => {
   const listener = NodeHttpServer.layer(() => Http.createServer(), { host: "127.0.0.1", port: 0 })
   const policy = Layer.unwrap(Effect.map(Effect.service(HttpServer.HttpServer), (server) =>
     ServerAuthPolicy.layer({ host: "127.0.0.1", port: server.address._tag === "UnixPathAddress" ? 0 : server.address.port })))
   const core = ServerAuth.layer({ applicationScopes }).pipe(
-    Layer.provideMerge(Layer.mergeAll(BootstrapCredentialService.layerMemory, SessionCredentialService.layerMemory())),
-    Layer.provideMerge(SigningKeyring.layer()),
-    Layer.provideMerge(ServerSecretStore.layerMemory()),
+    Layer.provideMerge(storesLayer(stores, dir)),
     Layer.provideMerge(policy)
   )
   const settings = { applicationScopes }
@@ -71,21 +90,29 @@ export const run = () =>
 
 export const measure = async () => {
   const scope = Effect.runSync(Scope.make())
+  const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "gatehouse-bench-"))
   const worker = fork(new URL("./loadWorker.ts", import.meta.url), [], { stdio: ["ignore", "inherit", "inherit", "ipc"] })
   try {
-    const context = await Effect.runPromise(Layer.buildWithScope(serverLayer(), scope))
-    const address = Context.get(context, HttpServer.HttpServer).address
-    const port = address._tag === "UnixPathAddress" ? 0 : address.port
-    const sessions = Context.get(context, SessionCredentialService.SessionCredentialService)
-    const issued = await Effect.runPromise(sessions.issue({ subject: "owner", scopes: applicationScopes, method: "pairing" }))
-    const cookie = `gatehouse_session_${port}=${Redacted.value(issued.token)}`
+    /** A server, and a session cookie for it. */
+    const start = async (stores: "memory" | "sqlite") => {
+      const context = await Effect.runPromise(Layer.buildWithScope(serverLayer(stores, dir), scope))
+      const address = Context.get(context, HttpServer.HttpServer).address
+      const port = address._tag === "UnixPathAddress" ? 0 : address.port
+      const sessions = Context.get(context, SessionCredentialService.SessionCredentialService)
+      const issued = await Effect.runPromise(sessions.issue({ subject: "owner", scopes: applicationScopes, method: "pairing" }))
+      return { port, cookie: `gatehouse_session_${port}=${Redacted.value(issued.token)}` }
+    }
+    const { cookie, port } = await start("memory")
+    // Informational: the same route on a second server whose stores are SQLite, as `gatehouse
+    // serve` runs by default (loaded in its own rounds, never at the same time as the first).
+    const sqlite = await start("sqlite")
 
     let nextId = 0
     const pending = new Map<number, (done: Done) => void>()
     worker.on("message", (done: Done) => pending.get(done.id)?.(done))
     const cpu = new Map<string, { micros: number; requests: number }>()
-    const load = (path: string, headers: Record<string, string>) => async (requests: number) => {
-      const job: Job = { id: nextId++, url: `http://127.0.0.1:${port}${path}`, headers, requests, concurrency }
+    const load = (path: string, headers: Record<string, string>, on = port) => async (requests: number) => {
+      const job: Job = { id: nextId++, url: `http://127.0.0.1:${on}${path}`, headers, requests, concurrency }
       const before = process.cpuUsage()
       const done = await new Promise<Done>((resolve) => {
         pending.set(job.id, resolve)
@@ -94,30 +121,36 @@ export const measure = async () => {
       const used = process.cpuUsage(before)
       pending.delete(job.id)
       if (done.failures > 0) throw new Error(`${path}: ${done.failures} of ${requests} requests failed (${done.firstFailure})`)
-      const total = cpu.get(path) ?? { micros: 0, requests: 0 }
-      cpu.set(path, { micros: total.micros + used.user + used.system, requests: total.requests + requests })
+      const key = `${on}${path}`
+      const total = cpu.get(key) ?? { micros: 0, requests: 0 }
+      cpu.set(key, { micros: total.micros + used.user + used.system, requests: total.requests + requests })
     }
-    const cpuPerRequest = (path: string) => {
-      const total = cpu.get(path)!
+    const cpuPerRequest = (path: string, on = port) => {
+      const total = cpu.get(`${on}${path}`)!
       return Number((total.micros / total.requests).toFixed(1))
     }
 
     const host = `127.0.0.1:${port}`
-    // Warm both paths up (JIT) before anything is measured.
+    const sqliteRoute = load("/bench/authenticated", { host: `127.0.0.1:${sqlite.port}`, cookie: sqlite.cookie }, sqlite.port)
+    // Warm every path up (JIT) before anything is measured.
     await load("/bench/authenticated", { host, cookie })(20_000)
     await load("/bench/open", { host })(20_000)
+    await sqliteRoute(20_000)
     cpu.clear()
     const results = await compare([
       { name: "authenticated (cookie)", run: load("/bench/authenticated", { host, cookie }) },
-      { name: "unauthenticated", run: load("/bench/open", { host }) }
+      { name: "unauthenticated", run: load("/bench/open", { host }) },
+      { name: "authenticated (cookie, SQLite stores)", run: sqliteRoute }
     ], { rounds: 9, roundMillis: 1000, collectGarbage: false })
     const serverCpuMicrosPerRequest = {
       authenticated: cpuPerRequest("/bench/authenticated"),
-      unauthenticated: cpuPerRequest("/bench/open")
+      unauthenticated: cpuPerRequest("/bench/open"),
+      authenticatedSqlite: cpuPerRequest("/bench/authenticated", sqlite.port)
     }
     console.log("server CPU per request (µs):", serverCpuMicrosPerRequest)
     report("authenticatedRoute", results, [
-      ratio(results, "authenticated / unauthenticated", "authenticated (cookie)", "unauthenticated", 0.9)
+      ratio(results, "authenticated / unauthenticated", "authenticated (cookie)", "unauthenticated", 0.9),
+      ratio(results, "SQLite stores: authenticated / unauthenticated (informational)", "authenticated (cookie, SQLite stores)", "unauthenticated", 0)
     ], {
       concurrency,
       unit: "requests per second",
@@ -128,6 +161,7 @@ export const measure = async () => {
   } finally {
     worker.disconnect()
     await Effect.runPromise(Scope.close(scope, Exit.void))
+    Fs.rmSync(dir, { recursive: true, force: true })
   }
 }
 
