@@ -20,7 +20,7 @@ export interface StateInput {
   readonly hosted: boolean
 }
 
-const usage = (message: string) => new CliError.UserError({ cause: message, userMessage: message })
+const { usage } = Serve
 
 /** Core services (no HTTP) over the state; a database that cannot be used is one clear line. */
 const withState = <A, E, R>(

@@ -34,7 +34,8 @@ export interface Input {
   readonly hosted: boolean
 }
 
-const usage = (message: string) => new CliError.UserError({ cause: message, userMessage: message })
+/** A failure the CLI prints as one line (exit 1), with no stack trace. */
+export const usage = (message: string) => new CliError.UserError({ cause: message, userMessage: message })
 
 /** An origin is exactly `scheme://host[:port]`: no path, query, fragment or credentials. */
 export const isOrigin = (value: string): boolean => {
