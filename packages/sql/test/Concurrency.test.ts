@@ -10,26 +10,11 @@ import * as SqlGrantStore from "../src/SqlGrantStore.ts"
 import * as SqlSessionStore from "../src/SqlSessionStore.ts"
 import { freshSchemaUrl, requirePostgresInCi, unavailable } from "./helpers/postgres.ts"
 import { fixture, raceProcesses } from "./helpers/processes.ts"
+import { grantRecord } from "./helpers/records.ts"
 import { tempDatabaseFile } from "./helpers/sqlite.ts"
 
 const processes = 4
 const perProcess = 250
-
-const grant = (id: string, uses: number): GrantStore.Grant => ({
-  id,
-  credentialHash: `hash-${id}`,
-  kind: "pairing",
-  subject: "owner",
-  scopes: ["read:hello"],
-  label: undefined,
-  uses,
-  usesRemaining: uses,
-  createdAt: 0,
-  ttlMillis: 1_000_000,
-  expiresAt: 1_000_000,
-  revokedAt: undefined,
-  proofKeyThumbprint: undefined
-})
 
 type Tally = Record<string, number>
 interface Result {
@@ -58,8 +43,8 @@ const race = (
     )
     const grants = Context.get(context, GrantStore.GrantStore)
     const sessions = Context.get(context, SessionStore.SessionStore)
-    yield* grants.insert(grant("once", 1))
-    yield* grants.insert(grant("thrice", 3))
+    yield* grants.insert(grantRecord("once", 1))
+    yield* grants.insert(grantRecord("thrice", 3))
 
     const outputs = yield* raceProcesses(processes, fixture("consume-race.ts"), [
       engine,

@@ -19,6 +19,7 @@ import * as Database from "../src/Database.ts"
 import * as SqlStores from "../src/SqlStores.ts"
 import { freshSchemaUrl, requirePostgresInCi, unavailable, url as testUrl } from "./helpers/postgres.ts"
 import { freePort, tcpProxy } from "./helpers/proxy.ts"
+import { grantRecord, sessionRecord } from "./helpers/records.ts"
 import { tempDatabaseFile, tempDirectory } from "./helpers/sqlite.ts"
 
 /** `success`, `defect`, or the tag of the typed failure. */
@@ -37,42 +38,16 @@ const constructionError = <A>(layer: Layer.Layer<A, Database.DatabaseError>) =>
     return error
   })
 
-const grant = (id: string): GrantStore.Grant => ({
-  id,
-  credentialHash: `hash-${id}`,
-  kind: "pairing",
-  subject: "owner",
-  scopes: ["read:hello"],
-  label: undefined,
-  uses: 1,
-  usesRemaining: 1,
-  createdAt: 0,
-  ttlMillis: 1_000_000,
-  expiresAt: 1_000_000,
-  revokedAt: undefined,
-  proofKeyThumbprint: undefined
-})
-
-const record = (sid: string): SessionStore.SessionRecord => ({
-  sid,
-  subject: "owner",
-  scopes: ["read:hello"],
-  method: "pairing",
-  createdAt: 0,
-  lastSeenAt: 0,
-  client: {}
-})
-
 /** Every store operation, each of which must fail with StoreError during an outage. */
 const everyOperation = (grants: GrantStore.GrantStoreService, sessions: SessionStore.SessionStoreService) => ({
-  "grants.insert": grants.insert(grant("during-outage")),
+  "grants.insert": grants.insert(grantRecord("during-outage")),
   "grants.findByHash": grants.findByHash("hash-g1"),
   "grants.consume": grants.consume("hash-g1", 10, undefined),
   "grants.revoke": grants.revoke("g1", 10),
   "grants.remove": grants.remove("g1"),
   "grants.arm": grants.arm("desktop", 10),
   "grants.listActive": grants.listActive(10),
-  "sessions.insert": sessions.insert(record("during-outage")),
+  "sessions.insert": sessions.insert(sessionRecord("during-outage")),
   "sessions.get": sessions.get("s1"),
   "sessions.getMany": sessions.getMany(["s1", "s2"]),
   "sessions.touch": sessions.touch("s1", 10),
@@ -151,8 +126,8 @@ describe("outage after construction", () => {
       )
       const grants = Context.get(context, GrantStore.GrantStore)
       const sessions = Context.get(context, SessionStore.SessionStore)
-      yield* grants.insert(grant("g1"))
-      yield* sessions.insert(record("s1"))
+      yield* grants.insert(grantRecord("g1"))
+      yield* sessions.insert(sessionRecord("s1"))
       yield* Scope.close(scope, Exit.void)
       yield* allFailWithStoreError(everyOperation(grants, sessions))
     }))
@@ -167,14 +142,14 @@ describe("outage after construction", () => {
       )
       const grants = Context.get(context, GrantStore.GrantStore)
       const sessions = Context.get(context, SessionStore.SessionStore)
-      yield* grants.insert(grant("g1"))
+      yield* grants.insert(grantRecord("g1"))
       const locker = new DatabaseSync(filename)
       locker.exec("BEGIN EXCLUSIVE")
       try {
         yield* allFailWithStoreError({
           "grants.consume": grants.consume("hash-g1", 10, undefined),
-          "grants.insert": grants.insert(grant("g2")),
-          "sessions.insert": sessions.insert(record("s2")),
+          "grants.insert": grants.insert(grantRecord("g2")),
+          "sessions.insert": sessions.insert(sessionRecord("s2")),
           "sessions.consumeTicket": sessions.consumeTicket("jti", 100, 10)
         })
       } finally {
@@ -205,8 +180,8 @@ describe("outage after construction", () => {
         const grants = Context.get(context, GrantStore.GrantStore)
         const sessions = Context.get(context, SessionStore.SessionStore)
         const service = Context.get(context, SessionCredentialService.SessionCredentialService)
-        yield* grants.insert(grant("g1"))
-        yield* sessions.insert(record("s1"))
+        yield* grants.insert(grantRecord("g1"))
+        yield* sessions.insert(sessionRecord("s1"))
         const issued = yield* service.issue({ subject: "owner", scopes: ["read:hello"], method: "pairing" })
 
         yield* proxy.down

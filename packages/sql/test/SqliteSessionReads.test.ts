@@ -8,17 +8,8 @@ import { SessionStore } from "@gatehouse/core"
 import * as Database from "../src/Database.ts"
 import * as SqlSessionStore from "../src/SqlSessionStore.ts"
 import { fixture, runScript } from "./helpers/processes.ts"
+import { sessionRecord } from "./helpers/records.ts"
 import { tempDatabaseFile } from "./helpers/sqlite.ts"
-
-const record = (sid: string): SessionStore.SessionRecord => ({
-  sid,
-  subject: "owner",
-  scopes: ["read:hello"],
-  method: "pairing",
-  createdAt: 0,
-  lastSeenAt: 0,
-  client: { label: "phone" }
-})
 
 /** A session store on its own connection to `filename`. */
 const storeOn = (filename: string) =>
@@ -32,13 +23,13 @@ describe("SQLite session reads", () => {
       const filename = yield* tempDatabaseFile
       const server = yield* storeOn(filename)
       const other = yield* storeOn(filename)
-      yield* server.insert(record("s1"))
+      yield* server.insert(sessionRecord("s1", { label: "phone" }))
       assert.strictEqual(Option.getOrThrow(yield* server.get("s1")).lastSeenAt, 0)
       yield* other.touch("s1", 5_000)
       assert.strictEqual(Option.getOrThrow(yield* server.get("s1")).lastSeenAt, 5_000)
       yield* other.remove("s1")
       assert.isTrue(Option.isNone(yield* server.get("s1")))
-      yield* other.insert({ ...record("s1"), scopes: ["admin"] })
+      yield* other.insert({ ...sessionRecord("s1", { label: "phone" }), scopes: ["admin"] })
       assert.deepStrictEqual(Option.getOrThrow(yield* server.get("s1")).scopes, ["admin"])
     }))
 
@@ -49,7 +40,7 @@ describe("SQLite session reads", () => {
       const makeStore = SqlSessionStore.make().pipe(Effect.provideContext(context))
       const first = yield* makeStore
       const second = yield* makeStore
-      yield* first.insert(record("s1"))
+      yield* first.insert(sessionRecord("s1", { label: "phone" }))
       assert.isTrue(Option.isSome(yield* first.get("s1")))
       yield* second.remove("s1")
       assert.isTrue(Option.isNone(yield* first.get("s1")))
@@ -59,8 +50,8 @@ describe("SQLite session reads", () => {
     Effect.gen(function*() {
       const filename = yield* tempDatabaseFile
       const server = yield* storeOn(filename)
-      yield* server.insert(record("s1"))
-      yield* server.insert(record("s2"))
+      yield* server.insert(sessionRecord("s1", { label: "phone" }))
+      yield* server.insert(sessionRecord("s2", { label: "phone" }))
       assert.isTrue(Option.isSome(yield* server.get("s1")))
       assert.isTrue(Option.isSome(yield* server.get("s2")))
       const output = yield* runScript(fixture("revoke-session.ts"), [filename, "s1"])
@@ -75,7 +66,7 @@ describe("SQLite session reads", () => {
       const context = yield* Layer.build(Database.layerSqlite({ filename }))
       const sql = Context.get(context, SqlClient.SqlClient)
       const store = yield* SqlSessionStore.make().pipe(Effect.provideContext(context))
-      yield* store.insert(record("s1"))
+      yield* store.insert(sessionRecord("s1", { label: "phone" }))
       const inside = yield* Deferred.make<void>()
       const release = yield* Deferred.make<void>()
       // Deletes the session, then waits; finally rolls back (it fails on purpose).

@@ -1,0 +1,30 @@
+/** Plain store records for the SQL suites: a grant and a session with fixed, simple fields. */
+import type { GrantStore, SessionStore } from "@gatehouse/core"
+
+/** A pairing grant `id` whose credential hash is `hash-<id>`, usable `uses` times until t = 1 000 000. */
+export const grantRecord = (id: string, uses = 1): GrantStore.Grant => ({
+  id,
+  credentialHash: `hash-${id}`,
+  kind: "pairing",
+  subject: "owner",
+  scopes: ["read:hello"],
+  label: undefined,
+  uses,
+  usesRemaining: uses,
+  createdAt: 0,
+  ttlMillis: 1_000_000,
+  expiresAt: 1_000_000,
+  revokedAt: undefined,
+  proofKeyThumbprint: undefined
+})
+
+/** A session `sid` created and last seen at t = 0. */
+export const sessionRecord = (sid: string, client: SessionStore.ClientMetadata = {}): SessionStore.SessionRecord => ({
+  sid,
+  subject: "owner",
+  scopes: ["read:hello"],
+  method: "pairing",
+  createdAt: 0,
+  lastSeenAt: 0,
+  client
+})
