@@ -121,7 +121,7 @@ const baseUrl = (input: PairInput) =>
     return "http://127.0.0.1:3773"
   })
 
-/** `gatehouse sessions list`: one line per live session, newest first. No token is shown. */
+/** `gatehouse sessions list`: one line per live session, oldest first. No token is shown. */
 export const listSessions = (input: StateInput) =>
   withState(input, (services) =>
     Effect.gen(function*() {

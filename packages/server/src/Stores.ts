@@ -9,7 +9,7 @@
  *   `GATEHOUSE_SECRET_*`. The signing keys in the database are encrypted under the
  *   `keyring-wrapping-key` secret, so instances sharing a database must share that secret.
  */
-import { Duration, Effect, FileSystem, Layer, Path, type Redacted } from "effect"
+import { Duration, Effect, FileSystem, Layer, Path, type Redacted, Schema } from "effect"
 import { ServerSecretStore, SigningKeyring } from "@gatehouse/core"
 import { SqlStores } from "@gatehouse/sql"
 
@@ -29,17 +29,29 @@ export interface Options {
 
 export const databaseFile = (stateDir: string): string => `${stateDir.replace(/\/+$/, "")}/gatehouse.db`
 
+export class StateDirectoryError extends Schema.TaggedError<StateDirectoryError>()("StateDirectoryError", {
+  directory: Schema.String,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `Cannot create the state directory ${this.directory}: ${this.reason}`
+  }
+}
+
 /** The state directory, created 0700 if missing (SQLite needs it to exist). */
 const stateDirectory = (stateDir: string) =>
   Layer.effectDiscard(Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
-    const path = yield* Path.Path
-    yield* fs.makeDirectory(path.resolve(stateDir), { recursive: true, mode: 0o700 }).pipe(Effect.orDie)
+    const directory = (yield* Path.Path).resolve(stateDir)
+    yield* fs.makeDirectory(directory, { recursive: true, mode: 0o700 }).pipe(
+      Effect.mapError((error) => new StateDirectoryError({ directory, reason: error.message }))
+    )
   }))
 
 /**
  * `GrantStore`, `SessionStore`, `KeyringStore`, `SigningKeyring` and `ServerSecretStore`.
- * Needs `FileSystem` and `Path`; fails with `DatabaseError` when the database cannot be used.
+ * Needs `FileSystem` and `Path`; fails with `DatabaseError` when the database cannot be used and
+ * `StateDirectoryError` when the state directory cannot be created.
  */
 export const layer = (options: Options) => {
   const secrets = ServerSecretStore.layer({ stateDir: options.stateDir, hosted: options.hosted })
