@@ -3,6 +3,7 @@
  * built in-process on a free port, over loopback.
  */
 import { assert, describe, it } from "@effect/vitest"
+import * as fc from "fast-check"
 import { Effect, Exit, Layer, Redacted, Scope } from "effect"
 import { GatehouseServer } from "../src/index.ts"
 import { eventually, openSocket, request, tempDir } from "./helpers.ts"
@@ -175,4 +176,45 @@ describe("GatehouseServer /mcp", () => {
       assert.strictEqual(yield* mcp.count, 0)
       assert.strictEqual((yield* mcp.resolve(token))._tag, "None")
     }))
+})
+
+describe("GatehouseServer over SQLite: hostile ids and credentials", () => {
+  it.live("property: random ids in DELETE paths and random pairing codes never give a 5xx nor touch other rows", () =>
+    Effect.gen(function*() {
+      const server = yield* start
+      const admin = yield* server.session(["read:access", "write:access", "read:hello", "write:hello"])
+      const bystander = yield* server.session(["read:hello"])
+      const link = yield* request(`${server.origin}/api/auth/pairing-links`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${admin}` },
+        body: { label: "bystander" }
+      })
+      assert.strictEqual(link.status, 201, link.text)
+      const hostile = fc.oneof(
+        fc.string({ maxLength: 300 }),
+        fc.string({ unit: "binary", maxLength: 100 }),
+        fc.constantFrom("' OR '1'='1", "1; DROP TABLE gatehouse_sessions; --", "%00", "\u0000", "*", "%", "_", "..", "\\", "🙂".repeat(50))
+      )
+      yield* Effect.promise(() =>
+        fc.assert(
+          fc.asyncProperty(hostile, async (id) => {
+            const path = encodeURIComponent(id)
+            for (const url of [`${server.origin}/api/auth/sessions/${path}`, `${server.origin}/api/auth/pairing-links/${path}`]) {
+              const response = await Effect.runPromise(request(url, { method: "DELETE", headers: { authorization: `Bearer ${admin}` } }))
+              if (response.status >= 500) throw new Error(`${url}: ${response.status} ${response.text}`)
+            }
+            const exchanged = await Effect.runPromise(
+              request(`${server.origin}/api/auth/bootstrap/bearer`, { method: "POST", body: { credential: id } })
+            )
+            if (exchanged.status >= 500 || exchanged.status === 200) throw new Error(`bootstrap: ${exchanged.status} ${exchanged.text}`)
+          }),
+          { numRuns: 60 }
+        )
+      )
+      // Nothing else was revoked or used.
+      const hello = yield* request(`${server.origin}/api/hello`, { headers: { authorization: `Bearer ${bystander}` } })
+      assert.strictEqual(hello.status, 200)
+      const links = yield* request(`${server.origin}/api/auth/pairing-links`, { headers: { authorization: `Bearer ${admin}` } })
+      assert.deepStrictEqual(links.json.links.map((each: { id: string }) => each.id), [link.json.id])
+    }), 60_000)
 })
