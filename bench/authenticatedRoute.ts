@@ -13,14 +13,14 @@
  * driven the same core code in a tight loop, V8's state skews a whole server (measured: ratio 0.49
  * in-process after bench/verify.ts against 0.75-0.82 alone).
  */
+import { NodeHttpServer } from "@effect/platform-node"
+import { Context, Effect, Exit, Layer, Redacted, Scope } from "effect"
+import { HttpRouter, HttpServer, HttpServerResponse } from "effect/http"
+import { fork } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Http from "node:http"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import { fork } from "node:child_process"
-import { NodeHttpServer } from "@effect/platform-node"
-import { Context, Effect, Exit, Layer, Redacted, Scope } from "effect"
-import { HttpRouter, HttpServer, HttpServerResponse } from "effect/http"
 import * as BootstrapCredentialService from "../packages/core/src/BootstrapCredentialService.ts"
 import * as ServerAuth from "../packages/core/src/ServerAuth.ts"
 import * as ServerAuthPolicy from "../packages/core/src/ServerAuthPolicy.ts"
@@ -61,8 +61,13 @@ const storesLayer = (stores: "memory" | "sqlite", dir: string) =>
 
 const serverLayer = (stores: "memory" | "sqlite", dir: string) => {
   const listener = NodeHttpServer.layer(() => Http.createServer(), { host: "127.0.0.1", port: 0 })
-  const policy = Layer.unwrap(Effect.map(Effect.service(HttpServer.HttpServer), (server) =>
-    ServerAuthPolicy.layer({ host: "127.0.0.1", port: server.address._tag === "UnixPathAddress" ? 0 : server.address.port })))
+  const policy = Layer.unwrap(
+    Effect.map(Effect.service(HttpServer.HttpServer), (server) =>
+      ServerAuthPolicy.layer({
+        host: "127.0.0.1",
+        port: server.address._tag === "UnixPathAddress" ? 0 : server.address.port
+      }))
+  )
   const core = ServerAuth.layer({ applicationScopes }).pipe(
     Layer.provideMerge(storesLayer(stores, dir)),
     Layer.provideMerge(policy)
@@ -91,7 +96,9 @@ export const run = () =>
 export const measure = async () => {
   const scope = Effect.runSync(Scope.make())
   const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "gatehouse-bench-"))
-  const worker = fork(new URL("./loadWorker.ts", import.meta.url), [], { stdio: ["ignore", "inherit", "inherit", "ipc"] })
+  const worker = fork(new URL("./loadWorker.ts", import.meta.url), [], {
+    stdio: ["ignore", "inherit", "inherit", "ipc"]
+  })
   try {
     /** A server, and a session cookie for it. */
     const start = async (stores: "memory" | "sqlite") => {
@@ -99,7 +106,9 @@ export const measure = async () => {
       const address = Context.get(context, HttpServer.HttpServer).address
       const port = address._tag === "UnixPathAddress" ? 0 : address.port
       const sessions = Context.get(context, SessionCredentialService.SessionCredentialService)
-      const issued = await Effect.runPromise(sessions.issue({ subject: "owner", scopes: applicationScopes, method: "pairing" }))
+      const issued = await Effect.runPromise(
+        sessions.issue({ subject: "owner", scopes: applicationScopes, method: "pairing" })
+      )
       return { port, cookie: `gatehouse_session_${port}=${Redacted.value(issued.token)}` }
     }
     const { cookie, port } = await start("memory")
@@ -120,7 +129,9 @@ export const measure = async () => {
       })
       const used = process.cpuUsage(before)
       pending.delete(job.id)
-      if (done.failures > 0) throw new Error(`${path}: ${done.failures} of ${requests} requests failed (${done.firstFailure})`)
+      if (done.failures > 0) {
+        throw new Error(`${path}: ${done.failures} of ${requests} requests failed (${done.firstFailure})`)
+      }
       const key = `${on}${path}`
       const total = cpu.get(key) ?? { micros: 0, requests: 0 }
       cpu.set(key, { micros: total.micros + used.user + used.system, requests: total.requests + requests })
@@ -131,7 +142,11 @@ export const measure = async () => {
     }
 
     const host = `127.0.0.1:${port}`
-    const sqliteRoute = load("/bench/authenticated", { host: `127.0.0.1:${sqlite.port}`, cookie: sqlite.cookie }, sqlite.port)
+    const sqliteRoute = load(
+      "/bench/authenticated",
+      { host: `127.0.0.1:${sqlite.port}`, cookie: sqlite.cookie },
+      sqlite.port
+    )
     // Warm every path up (JIT) before anything is measured.
     await load("/bench/authenticated", { host, cookie })(20_000)
     await load("/bench/open", { host })(20_000)
@@ -150,7 +165,13 @@ export const measure = async () => {
     console.log("server CPU per request (µs):", serverCpuMicrosPerRequest)
     report("authenticatedRoute", results, [
       ratio(results, "authenticated / unauthenticated", "authenticated (cookie)", "unauthenticated", 0.9),
-      ratio(results, "SQLite stores: authenticated / unauthenticated (informational)", "authenticated (cookie, SQLite stores)", "unauthenticated", 0)
+      ratio(
+        results,
+        "SQLite stores: authenticated / unauthenticated (informational)",
+        "authenticated (cookie, SQLite stores)",
+        "unauthenticated",
+        0
+      )
     ], {
       concurrency,
       unit: "requests per second",

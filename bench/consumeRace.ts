@@ -9,12 +9,12 @@
  * PostgreSQL in a schema of its own, dropped afterwards. Ratios are informational: they show what
  * a database costs per race, not a target.
  */
+import * as PgClient from "@effect/sql-pg/PgClient"
+import { Context, Duration, Effect, Exit, Layer, Redacted, Scope } from "effect"
+import { Reactivity } from "effect/reactivity"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import { Context, Duration, Effect, Exit, Layer, Redacted, Scope } from "effect"
-import { Reactivity } from "effect/reactivity"
-import * as PgClient from "@effect/sql-pg/PgClient"
 import * as Bootstrap from "../packages/core/src/BootstrapCredentialService.ts"
 import * as GrantStore from "../packages/core/src/GrantStore.ts"
 import * as Database from "../packages/sql/src/Database.ts"
@@ -42,7 +42,9 @@ const freshSchema = (url: string, scope: Scope.Scope) =>
   Effect.runPromise(Effect.gen(function*() {
     const schema = `gh_bench_${process.pid}_${Date.now()}`
     const admin = (statement: string) =>
-      Effect.scoped(Effect.flatMap(PgClient.make({ url: Redacted.make(url), maxConnections: 1 }), (sql) => sql.unsafe(statement))).pipe(
+      Effect.scoped(
+        Effect.flatMap(PgClient.make({ url: Redacted.make(url), maxConnections: 1 }), (sql) => sql.unsafe(statement))
+      ).pipe(
         Effect.provide(Reactivity.layer)
       )
     yield* admin(`CREATE SCHEMA ${schema}`)
@@ -64,9 +66,13 @@ export const run = async () => {
       { name: "consume race (memory)", run: races(await service(GrantStore.layerMemory)) },
       {
         name: "consume race (SQLite)",
-        run: races(await service(SqlGrantStore.layer().pipe(
-          Layer.provide(Database.layerSqlite({ filename: Path.join(directory, "gatehouse.db") }))
-        )))
+        run: races(
+          await service(
+            SqlGrantStore.layer().pipe(
+              Layer.provide(Database.layerSqlite({ filename: Path.join(directory, "gatehouse.db") }))
+            )
+          )
+        )
       }
     ]
     const postgres = process.env.GATEHOUSE_TEST_DATABASE_URL
@@ -74,7 +80,9 @@ export const run = async () => {
       const url = await freshSchema(postgres, scope)
       candidates.push({
         name: "consume race (PostgreSQL)",
-        run: races(await service(SqlGrantStore.layer().pipe(Layer.provide(Database.layerPg({ url: Redacted.make(url) })))))
+        run: races(
+          await service(SqlGrantStore.layer().pipe(Layer.provide(Database.layerPg({ url: Redacted.make(url) }))))
+        )
       })
     } else {
       console.log("consumeRace: PostgreSQL left out (GATEHOUSE_TEST_DATABASE_URL is not set)")
@@ -83,9 +91,14 @@ export const run = async () => {
     report("consumeRace", results, [
       ratio(results, "SQLite / memory (informational)", "consume race (SQLite)", "consume race (memory)", 0),
       ...(candidates.length > 2
-        ? [ratio(results, "PostgreSQL / memory (informational)", "consume race (PostgreSQL)", "consume race (memory)", 0)]
+        ? [
+          ratio(results, "PostgreSQL / memory (informational)", "consume race (PostgreSQL)", "consume race (memory)", 0)
+        ]
         : [])
-    ], { contenders, unit: `races per second (one race = issue + ${contenders} concurrent consumes, exactly one wins)` })
+    ], {
+      contenders,
+      unit: `races per second (one race = issue + ${contenders} concurrent consumes, exactly one wins)`
+    })
   } finally {
     await Effect.runPromise(Scope.close(scope, Exit.void))
     Fs.rmSync(directory, { recursive: true, force: true })

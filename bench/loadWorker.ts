@@ -25,11 +25,14 @@ const agent = new Http.Agent({ keepAlive: true, maxSockets: 64 })
 
 const get = (url: URL, headers: Record<string, string>) =>
   new Promise<number>((resolve, reject) => {
-    const request = Http.request({ host: url.hostname, port: url.port, path: url.pathname, headers, agent }, (response) => {
-      response.resume()
-      response.on("end", () => resolve(response.statusCode ?? 0))
-      response.on("error", reject)
-    })
+    const request = Http.request(
+      { host: url.hostname, port: url.port, path: url.pathname, headers, agent },
+      (response) => {
+        response.resume()
+        response.on("end", () => resolve(response.statusCode ?? 0))
+        response.on("error", reject)
+      }
+    )
     request.setTimeout(10_000, () => request.destroy(new Error("timed out")))
     request.on("error", reject)
     request.end()

@@ -7,8 +7,8 @@
  * Target: resolve >= 0.5x raw. Also reported: heap bytes per live credential (registry and a bare
  * `Map` of hash -> principal), measured as the heapUsed delta after gc.
  */
-import * as Crypto from "node:crypto"
 import { Context, Effect, Exit, Layer, Redacted, Scope } from "effect"
+import * as Crypto from "node:crypto"
 import * as Mcp from "../packages/core/src/McpSessionRegistry.ts"
 import { compare, ratio, report } from "./harness.ts"
 

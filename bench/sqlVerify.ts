@@ -8,12 +8,12 @@
  * - `raw HMAC`: node:crypto HMAC-SHA256 + timingSafeEqual over the token's signing input.
  * Target: SQLite-backed verify >= 0.25x raw HMAC.
  */
+import { Context, Effect, Exit, Layer, Redacted, Scope } from "effect"
+import type { SqlClient } from "effect/sql"
 import * as Crypto from "node:crypto"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import { Context, Effect, Exit, Layer, Redacted, Scope } from "effect"
-import type { SqlClient } from "effect/sql"
 import * as ServerSecretStore from "../packages/core/src/ServerSecretStore.ts"
 import * as Sessions from "../packages/core/src/SessionCredentialService.ts"
 import * as SessionStore from "../packages/core/src/SessionStore.ts"
@@ -43,7 +43,12 @@ export const run = async () => {
     const sqliteUncached = await service(SqlSessionStore.layer({ rememberReads: false }))
     const memory = await service(Layer.effect(SessionStore.SessionStore, SessionStore.makeMemory))
 
-    const person = { subject: "owner", scopes: ["read:hello", "write:access"], method: "pairing", client: { label: "bench" } }
+    const person = {
+      subject: "owner",
+      scopes: ["read:hello", "write:access"],
+      method: "pairing",
+      client: { label: "bench" }
+    }
     const onSqlite = await Effect.runPromise(sqlite.issue(person))
     const onMemory = await Effect.runPromise(memory.issue(person))
     const tokenText = Redacted.value(onSqlite.token)
@@ -52,11 +57,11 @@ export const run = async () => {
     const signingInput = tokenText.slice(0, tokenText.lastIndexOf("."))
     const rawSignature = Crypto.createHmac("sha256", rawKey).update(signingInput).digest()
 
-    const verifyLoop = (service: Sessions.SessionCredentialServiceShape, token: Redacted.Redacted<string>) =>
-    (iterations: number) =>
-      Effect.runSync(Effect.gen(function*() {
-        for (let i = 0; i < iterations; i++) yield* service.verify(token)
-      }))
+    const verifyLoop =
+      (service: Sessions.SessionCredentialServiceShape, token: Redacted.Redacted<string>) => (iterations: number) =>
+        Effect.runSync(Effect.gen(function*() {
+          for (let i = 0; i < iterations; i++) yield* service.verify(token)
+        }))
 
     const results = await compare([
       { name: "session.verify (SQLite)", run: verifyLoop(sqlite, onSqlite.token) },
@@ -74,8 +79,20 @@ export const run = async () => {
     ])
     report("sqlVerify", results, [
       ratio(results, "SQLite verify / raw HMAC", "session.verify (SQLite)", "raw HMAC", 0.25),
-      ratio(results, "SQLite verify, every read from the file / raw HMAC (informational)", "session.verify (SQLite, every read from the file)", "raw HMAC", 0),
-      ratio(results, "SQLite verify / memory verify (informational)", "session.verify (SQLite)", "session.verify (memory)", 0)
+      ratio(
+        results,
+        "SQLite verify, every read from the file / raw HMAC (informational)",
+        "session.verify (SQLite, every read from the file)",
+        "raw HMAC",
+        0
+      ),
+      ratio(
+        results,
+        "SQLite verify / memory verify (informational)",
+        "session.verify (SQLite)",
+        "session.verify (memory)",
+        0
+      )
     ], { tokenLength: tokenText.length })
   } finally {
     await Effect.runPromise(Scope.close(scope, Exit.void))

@@ -9,9 +9,9 @@
  * - `jose HS256`: jose `jwtVerify` with a pre-imported key.
  * Targets: verify >= 0.5x raw HMAC, verify >= 5x jose.
  */
-import * as Crypto from "node:crypto"
 import { Context, Effect, Layer, Redacted } from "effect"
 import * as Jose from "jose"
+import * as Crypto from "node:crypto"
 import * as ServerSecretStore from "../packages/core/src/ServerSecretStore.ts"
 import * as Sessions from "../packages/core/src/SessionCredentialService.ts"
 import * as SigningKeyring from "../packages/core/src/SigningKeyring.ts"
@@ -19,10 +19,12 @@ import { compare, ratio, report } from "./harness.ts"
 
 export const run = async () => {
   const context = await Effect.runPromise(
-    Layer.build(Sessions.layerMemory().pipe(
-      Layer.provide(SigningKeyring.layer()),
-      Layer.provide(ServerSecretStore.layerMemory())
-    )).pipe(Effect.scoped)
+    Layer.build(
+      Sessions.layerMemory().pipe(
+        Layer.provide(SigningKeyring.layer()),
+        Layer.provide(ServerSecretStore.layerMemory())
+      )
+    ).pipe(Effect.scoped)
   )
   const sessions = Context.get(context, Sessions.SessionCredentialService)
   const issued = await Effect.runPromise(sessions.issue({
@@ -52,8 +54,16 @@ export const run = async () => {
       for (let i = 0; i < iterations; i++) yield* sessions.verify(token)
     })
 
-  const distinct = await Effect.runPromise(Effect.forEach(Array.from({ length: 20_000 }), () =>
-    Effect.map(sessions.issue({ subject: "owner", scopes: ["read:hello"], method: "pairing" }), ({ token }) => token)))
+  const distinct = await Effect.runPromise(
+    Effect.forEach(
+      Array.from({ length: 20_000 }),
+      () =>
+        Effect.map(
+          sessions.issue({ subject: "owner", scopes: ["read:hello"], method: "pairing" }),
+          ({ token }) => token
+        )
+    )
+  )
   let next = 0
   const firstSightLoop = (iterations: number) =>
     Effect.gen(function*() {

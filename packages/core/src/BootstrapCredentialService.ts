@@ -120,7 +120,9 @@ const validate = (options: IssueOptions): Effect.Effect<{ ttlMillis: number; use
     : options.label !== undefined && options.label.length > 128
     ? "label must be at most 128 characters"
     : undefined
-  return problem === undefined ? Effect.succeed({ ttlMillis, uses }) : Effect.fail(new InvalidRequest({ message: problem }))
+  return problem === undefined
+    ? Effect.succeed({ ttlMillis, uses })
+    : Effect.fail(new InvalidRequest({ message: problem }))
 }
 
 export const make = Effect.gen(function*() {

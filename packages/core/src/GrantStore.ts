@@ -84,8 +84,7 @@ export const decideConsume = (
 export const makeMemory = Effect.gen(function*() {
   const grants = yield* Ref.make(HashMap.empty<string, Grant>())
 
-  const findId = (map: HashMap.HashMap<string, Grant>, id: string) =>
-    HashMap.findFirst(map, (grant) => grant.id === id)
+  const findId = (map: HashMap.HashMap<string, Grant>, id: string) => HashMap.findFirst(map, (grant) => grant.id === id)
 
   return GrantStore.of({
     insert: (grant) => Ref.update(grants, HashMap.set(grant.credentialHash, grant)),

@@ -16,9 +16,9 @@
  * Everything here is in process memory on purpose: a credential is worth nothing after a restart
  * (the agent processes it was handed to are restarted with new ones).
  */
+import { Clock, Config, Context, Duration, Effect, Layer, Option, Redacted, Schedule, Schema } from "effect"
 import * as Crypto from "node:crypto"
 import * as Net from "node:net"
-import { Clock, Config, Context, Duration, Effect, Layer, Option, Redacted, Schedule, Schema } from "effect"
 import { InvalidRequest } from "./Errors.ts"
 import { sha256Base64Url } from "./Hashing.ts"
 import * as Scopes from "./Scopes.ts"
@@ -203,7 +203,8 @@ const positiveMillis = (input: Duration.Input | undefined, fallback: Duration.Du
   return millis > 0 && Number.isFinite(millis) ? millis : undefined
 }
 
-const validId = (value: unknown): value is string => typeof value === "string" && value.length > 0 && value.length <= 256
+const validId = (value: unknown): value is string =>
+  typeof value === "string" && value.length > 0 && value.length <= 256
 
 const validCapabilities = (value: ReadonlyArray<string>): ReadonlyArray<string> | undefined =>
   Array.isArray(value) && value.length <= 64 && value.every(Scopes.isScope)
@@ -227,7 +228,9 @@ const makeInternal = Effect.fnUntraced(function*(options: Options) {
     return yield* new InvalidRequest({ message: "MCP defaultCapabilities must be at most 64 valid scopes" })
   }
   if (endpoint === undefined) {
-    return yield* new InvalidRequest({ message: "The MCP endpoint needs a valid host, a port from 1 to 65535 and http(s)" })
+    return yield* new InvalidRequest({
+      message: "The MCP endpoint needs a valid host, a port from 1 to 65535 and http(s)"
+    })
   }
 
   // The Clock the layer is built with (a TestClock in tests), read synchronously: looking it up
@@ -286,8 +289,7 @@ const makeInternal = Effect.fnUntraced(function*(options: Options) {
     return Option.some(entry.principal)
   }
 
-  const resolve = (token: string | Redacted.Redacted<string>) =>
-    Effect.sync(() => resolveAt(token, currentTime()))
+  const resolve = (token: string | Redacted.Redacted<string>) => Effect.sync(() => resolveAt(token, currentTime()))
 
   const issue = Effect.fn("McpSessionRegistry.issue")(function*(input: IssueInput) {
     if (!validId(input.threadId) || !validId(input.providerInstanceId)) {

@@ -42,7 +42,9 @@ export interface ServerAuthService {
   readonly getSessionState: (
     credentials: PresentedCredentials
   ) => Effect.Effect<Option.Option<Authenticated>, StoreError>
-  readonly authenticateHttpRequest: (credentials: PresentedCredentials) => Effect.Effect<Authenticated, AuthenticateError>
+  readonly authenticateHttpRequest: (
+    credentials: PresentedCredentials
+  ) => Effect.Effect<Authenticated, AuthenticateError>
   readonly authenticateWebSocketUpgrade: (credentials: {
     readonly cookie?: Redacted.Redacted<string> | undefined
     readonly ticket?: Redacted.Redacted<string> | undefined
@@ -55,7 +57,11 @@ export interface ServerAuthService {
     Bootstrap.CredentialError | Bootstrap.ProofKeyMismatch | StoreError | InvalidRequest
   >
   readonly issueStartupPairingUrl: (baseUrl: string) => Effect.Effect<
-    { readonly url: Redacted.Redacted<string>; readonly credential: Redacted.Redacted<string>; readonly expiresAt: number },
+    {
+      readonly url: Redacted.Redacted<string>
+      readonly credential: Redacted.Redacted<string>
+      readonly expiresAt: number
+    },
     StoreError | InvalidRequest
   >
 }
@@ -100,7 +106,12 @@ export const make = Effect.fnUntraced(function*(options: Options) {
 
   /** The first credential presented, in order of preference, decides. */
   const first = (
-    candidates: ReadonlyArray<readonly [Redacted.Redacted<string> | undefined, (token: Redacted.Redacted<string>) => Effect.Effect<Authenticated, AuthenticateError>]>
+    candidates: ReadonlyArray<
+      readonly [
+        Redacted.Redacted<string> | undefined,
+        (token: Redacted.Redacted<string>) => Effect.Effect<Authenticated, AuthenticateError>
+      ]
+    >
   ): Effect.Effect<Authenticated, AuthenticateError> => {
     if (unsafe) return noAuth
     const found = candidates.find(([token]) => token !== undefined)

@@ -13,7 +13,12 @@
  */
 import { Config, Context, Effect, Layer, Schema } from "effect"
 
-export const Policy = Schema.Literals(["desktop-managed-local", "loopback-browser", "remote-reachable", "unsafe-no-auth"])
+export const Policy = Schema.Literals([
+  "desktop-managed-local",
+  "loopback-browser",
+  "remote-reachable",
+  "unsafe-no-auth"
+])
 export type Policy = typeof Policy.Type
 
 export type Mode = "desktop" | "server"
@@ -40,9 +45,13 @@ export const isLoopbackHost = (host: string): boolean =>
   loopbackNames.has(host.toLowerCase()) || /^127(?:\.(?:25[0-5]|2[0-4]\d|1?\d?\d)){3}$/.test(host)
 
 /** The configured policy wins; otherwise loopback binds are local policies and anything else is remote. */
-export const derive = (options: { readonly host: string; readonly mode?: Mode | undefined; readonly configured?: Policy | undefined }): Policy =>
+export const derive = (
+  options: { readonly host: string; readonly mode?: Mode | undefined; readonly configured?: Policy | undefined }
+): Policy =>
   options.configured ??
-    (isLoopbackHost(options.host) ? (options.mode === "desktop" ? "desktop-managed-local" : "loopback-browser") : "remote-reachable")
+    (isLoopbackHost(options.host)
+      ? (options.mode === "desktop" ? "desktop-managed-local" : "loopback-browser")
+      : "remote-reachable")
 
 export const cookieName = (prefix: string, options: { readonly port: number; readonly https: boolean }): string =>
   options.https ? `__Host-${prefix}` : `${prefix}_${options.port}`

@@ -107,7 +107,9 @@ const decodeOverride = (variable: string, value: string): Effect.Effect<Uint8Arr
   const text = value.trim()
   if (!base64Pattern.test(text)) return Effect.fail(new InvalidSecretOverride({ variable }))
   const bytes = Buffer.from(text.replace(/-/g, "+").replace(/_/g, "/"), "base64")
-  return bytes.length === 0 ? Effect.fail(new InvalidSecretOverride({ variable })) : Effect.succeed(new Uint8Array(bytes))
+  return bytes.length === 0
+    ? Effect.fail(new InvalidSecretOverride({ variable }))
+    : Effect.succeed(new Uint8Array(bytes))
 }
 
 /** The environment override of secret `name`, if one is set. */
@@ -137,7 +139,9 @@ export const make = Effect.fnUntraced(function*(backend: Backend, options: Optio
   const lock = yield* Semaphore.make(1)
 
   const validName = (name: string): Effect.Effect<string, InvalidSecretName> =>
-    typeof name === "string" && isValidName(name) ? Effect.succeed(name) : Effect.fail(new InvalidSecretName({ name: String(name) }))
+    typeof name === "string" && isValidName(name)
+      ? Effect.succeed(name)
+      : Effect.fail(new InvalidSecretName({ name: String(name) }))
 
   const getBytes = Effect.fnUntraced(function*(name: string) {
     const fromEnv = yield* readOverride(name)
@@ -250,8 +254,7 @@ export const makeFileBackend = Effect.fnUntraced(function*(stateDir: string) {
         Effect.ensuring(fs.remove(temp, { force: true }).pipe(Effect.ignore))
       ))
 
-  const remove = (name: string) =>
-    fs.remove(fileOf(name), { force: true }).pipe(Effect.mapError(fail("remove", name)))
+  const remove = (name: string) => fs.remove(fileOf(name), { force: true }).pipe(Effect.mapError(fail("remove", name)))
 
   const list = fs.readDirectory(directory).pipe(
     Effect.map((entries) =>
@@ -286,7 +289,10 @@ export const makeMemoryBackend = (initial: Iterable<readonly [string, Uint8Array
 
 /** Secrets on disk under `stateDir`. */
 export const layer = (options: Options & { readonly stateDir: string }) =>
-  Layer.effect(ServerSecretStore, Effect.flatMap(makeFileBackend(options.stateDir), (backend) => make(backend, options)))
+  Layer.effect(
+    ServerSecretStore,
+    Effect.flatMap(makeFileBackend(options.stateDir), (backend) => make(backend, options))
+  )
 
 /** Like `layer`, reading `GATEHOUSE_STATE_DIR` (default `.gatehouse`) and `GATEHOUSE_HOSTED` (default false). */
 export const layerConfig = Layer.unwrap(Effect.gen(function*() {

@@ -147,8 +147,10 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
   const sign = (claims: SessionToken.Claims) => {
     return Effect.map(keyring.current, (key) => SessionToken.signingInput(key.kid, claims)).pipe(
       Effect.flatMap((input) =>
-        Effect.map(keyring.sign(input), ({ signature }) =>
-          Redacted.make(SessionToken.assemble(input, signature), { label: `${claims.kind}-token` }))
+        Effect.map(
+          keyring.sign(input),
+          ({ signature }) => Redacted.make(SessionToken.assemble(input, signature), { label: `${claims.kind}-token` })
+        )
       )
     )
   }
@@ -172,7 +174,10 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
   const claimsOf = (
     text: string,
     now: number
-  ): SessionToken.Claims | InvalidSessionToken | { readonly reload: SessionToken.ParsedToken; readonly digest: string } => {
+  ): SessionToken.Claims | InvalidSessionToken | {
+    readonly reload: SessionToken.ParsedToken
+    readonly digest: string
+  } => {
     if (text.length > SessionToken.maxLength) return new InvalidSessionToken({ reason: "Malformed" })
     const digest = sha256Base64Url(text)
     const hit = verified.get(digest)
@@ -247,7 +252,8 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
       )
     })
 
-  const verify = (token: Redacted.Redacted<string>) => check(token, "session", (claims, now) => liveSession(claims.sid, now))
+  const verify = (token: Redacted.Redacted<string>) =>
+    check(token, "session", (claims, now) => liveSession(claims.sid, now))
 
   const issue = Effect.fn("SessionCredentialService.issue")(function*(input: IssueInput) {
     if (typeof input.subject !== "string" || input.subject.length === 0 || input.subject.length > 256) {
@@ -324,9 +330,15 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
   })
 
   const consumeWebSocketTicket = (ticket: Redacted.Redacted<string>) =>
-    check(ticket, "ws-ticket", (claims, now) =>
-      Effect.flatMap(store.consumeTicket(claims.jti, claims.exp, now), (first) =>
-        first ? liveSession(claims.sid, now) : Effect.fail(new InvalidSessionToken({ reason: "Replayed" }))))
+    check(
+      ticket,
+      "ws-ticket",
+      (claims, now) =>
+        Effect.flatMap(
+          store.consumeTicket(claims.jti, claims.exp, now),
+          (first) => first ? liveSession(claims.sid, now) : Effect.fail(new InvalidSessionToken({ reason: "Replayed" }))
+        )
+    )
 
   const markConnected = (sid: string) => Effect.sync(() => void connections.set(sid, (connections.get(sid) ?? 0) + 1))
   const markDisconnected = (sid: string) =>

@@ -60,8 +60,7 @@ export const makeMemory = Effect.sync(() => {
   return SessionStore.of({
     insert: (record) => Effect.sync(() => void sessions.set(record.sid, record)),
     get: (sid) => Effect.sync(() => Option.fromNullishOr(sessions.get(sid))),
-    getMany: (sids) =>
-      Effect.sync(() => [...new Set(sids)].flatMap((sid) => sessions.get(sid) ?? [])),
+    getMany: (sids) => Effect.sync(() => [...new Set(sids)].flatMap((sid) => sessions.get(sid) ?? [])),
     touch: (sid, at) =>
       Effect.sync(() => {
         const record = sessions.get(sid)

@@ -15,8 +15,8 @@
  * Where the keys live is a `KeyringStore`: `layer` keeps them in the secret store as described
  * above; `layerFromStore` takes any other (a database shared by several instances).
  */
-import * as Crypto from "node:crypto"
 import { Clock, Context, Duration, Effect, Layer, Option, Redacted, Schedule, Schema, Semaphore } from "effect"
+import * as Crypto from "node:crypto"
 import * as Base64Url from "./Base64Url.ts"
 import type { StoreError } from "./Errors.ts"
 import { constantTimeEqualString, hmacSha256Base64Url, randomBytes, sha256Hex } from "./Hashing.ts"
@@ -127,8 +127,7 @@ const toLoaded = (kid: string, bytes: Uint8Array, createdAt: number, retiredAt?:
   hmacKey: Crypto.createSecretKey(bytes)
 })
 
-const load = (key: SigningKey): LoadedKey =>
-  toLoaded(key.kid, Redacted.value(key.key), key.createdAt, key.retiredAt)
+const load = (key: SigningKey): LoadedKey => toLoaded(key.kid, Redacted.value(key.key), key.createdAt, key.retiredAt)
 
 /** Parses the stored secret: a keyring document, or raw key bytes. */
 export const parse = (bytes: Uint8Array): Option.Option<ReadonlyArray<LoadedKey>> | "TooShort" => {
@@ -148,15 +147,18 @@ export const parse = (bytes: Uint8Array): Option.Option<ReadonlyArray<LoadedKey>
 }
 
 const serialize = (keys: ReadonlyArray<SigningKey>): Uint8Array =>
-  Buffer.from(encodeDocument({
-    v: 1,
-    keys: keys.map((key) => ({
-      kid: key.kid,
-      key: Base64Url.encode(Redacted.value(key.key)),
-      createdAt: key.createdAt,
-      ...(key.retiredAt === undefined ? {} : { retiredAt: key.retiredAt })
-    }))
-  }), "utf8")
+  Buffer.from(
+    encodeDocument({
+      v: 1,
+      keys: keys.map((key) => ({
+        kid: key.kid,
+        key: Base64Url.encode(Redacted.value(key.key)),
+        createdAt: key.createdAt,
+        ...(key.retiredAt === undefined ? {} : { retiredAt: key.retiredAt })
+      }))
+    }),
+    "utf8"
+  )
 
 /**
  * Constant-time comparison of the expected signature (canonical base64url) with the presented
@@ -245,7 +247,8 @@ export const makeFromStore = Effect.fnUntraced(function*(options: Options = {}) 
     keys: yield* loadOrCreate,
     loadedAt: yield* Clock.currentTimeMillis
   }
-  const setState = (keys: ReadonlyArray<LoadedKey>, loadedAt: number) => Effect.sync(() => void (state = { keys, loadedAt }))
+  const setState = (keys: ReadonlyArray<LoadedKey>, loadedAt: number) =>
+    Effect.sync(() => void (state = { keys, loadedAt }))
 
   const reload = Effect.gen(function*() {
     const keys = yield* loadOrCreate
@@ -322,7 +325,10 @@ export const makeFromStore = Effect.fnUntraced(function*(options: Options = {}) 
 
 /** The keyring kept in the `ServerSecretStore`. */
 export const make = (options: Options = {}) =>
-  Effect.flatMap(makeSecretStoreBackend, (store) => makeFromStore(options).pipe(Effect.provideService(KeyringStore, store)))
+  Effect.flatMap(
+    makeSecretStoreBackend,
+    (store) => makeFromStore(options).pipe(Effect.provideService(KeyringStore, store))
+  )
 
 /** The keyring over the `ServerSecretStore`. */
 export const layer = (options: Options = {}) => Layer.effect(SigningKeyring, make(options))

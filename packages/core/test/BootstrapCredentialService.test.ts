@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
-import * as fc from "fast-check"
 import { Duration, Effect, Exit, Fiber, Layer, Option, Redacted, Stream } from "effect"
 import { TestClock } from "effect/testing"
+import * as fc from "fast-check"
 import * as Bootstrap from "../src/BootstrapCredentialService.ts"
 import * as Crockford from "../src/Crockford.ts"
 import * as GrantStore from "../src/GrantStore.ts"
@@ -204,9 +204,15 @@ describe("BootstrapCredentialService", () => {
     Effect.gen(function*() {
       const { grants } = yield* services
       yield* grants.issue(owner)
-      const inputs = fc.sample(fc.oneof(fc.string({ unit: "binary", maxLength: 600 }), fc.string({ maxLength: 40 })), 500)
+      const inputs = fc.sample(
+        fc.oneof(fc.string({ unit: "binary", maxLength: 600 }), fc.string({ maxLength: 40 })),
+        500
+      )
       for (const input of inputs) {
-        const exits = yield* Effect.all([Effect.exit(grants.consume(code(input))), Effect.exit(grants.inspect(code(input)))])
+        const exits = yield* Effect.all([
+          Effect.exit(grants.consume(code(input))),
+          Effect.exit(grants.inspect(code(input)))
+        ])
         for (const exit of exits) assert.strictEqual(typedError(exit), "UnknownCredential", JSON.stringify(input))
       }
     }))

@@ -5,7 +5,10 @@ import * as Crockford from "../src/Crockford.ts"
 const anyInput = fc.oneof(
   fc.string({ unit: "binary", maxLength: 300 }),
   fc.string({ unit: "grapheme", maxLength: 80 }),
-  fc.string({ unit: fc.constantFrom(..."0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz -_\t\n\u00a0"), maxLength: 90 })
+  fc.string({
+    unit: fc.constantFrom(..."0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz -_\t\n\u00a0"),
+    maxLength: 90
+  })
 )
 
 describe("Crockford", () => {
@@ -39,7 +42,18 @@ describe("Crockford", () => {
   })
 
   it("rejects what cannot be a credential", () => {
-    for (const bad of ["", "ABCD", "ABCD-EFGH-JKMN-PQR", "ABCD-EFGH-JKMN-PQRU", "ABCD-EFGH-JKMN-PQR!", "ABCDEFGHJKMNPQRSı", "x".repeat(300), "\u0000".repeat(16)]) {
+    for (
+      const bad of [
+        "",
+        "ABCD",
+        "ABCD-EFGH-JKMN-PQR",
+        "ABCD-EFGH-JKMN-PQRU",
+        "ABCD-EFGH-JKMN-PQR!",
+        "ABCDEFGHJKMNPQRSı",
+        "x".repeat(300),
+        "\u0000".repeat(16)
+      ]
+    ) {
       assert.isUndefined(Crockford.normalize(bad), JSON.stringify(bad))
     }
     // Non-ASCII letters that upper-case onto ASCII ones are refused, not folded.
@@ -55,16 +69,22 @@ describe("Crockford", () => {
   })
 
   it("property: normalisation never throws and returns canonical output or undefined", () => {
-    fc.assert(fc.property(anyInput, (input) => {
-      const result = Crockford.normalize(input)
-      return result === undefined || /^[0-9A-HJKMNP-TV-Z]{16,64}$/.test(result)
-    }), { numRuns: 2000 })
+    fc.assert(
+      fc.property(anyInput, (input) => {
+        const result = Crockford.normalize(input)
+        return result === undefined || /^[0-9A-HJKMNP-TV-Z]{16,64}$/.test(result)
+      }),
+      { numRuns: 2000 }
+    )
   })
 
   it("property: normalisation is idempotent", () => {
-    fc.assert(fc.property(anyInput, (input) => {
-      const once = Crockford.normalize(input)
-      return once === undefined || Crockford.normalize(once) === once
-    }), { numRuns: 1000 })
+    fc.assert(
+      fc.property(anyInput, (input) => {
+        const once = Crockford.normalize(input)
+        return once === undefined || Crockford.normalize(once) === once
+      }),
+      { numRuns: 1000 }
+    )
   })
 })

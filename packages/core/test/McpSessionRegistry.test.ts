@@ -1,8 +1,8 @@
 import { assert, describe, it } from "@effect/vitest"
-import * as fc from "fast-check"
-import * as Crypto from "node:crypto"
 import { ConfigProvider, Context, Duration, Effect, Exit, Layer, Option, Redacted, Scope } from "effect"
 import { TestClock } from "effect/testing"
+import * as fc from "fast-check"
+import * as Crypto from "node:crypto"
 import * as Mcp from "../src/McpSessionRegistry.ts"
 
 const minute = 60_000
@@ -41,11 +41,14 @@ describe("McpSessionRegistry", () => {
       assert.strictEqual(issued.endpoint, "http://127.0.0.1:4321/mcp")
       assert.strictEqual(issued.expiresAt, 30 * day)
       assert.strictEqual(String(issued.authorizationHeader), "<redacted:mcp-authorization>")
-      assert.deepStrictEqual(yield* registry.resolve(token), Option.some({
-        threadId: "thread-a",
-        providerInstanceId: "provider-1",
-        capabilities: ["read:hello"]
-      }))
+      assert.deepStrictEqual(
+        yield* registry.resolve(token),
+        Option.some({
+          threadId: "thread-a",
+          providerInstanceId: "provider-1",
+          capabilities: ["read:hello"]
+        })
+      )
       assert.isTrue(Option.isSome(yield* registry.resolve(Redacted.make(token))))
       // The header value is not the token; nor is any near miss.
       assert.isTrue(Option.isNone(yield* registry.resolve(`Bearer ${token}`)))
@@ -312,21 +315,25 @@ describe("McpSessionRegistry", () => {
     }))
 
   describe("memory stays bounded", () => {
-    it.effect("100k issue-then-expire cycles, pruned lazily by issue (no background sweep)", () =>
-      Effect.gen(function*() {
-        const { inspector, registry } = yield* setup({ sweepInterval: Duration.days(365 * 100) })
-        let largest = 0
-        // 100k credentials, each issued and then left to expire; the clock moves every 5 issues
-        // (a TestClock adjustment per credential would make this test slow, not more telling).
-        for (let cycle = 0; cycle < 100_000; cycle += 5) {
-          for (let i = cycle; i < cycle + 5; i++) yield* registry.issue(thread(`thread-${i}`))
-          largest = Math.max(largest, inspector.entries.size)
-          yield* TestClock.adjust(Duration.minutes(30))
-        }
-        // Sweeps on issue start at 1024 entries and at twice what the last sweep left.
-        assert.isAtMost(largest, 1024)
-        assert.strictEqual(yield* registry.count, 0)
-      }), { timeout: 30_000 })
+    it.effect(
+      "100k issue-then-expire cycles, pruned lazily by issue (no background sweep)",
+      () =>
+        Effect.gen(function*() {
+          const { inspector, registry } = yield* setup({ sweepInterval: Duration.days(365 * 100) })
+          let largest = 0
+          // 100k credentials, each issued and then left to expire; the clock moves every 5 issues
+          // (a TestClock adjustment per credential would make this test slow, not more telling).
+          for (let cycle = 0; cycle < 100_000; cycle += 5) {
+            for (let i = cycle; i < cycle + 5; i++) yield* registry.issue(thread(`thread-${i}`))
+            largest = Math.max(largest, inspector.entries.size)
+            yield* TestClock.adjust(Duration.minutes(30))
+          }
+          // Sweeps on issue start at 1024 entries and at twice what the last sweep left.
+          assert.isAtMost(largest, 1024)
+          assert.strictEqual(yield* registry.count, 0)
+        }),
+      { timeout: 30_000 }
+    )
 
     it.effect("100k issue-then-expire cycles under the background sweep alone", () =>
       Effect.gen(function*() {
@@ -365,7 +372,11 @@ describe("McpSessionRegistry", () => {
           fc.string({ unit: "binary", maxLength: 200 }),
           fc.string({ unit: "grapheme", minLength: 40, maxLength: 46 }),
           fc.string({ unit: base64url, minLength: 43, maxLength: 43 }),
-          fc.string({ unit: fc.constantFrom("\u0000", "\uD800", "\uDFFF", "é", " ", "\n"), minLength: 43, maxLength: 43 })
+          fc.string({
+            unit: fc.constantFrom("\u0000", "\uD800", "\uDFFF", "é", " ", "\n"),
+            minLength: 43,
+            maxLength: 43
+          })
         )
         // Sampled, then run in this test's fiber (under its TestClock) rather than a runtime per case.
         for (const input of fc.sample(candidates, 3000)) {

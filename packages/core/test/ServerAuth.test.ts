@@ -9,12 +9,14 @@ import * as SigningKeyring from "../src/SigningKeyring.ts"
 
 const build = (policy: ServerAuthPolicy.Options) =>
   Effect.map(
-    Layer.build(ServerAuth.layer({ applicationScopes: ["read:hello", "write:hello"] }).pipe(
-      Layer.provideMerge(Layer.mergeAll(Bootstrap.layerMemory, Sessions.layerMemory())),
-      Layer.provide(SigningKeyring.layer()),
-      Layer.provide(ServerSecretStore.layerMemory()),
-      Layer.provide(ServerAuthPolicy.layer(policy))
-    )),
+    Layer.build(
+      ServerAuth.layer({ applicationScopes: ["read:hello", "write:hello"] }).pipe(
+        Layer.provideMerge(Layer.mergeAll(Bootstrap.layerMemory, Sessions.layerMemory())),
+        Layer.provide(SigningKeyring.layer()),
+        Layer.provide(ServerSecretStore.layerMemory()),
+        Layer.provide(ServerAuthPolicy.layer(policy))
+      )
+    ),
     (context) => ({
       auth: Context.get(context, ServerAuth.ServerAuth),
       grants: Context.get(context, Bootstrap.BootstrapCredentialService)
@@ -30,7 +32,10 @@ describe("ServerAuthPolicy", () => {
     assert.strictEqual(ServerAuthPolicy.derive({ host: "0.0.0.0" }), "remote-reachable")
     assert.strictEqual(ServerAuthPolicy.derive({ host: "::" }), "remote-reachable")
     assert.strictEqual(ServerAuthPolicy.derive({ host: "192.168.1.5" }), "remote-reachable")
-    assert.strictEqual(ServerAuthPolicy.derive({ host: "127.0.0.1", configured: "remote-reachable" }), "remote-reachable")
+    assert.strictEqual(
+      ServerAuthPolicy.derive({ host: "127.0.0.1", configured: "remote-reachable" }),
+      "remote-reachable"
+    )
   })
 
   it("names and flags the session cookie per port and scheme", () => {
@@ -64,13 +69,20 @@ describe("ServerAuth", () => {
       assert.deepStrictEqual([...session.scopes].sort(), ["read:access", "read:hello", "write:access", "write:hello"])
       const authenticated = yield* auth.authenticateHttpRequest({ bearer: token })
       assert.strictEqual(authenticated.via, "bearer")
-      assert.strictEqual((yield* Effect.flip(auth.exchangeBootstrapCredential(first.credential)))._tag, "UnknownCredential")
+      assert.strictEqual(
+        (yield* Effect.flip(auth.exchangeBootstrapCredential(first.credential)))._tag,
+        "UnknownCredential"
+      )
     }))
 
   it.effect("the cookie wins over the bearer token; nothing presented is MissingCredential", () =>
     Effect.gen(function*() {
       const { auth, grants } = yield* build({ host: "127.0.0.1", port: 3773 })
-      const issue = () => Effect.flatMap(grants.issue({ subject: "owner", scopes: [] }), ({ credential }) => auth.exchangeBootstrapCredential(credential))
+      const issue = () =>
+        Effect.flatMap(
+          grants.issue({ subject: "owner", scopes: [] }),
+          ({ credential }) => auth.exchangeBootstrapCredential(credential)
+        )
       const a = yield* issue()
       const b = yield* issue()
       const both = yield* auth.authenticateHttpRequest({ cookie: a.token, bearer: b.token })

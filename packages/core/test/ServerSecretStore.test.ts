@@ -1,12 +1,12 @@
+import { NodeFileSystem, NodePath } from "@effect/platform-node"
+import { assert, describe, it } from "@effect/vitest"
+import { ConfigProvider, Effect, Exit, FileSystem, Layer, Option, Redacted } from "effect"
+import { PlatformError, SystemError } from "effect/PlatformError"
 import { execFile } from "node:child_process"
 import * as NodeFs from "node:fs"
 import * as NodePathModule from "node:path"
 import { fileURLToPath } from "node:url"
 import { promisify } from "node:util"
-import { NodeFileSystem, NodePath } from "@effect/platform-node"
-import { assert, describe, it } from "@effect/vitest"
-import { ConfigProvider, Effect, Exit, FileSystem, Layer, Option, Redacted } from "effect"
-import { PlatformError, SystemError } from "effect/PlatformError"
 import * as ServerSecretStore from "../src/ServerSecretStore.ts"
 
 const run = promisify(execFile)
@@ -29,9 +29,10 @@ const withFileStore = <A, E>(
     const storeLayer = ServerSecretStore.layer({ ...options, stateDir }).pipe(
       Layer.provide(Layer.mergeAll(options.fileSystem ?? NodeFileSystem.layer, NodePath.layer))
     )
-    return yield* Effect.flatMap(Effect.service(ServerSecretStore.ServerSecretStore), (store) => body(store, stateDir)).pipe(
-      Effect.provide(storeLayer)
-    )
+    return yield* Effect.flatMap(Effect.service(ServerSecretStore.ServerSecretStore), (store) => body(store, stateDir))
+      .pipe(
+        Effect.provide(storeLayer)
+      )
   }).pipe(Effect.scoped, Effect.provide(platform))
 
 const secretFiles = (stateDir: string) => NodeFs.readdirSync(NodePathModule.join(stateDir, "secrets")).sort()
@@ -66,7 +67,8 @@ describe("ServerSecretStore (files)", () => {
         assert.deepStrictEqual(secretFiles(stateDir), ["pepper.bin"])
         const read = yield* store.get("pepper")
         assert.strictEqual(Option.map(read, hex).pipe(Option.getOrThrow), "010203")
-      })))
+      })
+    ))
 
   it.effect("keeps 0600 after set, replaces the value and leaves no temp file", () =>
     withFileStore((store, stateDir) =>
@@ -77,7 +79,8 @@ describe("ServerSecretStore (files)", () => {
         assert.strictEqual(modeOf(NodePathModule.join(stateDir, "secrets", "pepper.bin")), 0o600)
         assert.strictEqual(hex(Option.getOrThrow(yield* store.get("pepper"))), "0909")
         assert.deepStrictEqual(secretFiles(stateDir), ["pepper.bin"])
-      })))
+      })
+    ))
 
   it.effect("tightens an existing, too open secrets directory", () =>
     Effect.gen(function*() {
@@ -85,7 +88,10 @@ describe("ServerSecretStore (files)", () => {
       const root = yield* fs.makeTempDirectoryScoped()
       NodeFs.mkdirSync(NodePathModule.join(root, "secrets"), { mode: 0o755 })
       NodeFs.chmodSync(NodePathModule.join(root, "secrets"), 0o755)
-      yield* Effect.provide(Effect.service(ServerSecretStore.ServerSecretStore), ServerSecretStore.layer({ stateDir: root }))
+      yield* Effect.provide(
+        Effect.service(ServerSecretStore.ServerSecretStore),
+        ServerSecretStore.layer({ stateDir: root })
+      )
       assert.strictEqual(modeOf(NodePathModule.join(root, "secrets")), 0o700)
     }).pipe(Effect.scoped, Effect.provide(platform)))
 
@@ -96,7 +102,8 @@ describe("ServerSecretStore (files)", () => {
         const error = yield* Effect.flip(store.create("pepper", bytes(2)))
         assert.strictEqual(error._tag, "SecretAlreadyExists")
         assert.strictEqual(hex(Option.getOrThrow(yield* store.get("pepper"))), "01")
-      })))
+      })
+    ))
 
   for (const operation of ["writeAll", "rename"] as const) {
     it.effect(`a failing ${operation} is a typed error; the old value stays and no temp file remains`, () =>
@@ -105,17 +112,27 @@ describe("ServerSecretStore (files)", () => {
         const root = yield* fs.makeTempDirectoryScoped()
         const good = ServerSecretStore.layer({ stateDir: root })
         const bad = ServerSecretStore.layer({ stateDir: root }).pipe(Layer.provide(failing(operation)))
-        yield* Effect.flatMap(Effect.service(ServerSecretStore.ServerSecretStore), (store) => store.set("key", bytes(7))).pipe(
+        yield* Effect.flatMap(
+          Effect.service(ServerSecretStore.ServerSecretStore),
+          (store) => store.set("key", bytes(7))
+        ).pipe(
           Effect.provide(good)
         )
-        const exit = yield* Effect.flatMap(Effect.service(ServerSecretStore.ServerSecretStore), (store) =>
-          store.set("key", bytes(8))).pipe(Effect.provide(bad), Effect.exit)
+        const exit = yield* Effect.flatMap(
+          Effect.service(ServerSecretStore.ServerSecretStore),
+          (store) => store.set("key", bytes(8))
+        ).pipe(Effect.provide(bad), Effect.exit)
         assert.isTrue(Exit.isFailure(exit))
-        const error = yield* Effect.flip(Effect.flatMap(Effect.service(ServerSecretStore.ServerSecretStore), (store) =>
-          store.set("key", bytes(8))).pipe(Effect.provide(bad)))
+        const error = yield* Effect.flip(
+          Effect.flatMap(Effect.service(ServerSecretStore.ServerSecretStore), (store) => store.set("key", bytes(8)))
+            .pipe(Effect.provide(bad))
+        )
         assert.strictEqual(error._tag, "SecretStoreError")
         assert.include(error.message, "\"key\"")
-        const after = yield* Effect.flatMap(Effect.service(ServerSecretStore.ServerSecretStore), (store) => store.get("key")).pipe(
+        const after = yield* Effect.flatMap(
+          Effect.service(ServerSecretStore.ServerSecretStore),
+          (store) => store.get("key")
+        ).pipe(
           Effect.provide(good)
         )
         assert.strictEqual(hex(Option.getOrThrow(after)), "07")
@@ -134,7 +151,8 @@ describe("ServerSecretStore (files)", () => {
         assert.strictEqual(new Set(values).size, 1)
         assert.strictEqual(values[0]!.length, 64)
         assert.deepStrictEqual(secretFiles(stateDir), ["shared.bin"])
-      })))
+      })
+    ))
 
   it.effect("4 processes racing on an empty directory end with identical bytes", () =>
     Effect.gen(function*() {
@@ -147,11 +165,16 @@ describe("ServerSecretStore (files)", () => {
             timeout: 20_000
           })))
       )
-      const values = outputs.map(({ stdout }) => stdout.trim())
+      const values = outputs.map(({ stdout }) =>
+        stdout.trim()
+      )
       assert.strictEqual(values.length, 4)
       assert.match(values[0]!, /^[0-9a-f]{64}$/)
       assert.strictEqual(new Set(values).size, 1)
-      assert.strictEqual(NodeFs.readFileSync(NodePathModule.join(stateDir, "secrets", "race.bin")).toString("hex"), values[0])
+      assert.strictEqual(
+        NodeFs.readFileSync(NodePathModule.join(stateDir, "secrets", "race.bin")).toString("hex"),
+        values[0]
+      )
       assert.deepStrictEqual(secretFiles(stateDir), ["race.bin"])
     }).pipe(Effect.scoped, Effect.provide(platform)), 30_000)
 
@@ -166,7 +189,8 @@ describe("ServerSecretStore (files)", () => {
         assert.deepStrictEqual(yield* store.list, ["a.key"])
         assert.isTrue(Option.isNone(yield* store.get("b")))
         assert.deepStrictEqual(secretFiles(stateDir), ["a.key.bin"])
-      })))
+      })
+    ))
 })
 
 const badNames = ["../x", "a/b", "", "a".repeat(65), "Upper", "nul\u0000byte", ".hidden", "-dash", "a b"]
@@ -189,7 +213,8 @@ const behaviours = (name: string, withStore: typeof withFileStore) =>
           assert.deepStrictEqual(yield* store.list, [])
           // 64 characters is the longest valid name.
           yield* store.set("a".repeat(64), bytes(1))
-        })))
+        })
+      ))
 
     it.effect("the environment override wins over the stored value", () =>
       withStore((store) =>
@@ -203,17 +228,21 @@ const behaviours = (name: string, withStore: typeof withFileStore) =>
           assert.strictEqual(hex(Option.getOrThrow(fromEnv[0])), "fbff")
           assert.strictEqual(hex(fromEnv[1]), "fbff")
           assert.strictEqual(hex(Option.getOrThrow(yield* store.get("pepper"))), "0101")
-        })))
+        })
+      ))
 
     it.effect("an override that is not base64 is a typed error naming the variable", () =>
       withStore((store) =>
         Effect.gen(function*() {
           const error = yield* Effect.flip(store.get("signing.key")).pipe(
-            Effect.provide(ConfigProvider.layer(ConfigProvider.fromEnv({ env: { GATEHOUSE_SECRET_SIGNING_KEY: "not base64!" } })))
+            Effect.provide(
+              ConfigProvider.layer(ConfigProvider.fromEnv({ env: { GATEHOUSE_SECRET_SIGNING_KEY: "not base64!" } }))
+            )
           )
           assert.strictEqual(error._tag, "InvalidSecretOverride")
           assert.include(error.message, "GATEHOUSE_SECRET_SIGNING_KEY")
-        })))
+        })
+      ))
 
     it.effect("hosted mode without the secret fails, naming the variable to set", () =>
       withStore((store) =>
@@ -232,7 +261,10 @@ const behaviours = (name: string, withStore: typeof withFileStore) =>
   })
 
 behaviours("files", withFileStore)
-behaviours("memory", (body, options = {}) =>
-  Effect.flatMap(Effect.service(ServerSecretStore.ServerSecretStore), (store) => body(store, "")).pipe(
-    Effect.provide(ServerSecretStore.layerMemory(options))
-  ))
+behaviours(
+  "memory",
+  (body, options = {}) =>
+    Effect.flatMap(Effect.service(ServerSecretStore.ServerSecretStore), (store) => body(store, "")).pipe(
+      Effect.provide(ServerSecretStore.layerMemory(options))
+    )
+)

@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
-import * as fc from "fast-check"
 import { Context, Duration, Effect, Exit, Fiber, Layer, Option, Redacted, Stream } from "effect"
 import { TestClock } from "effect/testing"
+import * as fc from "fast-check"
 import * as ServerSecretStore from "../src/ServerSecretStore.ts"
 import * as Sessions from "../src/SessionCredentialService.ts"
 import * as SessionStore from "../src/SessionStore.ts"
@@ -108,7 +108,11 @@ describe("SessionCredentialService", () => {
         raw.replace(/\./g, "..")
       ]
       for (const variant of variants) {
-        assert.strictEqual(errorTag(yield* Effect.exit(sessions.verify(token(variant)))), "InvalidSessionToken", variant)
+        assert.strictEqual(
+          errorTag(yield* Effect.exit(sessions.verify(token(variant)))),
+          "InvalidSessionToken",
+          variant
+        )
       }
     }))
 
@@ -285,12 +289,21 @@ describe("SessionCredentialService", () => {
 
       const late = yield* sessions.issueWebSocketTicket(a.session.sid)
       yield* TestClock.adjust(60_000)
-      assert.strictEqual(errorTag(yield* Effect.exit(sessions.consumeWebSocketTicket(late.ticket))), "ExpiredSessionToken")
+      assert.strictEqual(
+        errorTag(yield* Effect.exit(sessions.consumeWebSocketTicket(late.ticket))),
+        "ExpiredSessionToken"
+      )
 
       const orphan = yield* sessions.issueWebSocketTicket(a.session.sid)
       yield* sessions.revoke(a.session.sid)
-      assert.strictEqual(errorTag(yield* Effect.exit(sessions.consumeWebSocketTicket(orphan.ticket))), "InvalidSessionToken")
-      assert.strictEqual(errorTag(yield* Effect.exit(sessions.issueWebSocketTicket(a.session.sid))), "InvalidSessionToken")
+      assert.strictEqual(
+        errorTag(yield* Effect.exit(sessions.consumeWebSocketTicket(orphan.ticket))),
+        "InvalidSessionToken"
+      )
+      assert.strictEqual(
+        errorTag(yield* Effect.exit(sessions.issueWebSocketTicket(a.session.sid))),
+        "InvalidSessionToken"
+      )
     }))
 
   it.effect("tokens signed before a key rotation keep verifying", () =>
@@ -324,7 +337,12 @@ describe("SessionCredentialService", () => {
   it.effect("refuses malformed issue requests", () =>
     Effect.gen(function*() {
       const { sessions } = yield* setup()
-      for (const input of [{ ...person, subject: "" }, { ...person, scopes: ["nope"] }, { ...person, method: "Bad Method" }]) {
+      for (
+        const input of [{ ...person, subject: "" }, { ...person, scopes: ["nope"] }, {
+          ...person,
+          method: "Bad Method"
+        }]
+      ) {
         assert.strictEqual(errorTag(yield* Effect.exit(sessions.issue(input))), "InvalidRequest")
       }
       assert.deepStrictEqual(yield* sessions.list, [])
@@ -338,7 +356,9 @@ describe("SessionCredentialService", () => {
       const inputs = fc.sample(
         fc.oneof(
           fc.string({ unit: "binary", maxLength: 5000 }),
-          fc.array(fc.string({ unit: fc.constantFrom(..."AZaz09-_=."), maxLength: 60 }), { maxLength: 6 }).map((parts) => parts.join(".")),
+          fc.array(fc.string({ unit: fc.constantFrom(..."AZaz09-_=."), maxLength: 60 }), { maxLength: 6 }).map((
+            parts
+          ) => parts.join(".")),
           fc.tuple(fc.string(), fc.string()).map(([claims, sig]) =>
             `${version}.${kid}.${Buffer.from(claims).toString("base64url")}.${Buffer.from(sig).toString("base64url")}`
           )
@@ -348,7 +368,10 @@ describe("SessionCredentialService", () => {
       for (const input of inputs) {
         const tag = errorTag(yield* Effect.exit(sessions.verify(token(input))))
         assert.strictEqual(tag, "InvalidSessionToken", JSON.stringify(input))
-        assert.strictEqual(errorTag(yield* Effect.exit(sessions.consumeWebSocketTicket(token(input)))), "InvalidSessionToken")
+        assert.strictEqual(
+          errorTag(yield* Effect.exit(sessions.consumeWebSocketTicket(token(input)))),
+          "InvalidSessionToken"
+        )
       }
     }))
 })

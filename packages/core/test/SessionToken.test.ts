@@ -26,10 +26,13 @@ describe("Base64Url", () => {
       const decoded = Base64Url.decodeOrUndefined(Base64Url.encode(bytes))
       return decoded !== undefined && Buffer.compare(decoded, bytes) === 0
     }))
-    fc.assert(fc.property(fc.string({ unit: "binary", maxLength: 200 }), (input) => {
-      const decoded = Base64Url.decodeOrUndefined(input)
-      return decoded === undefined || Base64Url.encode(decoded) === input
-    }), { numRuns: 2000 })
+    fc.assert(
+      fc.property(fc.string({ unit: "binary", maxLength: 200 }), (input) => {
+        const decoded = Base64Url.decodeOrUndefined(input)
+        return decoded === undefined || Base64Url.encode(decoded) === input
+      }),
+      { numRuns: 2000 }
+    )
   })
 })
 
@@ -63,18 +66,27 @@ describe("SessionToken", () => {
 
   it("property: parse and decodeClaims never throw, whatever the input", () => {
     const segment = fc.string({ unit: fc.constantFrom(..."AZaz09-_=.+/ "), maxLength: 50 })
-    fc.assert(fc.property(
-      fc.oneof(fc.string({ unit: "binary", maxLength: 5000 }), fc.array(segment, { maxLength: 7 }).map((s) => s.join("."))),
-      (input) => {
-        const parsed = SessionToken.parse(input)
-        if (parsed !== undefined) SessionToken.decodeClaims(parsed.payload)
-        SessionToken.decodeClaims(input)
-        return true
-      }
-    ), { numRuns: 3000 })
-    fc.assert(fc.property(fc.jsonValue(), (value) => {
-      const decoded = SessionToken.decodeClaims(Buffer.from(JSON.stringify(value) ?? "").toString("base64url"))
-      return decoded === undefined || ["session", "ws-ticket", "guest"].includes(decoded.kind)
-    }), { numRuns: 2000 })
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.string({ unit: "binary", maxLength: 5000 }),
+          fc.array(segment, { maxLength: 7 }).map((s) => s.join("."))
+        ),
+        (input) => {
+          const parsed = SessionToken.parse(input)
+          if (parsed !== undefined) SessionToken.decodeClaims(parsed.payload)
+          SessionToken.decodeClaims(input)
+          return true
+        }
+      ),
+      { numRuns: 3000 }
+    )
+    fc.assert(
+      fc.property(fc.jsonValue(), (value) => {
+        const decoded = SessionToken.decodeClaims(Buffer.from(JSON.stringify(value) ?? "").toString("base64url"))
+        return decoded === undefined || ["session", "ws-ticket", "guest"].includes(decoded.kind)
+      }),
+      { numRuns: 2000 }
+    )
   })
 })

@@ -6,9 +6,11 @@ import * as SigningKeyring from "../src/SigningKeyring.ts"
 
 /** A keyring over `store`, alive (with its background refresh) until the test's scope closes. */
 const keyringOver = (store: ServerSecretStore.ServerSecretStoreService, options: SigningKeyring.Options = {}) =>
-  Layer.build(SigningKeyring.layer(options).pipe(
-    Layer.provide(Layer.succeed(ServerSecretStore.ServerSecretStore, store))
-  )).pipe(Effect.map(Context.get(SigningKeyring.SigningKeyring)))
+  Layer.build(
+    SigningKeyring.layer(options).pipe(
+      Layer.provide(Layer.succeed(ServerSecretStore.ServerSecretStore, store))
+    )
+  ).pipe(Effect.map(Context.get(SigningKeyring.SigningKeyring)))
 
 /** A fresh memory store (a new layer value each time: layers are memoised by identity). */
 const withStore = Effect.suspend(() =>
@@ -71,7 +73,10 @@ describe("SigningKeyring", () => {
   it.effect("sees a rotation made by another process on an unknown kid (throttled reload)", () =>
     Effect.gen(function*() {
       const store = yield* withStore
-      const serverA = yield* keyringOver(store, { reloadThrottle: Duration.seconds(5), refreshInterval: Duration.days(1) })
+      const serverA = yield* keyringOver(store, {
+        reloadThrottle: Duration.seconds(5),
+        refreshInterval: Duration.days(1)
+      })
       const cli = yield* keyringOver(store)
       yield* cli.rotate
       const signed = yield* cli.sign("hello")
@@ -90,7 +95,10 @@ describe("SigningKeyring", () => {
   it.effect("the background refresh does not hold back the reload for a key rotated in since", () =>
     Effect.gen(function*() {
       const store = yield* withStore
-      const serverB = yield* keyringOver(store, { reloadThrottle: Duration.seconds(5), refreshInterval: Duration.seconds(1) })
+      const serverB = yield* keyringOver(store, {
+        reloadThrottle: Duration.seconds(5),
+        refreshInterval: Duration.seconds(1)
+      })
       const cli = yield* keyringOver(store)
       yield* TestClock.adjust(Duration.seconds(1)) // B refreshes: nothing new
       yield* TestClock.adjust(Duration.millis(300))
@@ -118,7 +126,9 @@ describe("SigningKeyring", () => {
         env: { GATEHOUSE_SECRET_SIGNING_KEYRING: raw.toString("base64url") }
       }))
       const store = yield* withStore
-      const [first, second] = yield* Effect.all([keyringOver(store), keyringOver(store)]).pipe(Effect.provide(environment))
+      const [first, second] = yield* Effect.all([keyringOver(store), keyringOver(store)]).pipe(
+        Effect.provide(environment)
+      )
       const key = yield* first.current
       assert.strictEqual(key.kid, (yield* second.current).kid)
       assert.deepStrictEqual(Buffer.from(Redacted.value(key.key)), raw)

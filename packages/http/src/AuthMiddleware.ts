@@ -7,10 +7,10 @@
  *   without a port): the DNS-rebinding guard.
  * - `notFound`: a 404 in the contract's error shape for any path no route matched (add it last).
  */
+import { ServerAuthPolicy } from "@gatehouse/core"
 import { Effect, Result } from "effect"
 import { HttpMiddleware, HttpRouter, HttpServerRequest } from "effect/http"
 import { IpNetwork } from "effect/net"
-import { ServerAuthPolicy } from "@gatehouse/core"
 import * as AuthError from "./AuthError.ts"
 import * as RequestInfo from "./RequestInfo.ts"
 

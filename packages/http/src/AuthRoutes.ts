@@ -3,9 +3,9 @@
  * once when the layer is built; handlers only read the request. No token ever appears in a
  * response of the cookie flow or in a list; credential responses carry `Cache-Control: no-store`.
  */
+import { BootstrapCredentialService, Crockford, Scopes, ServerAuth, SessionCredentialService } from "@gatehouse/core"
 import { Effect, Option, Redacted, Schema } from "effect"
 import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
-import { BootstrapCredentialService, Crockford, Scopes, ServerAuth, SessionCredentialService } from "@gatehouse/core"
 import * as AuthError from "./AuthError.ts"
 import { CurrentSession, HttpAuth } from "./HttpAuth.ts"
 import { HttpAuthSettings } from "./HttpAuthSettings.ts"
@@ -90,13 +90,17 @@ export const layer = HttpRouter.use(Effect.fnUntraced(function*(router) {
       })
     )
 
-  yield* router.add("GET", "/api/auth/session", (request) =>
-    auth.respond(Effect.map(serverAuth.getSessionState(presented(request)), (state) =>
-      json({
-        authenticated: Option.isSome(state),
-        ...(Option.isSome(state) ? { session: sessionView(state.value.session) } : {}),
-        auth: serverAuth.policy.descriptor(RequestInfo.isHttps(request))
-      }))))
+  yield* router.add(
+    "GET",
+    "/api/auth/session",
+    (request) =>
+      auth.respond(Effect.map(serverAuth.getSessionState(presented(request)), (state) =>
+        json({
+          authenticated: Option.isSome(state),
+          ...(Option.isSome(state) ? { session: sessionView(state.value.session) } : {}),
+          auth: serverAuth.policy.descriptor(RequestInfo.isHttps(request))
+        })))
+  )
 
   yield* router.add("POST", "/api/auth/bootstrap", (request) =>
     auth.respond(Effect.gen(function*() {
@@ -112,10 +116,18 @@ export const layer = HttpRouter.use(Effect.fnUntraced(function*(router) {
   yield* router.add("POST", "/api/auth/bootstrap/bearer", (request) =>
     auth.respond(Effect.gen(function*() {
       yield* auth.checkRateLimit
-      const body = yield* readBody(BearerBootstrapBody, `{"credential": "XXXX-XXXX-XXXX-XXXX", "client": {"label": "..."}}`)
+      const body = yield* readBody(
+        BearerBootstrapBody,
+        `{"credential": "XXXX-XXXX-XXXX-XXXX", "client": {"label": "..."}}`
+      )
       const client = { ...RequestInfo.describeClient(request), ...compact({ ...body.client }) }
       const { session, token } = yield* exchange(body.credential, { client })
-      return json({ accessToken: Redacted.value(token), tokenType: "Bearer", expiresAt: session.expiresAt, session: sessionView(session) })
+      return json({
+        accessToken: Redacted.value(token),
+        tokenType: "Bearer",
+        expiresAt: session.expiresAt,
+        session: sessionView(session)
+      })
     })))
 
   yield* router.add("POST", "/api/auth/logout", (request) =>
@@ -126,68 +138,100 @@ export const layer = HttpRouter.use(Effect.fnUntraced(function*(router) {
       return yield* auth.clearSessionCookie(request, HttpServerResponse.empty({ status: 204, headers: noStore }))
     })))
 
-  yield* router.add("POST", "/api/auth/ws-ticket", auth.requireSession(Effect.gen(function*() {
-    yield* readBody(EmptyBody, "{}", true)
-    const { session } = yield* CurrentSession
-    const { expiresAt, ticket } = yield* sessions.issueWebSocketTicket(session.sid)
-    return json({ ticket: Redacted.value(ticket), expiresAt })
-  })))
+  yield* router.add(
+    "POST",
+    "/api/auth/ws-ticket",
+    auth.requireSession(Effect.gen(function*() {
+      yield* readBody(EmptyBody, "{}", true)
+      const { session } = yield* CurrentSession
+      const { expiresAt, ticket } = yield* sessions.issueWebSocketTicket(session.sid)
+      return json({ ticket: Redacted.value(ticket), expiresAt })
+    }))
+  )
 
-  yield* router.add("GET", "/api/auth/sessions", auth.requireScopes([Scopes.readAccess])(Effect.gen(function*() {
-    const { session } = yield* CurrentSession
-    const all = yield* sessions.list
-    return json({ sessions: all.map((each) => sessionView(each, session.sid)) })
-  })))
+  yield* router.add(
+    "GET",
+    "/api/auth/sessions",
+    auth.requireScopes([Scopes.readAccess])(Effect.gen(function*() {
+      const { session } = yield* CurrentSession
+      const all = yield* sessions.list
+      return json({ sessions: all.map((each) => sessionView(each, session.sid)) })
+    }))
+  )
 
-  yield* router.add("DELETE", "/api/auth/sessions/:id", auth.requireScopes([Scopes.writeAccess])(Effect.gen(function*() {
-    const { session } = yield* CurrentSession
-    const id = (yield* HttpRouter.params).id ?? ""
-    if (id === session.sid) {
-      return yield* AuthError.forbidden("You cannot revoke your own session here; log out instead")
-    }
-    return json({ revoked: yield* sessions.revoke(id) })
-  })))
-
-  yield* router.add("POST", "/api/auth/sessions/revoke-others", auth.requireScopes([Scopes.writeAccess])(Effect.gen(function*() {
-    yield* readBody(EmptyBody, "{}", true)
-    const { session } = yield* CurrentSession
-    return json({ revokedCount: yield* sessions.revokeAllExcept(session.sid) })
-  })))
-
-  yield* router.add("POST", "/api/auth/pairing-links", (request) =>
+  yield* router.add(
+    "DELETE",
+    "/api/auth/sessions/:id",
     auth.requireScopes([Scopes.writeAccess])(Effect.gen(function*() {
       const { session } = yield* CurrentSession
-      const body = yield* readBody(PairingLinkBody, `{"ttlSeconds": 300, "label": "phone", "scopes": ["read:hello"]}`, true)
-      const scopes = body.scopes ?? Scopes.standard(settings.applicationScopes)
-      if (!scopes.every(Scopes.isScope)) return yield* AuthError.invalidRequest("scopes must be valid scopes")
-      const missing = Scopes.missing(session.scopes, scopes)
-      if (missing.length > 0) return yield* AuthError.insufficientScope(missing)
-      const ttlSeconds = body.ttlSeconds ?? settings.pairingLinkTtlSeconds
-      if (ttlSeconds > settings.maxPairingLinkTtlSeconds) {
-        return yield* AuthError.invalidRequest(`ttlSeconds must be at most ${settings.maxPairingLinkTtlSeconds}`)
+      const id = (yield* HttpRouter.params).id ?? ""
+      if (id === session.sid) {
+        return yield* AuthError.forbidden("You cannot revoke your own session here; log out instead")
       }
-      const issued = yield* grants.issue({
-        subject: session.subject,
-        scopes,
-        ttl: `${ttlSeconds} seconds`,
-        label: body.label
-      })
-      const code = Redacted.value(issued.credential)
-      const origin = settings.publicOrigin ?? RequestInfo.ownOrigin(request) ?? ""
-      return json({
-        id: issued.id,
-        credential: Crockford.format(code),
-        url: `${origin}/pair#token=${code}`,
-        expiresAt: issued.expiresAt,
-        scopes: issued.grant.scopes
-      }, 201)
-    })))
+      return json({ revoked: yield* sessions.revoke(id) })
+    }))
+  )
 
-  yield* router.add("GET", "/api/auth/pairing-links", auth.requireScopes([Scopes.readAccess])(
-    Effect.map(grants.list, (links) => json({ links: links.map(grantView) }))
-  ))
+  yield* router.add(
+    "POST",
+    "/api/auth/sessions/revoke-others",
+    auth.requireScopes([Scopes.writeAccess])(Effect.gen(function*() {
+      yield* readBody(EmptyBody, "{}", true)
+      const { session } = yield* CurrentSession
+      return json({ revokedCount: yield* sessions.revokeAllExcept(session.sid) })
+    }))
+  )
 
-  yield* router.add("DELETE", "/api/auth/pairing-links/:id", auth.requireScopes([Scopes.writeAccess])(
-    Effect.flatMap(HttpRouter.params, ({ id }) => Effect.map(grants.revoke(id ?? ""), (revoked) => json({ revoked })))
-  ))
+  yield* router.add(
+    "POST",
+    "/api/auth/pairing-links",
+    (request) =>
+      auth.requireScopes([Scopes.writeAccess])(Effect.gen(function*() {
+        const { session } = yield* CurrentSession
+        const body = yield* readBody(
+          PairingLinkBody,
+          `{"ttlSeconds": 300, "label": "phone", "scopes": ["read:hello"]}`,
+          true
+        )
+        const scopes = body.scopes ?? Scopes.standard(settings.applicationScopes)
+        if (!scopes.every(Scopes.isScope)) return yield* AuthError.invalidRequest("scopes must be valid scopes")
+        const missing = Scopes.missing(session.scopes, scopes)
+        if (missing.length > 0) return yield* AuthError.insufficientScope(missing)
+        const ttlSeconds = body.ttlSeconds ?? settings.pairingLinkTtlSeconds
+        if (ttlSeconds > settings.maxPairingLinkTtlSeconds) {
+          return yield* AuthError.invalidRequest(`ttlSeconds must be at most ${settings.maxPairingLinkTtlSeconds}`)
+        }
+        const issued = yield* grants.issue({
+          subject: session.subject,
+          scopes,
+          ttl: `${ttlSeconds} seconds`,
+          label: body.label
+        })
+        const code = Redacted.value(issued.credential)
+        const origin = settings.publicOrigin ?? RequestInfo.ownOrigin(request) ?? ""
+        return json({
+          id: issued.id,
+          credential: Crockford.format(code),
+          url: `${origin}/pair#token=${code}`,
+          expiresAt: issued.expiresAt,
+          scopes: issued.grant.scopes
+        }, 201)
+      }))
+  )
+
+  yield* router.add(
+    "GET",
+    "/api/auth/pairing-links",
+    auth.requireScopes([Scopes.readAccess])(
+      Effect.map(grants.list, (links) => json({ links: links.map(grantView) }))
+    )
+  )
+
+  yield* router.add(
+    "DELETE",
+    "/api/auth/pairing-links/:id",
+    auth.requireScopes([Scopes.writeAccess])(
+      Effect.flatMap(HttpRouter.params, ({ id }) => Effect.map(grants.revoke(id ?? ""), (revoked) => json({ revoked })))
+    )
+  )
 }))

@@ -12,9 +12,9 @@
  *     ))
  *   }))
  */
+import { Scopes, ServerAuth, ServerAuthPolicy } from "@gatehouse/core"
 import { Cause, Context, Effect, Layer, Predicate, Redacted } from "effect"
 import { HttpServerRequest, HttpServerResponse } from "effect/http"
-import { Scopes, ServerAuth, ServerAuthPolicy } from "@gatehouse/core"
 import * as AuthError from "./AuthError.ts"
 import { HttpAuthSettings } from "./HttpAuthSettings.ts"
 import { RateLimiter } from "./RateLimiter.ts"
@@ -36,7 +36,9 @@ export interface HttpAuthService {
   ) => Effect.Effect<Response, never, Request | Exclude<R, CurrentSession>>
   readonly requireScopes: (
     scopes: ReadonlyArray<string>
-  ) => <E, R>(handler: Effect.Effect<Response, E, R>) => Effect.Effect<Response, never, Request | Exclude<R, CurrentSession>>
+  ) => <E, R>(
+    handler: Effect.Effect<Response, E, R>
+  ) => Effect.Effect<Response, never, Request | Exclude<R, CurrentSession>>
   /** Maps every failure of a handler to the contract's error response (500 for the unexpected). */
   readonly respond: <E, R>(handler: Effect.Effect<Response, E, R>) => Effect.Effect<Response, never, R>
   /** 403 `origin_not_allowed` unless the request's Origin is absent, ours or allowed. */
@@ -65,27 +67,40 @@ export const make = Effect.gen(function*() {
 
   const sessionCookie = (request: Request) => policy.sessionCookie(RequestInfo.isHttps(request))
 
-  const checkOrigin = Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
-    RequestInfo.isOriginAllowed(request, settings.allowedOrigins, settings.publicOrigin)
-      ? Effect.void
-      : Effect.fail(AuthError.originNotAllowed()))
+  const checkOrigin = Effect.flatMap(
+    HttpServerRequest.HttpServerRequest,
+    (request) =>
+      RequestInfo.isOriginAllowed(request, settings.allowedOrigins, settings.publicOrigin)
+        ? Effect.void
+        : Effect.fail(AuthError.originNotAllowed())
+  )
 
-  const checkRateLimit = Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
-    Effect.flatMap(limiter.retryAfter(RequestInfo.clientAddress(request)), (wait) =>
-      wait > 0 ? Effect.fail(AuthError.rateLimited(wait)) : Effect.void))
+  const checkRateLimit = Effect.flatMap(
+    HttpServerRequest.HttpServerRequest,
+    (request) =>
+      Effect.flatMap(
+        limiter.retryAfter(RequestInfo.clientAddress(request)),
+        (wait) => wait > 0 ? Effect.fail(AuthError.rateLimited(wait)) : Effect.void
+      )
+  )
 
   const failCredential = (error: AuthError.HttpAuthError) =>
     Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
       const address = RequestInfo.clientAddress(request)
-      return Effect.flatMap(limiter.retryAfter(address), (waitBefore) =>
-        Effect.flatMap(limiter.recordFailure(address), () =>
-          // Over budget already: the answer is 429, whatever was wrong with the credential.
-          Effect.fail(waitBefore > 0 ? AuthError.rateLimited(waitBefore) : error)))
+      return Effect.flatMap(
+        limiter.retryAfter(address),
+        (waitBefore) =>
+          Effect.flatMap(limiter.recordFailure(address), () =>
+            // Over budget already: the answer is 429, whatever was wrong with the credential.
+            Effect.fail(waitBefore > 0 ? AuthError.rateLimited(waitBefore) : error))
+      )
     })
 
   const verify = (presented: RequestInfo.Presented, via: "cookie" | "bearer") => {
     if (presented._tag !== "Token") {
-      return failCredential(AuthError.invalidCredential(`The ${via === "cookie" ? "session cookie" : "bearer token"} is malformed`))
+      return failCredential(
+        AuthError.invalidCredential(`The ${via === "cookie" ? "session cookie" : "bearer token"} is malformed`)
+      )
     }
     const credentials = via === "cookie" ? { cookie: presented.token } : { bearer: presented.token }
     return serverAuth.authenticateHttpRequest(credentials).pipe(
@@ -137,15 +152,27 @@ export const make = Effect.gen(function*() {
     )
 
   const requireScopes = (scopes: ReadonlyArray<string>) =>
-  <E, R>(handler: Effect.Effect<Response, E, R>): Effect.Effect<Response, never, Request | Exclude<R, CurrentSession>> =>
-    respond(Effect.flatMap(authenticate, (authenticated): Effect.Effect<Response, E | AuthError.HttpAuthError, Exclude<R, CurrentSession>> => {
-      const missing = Scopes.missing(authenticated.session.scopes, scopes)
-      return missing.length > 0
-        ? Effect.fail(AuthError.insufficientScope(missing))
-        : Effect.provideService(handler, CurrentSession, authenticated)
-    }))
+  <E, R>(
+    handler: Effect.Effect<Response, E, R>
+  ): Effect.Effect<Response, never, Request | Exclude<R, CurrentSession>> =>
+    respond(
+      Effect.flatMap(
+        authenticate,
+        (authenticated): Effect.Effect<Response, E | AuthError.HttpAuthError, Exclude<R, CurrentSession>> => {
+          const missing = Scopes.missing(authenticated.session.scopes, scopes)
+          return missing.length > 0
+            ? Effect.fail(AuthError.insufficientScope(missing))
+            : Effect.provideService(handler, CurrentSession, authenticated)
+        }
+      )
+    )
 
-  const setSessionCookie = (request: Request, response: Response, token: Redacted.Redacted<string>, expiresAt: number) =>
+  const setSessionCookie = (
+    request: Request,
+    response: Response,
+    token: Redacted.Redacted<string>,
+    expiresAt: number
+  ) =>
     Effect.clockWith((clock) => {
       const cookie = sessionCookie(request)
       const maxAgeSeconds = Math.max(0, Math.floor((expiresAt - clock.currentTimeMillisUnsafe()) / 1000))

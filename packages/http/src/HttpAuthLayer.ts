@@ -30,4 +30,5 @@ export const services = (options: Options) =>
   )
 
 /** The auth routes and the global guards. (For a JSON 404, add `AuthMiddleware.notFound` after your routes.) */
-export const routes = (options: AuthMiddleware.Options = {}) => Layer.mergeAll(AuthRoutes.layer, AuthMiddleware.layer(options))
+export const routes = (options: AuthMiddleware.Options = {}) =>
+  Layer.mergeAll(AuthRoutes.layer, AuthMiddleware.layer(options))

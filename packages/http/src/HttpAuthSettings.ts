@@ -25,7 +25,9 @@ export class HttpAuthSettings extends Context.Service<HttpAuthSettings, HttpAuth
 ) {}
 
 export type Options =
-  & { readonly [K in Exclude<keyof HttpAuthSettingsService, "applicationScopes">]?: HttpAuthSettingsService[K] | undefined }
+  & {
+    readonly [K in Exclude<keyof HttpAuthSettingsService, "applicationScopes">]?: HttpAuthSettingsService[K] | undefined
+  }
   & { readonly applicationScopes: ReadonlyArray<string> }
 
 export const make = (options: Options): HttpAuthSettingsService => ({

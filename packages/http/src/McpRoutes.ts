@@ -10,9 +10,9 @@
  *   metadata at `/.well-known/oauth-protected-resource` (and at the RFC 9728 path-suffixed URL
  *   `/.well-known/oauth-protected-resource<endpoint path>`).
  */
+import { McpSessionRegistry, Scopes } from "@gatehouse/core"
 import { Context, Effect, Layer, Option, Redacted, Schema } from "effect"
 import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
-import { McpSessionRegistry, Scopes } from "@gatehouse/core"
 import * as AuthError from "./AuthError.ts"
 import { CurrentSession, HttpAuth } from "./HttpAuth.ts"
 import { HttpAuthSettings } from "./HttpAuthSettings.ts"
@@ -95,7 +95,9 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
   })
 
   const serve = <E, R>(handler: Effect.Effect<Response, E, R>) =>
-    auth.respond(Effect.flatMap(authenticate, (principal) => Effect.provideService(handler, CurrentMcpPrincipal, principal)))
+    auth.respond(
+      Effect.flatMap(authenticate, (principal) => Effect.provideService(handler, CurrentMcpPrincipal, principal))
+    )
 
   return McpGuard.of({ metadataUrl, metadata, serve })
 })
@@ -105,7 +107,9 @@ export const guardLayer = (options: Options = {}) => Layer.effect(McpGuard, make
 const IssueBody = Schema.Struct({
   threadId: Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(256)),
   providerInstanceId: Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(256)),
-  capabilities: Schema.optional(Schema.Array(Schema.String.check(Schema.isMaxLength(256))).check(Schema.isMaxLength(64)))
+  capabilities: Schema.optional(
+    Schema.Array(Schema.String.check(Schema.isMaxLength(256))).check(Schema.isMaxLength(64))
+  )
 })
 
 /** `POST /api/auth/mcp-credentials` and the metadata documents. */
@@ -115,22 +119,30 @@ export const layer = HttpRouter.use(Effect.fnUntraced(function*(router) {
   const registry = yield* McpSessionRegistry.McpSessionRegistry
   const settings = yield* HttpAuthSettings
 
-  yield* router.add("POST", "/api/auth/mcp-credentials", auth.requireScopes([Scopes.writeAccess])(Effect.gen(function*() {
-    const { session } = yield* CurrentSession
-    const body = yield* JsonBody.read(IssueBody, {
-      maxBytes: settings.maxBodyBytes,
-      expected: `{"threadId": "...", "providerInstanceId": "..."}`
-    })
-    const capabilities = body.capabilities ?? []
-    const missing = Scopes.missing(session.scopes, capabilities)
-    if (missing.length > 0) return yield* AuthError.insufficientScope(missing)
-    const issued = yield* registry.issue({ threadId: body.threadId, providerInstanceId: body.providerInstanceId, capabilities })
-    return HttpServerResponse.jsonUnsafe({
-      endpoint: issued.endpoint,
-      authorizationHeader: Redacted.value(issued.authorizationHeader),
-      expiresAt: issued.expiresAt
-    }, { status: 201, headers: { "cache-control": "no-store" } })
-  })))
+  yield* router.add(
+    "POST",
+    "/api/auth/mcp-credentials",
+    auth.requireScopes([Scopes.writeAccess])(Effect.gen(function*() {
+      const { session } = yield* CurrentSession
+      const body = yield* JsonBody.read(IssueBody, {
+        maxBytes: settings.maxBodyBytes,
+        expected: `{"threadId": "...", "providerInstanceId": "..."}`
+      })
+      const capabilities = body.capabilities ?? []
+      const missing = Scopes.missing(session.scopes, capabilities)
+      if (missing.length > 0) return yield* AuthError.insufficientScope(missing)
+      const issued = yield* registry.issue({
+        threadId: body.threadId,
+        providerInstanceId: body.providerInstanceId,
+        capabilities
+      })
+      return HttpServerResponse.jsonUnsafe({
+        endpoint: issued.endpoint,
+        authorizationHeader: Redacted.value(issued.authorizationHeader),
+        expiresAt: issued.expiresAt
+      }, { status: 201, headers: { "cache-control": "no-store" } })
+    }))
+  )
 
   const document = HttpServerResponse.jsonUnsafe(guard.metadata, { headers: { "cache-control": "max-age=300" } })
   yield* router.add("GET", metadataPath, document)

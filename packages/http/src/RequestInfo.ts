@@ -3,9 +3,9 @@
  * Host and Origin be trusted. Total functions: hostile headers give `undefined` or `false`, never
  * an exception.
  */
+import type { SessionStore } from "@gatehouse/core"
 import { Option, Redacted } from "effect"
 import type { HttpServerRequest } from "effect/http"
-import type { SessionStore } from "@gatehouse/core"
 
 /** Longest credential read from a header or cookie; longer values are treated as absent-and-bad. */
 export const maxCredentialLength = 4096
@@ -26,7 +26,8 @@ export const clientAddress = (request: HttpServerRequest.HttpServerRequest): str
 
 export const unsafeMethods: ReadonlySet<string> = new Set(["POST", "PUT", "PATCH", "DELETE"])
 
-export const isUnsafeMethod = (request: HttpServerRequest.HttpServerRequest): boolean => unsafeMethods.has(request.method)
+export const isUnsafeMethod = (request: HttpServerRequest.HttpServerRequest): boolean =>
+  unsafeMethods.has(request.method)
 
 const token68 = /^[A-Za-z0-9\-._~+/]+=*$/
 
@@ -101,9 +102,25 @@ export const isOriginAllowed = (
 export const describeClient = (request: HttpServerRequest.HttpServerRequest): SessionStore.ClientMetadata => {
   const agent = (request.headers["user-agent"] ?? "").slice(0, 512)
   const pick = (pairs: ReadonlyArray<readonly [RegExp, string]>) => pairs.find(([pattern]) => pattern.test(agent))?.[1]
-  const os = pick([[/android/i, "Android"], [/iphone|ipad|ipod/i, "iOS"], [/windows/i, "Windows"], [/mac os x|macintosh/i, "macOS"], [/cros/i, "ChromeOS"], [/linux/i, "Linux"]])
-  const browser = pick([[/edg\//i, "Edge"], [/firefox\//i, "Firefox"], [/chrom(e|ium)\//i, "Chrome"], [/safari\//i, "Safari"], [/curl\//i, "curl"]])
-  const deviceType = /ipad|tablet/i.test(agent) ? "tablet" : /mobile|iphone|android/i.test(agent) ? "mobile" : agent === "" ? undefined : "desktop"
+  const os = pick([
+    [/android/i, "Android"],
+    [/iphone|ipad|ipod/i, "iOS"],
+    [/windows/i, "Windows"],
+    [/mac os x|macintosh/i, "macOS"],
+    [/cros/i, "ChromeOS"],
+    [/linux/i, "Linux"]
+  ])
+  const browser = pick([[/edg\//i, "Edge"], [/firefox\//i, "Firefox"], [/chrom(e|ium)\//i, "Chrome"], [
+    /safari\//i,
+    "Safari"
+  ], [/curl\//i, "curl"]])
+  const deviceType = /ipad|tablet/i.test(agent)
+    ? "tablet"
+    : /mobile|iphone|android/i.test(agent)
+    ? "mobile"
+    : agent === ""
+    ? undefined
+    : "desktop"
   const ip = Option.getOrUndefined(request.remoteAddress)
   return Object.fromEntries(Object.entries({ os, browser, deviceType, ip }).filter(([, value]) => value !== undefined))
 }

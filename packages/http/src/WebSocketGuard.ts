@@ -9,9 +9,9 @@
  * within `livenessInterval` (default 500 ms) for a revoke made elsewhere (the CLI, another instance
  * on the same database), found by re-reading the connected sessions from the store.
  */
+import { Scopes, ServerAuth, SessionCredentialService } from "@gatehouse/core"
 import { Context, Deferred, Duration, Effect, Layer, Redacted, Schedule, Stream } from "effect"
 import { HttpServerRequest, HttpServerResponse } from "effect/http"
-import { Scopes, ServerAuth, SessionCredentialService } from "@gatehouse/core"
 import { Socket } from "effect/socket"
 import * as AuthError from "./AuthError.ts"
 import { HttpAuth } from "./HttpAuth.ts"
@@ -76,7 +76,8 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
     const connected = [...live.keys()]
     return sessions.liveAmong(connected).pipe(
       Effect.flatMap((alive) =>
-        Effect.forEach(connected.filter((sid) => !alive.has(sid)), closeSession, { discard: true })),
+        Effect.forEach(connected.filter((sid) => !alive.has(sid)), closeSession, { discard: true })
+      ),
       // A store outage must not close everyone's sockets, nor stop the loop.
       Effect.catch((error) => Effect.logWarning("WebSocket liveness check failed", error.message))
     )
@@ -101,7 +102,9 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
     return yield* serverAuth.authenticateWebSocketUpgrade(credentials).pipe(
       Effect.catch((error) => {
         const mapped = AuthError.fromCoreError(error)
-        return error._tag === "MissingCredential" || mapped.status !== 401 ? Effect.fail(mapped) : auth.failCredential(mapped)
+        return error._tag === "MissingCredential" || mapped.status !== 401
+          ? Effect.fail(mapped)
+          : auth.failCredential(mapped)
       })
     )
   })

@@ -1,10 +1,10 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Redacted } from "effect"
 import { execFile } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { promisify } from "node:util"
-import { assert, describe, it } from "@effect/vitest"
-import { Effect, Redacted } from "effect"
 import { cookiePair, postJson, request, startServer, type TestServer } from "./harness.ts"
 
 const run = promisify(execFile)
@@ -16,9 +16,23 @@ const selfSigned = Effect.promise(async () => {
     const key = Path.join(directory, "key.pem")
     const cert = Path.join(directory, "cert.pem")
     await run("openssl", [
-      "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-      "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
-      "-days", "1", "-keyout", key, "-out", cert
+      "req",
+      "-x509",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:prime256v1",
+      "-nodes",
+      "-subj",
+      "/CN=127.0.0.1",
+      "-addext",
+      "subjectAltName=IP:127.0.0.1,DNS:localhost",
+      "-days",
+      "1",
+      "-keyout",
+      key,
+      "-out",
+      cert
     ])
     return { key: Fs.readFileSync(key, "utf8"), cert: Fs.readFileSync(cert, "utf8") }
   } finally {
@@ -64,12 +78,20 @@ describe("session cookie", () => {
       const cookie = response.setCookies[0]!
       assert.match(cookie, /^__Host-gatehouse_session=v1\./)
       assert.deepStrictEqual(attributes(cookie), ["httponly", "max-age", "path", "samesite", "secure"])
-      const session = yield* request(server.port, { path: "/api/auth/session", tls: true, headers: { cookie: cookiePair(cookie) } })
+      const session = yield* request(server.port, {
+        path: "/api/auth/session",
+        tls: true,
+        headers: { cookie: cookiePair(cookie) }
+      })
       assert.strictEqual(session.json.authenticated, true)
       assert.strictEqual(session.json.auth.sessionCookieName, "__Host-gatehouse_session")
       // Over HTTPS the per-port plain name is not read.
       const token = cookiePair(cookie).split("=")[1]!
-      const plainName = yield* request(server.port, { path: "/api/hello", tls: true, headers: { cookie: `gatehouse_session_${server.port}=${token}` } })
+      const plainName = yield* request(server.port, {
+        path: "/api/hello",
+        tls: true,
+        headers: { cookie: `gatehouse_session_${server.port}=${token}` }
+      })
       assert.strictEqual(plainName.status, 401)
       // The page origin is https: an https Origin is our own.
       const logout = yield* request(server.port, {
@@ -85,7 +107,9 @@ describe("session cookie", () => {
   it.effect("behind a trusted proxy, X-Forwarded-Proto https gives the HTTPS cookie", () =>
     Effect.gen(function*() {
       const server = yield* startServer({ trustedProxies: ["127.0.0.1/32"] })
-      const response = yield* pair(server, { headers: { "x-forwarded-for": "203.0.113.7", "x-forwarded-proto": "https" } })
+      const response = yield* pair(server, {
+        headers: { "x-forwarded-for": "203.0.113.7", "x-forwarded-proto": "https" }
+      })
       assert.match(response.setCookies[0]!, /^__Host-gatehouse_session=.*; Secure/)
       assert.strictEqual(response.json.session.client.ip, "203.0.113.7")
     }))
@@ -93,7 +117,9 @@ describe("session cookie", () => {
   it.effect("from an untrusted peer, forwarded headers are ignored", () =>
     Effect.gen(function*() {
       const server = yield* startServer()
-      const response = yield* pair(server, { headers: { "x-forwarded-for": "203.0.113.7", "x-forwarded-proto": "https" } })
+      const response = yield* pair(server, {
+        headers: { "x-forwarded-for": "203.0.113.7", "x-forwarded-proto": "https" }
+      })
       assert.match(response.setCookies[0]!, new RegExp(`^gatehouse_session_${server.port}=`))
       assert.notMatch(response.setCookies[0]!, /Secure/)
       assert.strictEqual(response.json.session.client.ip, "127.0.0.1")
@@ -105,7 +131,10 @@ describe("session cookie", () => {
       const response = yield* pair(server)
       assert.match(response.setCookies[0]!, new RegExp(`^gatehouse_session_${server.port}=.*; Secure`))
       // No loopback Host guard on a remote policy.
-      assert.strictEqual((yield* request(server.port, { path: "/api/auth/session", host: "gatehouse.example" })).status, 200)
+      assert.strictEqual(
+        (yield* request(server.port, { path: "/api/auth/session", host: "gatehouse.example" })).status,
+        200
+      )
     }))
 })
 
@@ -114,7 +143,9 @@ describe("rate limits and addresses", () => {
     Effect.gen(function*() {
       const server = yield* startServer({ trustedProxies: ["127.0.0.1"], rateLimit: { capacity: 2 } })
       const fail = (client: string) =>
-        postJson(server.port, "/api/auth/bootstrap", { credential: "0000-0000-0000-0000" }, { "x-forwarded-for": client })
+        postJson(server.port, "/api/auth/bootstrap", { credential: "0000-0000-0000-0000" }, {
+          "x-forwarded-for": client
+        })
       assert.strictEqual((yield* fail("198.51.100.1")).status, 401)
       assert.strictEqual((yield* fail("198.51.100.1")).status, 401)
       assert.strictEqual((yield* fail("198.51.100.1")).status, 429)
@@ -125,7 +156,9 @@ describe("rate limits and addresses", () => {
     Effect.gen(function*() {
       const server = yield* startServer({ rateLimit: { capacity: 2 } })
       const fail = (client: string) =>
-        postJson(server.port, "/api/auth/bootstrap", { credential: "0000-0000-0000-0000" }, { "x-forwarded-for": client })
+        postJson(server.port, "/api/auth/bootstrap", { credential: "0000-0000-0000-0000" }, {
+          "x-forwarded-for": client
+        })
       assert.strictEqual((yield* fail("198.51.100.1")).status, 401)
       assert.strictEqual((yield* fail("198.51.100.2")).status, 401)
       assert.strictEqual((yield* fail("198.51.100.3")).status, 429)

@@ -2,12 +2,7 @@
  * A real Gatehouse HTTP server on 127.0.0.1 for tests, with memory stores, plus a raw HTTP client
  * (node:http, so tests control every header, Host included).
  */
-import * as Http from "node:http"
-import * as Https from "node:https"
-import * as Net from "node:net"
 import { NodeHttpServer } from "@effect/platform-node"
-import { Context, Effect, Layer, Redacted } from "effect"
-import { HttpRouter, HttpServerResponse } from "effect/http"
 import {
   BootstrapCredentialService,
   McpSessionRegistry,
@@ -18,7 +13,12 @@ import {
   SessionStore,
   SigningKeyring
 } from "@gatehouse/core"
+import { Context, Effect, Layer, Redacted } from "effect"
+import { HttpRouter, HttpServerResponse } from "effect/http"
 import { Socket } from "effect/socket"
+import * as Http from "node:http"
+import * as Https from "node:https"
+import * as Net from "node:net"
 import { AuthMiddleware, HttpAuth, HttpAuthLayer, McpRoutes, WebSocketGuard } from "../src/index.ts"
 
 export const applicationScopes = ["read:hello", "write:hello"]
@@ -41,21 +41,39 @@ const HelloRoutes = HttpRouter.use(Effect.fnUntraced(function*(router) {
   const auth = yield* HttpAuth.HttpAuth
   const guard = yield* WebSocketGuard.WebSocketGuard
   const mcp = yield* McpRoutes.McpGuard
-  yield* router.add("POST", "/mcp", mcp.serve(
-    Effect.map(Effect.service(McpRoutes.CurrentMcpPrincipal), ({ threadId }) => HttpServerResponse.jsonUnsafe({ threadId }))
-  ))
-  yield* router.add("GET", "/api/hello", auth.requireScopes(["read:hello"])(
-    Effect.map(Effect.service(HttpAuth.CurrentSession), ({ session }) => HttpServerResponse.jsonUnsafe({ hello: session.subject }))
-  ))
-  yield* router.add("GET", "/ws", guard.serve(["read:hello"], (socket) =>
-    Effect.scoped(Effect.gen(function*() {
-      const writer = yield* socket.writer
-      const read = yield* Socket.readerString(socket)
-      while (true) {
-        const frames = yield* read
-        for (const frame of frames) yield* writer.write(frame)
-      }
-    }))))
+  yield* router.add(
+    "POST",
+    "/mcp",
+    mcp.serve(
+      Effect.map(
+        Effect.service(McpRoutes.CurrentMcpPrincipal),
+        ({ threadId }) => HttpServerResponse.jsonUnsafe({ threadId })
+      )
+    )
+  )
+  yield* router.add(
+    "GET",
+    "/api/hello",
+    auth.requireScopes(["read:hello"])(
+      Effect.map(
+        Effect.service(HttpAuth.CurrentSession),
+        ({ session }) => HttpServerResponse.jsonUnsafe({ hello: session.subject })
+      )
+    )
+  )
+  yield* router.add(
+    "GET",
+    "/ws",
+    guard.serve(["read:hello"], (socket) =>
+      Effect.scoped(Effect.gen(function*() {
+        const writer = yield* socket.writer
+        const read = yield* Socket.readerString(socket)
+        while (true) {
+          const frames = yield* read
+          for (const frame of frames) yield* writer.write(frame)
+        }
+      })))
+  )
 }))
 
 export interface ServerOptions {
@@ -186,7 +204,10 @@ export const postJson = (port: number, path: string, body: unknown, headers: Rec
 export const cookiePair = (setCookie: string) => setCookie.split(";")[0]!
 
 /** An administrative session made directly through the core, as a bearer token and a cookie. */
-export const adminSession = (server: TestServer, scopes: ReadonlyArray<string> = [...applicationScopes, "read:access", "write:access"]) =>
+export const adminSession = (
+  server: TestServer,
+  scopes: ReadonlyArray<string> = [...applicationScopes, "read:access", "write:access"]
+) =>
   Effect.map(server.sessions.issue({ subject: "owner", scopes, method: "pairing" }), ({ session, token }) => ({
     session,
     token: Redacted.value(token),

@@ -4,10 +4,10 @@
  * Whatever arrives, the answer is never a 5xx and never authenticated, and the server keeps
  * answering.
  */
-import * as Net from "node:net"
 import { assert, describe, it } from "@effect/vitest"
-import * as fc from "fast-check"
 import { Effect } from "effect"
+import * as fc from "fast-check"
+import * as Net from "node:net"
 import { adminSession, request, startServer } from "./harness.ts"
 
 /** Sends raw bytes, returns the status code of the response (0 if the connection was cut). */
@@ -45,7 +45,12 @@ const headerValue = fc.oneof(
     ).map((parts) => parts.join("."))
   },
   { weight: 3, arbitrary: fc.string({ unit: fc.constantFrom(..."!#$%&'*+-.^_`|~ABCabc012=;,\"/ "), maxLength: 200 }) },
-  { weight: 1, arbitrary: fc.uint8Array({ maxLength: 300 }).map((bytes) => Buffer.from(bytes).toString("latin1").replace(/[\r\n]/g, "")) },
+  {
+    weight: 1,
+    arbitrary: fc.uint8Array({ maxLength: 300 }).map((bytes) =>
+      Buffer.from(bytes).toString("latin1").replace(/[\r\n]/g, "")
+    )
+  },
   { weight: 1, arbitrary: fc.nat({ max: 20_000 }).map((n) => "A".repeat(n)) }
 )
 
@@ -78,12 +83,16 @@ const hostile = fc.record({
   ),
   cookie: fc.option(fc.tuple(fc.constantFrom("gatehouse_session_PORT", "x", ""), headerValue)),
   authorization: fc.option(fc.oneof(headerValue, headerValue.map((v) => `Bearer ${v}`))),
-  contentType: fc.option(fc.constantFrom("application/json", "text/plain", "application/json; charset=utf-8", "multipart/form-data", "")),
+  contentType: fc.option(
+    fc.constantFrom("application/json", "text/plain", "application/json; charset=utf-8", "multipart/form-data", "")
+  ),
   origin: fc.option(fc.constantFrom("null", "https://evil.example", "http://127.0.0.1")),
   body: fc.option(fc.oneof(
     fc.json(),
     fc.string({ unit: "binary", maxLength: 500 }),
-    fc.record({ credential: fc.oneof(fc.string(), fc.integer(), fc.constant(null)) }).map((value) => JSON.stringify(value))
+    fc.record({ credential: fc.oneof(fc.string(), fc.integer(), fc.constant(null)) }).map((value) =>
+      JSON.stringify(value)
+    )
   ))
 })
 
@@ -99,7 +108,9 @@ describe("hostile input against the live server", () => {
         const head = Buffer.concat([
           line(`${input.route[0]} ${input.route[1]} HTTP/1.1`),
           line(`Host: 127.0.0.1:${server.port}`),
-          ...(input.cookie === null ? [] : [line(`Cookie: ${input.cookie[0].replace("PORT", String(server.port))}=${input.cookie[1]}`)]),
+          ...(input.cookie === null
+            ? []
+            : [line(`Cookie: ${input.cookie[0].replace("PORT", String(server.port))}=${input.cookie[1]}`)]),
           ...(input.authorization === null ? [] : [line(`Authorization: ${input.authorization}`)]),
           ...(input.contentType === null ? [] : [line(`Content-Type: ${input.contentType}`)]),
           ...(input.origin === null ? [] : [line(`Origin: ${input.origin}`)]),

@@ -42,7 +42,10 @@ describe("MCP credentials over HTTP", () => {
     Effect.gen(function*() {
       const server = yield* startServer()
       const reader = yield* adminSession(server, ["read:hello"])
-      const refused = yield* postJson(server.port, "/api/auth/mcp-credentials", { threadId: "t", providerInstanceId: "p" }, {
+      const refused = yield* postJson(server.port, "/api/auth/mcp-credentials", {
+        threadId: "t",
+        providerInstanceId: "p"
+      }, {
         authorization: `Bearer ${reader.token}`
       })
       assert.strictEqual(refused.status, 403)
@@ -96,7 +99,10 @@ describe("MCP credentials over HTTP", () => {
     Effect.gen(function*() {
       const server = yield* startServer()
       const issued = yield* mint(server)
-      const foreign = yield* callMcp(server, { authorization: issued.authorizationHeader, origin: "https://evil.example" })
+      const foreign = yield* callMcp(server, {
+        authorization: issued.authorizationHeader,
+        origin: "https://evil.example"
+      })
       assert.strictEqual(foreign.status, 403)
       assert.strictEqual(foreign.json.error.code, "origin_not_allowed")
       const rebound = yield* request(server.port, {

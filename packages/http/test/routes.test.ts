@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
+import { Crockford } from "@gatehouse/core"
 import { Duration, Effect, Redacted } from "effect"
 import { TestClock } from "effect/testing"
-import { Crockford } from "@gatehouse/core"
 import {
   adminSession,
   applicationScopes,
@@ -17,7 +17,11 @@ import {
 const withServer = <A, E>(body: (server: TestServer) => Effect.Effect<A, E>, options: ServerOptions = {}) =>
   Effect.flatMap(startServer(options), body)
 
-const pairingCode = (server: TestServer, scopes: ReadonlyArray<string> = ["read:hello"], ttl: Duration.Input = "5 minutes") =>
+const pairingCode = (
+  server: TestServer,
+  scopes: ReadonlyArray<string> = ["read:hello"],
+  ttl: Duration.Input = "5 minutes"
+) =>
   Effect.map(server.grants.issue({ subject: "owner", scopes, ttl }), (issued) => ({
     id: issued.id,
     code: Redacted.value(issued.credential)
@@ -62,7 +66,8 @@ describe("GET /api/auth/session", () => {
         })
         assert.strictEqual(stale.status, 200)
         assert.strictEqual(stale.json.authenticated, false)
-      })))
+      })
+    ))
 })
 
 describe("POST /api/auth/bootstrap", () => {
@@ -70,7 +75,9 @@ describe("POST /api/auth/bootstrap", () => {
     withServer((server) =>
       Effect.gen(function*() {
         const { code } = yield* pairingCode(server)
-        const response = yield* postJson(server.port, "/api/auth/bootstrap", { credential: Crockford.format(code).toLowerCase() })
+        const response = yield* postJson(server.port, "/api/auth/bootstrap", {
+          credential: Crockford.format(code).toLowerCase()
+        })
         assert.strictEqual(response.status, 200, response.text)
         assert.strictEqual(response.json.authenticated, true)
         assert.deepStrictEqual(response.json.session.scopes, ["read:hello"])
@@ -80,9 +87,13 @@ describe("POST /api/auth/bootstrap", () => {
         assert.isAbove(token.length, 40)
         assert.notInclude(response.text, token)
         assert.notInclude(response.text, code)
-        const hello = yield* request(server.port, { path: "/api/hello", headers: { cookie: cookiePair(response.setCookies[0]!) } })
+        const hello = yield* request(server.port, {
+          path: "/api/hello",
+          headers: { cookie: cookiePair(response.setCookies[0]!) }
+        })
         assert.deepStrictEqual(hello.json, { hello: "owner" })
-      })))
+      })
+    ))
 
   it.effect("refuses other content types with 415, whatever the body", () =>
     withServer((server) =>
@@ -100,7 +111,8 @@ describe("POST /api/auth/bootstrap", () => {
         // The code was not used by the refused attempts.
         const ok = yield* postJson(server.port, "/api/auth/bootstrap", { credential: code })
         assert.strictEqual(ok.status, 200)
-      })))
+      })
+    ))
 
   it.effect("malformed JSON, a wrong shape and an oversized body are 4xx with the error shape", () =>
     withServer((server) =>
@@ -116,7 +128,8 @@ describe("POST /api/auth/bootstrap", () => {
         // The 400 message does not echo what was sent.
         const echoed = yield* post(JSON.stringify({ credential: { secret: "s3cr3t-value" } }))
         assert.notInclude(echoed.text, "s3cr3t-value")
-      })))
+      })
+    ))
 
   it.effect("wrong, reused, revoked and expired codes are 401s with a Bearer challenge", () =>
     withServer((server) =>
@@ -132,7 +145,11 @@ describe("POST /api/auth/bootstrap", () => {
 
         const revoked = yield* pairingCode(server)
         yield* server.grants.revoke(revoked.id)
-        assertError(yield* postJson(server.port, "/api/auth/bootstrap", { credential: revoked.code }), 401, "invalid_credential")
+        assertError(
+          yield* postJson(server.port, "/api/auth/bootstrap", { credential: revoked.code }),
+          401,
+          "invalid_credential"
+        )
 
         // The server reads time through the test's clock.
         const expiring = yield* pairingCode(server, ["read:hello"], "1 minute")
@@ -146,7 +163,9 @@ describe("POST /api/auth/bootstrap", () => {
     withServer((server) =>
       Effect.gen(function*() {
         const { code } = yield* pairingCode(server)
-        const foreign = yield* postJson(server.port, "/api/auth/bootstrap", { credential: code }, { origin: "https://evil.example" })
+        const foreign = yield* postJson(server.port, "/api/auth/bootstrap", { credential: code }, {
+          origin: "https://evil.example"
+        })
         assertError(foreign, 403, "origin_not_allowed")
         const nullOrigin = yield* postJson(server.port, "/api/auth/bootstrap", { credential: code }, { origin: "null" })
         assertError(nullOrigin, 403, "origin_not_allowed")
@@ -166,7 +185,11 @@ describe("POST /api/auth/bootstrap", () => {
       Effect.gen(function*() {
         const { code } = yield* pairingCode(server)
         for (let i = 0; i < 3; i++) {
-          assertError(yield* postJson(server.port, "/api/auth/bootstrap", { credential: Crockford.generate() }), 401, "invalid_credential")
+          assertError(
+            yield* postJson(server.port, "/api/auth/bootstrap", { credential: Crockford.generate() }),
+            401,
+            "invalid_credential"
+          )
         }
         const limited = yield* postJson(server.port, "/api/auth/bootstrap", { credential: code })
         assertError(limited, 429, "rate_limited")
@@ -174,7 +197,11 @@ describe("POST /api/auth/bootstrap", () => {
         assert.isAtLeast(retryAfter, 1)
         assert.isAtMost(retryAfter, 60)
         // Bad session tokens count too, and are answered 429 while over budget.
-        assertError(yield* request(server.port, { path: "/api/hello", headers: bearer("v1.a.b.c") }), 429, "rate_limited")
+        assertError(
+          yield* request(server.port, { path: "/api/hello", headers: bearer("v1.a.b.c") }),
+          429,
+          "rate_limited"
+        )
       }), { rateLimit: { capacity: 3 } }))
 })
 
@@ -193,12 +220,20 @@ describe("POST /api/auth/bootstrap/bearer", () => {
         assert.isNumber(response.json.expiresAt)
         assert.strictEqual(response.headers["cache-control"], "no-store")
         assert.deepStrictEqual(response.setCookies, [])
-        const list = yield* request(server.port, { path: "/api/auth/sessions", headers: bearer(response.json.accessToken) })
+        const list = yield* request(server.port, {
+          path: "/api/auth/sessions",
+          headers: bearer(response.json.accessToken)
+        })
         assert.strictEqual(list.json.sessions[0].client.label, "CI runner")
         assert.strictEqual(list.json.sessions[0].client.browser, "curl")
         assert.notInclude(list.text, response.json.accessToken)
-        assertError(yield* postJson(server.port, "/api/auth/bootstrap/bearer", { credential: code }), 401, "invalid_credential")
-      })))
+        assertError(
+          yield* postJson(server.port, "/api/auth/bootstrap/bearer", { credential: code }),
+          401,
+          "invalid_credential"
+        )
+      })
+    ))
 })
 
 describe("POST /api/auth/logout", () => {
@@ -209,12 +244,21 @@ describe("POST /api/auth/logout", () => {
         assertError(missing, 401, "missing_credential")
         assert.strictEqual(missing.headers["www-authenticate"], "Bearer")
         const admin = yield* adminSession(server)
-        const response = yield* request(server.port, { method: "POST", path: "/api/auth/logout", headers: { cookie: admin.cookie } })
+        const response = yield* request(server.port, {
+          method: "POST",
+          path: "/api/auth/logout",
+          headers: { cookie: admin.cookie }
+        })
         assert.strictEqual(response.status, 204)
         assert.match(response.setCookies[0]!, new RegExp(`^gatehouse_session_${server.port}=;`))
         assert.match(response.setCookies[0]!, /Max-Age=0/)
-        assertError(yield* request(server.port, { path: "/api/hello", headers: { cookie: admin.cookie } }), 401, "invalid_credential")
-      })))
+        assertError(
+          yield* request(server.port, { path: "/api/hello", headers: { cookie: admin.cookie } }),
+          401,
+          "invalid_credential"
+        )
+      })
+    ))
 
   it.effect("a cookie-authenticated unsafe request from a foreign Origin is refused; a bearer one is not", () =>
     withServer((server) =>
@@ -226,9 +270,15 @@ describe("POST /api/auth/logout", () => {
           headers: { cookie: admin.cookie, origin: "http://evil.example" }
         })
         assertError(viaCookie, 403, "origin_not_allowed")
-        assert.strictEqual((yield* request(server.port, { path: "/api/hello", headers: { cookie: admin.cookie } })).status, 200)
+        assert.strictEqual(
+          (yield* request(server.port, { path: "/api/hello", headers: { cookie: admin.cookie } })).status,
+          200
+        )
         // A safe method carries no Origin restriction.
-        const safe = yield* request(server.port, { path: "/api/hello", headers: { cookie: admin.cookie, origin: "http://evil.example" } })
+        const safe = yield* request(server.port, {
+          path: "/api/hello",
+          headers: { cookie: admin.cookie, origin: "http://evil.example" }
+        })
         assert.strictEqual(safe.status, 200)
         const viaBearer = yield* request(server.port, {
           method: "POST",
@@ -236,23 +286,37 @@ describe("POST /api/auth/logout", () => {
           headers: { ...bearer(admin.token), origin: "http://evil.example" }
         })
         assert.strictEqual(viaBearer.status, 204)
-      })))
+      })
+    ))
 })
 
 describe("POST /api/auth/ws-ticket", () => {
   it.effect("issues a single-use ticket to a session", () =>
     withServer((server) =>
       Effect.gen(function*() {
-        assertError(yield* request(server.port, { method: "POST", path: "/api/auth/ws-ticket" }), 401, "missing_credential")
+        assertError(
+          yield* request(server.port, { method: "POST", path: "/api/auth/ws-ticket" }),
+          401,
+          "missing_credential"
+        )
         const admin = yield* adminSession(server)
-        const response = yield* request(server.port, { method: "POST", path: "/api/auth/ws-ticket", headers: bearer(admin.token) })
+        const response = yield* request(server.port, {
+          method: "POST",
+          path: "/api/auth/ws-ticket",
+          headers: bearer(admin.token)
+        })
         assert.strictEqual(response.status, 200, response.text)
         assert.isString(response.json.ticket)
         assert.strictEqual(response.json.expiresAt, 60_000)
         assert.strictEqual(response.headers["cache-control"], "no-store")
         // A ticket is not a session.
-        assertError(yield* request(server.port, { path: "/api/hello", headers: bearer(response.json.ticket) }), 401, "invalid_credential")
-      })))
+        assertError(
+          yield* request(server.port, { path: "/api/hello", headers: bearer(response.json.ticket) }),
+          401,
+          "invalid_credential"
+        )
+      })
+    ))
 })
 
 describe("sessions", () => {
@@ -262,7 +326,10 @@ describe("sessions", () => {
         const plain = yield* adminSession(server, ["read:hello"])
         const refused = yield* request(server.port, { path: "/api/auth/sessions", headers: bearer(plain.token) })
         assertError(refused, 403, "insufficient_scope")
-        assert.strictEqual(refused.headers["www-authenticate"], `Bearer error="insufficient_scope", scope="read:access"`)
+        assert.strictEqual(
+          refused.headers["www-authenticate"],
+          `Bearer error="insufficient_scope", scope="read:access"`
+        )
         const admin = yield* adminSession(server)
         const list = yield* request(server.port, { path: "/api/auth/sessions", headers: { cookie: admin.cookie } })
         assert.strictEqual(list.status, 200)
@@ -272,36 +339,70 @@ describe("sessions", () => {
         assert.notInclude(list.text, admin.token)
         assert.notInclude(list.text, plain.token)
         assert.notInclude(list.text, admin.token.split(".")[3]!)
-      })))
+      })
+    ))
 
   it.effect("DELETE revokes another session, refuses your own and needs write:access", () =>
     withServer((server) =>
       Effect.gen(function*() {
         const admin = yield* adminSession(server)
         const reader = yield* adminSession(server, ["read:access", "read:hello"])
-        const own = yield* request(server.port, { method: "DELETE", path: `/api/auth/sessions/${admin.session.sid}`, headers: bearer(admin.token) })
+        const own = yield* request(server.port, {
+          method: "DELETE",
+          path: `/api/auth/sessions/${admin.session.sid}`,
+          headers: bearer(admin.token)
+        })
         assertError(own, 403, "forbidden")
-        const noWrite = yield* request(server.port, { method: "DELETE", path: `/api/auth/sessions/${admin.session.sid}`, headers: bearer(reader.token) })
+        const noWrite = yield* request(server.port, {
+          method: "DELETE",
+          path: `/api/auth/sessions/${admin.session.sid}`,
+          headers: bearer(reader.token)
+        })
         assertError(noWrite, 403, "insufficient_scope")
-        const revoked = yield* request(server.port, { method: "DELETE", path: `/api/auth/sessions/${reader.session.sid}`, headers: bearer(admin.token) })
+        const revoked = yield* request(server.port, {
+          method: "DELETE",
+          path: `/api/auth/sessions/${reader.session.sid}`,
+          headers: bearer(admin.token)
+        })
         assert.deepStrictEqual(revoked.json, { revoked: true })
-        assertError(yield* request(server.port, { path: "/api/hello", headers: bearer(reader.token) }), 401, "invalid_credential")
-        const again = yield* request(server.port, { method: "DELETE", path: `/api/auth/sessions/${reader.session.sid}`, headers: bearer(admin.token) })
+        assertError(
+          yield* request(server.port, { path: "/api/hello", headers: bearer(reader.token) }),
+          401,
+          "invalid_credential"
+        )
+        const again = yield* request(server.port, {
+          method: "DELETE",
+          path: `/api/auth/sessions/${reader.session.sid}`,
+          headers: bearer(admin.token)
+        })
         assert.deepStrictEqual(again.json, { revoked: false })
-      })))
+      })
+    ))
 
   it.effect("revoke-others keeps only the caller's session", () =>
     withServer((server) =>
       Effect.gen(function*() {
         const admin = yield* adminSession(server)
         const others = yield* Effect.all([adminSession(server), adminSession(server, ["read:hello"])])
-        const response = yield* request(server.port, { method: "POST", path: "/api/auth/sessions/revoke-others", headers: bearer(admin.token) })
+        const response = yield* request(server.port, {
+          method: "POST",
+          path: "/api/auth/sessions/revoke-others",
+          headers: bearer(admin.token)
+        })
         assert.deepStrictEqual(response.json, { revokedCount: 2 })
         for (const other of others) {
-          assertError(yield* request(server.port, { path: "/api/hello", headers: bearer(other.token) }), 401, "invalid_credential")
+          assertError(
+            yield* request(server.port, { path: "/api/hello", headers: bearer(other.token) }),
+            401,
+            "invalid_credential"
+          )
         }
-        assert.strictEqual((yield* request(server.port, { path: "/api/hello", headers: bearer(admin.token) })).status, 200)
-      })))
+        assert.strictEqual(
+          (yield* request(server.port, { path: "/api/hello", headers: bearer(admin.token) })).status,
+          200
+        )
+      })
+    ))
 })
 
 describe("pairing links", () => {
@@ -309,7 +410,12 @@ describe("pairing links", () => {
     withServer((server) =>
       Effect.gen(function*() {
         const admin = yield* adminSession(server)
-        const created = yield* postJson(server.port, "/api/auth/pairing-links", { label: "phone", ttlSeconds: 120 }, bearer(admin.token))
+        const created = yield* postJson(
+          server.port,
+          "/api/auth/pairing-links",
+          { label: "phone", ttlSeconds: 120 },
+          bearer(admin.token)
+        )
         assert.strictEqual(created.status, 201, created.text)
         assert.match(created.json.credential, /^[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}$/)
         const code = created.json.credential.replace(/-/g, "")
@@ -323,52 +429,123 @@ describe("pairing links", () => {
         assert.notInclude(list.text, code)
         assert.notInclude(list.text, created.json.credential)
 
-        const paired = yield* postJson(server.port, "/api/auth/bootstrap/bearer", { credential: created.json.credential })
+        const paired = yield* postJson(server.port, "/api/auth/bootstrap/bearer", {
+          credential: created.json.credential
+        })
         assert.deepStrictEqual(paired.json.session.scopes, applicationScopes)
 
         const second = yield* postJson(server.port, "/api/auth/pairing-links", {}, bearer(admin.token))
-        const deleted = yield* request(server.port, { method: "DELETE", path: `/api/auth/pairing-links/${second.json.id}`, headers: bearer(admin.token) })
+        const deleted = yield* request(server.port, {
+          method: "DELETE",
+          path: `/api/auth/pairing-links/${second.json.id}`,
+          headers: bearer(admin.token)
+        })
         assert.deepStrictEqual(deleted.json, { revoked: true })
-        assertError(yield* postJson(server.port, "/api/auth/bootstrap", { credential: second.json.credential }), 401, "invalid_credential")
-        assert.deepStrictEqual((yield* request(server.port, { path: "/api/auth/pairing-links", headers: bearer(admin.token) })).json, { links: [] })
-      })))
+        assertError(
+          yield* postJson(server.port, "/api/auth/bootstrap", { credential: second.json.credential }),
+          401,
+          "invalid_credential"
+        )
+        assert.deepStrictEqual(
+          (yield* request(server.port, { path: "/api/auth/pairing-links", headers: bearer(admin.token) })).json,
+          { links: [] }
+        )
+      })
+    ))
 
   it.effect("refuses scopes the caller lacks, bad scopes, bad TTLs, other media types; needs write:access", () =>
     withServer((server) =>
       Effect.gen(function*() {
         const limited = yield* adminSession(server, ["read:hello", "write:access"])
-        const lacking = yield* postJson(server.port, "/api/auth/pairing-links", { scopes: ["write:hello"] }, bearer(limited.token))
+        const lacking = yield* postJson(
+          server.port,
+          "/api/auth/pairing-links",
+          { scopes: ["write:hello"] },
+          bearer(limited.token)
+        )
         assertError(lacking, 403, "insufficient_scope")
         assert.include(lacking.headers["www-authenticate"] as string, `scope="write:hello"`)
         // The default bundle includes write:hello, which this holder lacks: a narrower link works.
-        const narrow = yield* postJson(server.port, "/api/auth/pairing-links", { scopes: ["read:hello"] }, bearer(limited.token))
+        const narrow = yield* postJson(
+          server.port,
+          "/api/auth/pairing-links",
+          { scopes: ["read:hello"] },
+          bearer(limited.token)
+        )
         assert.strictEqual(narrow.status, 201)
         const admin = yield* adminSession(server)
-        assertError(yield* postJson(server.port, "/api/auth/pairing-links", { scopes: ["NOT A SCOPE"] }, bearer(admin.token)), 400, "invalid_request")
-        assertError(yield* postJson(server.port, "/api/auth/pairing-links", { ttlSeconds: 0 }, bearer(admin.token)), 400, "invalid_request")
-        assertError(yield* postJson(server.port, "/api/auth/pairing-links", { ttlSeconds: 10 ** 9 }, bearer(admin.token)), 400, "invalid_request")
         assertError(
-          yield* request(server.port, { method: "POST", path: "/api/auth/pairing-links", headers: { ...bearer(admin.token), "content-type": "text/plain" }, body: "{}" }),
+          yield* postJson(server.port, "/api/auth/pairing-links", { scopes: ["NOT A SCOPE"] }, bearer(admin.token)),
+          400,
+          "invalid_request"
+        )
+        assertError(
+          yield* postJson(server.port, "/api/auth/pairing-links", { ttlSeconds: 0 }, bearer(admin.token)),
+          400,
+          "invalid_request"
+        )
+        assertError(
+          yield* postJson(server.port, "/api/auth/pairing-links", { ttlSeconds: 10 ** 9 }, bearer(admin.token)),
+          400,
+          "invalid_request"
+        )
+        assertError(
+          yield* request(server.port, {
+            method: "POST",
+            path: "/api/auth/pairing-links",
+            headers: { ...bearer(admin.token), "content-type": "text/plain" },
+            body: "{}"
+          }),
           415,
           "unsupported_media_type"
         )
         const reader = yield* adminSession(server, ["read:hello"])
-        assertError(yield* postJson(server.port, "/api/auth/pairing-links", {}, bearer(reader.token)), 403, "insufficient_scope")
-        assertError(yield* request(server.port, { path: "/api/auth/pairing-links", headers: bearer(reader.token) }), 403, "insufficient_scope")
-      })))
+        assertError(
+          yield* postJson(server.port, "/api/auth/pairing-links", {}, bearer(reader.token)),
+          403,
+          "insufficient_scope"
+        )
+        assertError(
+          yield* request(server.port, { path: "/api/auth/pairing-links", headers: bearer(reader.token) }),
+          403,
+          "insufficient_scope"
+        )
+      })
+    ))
 })
 
 describe("request guards", () => {
   it.effect("the loopback Host guard accepts localhost, 127.0.0.1 and [::1] only", () =>
     withServer((server) =>
       Effect.gen(function*() {
-        for (const host of ["localhost", `localhost:${server.port}`, "127.0.0.1", `127.0.0.1:${server.port}`, "[::1]", `[::1]:${server.port}`, "LOCALHOST"]) {
+        for (
+          const host of [
+            "localhost",
+            `localhost:${server.port}`,
+            "127.0.0.1",
+            `127.0.0.1:${server.port}`,
+            "[::1]",
+            `[::1]:${server.port}`,
+            "LOCALHOST"
+          ]
+        ) {
           assert.strictEqual((yield* request(server.port, { path: "/api/auth/session", host })).status, 200, host)
         }
-        for (const host of ["evil.example", `evil.example:${server.port}`, "127.0.0.1.nip.io", "localhost.evil.example", "0.0.0.0", "", "127.0.0.2"]) {
+        for (
+          const host of [
+            "evil.example",
+            `evil.example:${server.port}`,
+            "127.0.0.1.nip.io",
+            "localhost.evil.example",
+            "0.0.0.0",
+            "",
+            "127.0.0.2"
+          ]
+        ) {
           assertError(yield* request(server.port, { path: "/api/auth/session", host }), 403, "forbidden")
         }
-      })))
+      })
+    ))
 
   it.effect("no credential, garbage credentials and unknown routes are answered in the error shape", () =>
     withServer((server) =>
@@ -376,7 +553,16 @@ describe("request guards", () => {
         const none = yield* request(server.port, { path: "/api/hello" })
         assertError(none, 401, "missing_credential")
         assert.strictEqual(none.headers["www-authenticate"], "Bearer")
-        for (const header of ["Bearer", "Bearer ", "Basic abc", "Bearer a b", "bearer v1.x.y.z", `Bearer ${"a".repeat(5000)}`]) {
+        for (
+          const header of [
+            "Bearer",
+            "Bearer ",
+            "Basic abc",
+            "Bearer a b",
+            "bearer v1.x.y.z",
+            `Bearer ${"a".repeat(5000)}`
+          ]
+        ) {
           const response = yield* request(server.port, { path: "/api/hello", headers: { authorization: header } })
           assertError(response, 401, "invalid_credential")
           assert.strictEqual(response.headers["www-authenticate"], `Bearer error="invalid_token"`)
@@ -384,7 +570,11 @@ describe("request guards", () => {
         assertError(yield* request(server.port, { path: "/api/nope" }), 404, "not_found")
         // A token in the query string is never read.
         const admin = yield* adminSession(server)
-        assertError(yield* request(server.port, { path: `/api/hello?access_token=${admin.token}` }), 401, "missing_credential")
+        assertError(
+          yield* request(server.port, { path: `/api/hello?access_token=${admin.token}` }),
+          401,
+          "missing_credential"
+        )
       }), { rateLimit: { capacity: 1000 } }))
 
   it.effect("a stale cookie does not shadow a good bearer token", () =>
@@ -396,5 +586,6 @@ describe("request guards", () => {
           headers: { cookie: `gatehouse_session_${server.port}=v1.old.old.old`, ...bearer(admin.token) }
         })
         assert.strictEqual(response.status, 200)
-      })))
+      })
+    ))
 })

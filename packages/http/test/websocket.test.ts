@@ -67,7 +67,11 @@ const refused = (outcome: Outcome, status: number, code: string) => {
 
 const ticketFor = (server: TestServer, token: string) =>
   Effect.map(
-    request(server.port, { method: "POST", path: "/api/auth/ws-ticket", headers: { authorization: `Bearer ${token}` } }),
+    request(server.port, {
+      method: "POST",
+      path: "/api/auth/ws-ticket",
+      headers: { authorization: `Bearer ${token}` }
+    }),
     (response) => response.json.ticket as string
   )
 
@@ -95,11 +99,21 @@ describe("WebSocket upgrade guard", () => {
     Effect.gen(function*() {
       const server = yield* startServer()
       const admin = yield* adminSession(server)
-      refused(yield* connect(server, { headers: { cookie: admin.cookie, origin: "https://evil.example" } }), 403, "origin_not_allowed")
+      refused(
+        yield* connect(server, { headers: { cookie: admin.cookie, origin: "https://evil.example" } }),
+        403,
+        "origin_not_allowed"
+      )
       const ticket = yield* ticketFor(server, admin.token)
-      refused(yield* connect(server, { query: `?wsTicket=${ticket}`, headers: { origin: "https://evil.example" } }), 403, "origin_not_allowed")
+      refused(
+        yield* connect(server, { query: `?wsTicket=${ticket}`, headers: { origin: "https://evil.example" } }),
+        403,
+        "origin_not_allowed"
+      )
       // The refused attempt did not use the ticket up.
-      const socket = opened(yield* connect(server, { query: `?wsTicket=${ticket}`, headers: { origin: `http://127.0.0.1:${server.port}` } }))
+      const socket = opened(
+        yield* connect(server, { query: `?wsTicket=${ticket}`, headers: { origin: `http://127.0.0.1:${server.port}` } })
+      )
       assert.strictEqual(yield* echo(socket, "same origin"), "same origin")
     }))
 
@@ -135,7 +149,11 @@ describe("WebSocket upgrade guard", () => {
       const closes = Effect.all([closeCodeWithin(first, 1000), closeCodeWithin(second, 1000)], { concurrency: 2 })
       const [codes] = yield* Effect.all([
         closes,
-        request(server.port, { method: "DELETE", path: `/api/auth/sessions/${phone.session.sid}`, headers: { authorization: `Bearer ${admin.token}` } })
+        request(server.port, {
+          method: "DELETE",
+          path: `/api/auth/sessions/${phone.session.sid}`,
+          headers: { authorization: `Bearer ${admin.token}` }
+        })
       ], { concurrency: 2 })
       assert.deepStrictEqual(codes, [4401, 4401])
       // Other sessions' sockets stay open.

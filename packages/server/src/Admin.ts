@@ -5,9 +5,15 @@
  * store on each request (so a revoked session is refused at once, and its sockets close within a
  * second) and picks up a rotated signing key on its next keyring refresh.
  */
+import {
+  BootstrapCredentialService,
+  Crockford,
+  Scopes,
+  SessionCredentialService,
+  SigningKeyring
+} from "@gatehouse/core"
 import { Console, Context, Duration, Effect, Layer, Option, Redacted } from "effect"
 import { CliError } from "effect/cli"
-import { BootstrapCredentialService, Crockford, Scopes, SessionCredentialService, SigningKeyring } from "@gatehouse/core"
 import * as HelloRoutes from "./HelloRoutes.ts"
 import * as Interval from "./Interval.ts"
 import * as Serve from "./Serve.ts"
@@ -67,7 +73,9 @@ export const pair = (input: PairInput) =>
   Effect.gen(function*() {
     const ttl = Interval.parse(input.ttl)
     if (ttl === undefined || Duration.toMillis(ttl) > Duration.toMillis(Duration.days(1))) {
-      return yield* usage(`--ttl must be a duration from 100 millis to 1 day, like "10 minutes" or 10m (got ${JSON.stringify(input.ttl)})`)
+      return yield* usage(
+        `--ttl must be a duration from 100 millis to 1 day, like "10 minutes" or 10m (got ${JSON.stringify(input.ttl)})`
+      )
     }
     // `--scopes a --scopes b`, `--scopes a,b` and `--scopes "a b"` all mean the same.
     const asked = [...new Set(input.scopes.flatMap((value) => value.split(/[\s,]+/)).filter((scope) => scope !== ""))]
@@ -76,7 +84,9 @@ export const pair = (input: PairInput) =>
     const scopes = asked.length === 0 ? administrative : asked
     const beyond = Scopes.missing(administrative, scopes)
     if (beyond.length > 0) {
-      return yield* usage(`--scopes: this server cannot grant ${beyond.join(", ")} (it knows ${administrative.join(", ")})`)
+      return yield* usage(
+        `--scopes: this server cannot grant ${beyond.join(", ")} (it knows ${administrative.join(", ")})`
+      )
     }
     if (!Number.isInteger(input.uses) || input.uses < 1 || input.uses > 100) {
       return yield* usage(`--uses must be a whole number from 1 to 100 (got ${input.uses})`)
@@ -99,7 +109,9 @@ export const pair = (input: PairInput) =>
           `Code: ${Crockford.format(code)}`,
           Serve.qrCode(url),
           `Scopes: ${scopes.join(" ")}`,
-          `Works ${input.uses === 1 ? "once" : `${input.uses} times`}, until ${time(issued.expiresAt)} (link id ${issued.id}).`
+          `Works ${input.uses === 1 ? "once" : `${input.uses} times`}, until ${
+            time(issued.expiresAt)
+          } (link id ${issued.id}).`
         ].join("\n"))
       }))
   })
@@ -109,7 +121,9 @@ const baseUrl = (input: PairInput) =>
   Effect.gen(function*() {
     if (Option.isSome(input.url)) {
       if (!Serve.isOrigin(input.url.value)) {
-        return yield* usage(`--url must be an origin like http://127.0.0.1:3773 (got ${JSON.stringify(input.url.value)})`)
+        return yield* usage(
+          `--url must be an origin like http://127.0.0.1:3773 (got ${JSON.stringify(input.url.value)})`
+        )
       }
       return input.url.value.replace(/\/+$/, "")
     }
@@ -138,7 +152,8 @@ export const listSessions = (input: StateInput) =>
       ])
       const header = ["ID", "SUBJECT", "METHOD", "LABEL", "CREATED", "LAST SEEN", "SCOPES"]
       const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]!.length)))
-      const line = (cells: ReadonlyArray<string>) => cells.map((cell, i) => cell.padEnd(widths[i]!)).join("  ").trimEnd()
+      const line = (cells: ReadonlyArray<string>) =>
+        cells.map((cell, i) => cell.padEnd(widths[i]!)).join("  ").trimEnd()
       yield* Console.log([line(header), ...rows.map(line)].join("\n"))
     }))
 
@@ -178,9 +193,11 @@ export const listKeys = (input: StateInput) =>
   withState(input, (services) =>
     Effect.gen(function*() {
       const keys = yield* Context.get(services, SigningKeyring.SigningKeyring).list
-      yield* Console.log(keys.map((key, i) =>
-        `${key.kid}  created ${time(key.createdAt)}${
-          key.retiredAt === undefined ? "" : `  retired ${time(key.retiredAt)}`
-        }${i === keys.length - 1 ? "  (current)" : ""}`
-      ).join("\n"))
+      yield* Console.log(
+        keys.map((key, i) =>
+          `${key.kid}  created ${time(key.createdAt)}${
+            key.retiredAt === undefined ? "" : `  retired ${time(key.retiredAt)}`
+          }${i === keys.length - 1 ? "  (current)" : ""}`
+        ).join("\n")
+      )
     }))

@@ -6,11 +6,14 @@
  * short-lived, and the browser normally uses it within a second. The desktop bootstrap credential
  * never goes this way.
  */
-import { spawn } from "node:child_process"
 import { Effect } from "effect"
+import { spawn } from "node:child_process"
 
 /** The platform's opener: `open` (macOS), `cmd /c start` (Windows), `xdg-open` (elsewhere). */
-export const command = (url: string, platform: NodeJS.Platform = process.platform): readonly [string, ReadonlyArray<string>] =>
+export const command = (
+  url: string,
+  platform: NodeJS.Platform = process.platform
+): readonly [string, ReadonlyArray<string>] =>
   platform === "darwin"
     ? ["open", [url]]
     : platform === "win32"

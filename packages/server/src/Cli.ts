@@ -1,9 +1,9 @@
 /**
  * The `gatehouse` command line (effect/cli). `gatehouse serve` is what `npm start` runs.
  */
+import { ServerAuthPolicy } from "@gatehouse/core"
 import { Config } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
-import { ServerAuthPolicy } from "@gatehouse/core"
 import * as Admin from "./Admin.ts"
 import * as Serve from "./Serve.ts"
 
@@ -46,7 +46,9 @@ export const serve = Command.make("serve", {
   keyRefreshInterval: Flag.String("key-refresh-interval").pipe(
     Flag.withFallbackConfig(Config.String("GATEHOUSE_KEY_REFRESH_INTERVAL")),
     Flag.withDefault("1 minute"),
-    Flag.withDescription("How often the signing keys are re-read from the database, to sign with a key rotated elsewhere.")
+    Flag.withDescription(
+      "How often the signing keys are re-read from the database, to sign with a key rotated elsewhere."
+    )
   ),
   open: Flag.Boolean("open").pipe(
     Flag.withDefault(false),
@@ -56,40 +58,60 @@ export const serve = Command.make("serve", {
     Flag.optional,
     Flag.withDescription("Read the desktop bootstrap credential as one line from this file descriptor (> 2).")
   ),
-  allowedOrigins: repeatable("allowed-origin", "An origin besides the server's own allowed to make cookie requests (repeatable)."),
-  trustedProxies: repeatable("trusted-proxy", "A proxy network (CIDR) whose X-Forwarded-* headers are believed (repeatable)."),
+  allowedOrigins: repeatable(
+    "allowed-origin",
+    "An origin besides the server's own allowed to make cookie requests (repeatable)."
+  ),
+  trustedProxies: repeatable(
+    "trusted-proxy",
+    "A proxy network (CIDR) whose X-Forwarded-* headers are believed (repeatable)."
+  ),
   policy: Flag.Literals("policy", ServerAuthPolicy.Policy.literals).pipe(
     Flag.optional,
     Flag.withDescription("Auth policy; derived from --host when absent. unsafe-no-auth turns authentication OFF.")
   ),
   publicUrl: Flag.String("public-url").pipe(
     Flag.optional,
-    Flag.withDescription("The origin browsers use to reach the server (e.g. behind a TLS proxy); the pairing URL's base.")
+    Flag.withDescription(
+      "The origin browsers use to reach the server (e.g. behind a TLS proxy); the pairing URL's base."
+    )
   )
 }, Serve.run).pipe(
   Command.withDescription("Start the Gatehouse reference server and print a pairing URL."),
   Command.withExamples([
     { command: "gatehouse serve", description: "Serve on http://127.0.0.1:3773 with state in ./.gatehouse" },
-    { command: "gatehouse serve --port 4000 --open", description: "Another port, and open the pairing URL in a browser" }
+    {
+      command: "gatehouse serve --port 4000 --open",
+      description: "Another port, and open the pairing URL in a browser"
+    }
   ])
 )
 
 export const pair = Command.make("pair", {
   ...state,
   label: Flag.String("label").pipe(Flag.optional, Flag.withDescription("A name for the device that will pair.")),
-  ttl: Flag.String("ttl").pipe(Flag.withDefault("10 minutes"), Flag.withDescription("How long the link works (up to 1 day).")),
+  ttl: Flag.String("ttl").pipe(
+    Flag.withDefault("10 minutes"),
+    Flag.withDescription("How long the link works (up to 1 day).")
+  ),
   scopes: Flag.String("scopes").pipe(
     Flag.atLeast(0),
     Flag.withDescription("A scope to grant (repeatable; default: the administrative bundle).")
   ),
-  uses: Flag.Int("uses").pipe(Flag.withDefault(1), Flag.withDescription("How many devices may pair with it (default 1).")),
+  uses: Flag.Int("uses").pipe(
+    Flag.withDefault(1),
+    Flag.withDescription("How many devices may pair with it (default 1).")
+  ),
   url: Flag.String("url").pipe(
     Flag.optional,
     Flag.withDescription("The server's origin for the URL (default: where the server on this state directory listens).")
   )
 }, Admin.pair).pipe(
   Command.withDescription("Make a pairing link and print its URL, code and QR code."),
-  Command.withExamples([{ command: "gatehouse pair --label phone --scopes read:hello", description: "A read-only link for a phone" }])
+  Command.withExamples([{
+    command: "gatehouse pair --label phone --scopes read:hello",
+    description: "A read-only link for a phone"
+  }])
 )
 
 const sessionsList = Command.make("list", state, Admin.listSessions).pipe(

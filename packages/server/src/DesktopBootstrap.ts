@@ -6,9 +6,9 @@
  * A pipe or socket (what a desktop shell passes) is read without blocking; a regular file is read
  * directly. The line may end with `\n` or `\r\n`, or at end of input.
  */
+import { Duration, Effect, Redacted, Schema } from "effect"
 import * as Fs from "node:fs"
 import * as Net from "node:net"
-import { Duration, Effect, Redacted, Schema } from "effect"
 
 export class DesktopBootstrapError extends Schema.TaggedError<DesktopBootstrapError>()("DesktopBootstrapError", {
   fd: Schema.Number,
@@ -104,7 +104,8 @@ export const readCredential = (fd: number, options: Options = {}) => {
       ? yield* readFromStream(fd, maxBytes).pipe(
         Effect.timeoutOrElse({
           duration: timeout,
-          orElse: () => Effect.fail(failure(fd, `nothing arrived within ${Duration.format(Duration.fromInputUnsafe(timeout))}`))
+          orElse: () =>
+            Effect.fail(failure(fd, `nothing arrived within ${Duration.format(Duration.fromInputUnsafe(timeout))}`))
         })
       )
       : yield* readFromFile(fd, maxBytes)

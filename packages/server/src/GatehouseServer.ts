@@ -7,10 +7,7 @@
  * server actually bound, so `port: 0` works. Building the layer listens; closing its scope stops
  * accepting, ends open connections (WebSockets included) and releases everything.
  */
-import * as Http from "node:http"
 import { NodeHttpServer } from "@effect/platform-node"
-import { Context, Effect, Layer } from "effect"
-import { HttpRouter, HttpServer } from "effect/http"
 import {
   BootstrapCredentialService,
   McpSessionRegistry,
@@ -19,6 +16,9 @@ import {
   SessionCredentialService
 } from "@gatehouse/core"
 import { AuthMiddleware, HttpAuthLayer, McpRoutes, WebSocketGuard } from "@gatehouse/http"
+import { Context, Effect, Layer } from "effect"
+import { HttpRouter, HttpServer } from "effect/http"
+import * as Http from "node:http"
 import * as HelloRoutes from "./HelloRoutes.ts"
 import * as McpEcho from "./McpEcho.ts"
 import * as PairPage from "./PairPage.ts"
@@ -72,8 +72,10 @@ export const layer = (options: Options) => {
     websocket: { maxPayload: 64 * 1024 }
   })
 
-  const boundPort = Effect.map(Effect.service(HttpServer.HttpServer), (server) =>
-    server.address._tag === "UnixPathAddress" ? options.port : server.address.port)
+  const boundPort = Effect.map(
+    Effect.service(HttpServer.HttpServer),
+    (server) => server.address._tag === "UnixPathAddress" ? options.port : server.address.port
+  )
 
   const policy = Layer.unwrap(Effect.map(boundPort, (port) =>
     ServerAuthPolicy.layer({
@@ -85,8 +87,12 @@ export const layer = (options: Options) => {
 
   // Agents reach `/mcp` at the address the server bound; a wildcard bind is advertised as
   // 127.0.0.1. Closing the layer's scope (shutdown) revokes every MCP credential.
-  const mcpRegistry = Layer.unwrap(Effect.map(boundPort, (port) =>
-    McpSessionRegistry.layerConfig({ endpoint: { host: options.host, port, path: McpEcho.path } })))
+  const mcpRegistry = Layer.unwrap(
+    Effect.map(
+      boundPort,
+      (port) => McpSessionRegistry.layerConfig({ endpoint: { host: options.host, port, path: McpEcho.path } })
+    )
+  )
 
   const core = ServerAuth.layer({ applicationScopes: HelloRoutes.applicationScopes }).pipe(
     Layer.provideMerge(Layer.mergeAll(BootstrapCredentialService.layer, SessionCredentialService.layer())),

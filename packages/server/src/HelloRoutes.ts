@@ -6,10 +6,10 @@
  *   closes it with 4401 (the guard does that), and shutting down closes it with 1001. Frame size
  *   is capped by the server (`maxPayload`).
  */
+import { HttpAuth, WebSocketGuard } from "@gatehouse/http"
 import { Effect } from "effect"
 import { HttpRouter, HttpServerResponse } from "effect/http"
 import { Socket } from "effect/socket"
-import { HttpAuth, WebSocketGuard } from "@gatehouse/http"
 import * as Shutdown from "./Shutdown.ts"
 
 /** The application's own scopes (the standard bundle). */
@@ -20,20 +20,33 @@ export const layer = HttpRouter.use(Effect.fnUntraced(function*(router) {
   const guard = yield* WebSocketGuard.WebSocketGuard
   const shutdown = yield* Shutdown.Shutdown
 
-  yield* router.add("GET", "/api/hello", auth.requireScopes(["read:hello"])(
-    Effect.map(Effect.service(HttpAuth.CurrentSession), ({ session }) =>
-      HttpServerResponse.jsonUnsafe({ hello: session.subject }, { headers: { "cache-control": "no-store" } }))
-  ))
-
-  yield* router.add("GET", "/ws", guard.serve(["read:hello"], (socket) =>
-    Effect.scoped(Effect.gen(function*() {
-      const writer = yield* socket.writer
-      const read = yield* Socket.readerString(socket)
-      const echo = Effect.forever(Effect.flatMap(read, (frames) => Effect.forEach(frames, writer.write, { discard: true })))
-      const goAway = Effect.andThen(
-        shutdown.begun,
-        writer.write(new Socket.CloseEvent(Shutdown.goingAwayCloseCode, "server shutting down"))
+  yield* router.add(
+    "GET",
+    "/api/hello",
+    auth.requireScopes(["read:hello"])(
+      Effect.map(
+        Effect.service(HttpAuth.CurrentSession),
+        ({ session }) =>
+          HttpServerResponse.jsonUnsafe({ hello: session.subject }, { headers: { "cache-control": "no-store" } })
       )
-      yield* Effect.raceFirst(echo, goAway)
-    }))))
+    )
+  )
+
+  yield* router.add(
+    "GET",
+    "/ws",
+    guard.serve(["read:hello"], (socket) =>
+      Effect.scoped(Effect.gen(function*() {
+        const writer = yield* socket.writer
+        const read = yield* Socket.readerString(socket)
+        const echo = Effect.forever(
+          Effect.flatMap(read, (frames) => Effect.forEach(frames, writer.write, { discard: true }))
+        )
+        const goAway = Effect.andThen(
+          shutdown.begun,
+          writer.write(new Socket.CloseEvent(Shutdown.goingAwayCloseCode, "server shutting down"))
+        )
+        yield* Effect.raceFirst(echo, goAway)
+      })))
+  )
 }))

@@ -10,11 +10,29 @@ const hour = 60 * minute
 const day = 24 * hour
 
 const units: Readonly<Record<string, number>> = {
-  ms: 1, milli: 1, millis: 1, millisecond: 1, milliseconds: 1,
-  s: second, sec: second, secs: second, second, seconds: second,
-  m: minute, min: minute, mins: minute, minute, minutes: minute,
-  h: hour, hr: hour, hrs: hour, hour, hours: hour,
-  d: day, day, days: day
+  ms: 1,
+  milli: 1,
+  millis: 1,
+  millisecond: 1,
+  milliseconds: 1,
+  s: second,
+  sec: second,
+  secs: second,
+  second,
+  seconds: second,
+  m: minute,
+  min: minute,
+  mins: minute,
+  minute,
+  minutes: minute,
+  h: hour,
+  hr: hour,
+  hrs: hour,
+  hour,
+  hours: hour,
+  d: day,
+  day,
+  days: day
 }
 
 const pattern = /^\s*(\d{1,9}(?:\.\d{1,3})?)\s*([A-Za-z]{1,12})\s*$/

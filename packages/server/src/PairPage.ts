@@ -8,9 +8,9 @@
  * `Referrer-Policy: no-referrer` (the page's URL may carry a pairing token until the script strips
  * it) and `X-Frame-Options: DENY` (no clickjacking of the revoke buttons).
  */
-import { randomBytes } from "node:crypto"
 import { Effect, FileSystem, Path } from "effect"
 import { HttpRouter, HttpServerResponse } from "effect/http"
+import { randomBytes } from "node:crypto"
 
 const placeholder = (name: string) => `{{${name}}}`
 
@@ -53,11 +53,15 @@ export const layer = HttpRouter.use(Effect.fnUntraced(function*(router) {
   const [beforeCss, css, beforeJs, js, afterJs] = yield* render
   const nonceIn = (text: string, nonce: string) => text.replaceAll(placeholder("nonce"), nonce)
 
-  yield* router.add("GET", "/pair", Effect.sync(() => {
-    const nonce = randomBytes(18).toString("base64")
-    const body = nonceIn(beforeCss!, nonce) + css + nonceIn(beforeJs!, nonce) + js + nonceIn(afterJs!, nonce)
-    return HttpServerResponse.text(body, { contentType: "text/html; charset=utf-8", headers: securityHeaders(nonce) })
-  }))
+  yield* router.add(
+    "GET",
+    "/pair",
+    Effect.sync(() => {
+      const nonce = randomBytes(18).toString("base64")
+      const body = nonceIn(beforeCss!, nonce) + css + nonceIn(beforeJs!, nonce) + js + nonceIn(afterJs!, nonce)
+      return HttpServerResponse.text(body, { contentType: "text/html; charset=utf-8", headers: securityHeaders(nonce) })
+    })
+  )
 
   yield* router.add("GET", "/", Effect.succeed(HttpServerResponse.redirect("/pair", { status: 302 })))
 }))

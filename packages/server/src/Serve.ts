@@ -5,11 +5,11 @@
  * The same credential is used for the `Pairing URL:` line, the QR code and `--open`; the desktop
  * bootstrap credential is never printed.
  */
+import { BootstrapCredentialService, Scopes, type ServerAuthPolicy } from "@gatehouse/core"
+import { Database } from "@gatehouse/sql"
 import { Console, Effect, Layer, Option, Redacted, Result } from "effect"
 import { CliError } from "effect/cli"
 import { IpNetwork } from "effect/net"
-import { BootstrapCredentialService, Scopes, type ServerAuthPolicy } from "@gatehouse/core"
-import { Database } from "@gatehouse/sql"
 import { renderUnicodeCompact } from "uqr"
 import * as Browser from "./Browser.ts"
 import * as DesktopBootstrap from "./DesktopBootstrap.ts"
@@ -41,7 +41,8 @@ export const usage = (message: string) => new CliError.UserError({ cause: messag
 export const isOrigin = (value: string): boolean => {
   try {
     const url = new URL(value)
-    return (url.protocol === "http:" || url.protocol === "https:") && url.origin === value.replace(/\/$/, "").toLowerCase()
+    return (url.protocol === "http:" || url.protocol === "https:") &&
+      url.origin === value.replace(/\/$/, "").toLowerCase()
   } catch {
     return false
   }
@@ -53,12 +54,16 @@ const isNetwork = (value: string): boolean =>
 /** Turns the flags into server options, or a message that says what is wrong. */
 export const validate = (input: Input): Effect.Effect<GatehouseServer.Options, CliError.UserError> => {
   if (Option.isSome(input.databaseUrl) && Database.describeUrl(Redacted.value(input.databaseUrl.value)) === undefined) {
-    return Effect.fail(usage("--database-url must be a PostgreSQL URL like postgres://user:password@host:5432/gatehouse"))
+    return Effect.fail(
+      usage("--database-url must be a PostgreSQL URL like postgres://user:password@host:5432/gatehouse")
+    )
   }
   const keyRefreshInterval = Interval.parse(input.keyRefreshInterval)
   if (keyRefreshInterval === undefined) {
     return Effect.fail(usage(
-      `--key-refresh-interval must be a duration of at least 100 millis, like "30 seconds" (got ${JSON.stringify(input.keyRefreshInterval)})`
+      `--key-refresh-interval must be a duration of at least 100 millis, like "30 seconds" (got ${
+        JSON.stringify(input.keyRefreshInterval)
+      })`
     ))
   }
   if (!Number.isInteger(input.port) || input.port < 0 || input.port > 65535) {
@@ -68,15 +73,21 @@ export const validate = (input: Input): Effect.Effect<GatehouseServer.Options, C
   if (input.stateDir.trim() === "") return Effect.fail(usage("--state-dir must not be empty"))
   const badOrigin = input.allowedOrigins.find((origin) => !isOrigin(origin))
   if (badOrigin !== undefined) {
-    return Effect.fail(usage(`--allowed-origin must be an origin like https://app.example.com (got ${JSON.stringify(badOrigin)})`))
+    return Effect.fail(
+      usage(`--allowed-origin must be an origin like https://app.example.com (got ${JSON.stringify(badOrigin)})`)
+    )
   }
   const badProxy = input.trustedProxies.find((cidr) => !isNetwork(cidr))
   if (badProxy !== undefined) {
-    return Effect.fail(usage(`--trusted-proxy must be an address or CIDR network like 10.0.0.0/8 (got ${JSON.stringify(badProxy)})`))
+    return Effect.fail(
+      usage(`--trusted-proxy must be an address or CIDR network like 10.0.0.0/8 (got ${JSON.stringify(badProxy)})`)
+    )
   }
   const publicUrl = Option.getOrUndefined(input.publicUrl)
   if (publicUrl !== undefined && !isOrigin(publicUrl)) {
-    return Effect.fail(usage(`--public-url must be an origin like https://gatehouse.example.com (got ${JSON.stringify(publicUrl)})`))
+    return Effect.fail(
+      usage(`--public-url must be an origin like https://gatehouse.example.com (got ${JSON.stringify(publicUrl)})`)
+    )
   }
   return Effect.succeed({
     host: input.host.trim(),
@@ -113,13 +124,20 @@ export const run = (input: Input) =>
     const options = yield* validate(input)
     // Read before listening: nothing is served until the desktop shell's credential is seeded.
     const desktopCredential = Option.isSome(input.desktopBootstrapFd)
-      ? Option.some(yield* DesktopBootstrap.readCredential(input.desktopBootstrapFd.value).pipe(
-        Effect.mapError((error) => usage(error.message))
-      ))
+      ? Option.some(
+        yield* DesktopBootstrap.readCredential(input.desktopBootstrapFd.value).pipe(
+          Effect.mapError((error) => usage(error.message))
+        )
+      )
       : Option.none<Redacted.Redacted<string>>()
     // Refuse a malformed credential before anything listens.
-    if (Option.isSome(desktopCredential) && BootstrapCredentialService.hashCredential(desktopCredential.value) === undefined) {
-      return yield* usage("The desktop bootstrap credential was refused: it must be 16 to 64 Crockford base32 characters")
+    if (
+      Option.isSome(desktopCredential) &&
+      BootstrapCredentialService.hashCredential(desktopCredential.value) === undefined
+    ) {
+      return yield* usage(
+        "The desktop bootstrap credential was refused: it must be 16 to 64 Crockford base32 characters"
+      )
     }
 
     const context = yield* Layer.build(GatehouseServer.layer(options)).pipe(

@@ -9,9 +9,9 @@
  *   `GATEHOUSE_SECRET_*`. The signing keys in the database are encrypted under the
  *   `keyring-wrapping-key` secret, so instances sharing a database must share that secret.
  */
-import { Duration, Effect, FileSystem, Layer, Path, type Redacted, Schema } from "effect"
 import { ServerSecretStore, SigningKeyring } from "@gatehouse/core"
 import { SqlStores } from "@gatehouse/sql"
+import { Duration, Effect, FileSystem, Layer, Path, type Redacted, Schema } from "effect"
 
 export interface Options {
   readonly stateDir: string

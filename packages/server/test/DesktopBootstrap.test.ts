@@ -1,7 +1,7 @@
-import * as Fs from "node:fs"
-import * as Path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Option, Redacted } from "effect"
+import * as Fs from "node:fs"
+import * as Path from "node:path"
 import { Browser, DesktopBootstrap, Serve } from "../src/index.ts"
 import { tempDir } from "./helpers.ts"
 
@@ -34,9 +34,14 @@ describe("DesktopBootstrap.readCredential", () => {
 
   it.live("refuses an empty line, an overlong line, a standard stream and a closed descriptor", () =>
     Effect.gen(function*() {
-      assert.match(failureMessage(yield* Effect.exit(DesktopBootstrap.readCredential(yield* fdWith("\n")))), /the line is empty/)
       assert.match(
-        failureMessage(yield* Effect.exit(DesktopBootstrap.readCredential(yield* fdWith("A".repeat(2000)), { maxBytes: 1024 }))),
+        failureMessage(yield* Effect.exit(DesktopBootstrap.readCredential(yield* fdWith("\n")))),
+        /the line is empty/
+      )
+      assert.match(
+        failureMessage(
+          yield* Effect.exit(DesktopBootstrap.readCredential(yield* fdWith("A".repeat(2000)), { maxBytes: 1024 }))
+        ),
         /longer than 1024 bytes/
       )
       assert.match(failureMessage(yield* Effect.exit(DesktopBootstrap.readCredential(0))), /above 2/)
@@ -47,7 +52,9 @@ describe("DesktopBootstrap.readCredential", () => {
 
 describe("serve flag checks", () => {
   it("isOrigin accepts scheme://host[:port] only", () => {
-    for (const good of ["https://app.example.com", "http://localhost:5173", "https://app.example.com/"]) assert.isTrue(Serve.isOrigin(good), good)
+    for (const good of ["https://app.example.com", "http://localhost:5173", "https://app.example.com/"]) {
+      assert.isTrue(Serve.isOrigin(good), good)
+    }
     for (const bad of ["app.example.com", "https://app.example.com/path", "ftp://x", "https://u:p@x.com", "*"]) {
       assert.isFalse(Serve.isOrigin(bad), bad)
     }
@@ -57,6 +64,11 @@ describe("serve flag checks", () => {
     const url = "http://127.0.0.1:3773/pair#token=ABC&x=1"
     assert.deepStrictEqual(Browser.command(url, "linux"), ["xdg-open", [url]])
     assert.deepStrictEqual(Browser.command(url, "darwin"), ["open", [url]])
-    assert.deepStrictEqual(Browser.command(url, "win32"), ["cmd", ["/c", "start", "", "http://127.0.0.1:3773/pair#token=ABC^&x=1"]])
+    assert.deepStrictEqual(Browser.command(url, "win32"), ["cmd", [
+      "/c",
+      "start",
+      "",
+      "http://127.0.0.1:3773/pair#token=ABC^&x=1"
+    ]])
   })
 })

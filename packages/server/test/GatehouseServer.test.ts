@@ -3,8 +3,8 @@
  * built in-process on a free port, over loopback.
  */
 import { assert, describe, it } from "@effect/vitest"
-import * as fc from "fast-check"
 import { Effect, Exit, Layer, Redacted, Scope } from "effect"
+import * as fc from "fast-check"
 import { GatehouseServer } from "../src/index.ts"
 import { eventually, openSocket, request, tempDir } from "./helpers.ts"
 
@@ -15,7 +15,10 @@ const start = Effect.gen(function*() {
   const origin = services.info.baseUrl
   /** A session made through the core, as a bearer token. */
   const session = (scopes: ReadonlyArray<string>) =>
-    Effect.map(services.sessions.issue({ subject: "someone", scopes, method: "pairing" }), ({ token }) => Redacted.value(token))
+    Effect.map(
+      services.sessions.issue({ subject: "someone", scopes, method: "pairing" }),
+      ({ token }) => Redacted.value(token)
+    )
   return { ...services, origin, session }
 })
 
@@ -55,7 +58,10 @@ describe("GatehouseServer", () => {
         assert.deepStrictEqual(page.text.match(/<style[^>]*>/g), [`<style nonce="${nonce}">`])
         assert.notInclude(page.text, "{{")
       }
-      assert.notStrictEqual(nonceOf(String(first.headers["content-security-policy"])), nonceOf(String(second.headers["content-security-policy"])))
+      assert.notStrictEqual(
+        nonceOf(String(first.headers["content-security-policy"])),
+        nonceOf(String(second.headers["content-security-policy"]))
+      )
     }))
 
   it.live("/ redirects to /pair, unknown paths are a JSON 404; /pair refuses a non-loopback Host (DNS rebinding)", () =>
@@ -125,7 +131,12 @@ describe("GatehouseServer", () => {
         body: {}
       })
       const upgrade = yield* request(`${server.origin}/ws?wsTicket=${ticket.json.ticket}`, {
-        headers: { connection: "Upgrade", upgrade: "websocket", "sec-websocket-version": "13", "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==" }
+        headers: {
+          connection: "Upgrade",
+          upgrade: "websocket",
+          "sec-websocket-version": "13",
+          "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ=="
+        }
       })
       assert.strictEqual(upgrade.status, 403)
       assert.strictEqual(upgrade.json.error.code, "insufficient_scope")
@@ -152,7 +163,10 @@ describe("GatehouseServer /mcp", () => {
         })
       const echoed = yield* call(minted.json.authorizationHeader)
       assert.strictEqual(echoed.status, 200, echoed.text)
-      assert.deepStrictEqual(echoed.json, { threadId: "thread-7", body: { jsonrpc: "2.0", id: 1, method: "tools/list" } })
+      assert.deepStrictEqual(echoed.json, {
+        threadId: "thread-7",
+        body: { jsonrpc: "2.0", id: 1, method: "tools/list" }
+      })
       const anonymous = yield* call()
       assert.strictEqual(anonymous.status, 401)
       assert.strictEqual(
@@ -167,7 +181,10 @@ describe("GatehouseServer /mcp", () => {
     Effect.gen(function*() {
       const stateDir = yield* tempDir
       const scope = yield* Scope.make()
-      const context = yield* Layer.buildWithScope(GatehouseServer.layer({ host: "127.0.0.1", port: 0, stateDir }), scope)
+      const context = yield* Layer.buildWithScope(
+        GatehouseServer.layer({ host: "127.0.0.1", port: 0, stateDir }),
+        scope
+      )
       const { mcp } = GatehouseServer.services(context)
       const issued = yield* mcp.issue({ threadId: "t", providerInstanceId: "p" })
       const token = Redacted.value(issued.authorizationHeader).slice("Bearer ".length)
@@ -179,42 +196,70 @@ describe("GatehouseServer /mcp", () => {
 })
 
 describe("GatehouseServer over SQLite: hostile ids and credentials", () => {
-  it.live("property: random ids in DELETE paths and random pairing codes never give a 5xx nor touch other rows", () =>
-    Effect.gen(function*() {
-      const server = yield* start
-      const admin = yield* server.session(["read:access", "write:access", "read:hello", "write:hello"])
-      const bystander = yield* server.session(["read:hello"])
-      const link = yield* request(`${server.origin}/api/auth/pairing-links`, {
-        method: "POST",
-        headers: { authorization: `Bearer ${admin}` },
-        body: { label: "bystander" }
-      })
-      assert.strictEqual(link.status, 201, link.text)
-      const hostile = fc.oneof(
-        fc.string({ maxLength: 300 }),
-        fc.string({ unit: "binary", maxLength: 100 }),
-        fc.constantFrom("' OR '1'='1", "1; DROP TABLE gatehouse_sessions; --", "%00", "\u0000", "*", "%", "_", "..", "\\", "🙂".repeat(50))
-      )
-      yield* Effect.promise(() =>
-        fc.assert(
-          fc.asyncProperty(hostile, async (id) => {
-            const path = encodeURIComponent(id)
-            for (const url of [`${server.origin}/api/auth/sessions/${path}`, `${server.origin}/api/auth/pairing-links/${path}`]) {
-              const response = await Effect.runPromise(request(url, { method: "DELETE", headers: { authorization: `Bearer ${admin}` } }))
-              if (response.status >= 500) throw new Error(`${url}: ${response.status} ${response.text}`)
-            }
-            const exchanged = await Effect.runPromise(
-              request(`${server.origin}/api/auth/bootstrap/bearer`, { method: "POST", body: { credential: id } })
-            )
-            if (exchanged.status >= 500 || exchanged.status === 200) throw new Error(`bootstrap: ${exchanged.status} ${exchanged.text}`)
-          }),
-          { numRuns: 60 }
+  it.live(
+    "property: random ids in DELETE paths and random pairing codes never give a 5xx nor touch other rows",
+    () =>
+      Effect.gen(function*() {
+        const server = yield* start
+        const admin = yield* server.session(["read:access", "write:access", "read:hello", "write:hello"])
+        const bystander = yield* server.session(["read:hello"])
+        const link = yield* request(`${server.origin}/api/auth/pairing-links`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${admin}` },
+          body: { label: "bystander" }
+        })
+        assert.strictEqual(link.status, 201, link.text)
+        const hostile = fc.oneof(
+          fc.string({ maxLength: 300 }),
+          fc.string({ unit: "binary", maxLength: 100 }),
+          fc.constantFrom(
+            "' OR '1'='1",
+            "1; DROP TABLE gatehouse_sessions; --",
+            "%00",
+            "\u0000",
+            "*",
+            "%",
+            "_",
+            "..",
+            "\\",
+            "🙂".repeat(50)
+          )
         )
-      )
-      // Nothing else was revoked or used.
-      const hello = yield* request(`${server.origin}/api/hello`, { headers: { authorization: `Bearer ${bystander}` } })
-      assert.strictEqual(hello.status, 200)
-      const links = yield* request(`${server.origin}/api/auth/pairing-links`, { headers: { authorization: `Bearer ${admin}` } })
-      assert.deepStrictEqual(links.json.links.map((each: { id: string }) => each.id), [link.json.id])
-    }), 60_000)
+        yield* Effect.promise(() =>
+          fc.assert(
+            fc.asyncProperty(hostile, async (id) => {
+              const path = encodeURIComponent(id)
+              for (
+                const url of [
+                  `${server.origin}/api/auth/sessions/${path}`,
+                  `${server.origin}/api/auth/pairing-links/${path}`
+                ]
+              ) {
+                const response = await Effect.runPromise(
+                  request(url, { method: "DELETE", headers: { authorization: `Bearer ${admin}` } })
+                )
+                if (response.status >= 500) throw new Error(`${url}: ${response.status} ${response.text}`)
+              }
+              const exchanged = await Effect.runPromise(
+                request(`${server.origin}/api/auth/bootstrap/bearer`, { method: "POST", body: { credential: id } })
+              )
+              if (exchanged.status >= 500 || exchanged.status === 200) {
+                throw new Error(`bootstrap: ${exchanged.status} ${exchanged.text}`)
+              }
+            }),
+            { numRuns: 60 }
+          )
+        )
+        // Nothing else was revoked or used.
+        const hello = yield* request(`${server.origin}/api/hello`, {
+          headers: { authorization: `Bearer ${bystander}` }
+        })
+        assert.strictEqual(hello.status, 200)
+        const links = yield* request(`${server.origin}/api/auth/pairing-links`, {
+          headers: { authorization: `Bearer ${admin}` }
+        })
+        assert.deepStrictEqual(links.json.links.map((each: { id: string }) => each.id), [link.json.id])
+      }),
+    60_000
+  )
 })

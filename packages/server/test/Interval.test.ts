@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
-import * as fc from "fast-check"
 import { Duration } from "effect"
+import * as fc from "fast-check"
 import * as Interval from "../src/Interval.ts"
 
 const millis = (text: string) => {
@@ -22,7 +22,26 @@ describe("Interval.parse", () => {
   })
 
   it("refuses what is not one duration of at least the minimum", () => {
-    for (const text of ["", "10", "m", "forever", "Infinity", "-5s", "1e3s", "5 fortnights", "5s5s", "0x10s", "1.2345s", "99ms", "0s", "constructor", "1 __proto__", "1 toString"]) {
+    for (
+      const text of [
+        "",
+        "10",
+        "m",
+        "forever",
+        "Infinity",
+        "-5s",
+        "1e3s",
+        "5 fortnights",
+        "5s5s",
+        "0x10s",
+        "1.2345s",
+        "99ms",
+        "0s",
+        "constructor",
+        "1 __proto__",
+        "1 toString"
+      ]
+    ) {
       assert.isUndefined(Interval.parse(text), text)
     }
     assert.isUndefined(Interval.parse("5s", "10 seconds"))
@@ -30,17 +49,31 @@ describe("Interval.parse", () => {
   })
 
   it("property: never throws; anything it accepts is finite, at least 100 ms, and a whole number of ms", () => {
-    fc.assert(fc.property(fc.oneof(fc.string(), fc.string({ unit: "binary" }), fc.stringMatching(/^\s*\d{1,12}(\.\d{1,5})?\s*[a-zA-Z_]{0,14}\s*$/)), (text) => {
-      const parsed = Interval.parse(text)
-      if (parsed === undefined) return true
-      const value = Duration.toMillis(parsed)
-      return Number.isFinite(value) && value >= 100 && Number.isInteger(value)
-    }), { numRuns: 2_000 })
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.string(),
+          fc.string({ unit: "binary" }),
+          fc.stringMatching(/^\s*\d{1,12}(\.\d{1,5})?\s*[a-zA-Z_]{0,14}\s*$/)
+        ),
+        (text) => {
+          const parsed = Interval.parse(text)
+          if (parsed === undefined) return true
+          const value = Duration.toMillis(parsed)
+          return Number.isFinite(value) && value >= 100 && Number.isInteger(value)
+        }
+      ),
+      { numRuns: 2_000 }
+    )
   })
 
   it("property: n<unit> is n times the unit", () => {
-    fc.assert(fc.property(fc.integer({ min: 1, max: 100_000 }), fc.constantFrom(["s", 1_000], ["minutes", 60_000], ["h", 3_600_000]), (n, [unit, size]) =>
-      millis(`${n}${unit}`) === n * (size as number)
-    ))
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 100_000 }),
+        fc.constantFrom(["s", 1_000], ["minutes", 60_000], ["h", 3_600_000]),
+        (n, [unit, size]) => millis(`${n}${unit}`) === n * (size as number)
+      )
+    )
   })
 })

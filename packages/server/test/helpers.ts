@@ -3,13 +3,13 @@
  * shell launches it) and talk to it over loopback. Every wait is bounded; every child is killed in
  * a finalizer.
  */
+import { Duration, Effect } from "effect"
 import { type ChildProcess, spawn } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Http from "node:http"
 import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import { Duration, Effect } from "effect"
 
 export const bin = Path.join(import.meta.dirname, "..", "src", "bin.ts")
 
@@ -84,7 +84,9 @@ export const waitFor = (served: Served, pattern: RegExp, timeout: Duration.Input
       yield* Effect.sleep("25 millis")
     }
     return yield* Effect.die(
-      new Error(`Timed out waiting for ${pattern} (exit ${served.child.exitCode})\nstdout:\n${served.stdout()}\nstderr:\n${served.stderr()}`)
+      new Error(
+        `Timed out waiting for ${pattern} (exit ${served.child.exitCode})\nstdout:\n${served.stdout()}\nstderr:\n${served.stderr()}`
+      )
     )
   })
 
@@ -178,7 +180,9 @@ export const openSocket = (origin: string, token: string) =>
         socket.addEventListener("open", () => resolve())
         socket.addEventListener("error", () => reject(new Error("WebSocket failed to open")))
       })
-    ).pipe(Effect.timeoutOrElse({ duration: "10 seconds", orElse: () => Effect.die(new Error("WebSocket did not open")) }))
+    ).pipe(
+      Effect.timeoutOrElse({ duration: "10 seconds", orElse: () => Effect.die(new Error("WebSocket did not open")) })
+    )
     yield* Effect.addFinalizer(() => Effect.sync(() => socket.close()))
     return { socket, echoes, closed } satisfies OpenSocket
   })
@@ -200,7 +204,10 @@ export interface CommandResult {
 }
 
 /** Runs `node bin.ts ...args` to completion (a `gatehouse` command beside a server); 30 s at most. */
-export const gatehouse = (args: ReadonlyArray<string>, options: { readonly env?: Record<string, string> | undefined } = {}) =>
+export const gatehouse = (
+  args: ReadonlyArray<string>,
+  options: { readonly env?: Record<string, string> | undefined } = {}
+) =>
   Effect.promise(() =>
     new Promise<CommandResult>((resolve, reject) => {
       const child = spawn(process.execPath, [bin, ...args], {

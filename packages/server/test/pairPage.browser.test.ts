@@ -5,9 +5,9 @@
  * Without /usr/bin/chromium these tests are skipped locally (with a note) and FAIL under CI=true:
  * CI must install it (.ci/run does).
  */
-import * as Fs from "node:fs"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
+import * as Fs from "node:fs"
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core"
 import { pairingUrl, serve, tempDir } from "./helpers.ts"
 
@@ -53,20 +53,30 @@ const device = (browser: Browser) =>
     const problems: Array<string> = []
     page.on("console", (message) => {
       // A refused request (a used code's 401) is logged by Chromium too; that is not a page problem.
-      if (message.type() === "error" && !message.text().startsWith("Failed to load resource")) problems.push(message.text())
+      if (message.type() === "error" && !message.text().startsWith("Failed to load resource")) {
+        problems.push(message.text())
+      }
     })
     page.on("pageerror", (error) => problems.push(error.message))
     return { context, page, problems }
   })
 
-const visible = (page: Page, selector: string) => Effect.promise(() => page.waitForSelector(`${selector}:not([hidden])`))
+const visible = (page: Page, selector: string) =>
+  Effect.promise(() => page.waitForSelector(`${selector}:not([hidden])`))
 
-const text = (page: Page, selector: string) => Effect.promise(() => page.textContent(selector).then((value) => value ?? ""))
+const text = (page: Page, selector: string) =>
+  Effect.promise(() => page.textContent(selector).then((value) => value ?? ""))
 
 const sessionRows = (page: Page) =>
   Effect.promise(() =>
-    page.$$eval("#sessions li[data-session-id]", (items) =>
-      items.map((item) => ({ id: item.getAttribute("data-session-id")!, current: item.getAttribute("data-current") === "true" })))
+    page.$$eval(
+      "#sessions li[data-session-id]",
+      (items) =>
+        items.map((item) => ({
+          id: item.getAttribute("data-session-id")!,
+          current: item.getAttribute("data-current") === "true"
+        }))
+    )
   )
 
 /** Opens a WebSocket to /ws from inside the page (cookie-authenticated); records its close code. */
@@ -161,7 +171,9 @@ describe.skipIf(!available && !inCi)("/pair in Chromium", () => {
       assert.isTrue(yield* Effect.promise(() => phone.page.isHidden("#sessions-view")))
       yield* Effect.promise(() => phone.page.waitForSelector("#live[data-state='open']"))
       yield* openPageSocket(phone.page)
-      const helloBefore = yield* Effect.promise(() => phone.page.evaluate(() => fetch("/api/hello").then((response) => response.status)))
+      const helloBefore = yield* Effect.promise(() =>
+        phone.page.evaluate(() => fetch("/api/hello").then((response) => response.status))
+      )
       assert.strictEqual(helloBefore, 200)
 
       // The first device sees it and revokes it.
@@ -170,19 +182,22 @@ describe.skipIf(!available && !inCi)("/pair in Chromium", () => {
       const rows = yield* sessionRows(admin.page)
       assert.strictEqual(rows.length, 2)
       yield* Effect.promise(() => admin.page.click("#sessions li[data-current='false'] button"))
-      yield* Effect.promise(() => admin.page.waitForFunction(() => document.querySelectorAll("#sessions li[data-session-id]").length === 1))
+      yield* Effect.promise(() =>
+        admin.page.waitForFunction(() => document.querySelectorAll("#sessions li[data-session-id]").length === 1)
+      )
 
       // The second device: both of its sockets closed with 4401, its next request is unauthenticated.
-      yield* Effect.promise(() =>
-        phone.page.waitForFunction(() => window.testSocket.code !== 0, null, { timeout })
-      )
-      const closeCode = yield* Effect.promise(() =>
-        phone.page.evaluate(() => window.testSocket.code)
-      )
+      yield* Effect.promise(() => phone.page.waitForFunction(() => window.testSocket.code !== 0, null, { timeout }))
+      const closeCode = yield* Effect.promise(() => phone.page.evaluate(() => window.testSocket.code))
       assert.strictEqual(closeCode, 4401)
       yield* Effect.promise(() => phone.page.waitForSelector("#live[data-close-code='4401']", { state: "attached" }))
       const helloAfter = yield* Effect.promise(() =>
-        phone.page.evaluate(() => fetch("/api/hello").then(async (response) => ({ status: response.status, body: (await response.json()) as { error: { code: string } } })))
+        phone.page.evaluate(() =>
+          fetch("/api/hello").then(async (response) => ({
+            status: response.status,
+            body: (await response.json()) as { error: { code: string } }
+          }))
+        )
       )
       assert.strictEqual(helloAfter.status, 401)
       assert.strictEqual(helloAfter.body.error.code, "invalid_credential")
@@ -191,7 +206,9 @@ describe.skipIf(!available && !inCi)("/pair in Chromium", () => {
       assert.match(yield* text(phone.page, "#error"), /revoked/)
 
       // The first device is unaffected.
-      const adminHello = yield* Effect.promise(() => admin.page.evaluate(() => fetch("/api/hello").then((response) => response.status)))
+      const adminHello = yield* Effect.promise(() =>
+        admin.page.evaluate(() => fetch("/api/hello").then((response) => response.status))
+      )
       assert.strictEqual(adminHello, 200)
       assert.deepStrictEqual(admin.problems, [])
     }))

@@ -1,12 +1,12 @@
 /**
  * `gatehouse serve` as a child process: the bin itself, as a desktop shell launches it.
  */
+import { assert, describe, it } from "@effect/vitest"
+import { Crockford } from "@gatehouse/core"
+import { Effect } from "effect"
 import * as Fs from "node:fs"
 import * as Net from "node:net"
 import * as Path from "node:path"
-import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
-import { Crockford } from "@gatehouse/core"
 import {
   bearerBootstrap,
   eventually,
@@ -34,7 +34,9 @@ describe("gatehouse serve", () => {
       assert.strictEqual(pairing.port, port)
       assert.strictEqual(served.stdout().match(/^Pairing URL: /gm)?.length, 1)
       // The QR code: rows of block characters right after the URL line.
-      const afterUrl = served.stdout().split("\n").slice(served.stdout().split("\n").findIndex((line) => line.startsWith("Pairing URL:")) + 1)
+      const afterUrl = served.stdout().split("\n").slice(
+        served.stdout().split("\n").findIndex((line) => line.startsWith("Pairing URL:")) + 1
+      )
       assert.isAtLeast(afterUrl.filter((line) => /^[█▀▄ ]{20,}$/.test(line)).length, 10)
 
       // The page the URL points at is served.
@@ -46,7 +48,9 @@ describe("gatehouse serve", () => {
       const exchanged = yield* bearerBootstrap(pairing.origin, pairing.token)
       assert.strictEqual(exchanged.status, 200)
       assert.sameMembers(exchanged.json.session.scopes, administrative)
-      const hello = yield* request(`${pairing.origin}/api/hello`, { headers: { authorization: `Bearer ${exchanged.json.accessToken}` } })
+      const hello = yield* request(`${pairing.origin}/api/hello`, {
+        headers: { authorization: `Bearer ${exchanged.json.accessToken}` }
+      })
       assert.deepStrictEqual(hello.json, { hello: "owner" })
       const sessions = yield* request(`${pairing.origin}/api/auth/sessions`, {
         headers: { authorization: `Bearer ${exchanged.json.accessToken}` }
@@ -106,7 +110,9 @@ describe("gatehouse serve", () => {
     Effect.gen(function*() {
       const stateDir = yield* tempDir
       const credential = Crockford.generate()
-      const served = yield* serve(["--port", "0", "--state-dir", stateDir, "--desktop-bootstrap-fd", "3"], { fd3: true })
+      const served = yield* serve(["--port", "0", "--state-dir", stateDir, "--desktop-bootstrap-fd", "3"], {
+        fd3: true
+      })
       const pipe = served.child.stdio[3] as NodeJS.WritableStream
       pipe.write(`${credential}\n`)
       const pairing = yield* pairingUrl(served)
@@ -138,7 +144,9 @@ describe("gatehouse serve", () => {
 
   it.live("--desktop-bootstrap-fd: a credential that is not a code stops the server without echoing it", () =>
     Effect.gen(function*() {
-      const served = yield* serve(["--port", "0", "--state-dir", yield* tempDir, "--desktop-bootstrap-fd", "3"], { fd3: true })
+      const served = yield* serve(["--port", "0", "--state-dir", yield* tempDir, "--desktop-bootstrap-fd", "3"], {
+        fd3: true
+      })
       ;(served.child.stdio[3] as NodeJS.WritableStream).end("not*a*code!secret\n")
       const exit = yield* exited(served)
       assert.strictEqual(exit.code, 1)
@@ -151,8 +159,12 @@ describe("gatehouse serve", () => {
     Effect.gen(function*() {
       const port = yield* freePort
       const served = yield* serve([
-        "--port", "0", "--state-dir", yield* tempDir,
-        "--database-url", `postgres://gatehouse:hunter2@127.0.0.1:${port}/gatehouse`
+        "--port",
+        "0",
+        "--state-dir",
+        yield* tempDir,
+        "--database-url",
+        `postgres://gatehouse:hunter2@127.0.0.1:${port}/gatehouse`
       ])
       const exit = yield* exited(served)
       assert.strictEqual(exit.code, 1)
@@ -166,33 +178,44 @@ describe("gatehouse serve", () => {
 
   it.live("a --database-url that is not a PostgreSQL URL is refused without echoing it", () =>
     Effect.gen(function*() {
-      const served = yield* serve(["--port", "0", "--state-dir", yield* tempDir, "--database-url", "mysql://root:hunter2@db/x"])
+      const served = yield* serve([
+        "--port",
+        "0",
+        "--state-dir",
+        yield* tempDir,
+        "--database-url",
+        "mysql://root:hunter2@db/x"
+      ])
       assert.strictEqual((yield* exited(served)).code, 1)
       assert.match(served.stderr(), /--database-url must be a PostgreSQL URL/)
       assert.notInclude(served.stderr() + served.stdout(), "hunter2")
     }))
 
-  it.live("--hosted without the wrapping key, or the wrong one: one line naming the variable to set", () =>
-    Effect.gen(function*() {
-      const stateDir = yield* tempDir
-      const hosted = yield* serve(["--port", "0", "--state-dir", stateDir, "--hosted"])
-      assert.strictEqual((yield* exited(hosted)).code, 1)
-      assert.include(hosted.stderr(), "Set GATEHOUSE_SECRET_KEYRING_WRAPPING_KEY")
-      assert.notMatch(hosted.stderr(), /^\s+at /m, "no stack trace")
-      assert.isFalse(Fs.existsSync(Path.join(stateDir, "secrets", "keyring-wrapping-key.bin")), "nothing generated")
+  it.live(
+    "--hosted without the wrapping key, or the wrong one: one line naming the variable to set",
+    () =>
+      Effect.gen(function*() {
+        const stateDir = yield* tempDir
+        const hosted = yield* serve(["--port", "0", "--state-dir", stateDir, "--hosted"])
+        assert.strictEqual((yield* exited(hosted)).code, 1)
+        assert.include(hosted.stderr(), "Set GATEHOUSE_SECRET_KEYRING_WRAPPING_KEY")
+        assert.notMatch(hosted.stderr(), /^\s+at /m, "no stack trace")
+        assert.isFalse(Fs.existsSync(Path.join(stateDir, "secrets", "keyring-wrapping-key.bin")), "nothing generated")
 
-      // A state directory whose keys were wrapped with its own key, started with another one.
-      const first = yield* serve(["--port", "0", "--state-dir", stateDir])
-      yield* pairingUrl(first)
-      first.child.kill("SIGTERM")
-      assert.strictEqual((yield* exited(first)).code, 0)
-      const other = yield* serve(["--port", "0", "--state-dir", stateDir], {
-        env: { GATEHOUSE_SECRET_KEYRING_WRAPPING_KEY: Buffer.alloc(32, 9).toString("base64url") }
-      })
-      assert.strictEqual((yield* exited(other)).code, 1)
-      assert.include(other.stderr(), "needs the same GATEHOUSE_SECRET_KEYRING_WRAPPING_KEY")
-      assert.notMatch(other.stderr(), /^\s+at /m, "no stack trace")
-    }), 30_000)
+        // A state directory whose keys were wrapped with its own key, started with another one.
+        const first = yield* serve(["--port", "0", "--state-dir", stateDir])
+        yield* pairingUrl(first)
+        first.child.kill("SIGTERM")
+        assert.strictEqual((yield* exited(first)).code, 0)
+        const other = yield* serve(["--port", "0", "--state-dir", stateDir], {
+          env: { GATEHOUSE_SECRET_KEYRING_WRAPPING_KEY: Buffer.alloc(32, 9).toString("base64url") }
+        })
+        assert.strictEqual((yield* exited(other)).code, 1)
+        assert.include(other.stderr(), "needs the same GATEHOUSE_SECRET_KEYRING_WRAPPING_KEY")
+        assert.notMatch(other.stderr(), /^\s+at /m, "no stack trace")
+      }),
+    30_000
+  )
 
   it.live("a port in use is a clear error", () =>
     Effect.gen(function*() {
@@ -207,7 +230,14 @@ describe("gatehouse serve", () => {
   it.live("bad --allowed-origin and --trusted-proxy values are refused", () =>
     Effect.gen(function*() {
       const stateDir = yield* tempDir
-      const origin = yield* serve(["--port", "0", "--state-dir", stateDir, "--allowed-origin", "https://app.example.com/path"])
+      const origin = yield* serve([
+        "--port",
+        "0",
+        "--state-dir",
+        stateDir,
+        "--allowed-origin",
+        "https://app.example.com/path"
+      ])
       assert.strictEqual((yield* exited(origin)).code, 1)
       assert.match(origin.stderr(), /--allowed-origin must be an origin/)
       const proxy = yield* serve(["--port", "0", "--state-dir", stateDir, "--trusted-proxy", "10.0.0.0/99"])
@@ -217,13 +247,28 @@ describe("gatehouse serve", () => {
 
   it.live("--allowed-origin lets that origin make cookie requests; others are refused", () =>
     Effect.gen(function*() {
-      const served = yield* serve(["--port", "0", "--state-dir", yield* tempDir, "--allowed-origin", "https://app.example.com"])
+      const served = yield* serve([
+        "--port",
+        "0",
+        "--state-dir",
+        yield* tempDir,
+        "--allowed-origin",
+        "https://app.example.com"
+      ])
       const pairing = yield* pairingUrl(served)
       const body = { credential: pairing.token }
-      const refused = yield* request(`${pairing.origin}/api/auth/bootstrap`, { method: "POST", body, headers: { origin: "https://evil.example" } })
+      const refused = yield* request(`${pairing.origin}/api/auth/bootstrap`, {
+        method: "POST",
+        body,
+        headers: { origin: "https://evil.example" }
+      })
       assert.strictEqual(refused.status, 403)
       assert.strictEqual(refused.json.error.code, "origin_not_allowed")
-      const allowed = yield* request(`${pairing.origin}/api/auth/bootstrap`, { method: "POST", body, headers: { origin: "https://app.example.com" } })
+      const allowed = yield* request(`${pairing.origin}/api/auth/bootstrap`, {
+        method: "POST",
+        body,
+        headers: { origin: "https://app.example.com" }
+      })
       assert.strictEqual(allowed.status, 200)
     }))
 
@@ -241,25 +286,28 @@ describe("gatehouse serve", () => {
       assert.match(unsafe.stdout() + unsafe.stderr(), /Authentication is OFF/)
     }))
 
-  it.live.skipIf(process.platform !== "linux")("opens a browser only with --open, with the same URL it printed", () =>
-    Effect.gen(function*() {
-      const dir = yield* tempDir
-      const opened = Path.join(dir, "opened")
-      // A stand-in xdg-open that records what it was asked to open.
-      Fs.writeFileSync(Path.join(dir, "xdg-open"), `#!/bin/sh\nprintf '%s\\n' "$1" >> '${opened}'\n`, { mode: 0o700 })
-      const env = { PATH: `${dir}:${process.env.PATH}` }
+  it.live.skipIf(process.platform !== "linux")(
+    "opens a browser only with --open, with the same URL it printed",
+    () =>
+      Effect.gen(function*() {
+        const dir = yield* tempDir
+        const opened = Path.join(dir, "opened")
+        // A stand-in xdg-open that records what it was asked to open.
+        Fs.writeFileSync(Path.join(dir, "xdg-open"), `#!/bin/sh\nprintf '%s\\n' "$1" >> '${opened}'\n`, { mode: 0o700 })
+        const env = { PATH: `${dir}:${process.env.PATH}` }
 
-      const quiet = yield* serve(["--port", "0", "--state-dir", dir], { env })
-      yield* pairingUrl(quiet)
-      yield* Effect.sleep("300 millis")
-      assert.isFalse(Fs.existsSync(opened))
+        const quiet = yield* serve(["--port", "0", "--state-dir", dir], { env })
+        yield* pairingUrl(quiet)
+        yield* Effect.sleep("300 millis")
+        assert.isFalse(Fs.existsSync(opened))
 
-      const loud = yield* serve(["--port", "0", "--state-dir", dir, "--open"], { env })
-      const pairing = yield* pairingUrl(loud)
-      yield* eventually(() => Fs.existsSync(opened), "the browser to be opened")
-      yield* eventually(() => Fs.readFileSync(opened, "utf8").endsWith("\n"), "the opener to finish")
-      assert.deepStrictEqual(Fs.readFileSync(opened, "utf8").trim().split("\n"), [pairing.url])
-    }))
+        const loud = yield* serve(["--port", "0", "--state-dir", dir, "--open"], { env })
+        const pairing = yield* pairingUrl(loud)
+        yield* eventually(() => Fs.existsSync(opened), "the browser to be opened")
+        yield* eventually(() => Fs.readFileSync(opened, "utf8").endsWith("\n"), "the opener to finish")
+        assert.deepStrictEqual(Fs.readFileSync(opened, "utf8").trim().split("\n"), [pairing.url])
+      })
+  )
 
   for (const signal of ["SIGTERM", "SIGINT"] as const) {
     it.live(`exits 0 on ${signal}, closing open connections`, () =>
@@ -287,7 +335,9 @@ describe("gatehouse serve", () => {
 
   it.live("waits for the desktop credential, then serves; the pairing URL comes only after listening", () =>
     Effect.gen(function*() {
-      const served = yield* serve(["--port", "0", "--state-dir", yield* tempDir, "--desktop-bootstrap-fd", "3"], { fd3: true })
+      const served = yield* serve(["--port", "0", "--state-dir", yield* tempDir, "--desktop-bootstrap-fd", "3"], {
+        fd3: true
+      })
       yield* Effect.sleep("500 millis")
       assert.notMatch(served.stdout(), /Pairing URL/)
       ;(served.child.stdio[3] as NodeJS.WritableStream).end(`${Crockford.generate()}\r\n`)

@@ -4,10 +4,10 @@
  * `DatabaseError` carrying a one-line message (no password, no stack trace) when the database is
  * down, unreachable, refuses the login or cannot be migrated.
  */
+import * as PgClient from "@effect/sql-pg/PgClient"
 import { Context, Duration, Effect, Layer, Redacted, Schema } from "effect"
 import { Reactivity } from "effect/reactivity"
 import { SqlClient } from "effect/sql"
-import * as PgClient from "@effect/sql-pg/PgClient"
 import * as Migrations from "./Migrations.ts"
 import * as SqliteClient from "./SqliteClient.ts"
 
@@ -45,9 +45,10 @@ const describe = (error: unknown): string => {
       break
     }
   }
-  const line = (messages.findLast((message) => !message.startsWith("PgConnection:")) ?? messages.at(-1) ?? "unknown error")
-    .replace(/\s+/g, " ")
-    .trim()
+  const line =
+    (messages.findLast((message) => !message.startsWith("PgConnection:")) ?? messages.at(-1) ?? "unknown error")
+      .replace(/\s+/g, " ")
+      .trim()
   return line.length > 300 ? `${line.slice(0, 297)}...` : line
 }
 
@@ -135,6 +136,9 @@ export const layerPg = (
     applicationName: "gatehouse"
   })
   return Layer.effectContext(
-    Effect.map(prepare(database, client), (pg) => Context.make(PgClient.PgClient, pg).pipe(Context.add(SqlClient.SqlClient, pg)))
+    Effect.map(
+      prepare(database, client),
+      (pg) => Context.make(PgClient.PgClient, pg).pipe(Context.add(SqlClient.SqlClient, pg))
+    )
   ).pipe(Layer.provide(Reactivity.layer))
 }

@@ -10,18 +10,10 @@
  * the store read the row to say why, with the core's pure `decideConsume`, so every store agrees on
  * the rules.
  */
+import { GrantStore } from "@gatehouse/core"
 import { Effect, Layer, Option } from "effect"
 import { SqlClient } from "effect/sql"
-import { GrantStore } from "@gatehouse/core"
-import {
-  decode,
-  guard,
-  integer,
-  optionalInteger,
-  optionalText,
-  stringArray,
-  text
-} from "./StoreFailure.ts"
+import { decode, guard, integer, optionalInteger, optionalText, stringArray, text } from "./StoreFailure.ts"
 
 type Row = Record<string, unknown>
 

@@ -17,10 +17,10 @@
  * When `GATEHOUSE_SECRET_SIGNING_KEYRING` is set the keyring comes from the environment instead,
  * exactly as with the secret-store keyring (rotation then means changing the variable).
  */
-import * as Crypto from "node:crypto"
+import { Base64Url, KeyringStore, ServerSecretStore, SigningKeyring } from "@gatehouse/core"
 import { Effect, Layer, Option, Redacted } from "effect"
 import { SqlClient } from "effect/sql"
-import { Base64Url, KeyringStore, ServerSecretStore, SigningKeyring } from "@gatehouse/core"
+import * as Crypto from "node:crypto"
 import { decode, guard, integer, optionalInteger, text } from "./StoreFailure.ts"
 
 type Row = Record<string, unknown>
@@ -49,12 +49,16 @@ export const unwrap = (wrappingKey: Uint8Array, kid: string, wrapped: string): U
   if (version !== format || nonceText === undefined || sealedText === undefined || rest.length > 0) return undefined
   const nonce = Base64Url.decodeOrUndefined(nonceText)
   const sealed = Base64Url.decodeOrUndefined(sealedText)
-  if (nonce === undefined || sealed === undefined || nonce.byteLength !== 12 || sealed.byteLength <= 16) return undefined
+  if (nonce === undefined || sealed === undefined || nonce.byteLength !== 12 || sealed.byteLength <= 16) {
+    return undefined
+  }
   try {
     const decipher = Crypto.createDecipheriv("aes-256-gcm", wrappingKey, nonce)
     decipher.setAAD(associatedData(kid))
     decipher.setAuthTag(sealed.subarray(sealed.byteLength - 16))
-    return new Uint8Array(Buffer.concat([decipher.update(sealed.subarray(0, sealed.byteLength - 16)), decipher.final()]))
+    return new Uint8Array(
+      Buffer.concat([decipher.update(sealed.subarray(0, sealed.byteLength - 16)), decipher.final()])
+    )
   } catch {
     return undefined
   }

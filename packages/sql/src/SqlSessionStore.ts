@@ -7,9 +7,9 @@
  * A ticket id is recorded with a primary-key insert (`ON CONFLICT DO NOTHING RETURNING`): exactly
  * one caller, in any process, sees the row come back.
  */
+import { Errors, SessionStore } from "@gatehouse/core"
 import { Duration, Effect, Layer, Option } from "effect"
 import { SqlClient } from "effect/sql"
-import { Errors, SessionStore } from "@gatehouse/core"
 import * as SqliteClient from "./SqliteClient.ts"
 import { decode, guard, integer, optionalText, stringArray, text } from "./StoreFailure.ts"
 
@@ -53,7 +53,8 @@ const columns = [
   ...clientFields.map(([, column]) => column)
 ] as const
 
-const fromArray = (values: ReadonlyArray<unknown>): Row => Object.fromEntries(columns.map((column, i) => [column, values[i]]))
+const fromArray = (values: ReadonlyArray<unknown>): Row =>
+  Object.fromEntries(columns.map((column, i) => [column, values[i]]))
 
 const ids = (rows: ReadonlyArray<Row>) => decode(() => rows.map((row) => text(row.sid)))
 
@@ -126,7 +127,8 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
         sql: query,
         decode: (row) => Option.some(decodeRow(row))
       })
-      const toStoreError = (cause: unknown) => new Errors.StoreError({ store: "session", operation: "read a session", cause })
+      const toStoreError = (cause: unknown) =>
+        new Errors.StoreError({ store: "session", operation: "read a session", cause })
       // The direct read cannot throw past its own error channel: one mapError is all it needs.
       return (sid: string) =>
         Effect.mapBoth(read(sid), { onFailure: toStoreError, onSuccess: (found) => found ?? Option.none() })
@@ -138,7 +140,8 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
     Effect.map(
       Effect.forEach(chunks([...new Set(sids)], getManyChunk), (chunk) =>
         sql<Row>`SELECT * FROM gatehouse_sessions WHERE ${sql.in("sid", chunk)}`.pipe(Effect.flatMap(toRecords))),
-      (batches) => batches.flat()
+      (batches) =>
+        batches.flat()
     ).pipe(fail("read sessions"))
 
   const touch = (sid: string, at: number) =>

@@ -14,13 +14,13 @@
  * - the database file is created 0600 (SQLite gives its -wal and -shm files the same mode);
  * - WAL journal, so readers never wait for the writer.
  */
-import * as Fs from "node:fs"
-import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite"
 import { Context, Duration, Effect, Layer, Semaphore, Stream } from "effect"
 import { Reactivity } from "effect/reactivity"
 import { SqlClient, SqlError } from "effect/sql"
 import type { SqlConnection } from "effect/sql"
 import * as Statement from "effect/sql/Statement"
+import * as Fs from "node:fs"
+import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite"
 
 export interface Options {
   /** Path of the database file; created (0600) if missing. */
@@ -112,8 +112,10 @@ const makeConnection = (db: DatabaseSync, cacheSize: number, counter: StatementC
     attempt("execute", () => run(prepared ? prepare(sql) : db.prepare(sql), params, false))
 
   const values = (sql: string, params: ReadonlyArray<unknown>, prepared: boolean) =>
-    attempt("executeValues", () =>
-      run(prepared ? prepare(sql) : db.prepare(sql), params, true) as ReadonlyArray<ReadonlyArray<unknown>>)
+    attempt(
+      "executeValues",
+      () => run(prepared ? prepare(sql) : db.prepare(sql), params, true) as ReadonlyArray<ReadonlyArray<unknown>>
+    )
 
   return {
     execute: (sql, params, transformRows) =>
@@ -153,7 +155,9 @@ export interface SqliteDirectService {
    * session revoked by the CLI is rejected on the server's next request. Missing rows are not
    * remembered.
    */
-  readonly memoizedRow: <A>(options: MemoizedRowOptions<A>) => (key: string) => Effect.Effect<A | undefined, SqlError.SqlError>
+  readonly memoizedRow: <A>(
+    options: MemoizedRowOptions<A>
+  ) => (key: string) => Effect.Effect<A | undefined, SqlError.SqlError>
 }
 
 export interface MemoizedRowOptions<A> {
@@ -210,7 +214,8 @@ const makeDirect = (
   return {
     getRow: (sql) => {
       const statement = lazyStatement(sql)
-      return (params) => direct("getRow", () => statement().get(...params) as unknown as ReadonlyArray<unknown> | undefined)
+      return (params) =>
+        direct("getRow", () => statement().get(...params) as unknown as ReadonlyArray<unknown> | undefined)
     },
     memoizedRow: <A>(options: MemoizedRowOptions<A>) => {
       const { capacity = 10_000, decode, sql } = options
@@ -268,6 +273,8 @@ export const make = (options: Options) => Effect.map(makeWithDirect(options), ({
 /** `SqlClient` and `SqliteDirect` over the SQLite file `options.filename` (no migrations: see `Database`). */
 export const layer = (options: Options): Layer.Layer<SqlClient.SqlClient | SqliteDirect, SqlError.SqlError> =>
   Layer.effectContext(
-    Effect.map(makeWithDirect(options), ({ client, direct }) =>
-      Context.make(SqlClient.SqlClient, client).pipe(Context.add(SqliteDirect, direct)))
+    Effect.map(
+      makeWithDirect(options),
+      ({ client, direct }) => Context.make(SqlClient.SqlClient, client).pipe(Context.add(SqliteDirect, direct))
+    )
   ).pipe(Layer.provide(Reactivity.layer))

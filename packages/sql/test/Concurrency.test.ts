@@ -2,9 +2,9 @@
 // consumes of one grant (and of a uses = 3 grant, and of one WebSocket ticket id), released at the
 // same instant, against one SQLite file and against PostgreSQL.
 import { assert, describe, it } from "@effect/vitest"
+import { GrantStore, SessionStore } from "@gatehouse/core"
 import { Context, Effect, Layer, Redacted } from "effect"
 import { SqlClient } from "effect/sql"
-import { GrantStore, SessionStore } from "@gatehouse/core"
 import * as Database from "../src/Database.ts"
 import * as SqlGrantStore from "../src/SqlGrantStore.ts"
 import * as SqlSessionStore from "../src/SqlSessionStore.ts"
@@ -67,15 +67,21 @@ const race = (
   })
 
 describe("consume across processes", () => {
-  it.effect(`SQLite: ${processes} processes x ${perProcess} concurrent consumes on one file`, () =>
-    Effect.gen(function*() {
-      const filename = yield* tempDatabaseFile
-      yield* race("sqlite", filename, Database.layerSqlite({ filename }))
-    }), 120_000)
+  it.effect(
+    `SQLite: ${processes} processes x ${perProcess} concurrent consumes on one file`,
+    () =>
+      Effect.gen(function*() {
+        const filename = yield* tempDatabaseFile
+        yield* race("sqlite", filename, Database.layerSqlite({ filename }))
+      }),
+    120_000
+  )
 
   requirePostgresInCi()
   it.effect.skipIf(unavailable !== undefined)(
-    `PostgreSQL: ${processes} processes x ${perProcess} concurrent consumes${unavailable ? ` (skipped: ${unavailable})` : ""}`,
+    `PostgreSQL: ${processes} processes x ${perProcess} concurrent consumes${
+      unavailable ? ` (skipped: ${unavailable})` : ""
+    }`,
     () =>
       Effect.gen(function*() {
         const url = yield* freshSchemaUrl

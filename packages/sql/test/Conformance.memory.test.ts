@@ -1,6 +1,6 @@
 // The conformance suite against the core's memory layers: the reference behaviour.
-import { Layer } from "effect"
 import { GrantStore, KeyringStore, ServerSecretStore, SessionStore, SigningKeyring } from "@gatehouse/core"
+import { Layer } from "effect"
 import { storeConformance } from "./helpers/StoreConformance.ts"
 
 storeConformance("memory", () =>

@@ -2,10 +2,10 @@
 // the others, old tokens keep verifying), never stored in plain text, and refusing to start with
 // the wrong wrapping key. Run against SQLite and PostgreSQL.
 import { assert, describe, it } from "@effect/vitest"
-import { ConfigProvider, Context, Duration, Effect, Layer, Option, Redacted, type Scope } from "effect"
-import { TestClock } from "effect/testing"
-import { SqlClient } from "effect/sql"
 import { KeyringStore, ServerSecretStore, SigningKeyring } from "@gatehouse/core"
+import { ConfigProvider, Context, Duration, Effect, Layer, Option, Redacted, type Scope } from "effect"
+import { SqlClient } from "effect/sql"
+import { TestClock } from "effect/testing"
 import * as Database from "../src/Database.ts"
 import * as SqlKeyringStore from "../src/SqlKeyringStore.ts"
 import { freshSchemaUrl, requirePostgresInCi, unavailable } from "./helpers/postgres.ts"
@@ -143,10 +143,12 @@ const behaviours = (makeDatabase: MakeDatabase) => {
       // Two stores racing through `create` (the keyring's first start), then both load the same keys.
       const stores = yield* Effect.all(
         [0, 1].map(() =>
-          Layer.build(SqlKeyringStore.layer().pipe(
-            Layer.provide(database()),
-            Layer.provide(Layer.succeed(ServerSecretStore.ServerSecretStore, secrets))
-          )).pipe(Effect.map(Context.get(KeyringStore.KeyringStore)))
+          Layer.build(
+            SqlKeyringStore.layer().pipe(
+              Layer.provide(database()),
+              Layer.provide(Layer.succeed(ServerSecretStore.ServerSecretStore, secrets))
+            )
+          ).pipe(Effect.map(Context.get(KeyringStore.KeyringStore)))
         )
       )
       const key = (kid: string): SigningKeyring.SigningKey => ({
@@ -167,9 +169,12 @@ describe("SQL keyring (SQLite)", () => {
   behaviours(Effect.map(tempDatabaseFile, (filename) => () => Database.layerSqlite({ filename })))
 })
 
-describe.skipIf(unavailable !== undefined)(`SQL keyring (PostgreSQL)${unavailable ? ` (skipped: ${unavailable})` : ""}`, () => {
-  behaviours(Effect.map(freshSchemaUrl, (url) => () => Database.layerPg({ url: Redacted.make(url) })))
-})
+describe.skipIf(unavailable !== undefined)(
+  `SQL keyring (PostgreSQL)${unavailable ? ` (skipped: ${unavailable})` : ""}`,
+  () => {
+    behaviours(Effect.map(freshSchemaUrl, (url) => () => Database.layerPg({ url: Redacted.make(url) })))
+  }
+)
 
 describe("SQL keyring (PostgreSQL required in CI)", () => {
   requirePostgresInCi()

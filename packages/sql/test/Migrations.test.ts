@@ -1,10 +1,10 @@
 // Migrations run once and are idempotent: a second run applies nothing, a new process on the same
 // database sees the schema and applies nothing, and 4 processes migrating a fresh database at the
 // same instant all succeed with exactly one of them applying the schema.
+import * as PgClient from "@effect/sql-pg/PgClient"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer, Redacted, type Scope } from "effect"
 import { SqlClient } from "effect/sql"
-import * as PgClient from "@effect/sql-pg/PgClient"
 import * as Migrations from "../src/Migrations.ts"
 import * as SqliteClient from "../src/SqliteClient.ts"
 import { freshSchemaUrl, requirePostgresInCi, unavailable } from "./helpers/postgres.ts"
@@ -48,18 +48,22 @@ const behaviours = (
       assert.includeMembers([...report.tables], tables)
     }), 60_000)
 
-  it.effect("4 processes migrating a fresh database at once: all succeed, exactly one applies", () =>
-    Effect.gen(function*() {
-      const database = yield* target
-      const outputs = yield* raceProcesses(4, fixture("migrate.ts"), [engine, database])
-      const reports = outputs.map((line) => JSON.parse(line) as Report)
-      assert.strictEqual(reports.length, 4)
-      assert.deepStrictEqual(
-        reports.map((report) => report.applied.length).sort(),
-        [0, 0, 0, 1]
-      )
-      for (const report of reports) assert.includeMembers([...report.tables], tables)
-    }), 90_000)
+  it.effect(
+    "4 processes migrating a fresh database at once: all succeed, exactly one applies",
+    () =>
+      Effect.gen(function*() {
+        const database = yield* target
+        const outputs = yield* raceProcesses(4, fixture("migrate.ts"), [engine, database])
+        const reports = outputs.map((line) => JSON.parse(line) as Report)
+        assert.strictEqual(reports.length, 4)
+        assert.deepStrictEqual(
+          reports.map((report) => report.applied.length).sort(),
+          [0, 0, 0, 1]
+        )
+        for (const report of reports) assert.includeMembers([...report.tables], tables)
+      }),
+    90_000
+  )
 }
 
 describe("migrations (SQLite)", () => {

@@ -3,18 +3,12 @@
 // password, no stack trace). An operation during an outage fails with the core's `StoreError`:
 // never a defect, never a success, and nothing is lost (a consume that failed used nothing; a
 // revoke that failed says so).
+import { assert, describe, it } from "@effect/vitest"
+import { GrantStore, ServerSecretStore, SessionCredentialService, SessionStore, SigningKeyring } from "@gatehouse/core"
+import { Context, Duration, Effect, Exit, Layer, Option, Redacted, Scope } from "effect"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { DatabaseSync } from "node:sqlite"
-import { assert, describe, it } from "@effect/vitest"
-import { Context, Duration, Effect, Exit, Layer, Option, Redacted, Scope } from "effect"
-import {
-  GrantStore,
-  ServerSecretStore,
-  SessionCredentialService,
-  SessionStore,
-  SigningKeyring
-} from "@gatehouse/core"
 import * as Database from "../src/Database.ts"
 import * as SqlStores from "../src/SqlStores.ts"
 import { freshSchemaUrl, requirePostgresInCi, unavailable, url as testUrl } from "./helpers/postgres.ts"
@@ -104,15 +98,18 @@ describe("bad input at construction", () => {
       assert.include(error.message.toLowerCase(), "not a database")
     }))
 
-  it.effect.skipIf(unavailable !== undefined)("PostgreSQL refusing the password: DatabaseError, password not shown", () =>
-    Effect.gen(function*() {
-      const wrong = new URL(testUrl!)
-      wrong.password = "definitely-not-it"
-      const error = yield* constructionError(Database.layerPg({ url: Redacted.make(wrong.toString()) }))
-      assert.strictEqual(error.problem, "Unavailable")
-      assert.notInclude(error.message, "definitely-not-it")
-      assert.match(error.message, /password|authentication/i)
-    }))
+  it.effect.skipIf(unavailable !== undefined)(
+    "PostgreSQL refusing the password: DatabaseError, password not shown",
+    () =>
+      Effect.gen(function*() {
+        const wrong = new URL(testUrl!)
+        wrong.password = "definitely-not-it"
+        const error = yield* constructionError(Database.layerPg({ url: Redacted.make(wrong.toString()) }))
+        assert.strictEqual(error.problem, "Unavailable")
+        assert.notInclude(error.message, "definitely-not-it")
+        assert.match(error.message, /password|authentication/i)
+      })
+  )
 })
 
 describe("outage after construction", () => {

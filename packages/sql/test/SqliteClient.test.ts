@@ -1,9 +1,9 @@
 // The SQLite client: files private from creation, WAL journal, transactions that take the write
 // lock up front.
-import * as Fs from "node:fs"
 import { assert, describe, it } from "@effect/vitest"
 import { Context, Effect, Layer } from "effect"
 import { SqlClient } from "effect/sql"
+import * as Fs from "node:fs"
 import * as Database from "../src/Database.ts"
 import { tempDatabaseFile } from "./helpers/sqlite.ts"
 

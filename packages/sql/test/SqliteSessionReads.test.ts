@@ -2,9 +2,9 @@
 // pin down that nothing remembered outlives a change made anywhere else: by another connection, by
 // another store on the same connection, or by another process.
 import { assert, describe, it } from "@effect/vitest"
+import { SessionStore } from "@gatehouse/core"
 import { Context, Deferred, Effect, Fiber, Layer, Option } from "effect"
 import { SqlClient } from "effect/sql"
-import { SessionStore } from "@gatehouse/core"
 import * as Database from "../src/Database.ts"
 import * as SqlSessionStore from "../src/SqlSessionStore.ts"
 import { fixture, runScript } from "./helpers/processes.ts"
@@ -46,19 +46,23 @@ describe("SQLite session reads", () => {
       assert.isTrue(Option.isNone(yield* first.get("s1")))
     }))
 
-  it.effect("a session removed by another process (the CLI) is gone on the server's next read", () =>
-    Effect.gen(function*() {
-      const filename = yield* tempDatabaseFile
-      const server = yield* storeOn(filename)
-      yield* server.insert(sessionRecord("s1", { label: "phone" }))
-      yield* server.insert(sessionRecord("s2", { label: "phone" }))
-      assert.isTrue(Option.isSome(yield* server.get("s1")))
-      assert.isTrue(Option.isSome(yield* server.get("s2")))
-      const output = yield* runScript(fixture("revoke-session.ts"), [filename, "s1"])
-      assert.strictEqual(output.trim(), "true")
-      assert.isTrue(Option.isNone(yield* server.get("s1")))
-      assert.isTrue(Option.isSome(yield* server.get("s2")))
-    }), 60_000)
+  it.effect(
+    "a session removed by another process (the CLI) is gone on the server's next read",
+    () =>
+      Effect.gen(function*() {
+        const filename = yield* tempDatabaseFile
+        const server = yield* storeOn(filename)
+        yield* server.insert(sessionRecord("s1", { label: "phone" }))
+        yield* server.insert(sessionRecord("s2", { label: "phone" }))
+        assert.isTrue(Option.isSome(yield* server.get("s1")))
+        assert.isTrue(Option.isSome(yield* server.get("s2")))
+        const output = yield* runScript(fixture("revoke-session.ts"), [filename, "s1"])
+        assert.strictEqual(output.trim(), "true")
+        assert.isTrue(Option.isNone(yield* server.get("s1")))
+        assert.isTrue(Option.isSome(yield* server.get("s2")))
+      }),
+    60_000
+  )
 
   it.effect("a read never looks inside another fiber's open transaction on the same connection", () =>
     Effect.gen(function*() {

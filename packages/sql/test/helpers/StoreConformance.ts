@@ -6,9 +6,9 @@
  * arguments of the store interfaces; nothing here reads a clock.
  */
 import { assert, describe, it } from "@effect/vitest"
-import * as fc from "fast-check"
-import { Context, Effect, Layer, Option, Redacted } from "effect"
 import { GrantStore, KeyringStore, SessionStore, type SigningKeyring } from "@gatehouse/core"
+import { Context, Effect, Layer, Option, Redacted } from "effect"
+import * as fc from "fast-check"
 
 export type Stores = GrantStore.GrantStore | SessionStore.SessionStore | KeyringStore.KeyringStore
 
@@ -144,7 +144,10 @@ export const storeConformance = (
           const { grants } = yield* stores
           const early = grant({ uses: 2, usesRemaining: 2 })
           yield* grants.insert(early)
-          assert.strictEqual(tag(yield* grants.consume(early.credentialHash, early.expiresAt! - 1, undefined)), "Consumed")
+          assert.strictEqual(
+            tag(yield* grants.consume(early.credentialHash, early.expiresAt! - 1, undefined)),
+            "Consumed"
+          )
           assert.deepStrictEqual(yield* grants.consume(early.credentialHash, early.expiresAt!, undefined), {
             _tag: "Expired",
             id: early.id
@@ -182,9 +185,15 @@ export const storeConformance = (
           const { grants } = yield* stores
           const g = grant({ proofKeyThumbprint: "thumb-A" })
           yield* grants.insert(g)
-          assert.deepStrictEqual(yield* grants.consume(g.credentialHash, 2_000, undefined), { _tag: "ProofKeyMismatch" })
-          assert.deepStrictEqual(yield* grants.consume(g.credentialHash, 2_000, "thumb-B"), { _tag: "ProofKeyMismatch" })
-          assert.deepStrictEqual(yield* grants.consume(g.credentialHash, 2_000, "thumb-A "), { _tag: "ProofKeyMismatch" })
+          assert.deepStrictEqual(yield* grants.consume(g.credentialHash, 2_000, undefined), {
+            _tag: "ProofKeyMismatch"
+          })
+          assert.deepStrictEqual(yield* grants.consume(g.credentialHash, 2_000, "thumb-B"), {
+            _tag: "ProofKeyMismatch"
+          })
+          assert.deepStrictEqual(yield* grants.consume(g.credentialHash, 2_000, "thumb-A "), {
+            _tag: "ProofKeyMismatch"
+          })
           assert.strictEqual(Option.getOrThrow(yield* grants.findByHash(g.credentialHash)).usesRemaining, 1)
           assert.strictEqual(tag(yield* grants.consume(g.credentialHash, 2_000, "thumb-A")), "Consumed")
           // A grant without a proof key ignores one presented.
@@ -298,22 +307,29 @@ export const storeConformance = (
           assert.isTrue(Option.isNone(yield* sessions.get("no-such-session")))
         }))
 
-      it.effect("getMany returns each existing record once, across chunks; absent ids and no ids give nothing", () =>
-        Effect.gen(function*() {
-          const { sessions } = yield* stores
-          // More than one chunk of the SQL store (500 ids per query), with a removed one inside.
-          const records = Array.from({ length: 1_203 }, (_, i) => session({ createdAt: i }))
-          for (const record of records) yield* sessions.insert(record)
-          yield* sessions.remove(records[700]!.sid)
-          const asked = [...records.map((record) => record.sid), "no-such-session", records[3]!.sid]
-          const found = yield* sessions.getMany(asked)
-          const expected = records.filter((_, i) => i !== 700)
-          assert.strictEqual(found.length, expected.length, "each existing record once, even when asked twice")
-          assert.deepStrictEqual(new Set(found.map((record) => record.sid)), new Set(expected.map((record) => record.sid)))
-          assert.deepStrictEqual(found.find((record) => record.sid === records[5]!.sid), records[5])
-          assert.deepStrictEqual(yield* sessions.getMany([]), [])
-          assert.deepStrictEqual(yield* sessions.getMany(["no-such-session"]), [])
-        }), 60_000)
+      it.effect(
+        "getMany returns each existing record once, across chunks; absent ids and no ids give nothing",
+        () =>
+          Effect.gen(function*() {
+            const { sessions } = yield* stores
+            // More than one chunk of the SQL store (500 ids per query), with a removed one inside.
+            const records = Array.from({ length: 1_203 }, (_, i) => session({ createdAt: i }))
+            for (const record of records) yield* sessions.insert(record)
+            yield* sessions.remove(records[700]!.sid)
+            const asked = [...records.map((record) => record.sid), "no-such-session", records[3]!.sid]
+            const found = yield* sessions.getMany(asked)
+            const expected = records.filter((_, i) => i !== 700)
+            assert.strictEqual(found.length, expected.length, "each existing record once, even when asked twice")
+            assert.deepStrictEqual(
+              new Set(found.map((record) => record.sid)),
+              new Set(expected.map((record) => record.sid))
+            )
+            assert.deepStrictEqual(found.find((record) => record.sid === records[5]!.sid), records[5])
+            assert.deepStrictEqual(yield* sessions.getMany([]), [])
+            assert.deepStrictEqual(yield* sessions.getMany(["no-such-session"]), [])
+          }),
+        60_000
+      )
 
       it.effect("touch moves lastSeenAt forward only", () =>
         Effect.gen(function*() {

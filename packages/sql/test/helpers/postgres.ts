@@ -3,12 +3,12 @@
  * `.ci/postgres.sh` to start one by hand). In CI (`CI=true`) a missing or unreachable database fails
  * the run; elsewhere the PostgreSQL suites are skipped, and say so.
  */
-import { it } from "@effect/vitest"
-import { Duration, Effect, Layer, Redacted } from "effect"
-import { ServerSecretStore } from "@gatehouse/core"
-import * as SqlStores from "../../src/SqlStores.ts"
-import { Reactivity } from "effect/reactivity"
 import * as PgClient from "@effect/sql-pg/PgClient"
+import { it } from "@effect/vitest"
+import { ServerSecretStore } from "@gatehouse/core"
+import { Duration, Effect, Layer, Redacted } from "effect"
+import { Reactivity } from "effect/reactivity"
+import * as SqlStores from "../../src/SqlStores.ts"
 
 export const url = process.env.GATEHOUSE_TEST_DATABASE_URL
 const inCi = process.env.CI !== undefined && process.env.CI !== "" && process.env.CI !== "false"

@@ -1,7 +1,7 @@
+import { Effect } from "effect"
 import * as ChildProcess from "node:child_process"
 import * as Path from "node:path"
 import * as Readline from "node:readline"
-import { Effect } from "effect"
 
 export const fixture = (name: string) => Path.join(import.meta.dirname, "..", "fixtures", name)
 
@@ -13,7 +13,11 @@ export const runScript = (script: string, args: ReadonlyArray<string>, timeoutMi
       ["--disable-warning=ExperimentalWarning", script, ...args],
       { timeout: timeoutMillis },
       (error, stdout, stderr) =>
-        resume(error ? Effect.fail(new Error(`${Path.basename(script)} failed: ${error.message}\n${stderr}`)) : Effect.succeed(stdout))
+        resume(
+          error
+            ? Effect.fail(new Error(`${Path.basename(script)} failed: ${error.message}\n${stderr}`))
+            : Effect.succeed(stdout)
+        )
     )
     return Effect.sync(() => child.kill())
   })
@@ -31,25 +35,34 @@ export const raceProcesses = (n: number, script: string, args: ReadonlyArray<str
             stdio: ["pipe", "pipe", "pipe"]
           }))
         const timer = setTimeout(() => {
-          for (const child of children) child.kill("SIGKILL")
+          for (const child of children) {
+            child.kill("SIGKILL")
+          }
           reject(new Error(`the ${n} processes did not finish within ${timeoutMillis} ms`))
         }, timeoutMillis)
         let ready = 0
         const results: Array<string> = []
         const errors: Array<string> = []
         for (const child of children) {
-          child.stderr.on("data", (chunk) => errors.push(String(chunk)))
+          child.stderr.on("data", (chunk) =>
+            errors.push(String(chunk)))
           const lines = Readline.createInterface({ input: child.stdout })
           let last = ""
           lines.on("line", (line) => {
             if (line === "ready") {
-              if (++ready === n) for (const each of children) each.stdin.end("go\n")
+              if (++ready === n) {
+                for (const each of children) {
+                  each.stdin.end("go\n")
+                }
+              }
             } else last = line
           })
           child.on("close", (code) => {
             if (code !== 0) {
               clearTimeout(timer)
-              for (const each of children) each.kill("SIGKILL")
+              for (const each of children) {
+                each.kill("SIGKILL")
+              }
               reject(new Error(`a contender exited with ${code}: ${errors.join("")}`))
               return
             }

@@ -1,5 +1,5 @@
-import * as Net from "node:net"
 import { Effect } from "effect"
+import * as Net from "node:net"
 
 /** A port on 127.0.0.1 where nothing listens (it was free a moment ago). */
 export const freePort = Effect.promise(() =>

@@ -1,8 +1,8 @@
+import { ServerSecretStore } from "@gatehouse/core"
+import { Effect, Layer } from "effect"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import { Effect, Layer } from "effect"
-import { ServerSecretStore } from "@gatehouse/core"
 import * as SqlStores from "../../src/SqlStores.ts"
 
 /** A fresh temp directory for the scope, removed when it closes. */
