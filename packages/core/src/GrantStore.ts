@@ -36,7 +36,7 @@ export type ConsumeOutcome =
   | { readonly _tag: "Revoked" }
   | { readonly _tag: "ProofKeyMismatch" }
 
-export interface GrantStoreService {
+export interface GrantStoreShape {
   readonly insert: (grant: Grant) => Effect.Effect<void, StoreError>
   readonly findByHash: (credentialHash: string) => Effect.Effect<Option.Option<Grant>, StoreError>
   /**
@@ -57,7 +57,7 @@ export interface GrantStoreService {
   readonly listActive: (now: number) => Effect.Effect<ReadonlyArray<Grant>, StoreError>
 }
 
-export class GrantStore extends Context.Service<GrantStore, GrantStoreService>()("@gatehouse/core/GrantStore") {}
+export class GrantStore extends Context.Service<GrantStore, GrantStoreShape>()("@gatehouse/core/GrantStore") {}
 
 export const isExpired = (grant: Grant, now: number): boolean => grant.expiresAt !== undefined && now >= grant.expiresAt
 

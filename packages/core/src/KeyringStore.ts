@@ -10,7 +10,7 @@ import type { KeyringFailure, SigningKey } from "./SigningKeyring.ts"
 
 export type KeyringStoreFailure = KeyringFailure | SecretGenerationForbidden
 
-export interface KeyringStoreService {
+export interface KeyringStoreShape {
   /** The stored keys, oldest first (the last one is current); none when there is no keyring yet. */
   readonly load: Effect.Effect<Option.Option<ReadonlyArray<SigningKey>>, KeyringStoreFailure>
   /**
@@ -27,6 +27,6 @@ export interface KeyringStoreService {
   ) => Effect.Effect<ReadonlyArray<SigningKey>, KeyringStoreFailure>
 }
 
-export class KeyringStore extends Context.Service<KeyringStore, KeyringStoreService>()(
+export class KeyringStore extends Context.Service<KeyringStore, KeyringStoreShape>()(
   "@gatehouse/core/KeyringStore"
 ) {}

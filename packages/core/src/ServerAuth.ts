@@ -36,8 +36,8 @@ export interface PresentedCredentials {
 
 export type AuthenticateError = MissingCredential | Sessions.VerifyError
 
-export interface ServerAuthService {
-  readonly policy: ServerAuthPolicy.ServerAuthPolicyService
+export interface ServerAuthShape {
+  readonly policy: ServerAuthPolicy.ServerAuthPolicyShape
   /** The session the credentials stand for, if any; never fails on a bad credential. */
   readonly getSessionState: (
     credentials: PresentedCredentials
@@ -66,7 +66,7 @@ export interface ServerAuthService {
   >
 }
 
-export class ServerAuth extends Context.Service<ServerAuth, ServerAuthService>()("@gatehouse/core/ServerAuth") {}
+export class ServerAuth extends Context.Service<ServerAuth, ServerAuthShape>()("@gatehouse/core/ServerAuth") {}
 
 export interface Options {
   /** The application's own scopes (the standard bundle); administrative adds read/write:access. */

@@ -56,7 +56,7 @@ export const derive = (
 export const cookieName = (prefix: string, options: { readonly port: number; readonly https: boolean }): string =>
   options.https ? `__Host-${prefix}` : `${prefix}_${options.port}`
 
-export interface ServerAuthPolicyService {
+export interface ServerAuthPolicyShape {
   readonly policy: Policy
   readonly host: string
   readonly port: number
@@ -68,7 +68,7 @@ export interface ServerAuthPolicyService {
   readonly descriptor: (https: boolean) => Descriptor
 }
 
-export class ServerAuthPolicy extends Context.Service<ServerAuthPolicy, ServerAuthPolicyService>()(
+export class ServerAuthPolicy extends Context.Service<ServerAuthPolicy, ServerAuthPolicyShape>()(
   "@gatehouse/core/ServerAuthPolicy"
 ) {}
 
@@ -79,7 +79,7 @@ export interface Options {
   readonly policy?: Policy | undefined
 }
 
-export const make = (options: Options): ServerAuthPolicyService => {
+export const make = (options: Options): ServerAuthPolicyShape => {
   const policy = derive({ host: options.host, mode: options.mode, configured: options.policy })
   const cookie = (prefix: string, https: boolean): CookieAttributes => ({
     name: cookieName(prefix, { port: options.port, https }),

@@ -63,7 +63,7 @@ export class SecretGenerationForbidden extends Schema.TaggedError<SecretGenerati
 
 export type SecretError = InvalidSecretName | SecretStoreError | InvalidSecretOverride
 
-export interface ServerSecretStoreService {
+export interface ServerSecretStoreShape {
   readonly get: (name: string) => Effect.Effect<Option.Option<Redacted.Redacted<Uint8Array>>, SecretError>
   /** Replaces (or creates) the secret atomically. */
   readonly set: (name: string, value: Redacted.Redacted<Uint8Array>) => Effect.Effect<void, SecretError>
@@ -85,7 +85,7 @@ export interface ServerSecretStoreService {
   readonly hosted: boolean
 }
 
-export class ServerSecretStore extends Context.Service<ServerSecretStore, ServerSecretStoreService>()(
+export class ServerSecretStore extends Context.Service<ServerSecretStore, ServerSecretStoreShape>()(
   "@gatehouse/core/ServerSecretStore"
 ) {}
 

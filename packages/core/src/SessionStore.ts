@@ -26,7 +26,7 @@ export interface SessionRecord {
   readonly client: ClientMetadata
 }
 
-export interface SessionStoreService {
+export interface SessionStoreShape {
   readonly insert: (record: SessionRecord) => Effect.Effect<void, StoreError>
   readonly get: (sid: string) => Effect.Effect<Option.Option<SessionRecord>, StoreError>
   /**
@@ -47,7 +47,7 @@ export interface SessionStoreService {
   readonly consumeTicket: (jti: string, expiresAt: number, now: number) => Effect.Effect<boolean, StoreError>
 }
 
-export class SessionStore extends Context.Service<SessionStore, SessionStoreService>()(
+export class SessionStore extends Context.Service<SessionStore, SessionStoreShape>()(
   "@gatehouse/core/SessionStore"
 ) {}
 

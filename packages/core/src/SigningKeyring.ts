@@ -20,7 +20,7 @@ import * as Crypto from "node:crypto"
 import * as Base64Url from "./Base64Url.ts"
 import type { StoreError } from "./Errors.ts"
 import { constantTimeEqualString, hmacSha256Base64Url, randomBytes, sha256Hex } from "./Hashing.ts"
-import { KeyringStore, type KeyringStoreService } from "./KeyringStore.ts"
+import { KeyringStore, type KeyringStoreShape } from "./KeyringStore.ts"
 import * as ServerSecretStore from "./ServerSecretStore.ts"
 
 export const secretName = "signing-keyring"
@@ -66,7 +66,7 @@ export type KeyringFailure =
   | ServerSecretStore.SecretAlreadyExists
   | StoreError
 
-export interface SigningKeyringService {
+export interface SigningKeyringShape {
   /** The key new tokens are signed with. */
   readonly current: Effect.Effect<SigningKey>
   /** A key that may verify tokens (current or retired within retention). */
@@ -91,7 +91,7 @@ export interface SigningKeyringService {
   readonly list: Effect.Effect<ReadonlyArray<Omit<SigningKey, "key">>>
 }
 
-export class SigningKeyring extends Context.Service<SigningKeyring, SigningKeyringService>()(
+export class SigningKeyring extends Context.Service<SigningKeyring, SigningKeyringShape>()(
   "@gatehouse/core/SigningKeyring"
 ) {}
 
@@ -225,7 +225,7 @@ export const makeSecretStoreBackend = Effect.gen(function*() {
 
 /** The keyring over whatever `KeyringStore` is provided. */
 export const makeFromStore = Effect.fnUntraced(function*(options: Options = {}) {
-  const store: KeyringStoreService = yield* KeyringStore
+  const store: KeyringStoreShape = yield* KeyringStore
   const retention = Duration.toMillis(Duration.fromInputUnsafe(options.retention ?? Duration.days(31)))
   const throttle = Duration.toMillis(Duration.fromInputUnsafe(options.reloadThrottle ?? Duration.seconds(5)))
   const lock = yield* Semaphore.make(1)

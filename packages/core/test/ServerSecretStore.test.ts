@@ -19,7 +19,7 @@ const hex = (secret: Redacted.Redacted<Uint8Array>) => Buffer.from(Redacted.valu
 
 /** A fresh state directory (removed when the test ends) and a file store over it. */
 const withFileStore = <A, E>(
-  body: (store: ServerSecretStore.ServerSecretStoreService, stateDir: string) => Effect.Effect<A, E>,
+  body: (store: ServerSecretStore.ServerSecretStoreShape, stateDir: string) => Effect.Effect<A, E>,
   options: ServerSecretStore.Options & { readonly fileSystem?: Layer.Layer<FileSystem.FileSystem> } = {}
 ) =>
   Effect.gen(function*() {

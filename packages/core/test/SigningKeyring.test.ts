@@ -5,7 +5,7 @@ import * as ServerSecretStore from "../src/ServerSecretStore.ts"
 import * as SigningKeyring from "../src/SigningKeyring.ts"
 
 /** A keyring over `store`, alive (with its background refresh) until the test's scope closes. */
-const keyringOver = (store: ServerSecretStore.ServerSecretStoreService, options: SigningKeyring.Options = {}) =>
+const keyringOver = (store: ServerSecretStore.ServerSecretStoreShape, options: SigningKeyring.Options = {}) =>
   Layer.build(
     SigningKeyring.layer(options).pipe(
       Layer.provide(Layer.succeed(ServerSecretStore.ServerSecretStore, store))

@@ -28,7 +28,7 @@ export class CurrentSession extends Context.Service<CurrentSession, ServerAuth.A
 type Request = HttpServerRequest.HttpServerRequest
 type Response = HttpServerResponse.HttpServerResponse
 
-export interface HttpAuthService {
+export interface HttpAuthShape {
   /** Authenticates the current request; fails with the response-ready error. */
   readonly authenticate: Effect.Effect<ServerAuth.Authenticated, AuthError.HttpAuthError, Request>
   readonly requireSession: <E, R>(
@@ -57,7 +57,7 @@ export interface HttpAuthService {
   readonly clearSessionCookie: (request: Request, response: Response) => Effect.Effect<Response>
 }
 
-export class HttpAuth extends Context.Service<HttpAuth, HttpAuthService>()("@gatehouse/http/HttpAuth") {}
+export class HttpAuth extends Context.Service<HttpAuth, HttpAuthShape>()("@gatehouse/http/HttpAuth") {}
 
 export const make = Effect.gen(function*() {
   const serverAuth = yield* ServerAuth.ServerAuth

@@ -3,7 +3,7 @@
  */
 import { Context, Layer } from "effect"
 
-export interface HttpAuthSettingsService {
+export interface HttpAuthSettingsShape {
   /** The application's own scopes (the standard bundle a pairing link grants by default). */
   readonly applicationScopes: ReadonlyArray<string>
   /** Origins besides the server's own that may make cookie-authenticated unsafe requests. */
@@ -20,17 +20,17 @@ export interface HttpAuthSettingsService {
   readonly maxPairingLinkTtlSeconds: number
 }
 
-export class HttpAuthSettings extends Context.Service<HttpAuthSettings, HttpAuthSettingsService>()(
+export class HttpAuthSettings extends Context.Service<HttpAuthSettings, HttpAuthSettingsShape>()(
   "@gatehouse/http/HttpAuthSettings"
 ) {}
 
 export type Options =
   & {
-    readonly [K in Exclude<keyof HttpAuthSettingsService, "applicationScopes">]?: HttpAuthSettingsService[K] | undefined
+    readonly [K in Exclude<keyof HttpAuthSettingsShape, "applicationScopes">]?: HttpAuthSettingsShape[K] | undefined
   }
   & { readonly applicationScopes: ReadonlyArray<string> }
 
-export const make = (options: Options): HttpAuthSettingsService => ({
+export const make = (options: Options): HttpAuthSettingsShape => ({
   applicationScopes: options.applicationScopes,
   allowedOrigins: options.allowedOrigins ?? [],
   publicOrigin: options.publicOrigin?.replace(/\/+$/, "").toLowerCase(),

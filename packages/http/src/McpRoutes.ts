@@ -28,7 +28,7 @@ export const metadataPath = "/.well-known/oauth-protected-resource"
 
 type Response = HttpServerResponse.HttpServerResponse
 
-export interface McpGuardService {
+export interface McpGuardShape {
   /** `<origin>/.well-known/oauth-protected-resource`, named in every 401 challenge. */
   readonly metadataUrl: string
   /** The RFC 9728 metadata document. */
@@ -38,7 +38,7 @@ export interface McpGuardService {
   ) => Effect.Effect<Response, never, HttpServerRequest.HttpServerRequest | Exclude<R, CurrentMcpPrincipal>>
 }
 
-export class McpGuard extends Context.Service<McpGuard, McpGuardService>()("@gatehouse/http/McpGuard") {}
+export class McpGuard extends Context.Service<McpGuard, McpGuardShape>()("@gatehouse/http/McpGuard") {}
 
 export interface Options {
   /** Shown to people in the metadata (`resource_name`). */

@@ -8,7 +8,7 @@
  */
 import { Clock, Context, Duration, Effect, Layer } from "effect"
 
-export interface RateLimiterService {
+export interface RateLimiterShape {
   /** Seconds until `key` may try again, or 0 when it has a token left. */
   readonly retryAfter: (key: string) => Effect.Effect<number>
   /** Records a failure for `key`; returns seconds until it may try again (0 if it still may). */
@@ -17,7 +17,7 @@ export interface RateLimiterService {
   readonly size: () => number
 }
 
-export class RateLimiter extends Context.Service<RateLimiter, RateLimiterService>()("@gatehouse/http/RateLimiter") {}
+export class RateLimiter extends Context.Service<RateLimiter, RateLimiterShape>()("@gatehouse/http/RateLimiter") {}
 
 export interface Options {
   readonly capacity?: number | undefined
@@ -30,7 +30,7 @@ interface Bucket {
   updatedAt: number
 }
 
-export const make = (options: Options = {}): RateLimiterService => {
+export const make = (options: Options = {}): RateLimiterShape => {
   const capacity = options.capacity ?? 10
   const windowMillis = Duration.toMillis(Duration.fromInputUnsafe(options.window ?? Duration.minutes(1)))
   const perMilli = capacity / windowMillis

@@ -20,7 +20,7 @@ import * as RequestInfo from "./RequestInfo.ts"
 /** The close code of a socket whose session was revoked. */
 export const revokedCloseCode = 4401
 
-export interface WebSocketGuardService {
+export interface WebSocketGuardShape {
   /**
    * A route handler: authenticates the upgrade, then runs `handler` with the socket until it ends
    * or the session is revoked.
@@ -35,7 +35,7 @@ export interface WebSocketGuardService {
   readonly connections: Effect.Effect<number>
 }
 
-export class WebSocketGuard extends Context.Service<WebSocketGuard, WebSocketGuardService>()(
+export class WebSocketGuard extends Context.Service<WebSocketGuard, WebSocketGuardShape>()(
   "@gatehouse/http/WebSocketGuard"
 ) {}
 

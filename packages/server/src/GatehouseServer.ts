@@ -42,7 +42,7 @@ export interface Options extends Stores.Options {
 }
 
 /** What the running server tells its caller. */
-export interface ServerInfo {
+export interface GatehouseServerShape {
   readonly host: string
   readonly port: number
   /** The URL printed and encoded in the pairing URL (`publicUrl`, else `http://<host>:<port>`). */
@@ -50,7 +50,7 @@ export interface ServerInfo {
   readonly policy: ServerAuthPolicy.Policy
 }
 
-export class GatehouseServer extends Context.Service<GatehouseServer, ServerInfo>()(
+export class GatehouseServer extends Context.Service<GatehouseServer, GatehouseServerShape>()(
   "@gatehouse/server/GatehouseServer"
 ) {}
 

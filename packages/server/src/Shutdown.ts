@@ -6,14 +6,14 @@
  */
 import { Context, Deferred, Effect, Layer } from "effect"
 
-export interface ShutdownService {
+export interface ShutdownShape {
   /** Begins shutdown (idempotent). */
   readonly begin: Effect.Effect<void>
   /** Completes once shutdown has begun. */
   readonly begun: Effect.Effect<void>
 }
 
-export class Shutdown extends Context.Service<Shutdown, ShutdownService>()("@gatehouse/server/Shutdown") {}
+export class Shutdown extends Context.Service<Shutdown, ShutdownShape>()("@gatehouse/server/Shutdown") {}
 
 export const goingAwayCloseCode = 1001
 

@@ -142,7 +142,7 @@ const makeConnection = (db: DatabaseSync, cacheSize: number, counter: StatementC
  * with the `SqlClient` through the same semaphore, so never call them inside that client's
  * transaction.
  */
-export interface SqliteDirectService {
+export interface SqliteDirectShape {
   /** A prepared single-row query; the row comes back as an array of column values. */
   readonly getRow: (
     sql: string
@@ -167,13 +167,13 @@ export interface MemoizedRowOptions<A> {
   readonly capacity?: number | undefined
 }
 
-export class SqliteDirect extends Context.Service<SqliteDirect, SqliteDirectService>()("@gatehouse/sql/SqliteDirect") {}
+export class SqliteDirect extends Context.Service<SqliteDirect, SqliteDirectShape>()("@gatehouse/sql/SqliteDirect") {}
 
 const makeDirect = (
   db: DatabaseSync,
   semaphore: Semaphore.Semaphore,
   counter: StatementCounter
-): SqliteDirectService => {
+): SqliteDirectShape => {
   /** Prepared on first use (after migrations created the tables). */
   const lazyStatement = (sql: string) => {
     let statement: StatementSync | undefined

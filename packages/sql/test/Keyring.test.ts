@@ -19,7 +19,7 @@ const memorySecrets = (options: ServerSecretStore.Options = {}) =>
 /** One instance: its own connection(s) to the database, the given secret store, a keyring. */
 const instance = (
   database: Layer.Layer<SqlClient.SqlClient, Database.DatabaseError>,
-  secrets: ServerSecretStore.ServerSecretStoreService,
+  secrets: ServerSecretStore.ServerSecretStoreShape,
   options: SigningKeyring.Options = {}
 ) =>
   Layer.build(

@@ -33,7 +33,7 @@ const constructionError = <A>(layer: Layer.Layer<A, Database.DatabaseError>) =>
   })
 
 /** Every store operation, each of which must fail with StoreError during an outage. */
-const everyOperation = (grants: GrantStore.GrantStoreService, sessions: SessionStore.SessionStoreService) => ({
+const everyOperation = (grants: GrantStore.GrantStoreShape, sessions: SessionStore.SessionStoreShape) => ({
   "grants.insert": grants.insert(grantRecord("during-outage")),
   "grants.findByHash": grants.findByHash("hash-g1"),
   "grants.consume": grants.consume("hash-g1", 10, undefined),
