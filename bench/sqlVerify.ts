@@ -35,7 +35,7 @@ export const run = async () => {
       ),
       scope
     ))
-    const service = (store: Layer.Layer<SessionStore.SessionStore, never, SqlClient.SqlClient>) =>
+    const service = (store: Layer.Layer<SessionStore.SessionStore, unknown, SqlClient.SqlClient>) =>
       Effect.runPromise(
         Layer.buildWithScope(Sessions.layer().pipe(Layer.provide(store)), scope).pipe(Effect.provideContext(shared))
       ).then(Context.get(Sessions.SessionCredentialService))

@@ -7,10 +7,12 @@
  * a mismatch must not burn the grant); `consume` uses it atomically.
  */
 import { Clock, Context, Duration, Effect, Layer, Option, PubSub, Redacted, Schema, Stream } from "effect"
+import * as ClientMetadata from "./ClientMetadata.ts"
 import * as Crockford from "./Crockford.ts"
 import { InvalidRequest, type StoreError } from "./Errors.ts"
 import * as GrantStore from "./GrantStore.ts"
-import { randomId, sha256Hex } from "./Hashing.ts"
+import { sha256Hex } from "./Hashing.ts"
+import { type GrantId, newGrantId, Subject } from "./Ids.ts"
 import * as Scopes from "./Scopes.ts"
 
 export class UnknownCredential extends Schema.TaggedError<UnknownCredential>()("UnknownCredential", {}) {
@@ -54,7 +56,7 @@ export interface IssueOptions {
 }
 
 export interface IssuedCredential {
-  readonly id: string
+  readonly id: GrantId
   /** The canonical 16-character code; show it with `Crockford.format`. */
   readonly credential: Redacted.Redacted<string>
   readonly expiresAt: number
@@ -63,7 +65,7 @@ export interface IssuedCredential {
 
 export type GrantChange =
   | { readonly _tag: "Upserted"; readonly grant: GrantInfo }
-  | { readonly _tag: "Removed"; readonly id: string }
+  | { readonly _tag: "Removed"; readonly id: GrantId }
 
 export interface BootstrapCredentialServiceShape {
   readonly issue: (options: IssueOptions) => Effect.Effect<IssuedCredential, InvalidRequest | StoreError>
@@ -74,18 +76,18 @@ export interface BootstrapCredentialServiceShape {
   ) => Effect.Effect<GrantInfo, CredentialError | ProofKeyMismatch | StoreError>
   /** Grants that can still be used; never credentials. */
   readonly list: Effect.Effect<ReadonlyArray<GrantInfo>, StoreError>
-  readonly revoke: (id: string) => Effect.Effect<boolean, StoreError>
+  readonly revoke: (id: GrantId) => Effect.Effect<boolean, StoreError>
   readonly changes: Stream.Stream<GrantChange>
   /**
    * Seeds the desktop bootstrap credential (from configuration) as a grant. Its TTL does not run
-   * until `serverListening`, so a slow start does not eat the desktop shell's window.
+   * until `armDesktopGrants`, so a slow start does not eat the desktop shell's window.
    */
   readonly seedDesktopCredential: (
     credential: Redacted.Redacted<string>,
     options: Omit<IssueOptions, "proofKeyThumbprint">
   ) => Effect.Effect<GrantInfo, InvalidRequest | StoreError>
   /** Starts the TTL of seeded desktop grants; the HTTP server calls it once it listens. */
-  readonly serverListening: Effect.Effect<void, StoreError>
+  readonly armDesktopGrants: Effect.Effect<void, StoreError>
 }
 
 export class BootstrapCredentialService extends Context.Service<
@@ -105,6 +107,17 @@ export const hashCredential = (credential: Redacted.Redacted<string>): string | 
   return code === undefined ? undefined : sha256Hex(code)
 }
 
+const isSubject = Schema.is(Subject)
+const subjectProblem = "subject must be 1 to 256 characters"
+const isLabel = Schema.is(Schema.UndefinedOr(ClientMetadata.Label))
+
+/**
+ * The pairing URL of a code: `<base>/pair#token=<code>`. The code rides in the fragment, which a
+ * browser never sends to a server or puts in a `Referer`; the `/pair` page reads it from there.
+ */
+export const pairingUrl = (baseUrl: string, code: Redacted.Redacted<string>): Redacted.Redacted<string> =>
+  Redacted.make(`${baseUrl.replace(/\/+$/, "")}/pair#token=${Redacted.value(code)}`, { label: "pairing-url" })
+
 const validate = (options: IssueOptions): Effect.Effect<{ ttlMillis: number; uses: number }, InvalidRequest> => {
   const ttl = Duration.fromInput(options.ttl ?? defaultTtl)
   const ttlMillis = Option.isSome(ttl) ? Duration.toMillis(ttl.value) : Number.NaN
@@ -113,12 +126,12 @@ const validate = (options: IssueOptions): Effect.Effect<{ ttlMillis: number; use
     ? "ttl must be positive and at most 30 days"
     : !(Number.isInteger(uses) && uses >= 1 && uses <= maxUses)
     ? `uses must be a whole number from 1 to ${maxUses}`
-    : typeof options.subject !== "string" || options.subject.length === 0 || options.subject.length > 256
-    ? "subject must be 1 to 256 characters"
-    : !options.scopes.every(Scopes.isScope) || options.scopes.length > 64
-    ? "scopes must be at most 64 valid scopes (admin, or action:type[:id])"
-    : options.label !== undefined && options.label.length > 128
-    ? "label must be at most 128 characters"
+    : !isSubject(options.subject)
+    ? subjectProblem
+    : !Scopes.isScopes(options.scopes)
+    ? Scopes.problem
+    : !isLabel(options.label)
+    ? `label must be at most ${ClientMetadata.limits.label} characters`
     : undefined
   return problem === undefined
     ? Effect.succeed({ ttlMillis, uses })
@@ -138,7 +151,7 @@ export const make = Effect.gen(function*() {
     const { ttlMillis, uses } = yield* validate(options)
     const now = yield* Clock.currentTimeMillis
     const grant: GrantStore.Grant = {
-      id: randomId(),
+      id: newGrantId(),
       credentialHash,
       kind,
       subject: options.subject,
@@ -214,7 +227,7 @@ export const make = Effect.gen(function*() {
     Effect.map((grants) => grants.map(info))
   )
 
-  const revoke = Effect.fn("BootstrapCredentialService.revoke")(function*(id: string) {
+  const revoke = Effect.fn("BootstrapCredentialService.revoke")(function*(id: GrantId) {
     const revoked = yield* store.revoke(id, yield* Clock.currentTimeMillis)
     if (revoked) yield* publish({ _tag: "Removed", id })
     return revoked
@@ -233,7 +246,7 @@ export const make = Effect.gen(function*() {
     return info(yield* insert(hash, "desktop", options))
   })
 
-  const serverListening = Effect.flatMap(Clock.currentTimeMillis, (now) => store.arm("desktop", now)).pipe(
+  const armDesktopGrants = Effect.flatMap(Clock.currentTimeMillis, (now) => store.arm("desktop", now)).pipe(
     Effect.flatMap((armed) => Effect.forEach(armed, (grant) => publish({ _tag: "Upserted", grant: info(grant) }))),
     Effect.asVoid
   )
@@ -246,7 +259,7 @@ export const make = Effect.gen(function*() {
     revoke,
     changes: Stream.fromPubSub(changes),
     seedDesktopCredential,
-    serverListening
+    armDesktopGrants
   })
 })
 

@@ -10,9 +10,10 @@
 import { Context, Effect, HashMap, Layer, Option, Ref } from "effect"
 import type { StoreError } from "./Errors.ts"
 import { constantTimeEqualString } from "./Hashing.ts"
+import type { GrantId } from "./Ids.ts"
 
 export interface Grant {
-  readonly id: string
+  readonly id: GrantId
   /** Hex SHA-256 of the canonical credential. */
   readonly credentialHash: string
   readonly kind: "pairing" | "desktop"
@@ -32,7 +33,7 @@ export interface Grant {
 export type ConsumeOutcome =
   | { readonly _tag: "Consumed"; readonly grant: Grant }
   | { readonly _tag: "Unknown" }
-  | { readonly _tag: "Expired"; readonly id: string }
+  | { readonly _tag: "Expired"; readonly id: GrantId }
   | { readonly _tag: "Revoked" }
   | { readonly _tag: "ProofKeyMismatch" }
 
@@ -49,8 +50,8 @@ export interface GrantStoreShape {
     proofKeyThumbprint: string | undefined
   ) => Effect.Effect<ConsumeOutcome, StoreError>
   /** Marks the grant revoked; `false` when there is no such grant. */
-  readonly revoke: (id: string, now: number) => Effect.Effect<boolean, StoreError>
-  readonly remove: (id: string) => Effect.Effect<boolean, StoreError>
+  readonly revoke: (id: GrantId, now: number) => Effect.Effect<boolean, StoreError>
+  readonly remove: (id: GrantId) => Effect.Effect<boolean, StoreError>
   /** Sets `expiresAt = now + ttl` on every grant of `kind` that is not armed yet; returns them. */
   readonly arm: (kind: Grant["kind"], now: number) => Effect.Effect<ReadonlyArray<Grant>, StoreError>
   /** Grants that can still be used at `now` (not expired, revoked or used up); prunes the rest. */
@@ -84,7 +85,8 @@ export const decideConsume = (
 export const makeMemory = Effect.gen(function*() {
   const grants = yield* Ref.make(HashMap.empty<string, Grant>())
 
-  const findId = (map: HashMap.HashMap<string, Grant>, id: string) => HashMap.findFirst(map, (grant) => grant.id === id)
+  const findId = (map: HashMap.HashMap<string, Grant>, id: GrantId) =>
+    HashMap.findFirst(map, (grant) => grant.id === id)
 
   return GrantStore.of({
     insert: (grant) => Ref.update(grants, HashMap.set(grant.credentialHash, grant)),

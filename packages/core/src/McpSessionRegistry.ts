@@ -16,74 +16,12 @@
  * Everything here is in process memory on purpose: a credential is worth nothing after a restart
  * (the agent processes it was handed to are restarted with new ones).
  */
-import { Clock, Config, Context, Duration, Effect, Layer, Option, Redacted, Schedule, Schema } from "effect"
-import * as Crypto from "node:crypto"
-import * as Net from "node:net"
+import { Clock, Context, Duration, Effect, Layer, Option, Redacted, Schedule, Schema } from "effect"
+import * as Durations from "./Durations.ts"
 import { InvalidRequest } from "./Errors.ts"
-import { sha256Base64Url } from "./Hashing.ts"
+import { randomId, sha256Base64Url } from "./Hashing.ts"
+import { type EndpointConfig, validEndpoint } from "./McpEndpoint.ts"
 import * as Scopes from "./Scopes.ts"
-
-// ---------------------------------------------------------------------------------------------
-// Endpoint (pure)
-// ---------------------------------------------------------------------------------------------
-
-/** Where the server listens; the MCP endpoint URL handed to agents is derived from it. */
-export interface EndpointConfig {
-  /** The bind host: a name, an IPv4 or IPv6 address (bracketed or not), or a wildcard. */
-  readonly host: string
-  /** The port actually listened on (not 0). */
-  readonly port: number
-  /** Default `http`. */
-  readonly scheme?: "http" | "https" | undefined
-  /** Default `/mcp`. */
-  readonly path?: string | undefined
-}
-
-/** `[::]` for every spelling of the IPv6 unspecified address; the URL form of any other one. */
-const canonicalIpv6 = (address: string): string | undefined => {
-  try {
-    return new URL(`http://[${address}]/`).hostname
-  } catch {
-    return undefined
-  }
-}
-
-/**
- * The host an agent should connect to for a server bound to `bindHost`: a wildcard bind
- * (`0.0.0.0`, `::`, empty) becomes `127.0.0.1` (the agents run on the same machine, and a
- * wildcard is not an address one can connect to); an IPv6 address is bracketed for a URL;
- * anything else is returned as given. (IPv6 zone ids, `fe80::1%eth0`, cannot appear in a WHATWG
- * URL, so such a host makes the layer fail rather than hand out an unusable endpoint.)
- */
-export const advertisedHost = (bindHost: string): string => {
-  const trimmed = bindHost.trim()
-  const bare = trimmed.startsWith("[") && trimmed.endsWith("]") ? trimmed.slice(1, -1) : trimmed
-  if (bare === "" || bare === "0.0.0.0") return "127.0.0.1"
-  if (!Net.isIPv6(bare)) return bare
-  const canonical = canonicalIpv6(bare) ?? `[${bare.toLowerCase()}]`
-  return canonical === "[::]" ? "127.0.0.1" : canonical
-}
-
-/** The endpoint URL, e.g. `http://127.0.0.1:3773/mcp`. The port is always written out. */
-export const endpointUrl = (config: EndpointConfig): string => {
-  const scheme = config.scheme ?? "http"
-  const path = config.path ?? "/mcp"
-  return `${scheme}://${advertisedHost(config.host)}:${config.port}${path.startsWith("/") ? path : `/${path}`}`
-}
-
-const validEndpoint = (config: EndpointConfig): string | undefined => {
-  if (!Number.isInteger(config.port) || config.port < 1 || config.port > 65535) return undefined
-  if (config.scheme !== undefined && config.scheme !== "http" && config.scheme !== "https") return undefined
-  // A host or path that would smuggle in another authority, a query or a fragment is refused.
-  if (!/^(?:\[[0-9a-f:.]+\]|[A-Za-z0-9._-]+)$/.test(advertisedHost(config.host))) return undefined
-  if (config.path !== undefined && !/^\/?[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$/.test(config.path)) return undefined
-  const url = endpointUrl(config)
-  return URL.canParse(url) ? url : undefined
-}
-
-// ---------------------------------------------------------------------------------------------
-// Service
-// ---------------------------------------------------------------------------------------------
 
 /** Who a credential speaks for. `capabilities` are scopes (see README: "MCP credentials"). */
 export interface McpPrincipal {
@@ -196,31 +134,20 @@ const none: Option.Option<McpPrincipal> = Option.none()
 /** The map key of a token: base64url SHA-256 of its text. */
 export const hashToken = (token: string): string => sha256Base64Url(token)
 
-const positiveMillis = (input: Duration.Input | undefined, fallback: Duration.Duration): number | undefined => {
-  const duration = input === undefined ? Option.some(fallback) : Duration.fromInput(input)
-  if (Option.isNone(duration)) return undefined
-  const millis = Duration.toMillis(duration.value)
-  return millis > 0 && Number.isFinite(millis) ? millis : undefined
-}
-
-const validId = (value: unknown): value is string =>
-  typeof value === "string" && value.length > 0 && value.length <= 256
+/** A thread or provider instance id: 1 to 256 characters, chosen by the application. */
+export const ThreadId = Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(256))
+const validId = Schema.is(ThreadId)
 
 const validCapabilities = (value: ReadonlyArray<string>): ReadonlyArray<string> | undefined =>
-  Array.isArray(value) && value.length <= 64 && value.every(Scopes.isScope)
-    ? Object.freeze([...new Set(value)])
-    : undefined
+  Scopes.isScopes(value) ? Object.freeze([...new Set(value)]) : undefined
 
 const makeInternal = Effect.fnUntraced(function*(options: Options) {
-  const idle = positiveMillis(options.idleTimeout, defaultIdleTimeout)
-  const maxLifetime = positiveMillis(options.maxLifetime, defaultMaxLifetime)
-  const sweepEvery = positiveMillis(options.sweepInterval, defaultSweepInterval)
+  const idle = yield* Durations.toMillis("MCP idleTimeout", options.idleTimeout, defaultIdleTimeout)
+  const maxLifetime = yield* Durations.toMillis("MCP maxLifetime", options.maxLifetime, defaultMaxLifetime)
+  const sweepEvery = yield* Durations.toMillis("MCP sweepInterval", options.sweepInterval, defaultSweepInterval)
   const maxCredentials = options.maxCredentials ?? defaultMaxCredentials
   const defaultCapabilities = validCapabilities(options.defaultCapabilities ?? [])
   const endpoint = validEndpoint(options.endpoint)
-  if (idle === undefined || maxLifetime === undefined || sweepEvery === undefined) {
-    return yield* new InvalidRequest({ message: "MCP idleTimeout, maxLifetime and sweepInterval must be positive" })
-  }
   if (!(Number.isInteger(maxCredentials) && maxCredentials >= 1)) {
     return yield* new InvalidRequest({ message: "MCP maxCredentials must be a positive whole number" })
   }
@@ -299,7 +226,7 @@ const makeInternal = Effect.fnUntraced(function*(options: Options) {
       ? defaultCapabilities
       : validCapabilities(input.capabilities)
     if (capabilities === undefined) {
-      return yield* new InvalidRequest({ message: "capabilities must be at most 64 valid scopes" })
+      return yield* new InvalidRequest({ message: `capabilities: ${Scopes.problem}` })
     }
     const now = currentTime()
     const earlier = byThread.get(input.threadId)
@@ -307,7 +234,7 @@ const makeInternal = Effect.fnUntraced(function*(options: Options) {
     if (entries.size >= sweepThreshold || entries.size >= maxCredentials) sweep(now)
     if (entries.size >= maxCredentials) return yield* new TooManyMcpCredentials({ limit: maxCredentials })
 
-    const token = Crypto.randomBytes(32).toString("base64url")
+    const token = randomId(32)
     const key = hashToken(token)
     const principal: McpPrincipal = Object.freeze({
       threadId: input.threadId,
@@ -389,15 +316,15 @@ export const layer = (options: Options) => Layer.effect(McpSessionRegistry, make
 
 /**
  * `layer` with `idleTimeout` / `maxLifetime` from `GATEHOUSE_MCP_IDLE_TIMEOUT` /
- * `GATEHOUSE_MCP_MAX_LIFETIME` (durations such as `45 minutes`, `7 days`) when set; explicit
+ * `GATEHOUSE_MCP_MAX_LIFETIME` (durations such as `45m`, `45 minutes`, `7 days`; see `Durations`) when set; explicit
  * `options` win over the configuration.
  */
 export const layerConfig = (options: Options) =>
   Layer.effect(
     McpSessionRegistry,
     Effect.gen(function*() {
-      const idleTimeout = yield* Config.option(Config.Duration("GATEHOUSE_MCP_IDLE_TIMEOUT"))
-      const maxLifetime = yield* Config.option(Config.Duration("GATEHOUSE_MCP_MAX_LIFETIME"))
+      const idleTimeout = yield* Durations.config("GATEHOUSE_MCP_IDLE_TIMEOUT")
+      const maxLifetime = yield* Durations.config("GATEHOUSE_MCP_MAX_LIFETIME")
       return yield* make({
         ...options,
         idleTimeout: options.idleTimeout ?? Option.getOrUndefined(idleTimeout),

@@ -13,8 +13,13 @@ export const Scope = Schema.String.check(Schema.isPattern(scopePattern, {
   description: "a scope: admin, or action:type[:id]"
 }))
 
-/** At most 64 scopes, each valid. */
+/** At most 64 scopes, each valid: what every credential, request body and token claim holds. */
 export const Scopes = Schema.Array(Scope).check(Schema.isMaxLength(64))
+
+export const isScopes = Schema.is(Scopes)
+
+/** What a caller is told when `Scopes` refuses a list. */
+export const problem = "scopes must be at most 64 valid scopes (admin, or action:type[:id])"
 
 export const admin = "admin"
 export const readAccess = "read:access"

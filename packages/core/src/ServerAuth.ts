@@ -11,11 +11,12 @@
  */
 import { Context, Duration, Effect, Layer, Option, Redacted, Schema } from "effect"
 import * as Bootstrap from "./BootstrapCredentialService.ts"
+import type { ClientMetadata } from "./ClientMetadata.ts"
 import type { InvalidRequest, StoreError } from "./Errors.ts"
+import { SessionId } from "./Ids.ts"
 import * as Scopes from "./Scopes.ts"
 import * as ServerAuthPolicy from "./ServerAuthPolicy.ts"
 import * as Sessions from "./SessionCredentialService.ts"
-import type { ClientMetadata } from "./SessionStore.ts"
 
 export class MissingCredential extends Schema.TaggedError<MissingCredential>()("MissingCredential", {}) {
   override get message(): string {
@@ -77,9 +78,11 @@ export interface Options {
   readonly startupPairingTtl?: Duration.Input | undefined
 }
 
+const unsafeSessionId = SessionId.make("unsafe-no-auth")
+
 /** The session everyone has under `unsafe-no-auth`. */
 const unsafeSession = (now: number): Sessions.SessionInfo => ({
-  sid: "unsafe-no-auth",
+  sid: unsafeSessionId,
   subject: "anonymous",
   scopes: [Scopes.admin],
   method: "none",
@@ -163,9 +166,8 @@ export const make = Effect.fnUntraced(function*(options: Options) {
       ttl: options.startupPairingTtl,
       label: "startup pairing URL"
     })
-    const url = `${baseUrl.replace(/\/+$/, "")}/pair#token=${Redacted.value(issued.credential)}`
     return {
-      url: Redacted.make(url, { label: "pairing-url" }),
+      url: Bootstrap.pairingUrl(baseUrl, issued.credential),
       credential: issued.credential,
       expiresAt: issued.expiresAt
     }

@@ -10,8 +10,11 @@
  * a ticket.
  */
 import { Clock, Context, Duration, Effect, Layer, Option, PubSub, Redacted, Schedule, Schema, Stream } from "effect"
+import * as ClientMetadata from "./ClientMetadata.ts"
+import * as Durations from "./Durations.ts"
 import { InvalidRequest, type StoreError } from "./Errors.ts"
 import { randomId, sha256Base64Url } from "./Hashing.ts"
+import { newSessionId, type SessionId, Subject } from "./Ids.ts"
 import * as Scopes from "./Scopes.ts"
 import * as SessionStore from "./SessionStore.ts"
 import * as SessionToken from "./SessionToken.ts"
@@ -49,12 +52,12 @@ export interface IssueInput {
   readonly subject: string
   readonly scopes: ReadonlyArray<string>
   readonly method: string
-  readonly client?: SessionStore.ClientMetadata | undefined
+  readonly client?: ClientMetadata.ClientMetadata | undefined
 }
 
 export type SessionChange =
   | { readonly _tag: "Issued"; readonly session: SessionInfo }
-  | { readonly _tag: "Revoked"; readonly sid: string }
+  | { readonly _tag: "Revoked"; readonly sid: SessionId }
 
 export interface SessionCredentialServiceShape {
   readonly issue: (input: IssueInput) => Effect.Effect<
@@ -62,18 +65,18 @@ export interface SessionCredentialServiceShape {
     InvalidRequest | StoreError
   >
   readonly verify: (token: Redacted.Redacted<string>) => Effect.Effect<SessionInfo, VerifyError>
-  readonly get: (sid: string) => Effect.Effect<Option.Option<SessionInfo>, StoreError>
+  readonly get: (sid: SessionId) => Effect.Effect<Option.Option<SessionInfo>, StoreError>
   /** Which of `sids` are live sessions (not revoked, not expired), in one store round trip. */
-  readonly liveAmong: (sids: ReadonlyArray<string>) => Effect.Effect<ReadonlySet<string>, StoreError>
+  readonly liveAmong: (sids: ReadonlyArray<SessionId>) => Effect.Effect<ReadonlySet<SessionId>, StoreError>
   /** Live sessions, oldest first; never tokens. Expired records are pruned on the way. */
   readonly list: Effect.Effect<ReadonlyArray<SessionInfo>, StoreError>
-  readonly revoke: (sid: string) => Effect.Effect<boolean, StoreError>
+  readonly revoke: (sid: SessionId) => Effect.Effect<boolean, StoreError>
   /** Revokes every session except `sid`; returns how many were revoked. */
-  readonly revokeAllExcept: (sid: string) => Effect.Effect<number, StoreError>
+  readonly revokeAllExcept: (sid: SessionId) => Effect.Effect<number, StoreError>
   readonly changes: Stream.Stream<SessionChange>
-  readonly markConnected: (sid: string) => Effect.Effect<void>
-  readonly markDisconnected: (sid: string) => Effect.Effect<void>
-  readonly issueWebSocketTicket: (sid: string) => Effect.Effect<
+  readonly markConnected: (sid: SessionId) => Effect.Effect<void>
+  readonly markDisconnected: (sid: SessionId) => Effect.Effect<void>
+  readonly issueWebSocketTicket: (sid: SessionId) => Effect.Effect<
     { readonly ticket: Redacted.Redacted<string>; readonly expiresAt: number },
     VerifyError
   >
@@ -95,33 +98,20 @@ export interface Options {
   readonly sweepInterval?: Duration.Input | undefined
 }
 
-const millis = (input: Duration.Input | undefined, fallback: Duration.Duration) =>
-  Duration.toMillis(input === undefined ? fallback : Duration.fromInputUnsafe(input))
-
-const clip = (value: string | undefined, max: number) => value === undefined ? undefined : value.slice(0, max)
-
-const cleanClient = (client: SessionStore.ClientMetadata = {}): SessionStore.ClientMetadata => {
-  const entries = Object.entries({
-    label: clip(client.label, 128),
-    deviceType: clip(client.deviceType, 32),
-    os: clip(client.os, 64),
-    browser: clip(client.browser, 64),
-    ip: clip(client.ip, 64)
-  }).filter(([, value]) => value !== undefined)
-  return Object.fromEntries(entries)
-}
+const isSubject = Schema.is(Subject)
 
 export const make = Effect.fnUntraced(function*(options: Options = {}) {
   const store = yield* SessionStore.SessionStore
   const keyring = yield* SigningKeyring.SigningKeyring
-  const idle = millis(options.idleTimeout, Duration.days(7))
-  const absolute = millis(options.absoluteLifetime, Duration.days(30))
-  const touchInterval = millis(options.touchInterval, Duration.minutes(1))
-  const ticketTtl = millis(options.ticketTtl, Duration.seconds(60))
+  const idle = yield* Durations.toMillis("idleTimeout", options.idleTimeout, Duration.days(7))
+  const absolute = yield* Durations.toMillis("absoluteLifetime", options.absoluteLifetime, Duration.days(30))
+  const touchInterval = yield* Durations.toMillis("touchInterval", options.touchInterval, Duration.minutes(1))
+  const ticketTtl = yield* Durations.toMillis("ticketTtl", options.ticketTtl, Duration.seconds(60))
+  const sweepEvery = yield* Durations.toMillis("sweepInterval", options.sweepInterval, Duration.hours(1))
   const changes = yield* PubSub.unbounded<SessionChange>()
   /** Last `lastSeenAt` write per session from this process, so concurrent requests write once. */
-  const lastWrite = new Map<string, number>()
-  const connections = new Map<string, number>()
+  const lastWrite = new Map<SessionId, number>()
+  const connections = new Map<SessionId, number>()
 
   const expiresAt = (record: SessionStore.SessionRecord) =>
     Math.min(record.lastSeenAt + idle, record.createdAt + absolute)
@@ -133,11 +123,11 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
     connected: (connections.get(record.sid) ?? 0) > 0
   })
 
-  const forget = (sid: string) => {
+  const forget = (sid: SessionId) => {
     lastWrite.delete(sid)
   }
 
-  const revoke = Effect.fn("SessionCredentialService.revoke")(function*(sid: string) {
+  const revoke = Effect.fn("SessionCredentialService.revoke")(function*(sid: SessionId) {
     const removed = yield* store.remove(sid)
     forget(sid)
     if (removed) yield* PubSub.publish(changes, { _tag: "Revoked", sid })
@@ -209,7 +199,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
   }
 
   /** The live record of `sid` at `now`, sliding `lastSeenAt` (throttled); fails if gone or expired. */
-  const liveSession = (sid: string, now: number): Effect.Effect<SessionInfo, VerifyError> =>
+  const liveSession = (sid: SessionId, now: number): Effect.Effect<SessionInfo, VerifyError> =>
     Effect.flatMap(store.get(sid), (found): Effect.Effect<SessionInfo, VerifyError> => {
       if (Option.isNone(found)) {
         forget(sid)
@@ -256,24 +246,22 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
     check(token, "session", (claims, now) => liveSession(claims.sid, now))
 
   const issue = Effect.fn("SessionCredentialService.issue")(function*(input: IssueInput) {
-    if (typeof input.subject !== "string" || input.subject.length === 0 || input.subject.length > 256) {
+    if (!isSubject(input.subject)) {
       return yield* new InvalidRequest({ message: "subject must be 1 to 256 characters" })
     }
-    if (!input.scopes.every(Scopes.isScope) || input.scopes.length > 64) {
-      return yield* new InvalidRequest({ message: "scopes must be at most 64 valid scopes" })
-    }
+    if (!Scopes.isScopes(input.scopes)) return yield* new InvalidRequest({ message: Scopes.problem })
     if (!/^[a-z][a-z0-9_-]{0,63}$/.test(input.method)) {
       return yield* new InvalidRequest({ message: "method must be a short lower-case word" })
     }
     const now = yield* Clock.currentTimeMillis
     const record: SessionStore.SessionRecord = {
-      sid: randomId(),
+      sid: newSessionId(),
       subject: input.subject,
       scopes: [...new Set(input.scopes)],
       method: input.method,
       createdAt: now,
       lastSeenAt: now,
-      client: cleanClient(input.client)
+      client: ClientMetadata.clip(input.client)
     }
     yield* store.insert(record)
     const token = yield* sign({
@@ -301,18 +289,18 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
     return records.filter(live(now)).sort((a, b) => a.createdAt - b.createdAt).map(toInfo)
   })
 
-  const get = Effect.fn("SessionCredentialService.get")(function*(sid: string) {
+  const get = Effect.fn("SessionCredentialService.get")(function*(sid: SessionId) {
     const now = yield* Clock.currentTimeMillis
     return Option.map(Option.filter(yield* store.get(sid), live(now)), toInfo)
   })
 
-  const liveAmong = Effect.fn("SessionCredentialService.liveAmong")(function*(sids: ReadonlyArray<string>) {
-    if (sids.length === 0) return new Set<string>()
+  const liveAmong = Effect.fn("SessionCredentialService.liveAmong")(function*(sids: ReadonlyArray<SessionId>) {
+    if (sids.length === 0) return new Set<SessionId>()
     const now = yield* Clock.currentTimeMillis
     return new Set((yield* store.getMany(sids)).filter(live(now)).map((record) => record.sid))
   })
 
-  const revokeAllExcept = Effect.fn("SessionCredentialService.revokeAllExcept")(function*(sid: string) {
+  const revokeAllExcept = Effect.fn("SessionCredentialService.revokeAllExcept")(function*(sid: SessionId) {
     const removed = yield* store.removeAllExcept(sid)
     for (const id of removed) {
       forget(id)
@@ -321,7 +309,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
     return removed.length
   })
 
-  const issueWebSocketTicket = Effect.fn("SessionCredentialService.issueWebSocketTicket")(function*(sid: string) {
+  const issueWebSocketTicket = Effect.fn("SessionCredentialService.issueWebSocketTicket")(function*(sid: SessionId) {
     const now = yield* Clock.currentTimeMillis
     yield* liveSession(sid, now)
     const expiresAt = now + ticketTtl
@@ -340,19 +328,19 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
         )
     )
 
-  const markConnected = (sid: string) => Effect.sync(() => void connections.set(sid, (connections.get(sid) ?? 0) + 1))
-  const markDisconnected = (sid: string) =>
+  const markConnected = (sid: SessionId) =>
+    Effect.sync(() => void connections.set(sid, (connections.get(sid) ?? 0) + 1))
+  const markDisconnected = (sid: SessionId) =>
     Effect.sync(() => {
       const count = (connections.get(sid) ?? 0) - 1
       if (count > 0) connections.set(sid, count)
       else connections.delete(sid)
     })
 
-  const sweepEvery = options.sweepInterval ?? Duration.hours(1)
   yield* list.pipe(
     Effect.catch((error) => Effect.logWarning("Session sweep failed", error.message)),
-    Effect.repeat(Schedule.spaced(sweepEvery)),
-    Effect.delay(sweepEvery),
+    Effect.repeat(Schedule.spaced(Duration.millis(sweepEvery))),
+    Effect.delay(Duration.millis(sweepEvery)),
     Effect.forkScoped
   )
 

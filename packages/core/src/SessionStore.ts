@@ -4,19 +4,12 @@
  * the record only says the session still exists and when it was last seen.
  */
 import { Context, Effect, Layer, Option } from "effect"
+import type { ClientMetadata } from "./ClientMetadata.ts"
 import type { StoreError } from "./Errors.ts"
-
-/** What a client says about itself when it pairs; every field is optional and length-limited. */
-export interface ClientMetadata {
-  readonly label?: string | undefined
-  readonly deviceType?: string | undefined
-  readonly os?: string | undefined
-  readonly browser?: string | undefined
-  readonly ip?: string | undefined
-}
+import type { SessionId } from "./Ids.ts"
 
 export interface SessionRecord {
-  readonly sid: string
+  readonly sid: SessionId
   readonly subject: string
   readonly scopes: ReadonlyArray<string>
   /** How the session was obtained (`bootstrap`, `pairing`, `cli`, ...). */
@@ -28,17 +21,17 @@ export interface SessionRecord {
 
 export interface SessionStoreShape {
   readonly insert: (record: SessionRecord) => Effect.Effect<void, StoreError>
-  readonly get: (sid: string) => Effect.Effect<Option.Option<SessionRecord>, StoreError>
+  readonly get: (sid: SessionId) => Effect.Effect<Option.Option<SessionRecord>, StoreError>
   /**
    * The records of those of `sids` that exist, each once, in any order (absent ids are left out). One round
    * trip per few hundred ids: what the WebSocket liveness check runs for every connected session.
    */
-  readonly getMany: (sids: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<SessionRecord>, StoreError>
+  readonly getMany: (sids: ReadonlyArray<SessionId>) => Effect.Effect<ReadonlyArray<SessionRecord>, StoreError>
   /** Moves `lastSeenAt` forward to `at` (never backwards). */
-  readonly touch: (sid: string, at: number) => Effect.Effect<void, StoreError>
-  readonly remove: (sid: string) => Effect.Effect<boolean, StoreError>
+  readonly touch: (sid: SessionId, at: number) => Effect.Effect<void, StoreError>
+  readonly remove: (sid: SessionId) => Effect.Effect<boolean, StoreError>
   /** Removes every session but `sid`; returns the removed ids. */
-  readonly removeAllExcept: (sid: string) => Effect.Effect<ReadonlyArray<string>, StoreError>
+  readonly removeAllExcept: (sid: SessionId) => Effect.Effect<ReadonlyArray<SessionId>, StoreError>
   readonly list: Effect.Effect<ReadonlyArray<SessionRecord>, StoreError>
   /**
    * Records a single-use ticket id; `true` the first time, `false` on every replay. Entries can be
@@ -53,7 +46,7 @@ export class SessionStore extends Context.Service<SessionStore, SessionStoreShap
 
 /** Sessions in a `Map`. Every operation is one synchronous step, so each is atomic. */
 export const makeMemory = Effect.sync(() => {
-  const sessions = new Map<string, SessionRecord>()
+  const sessions = new Map<SessionId, SessionRecord>()
   const tickets = new Map<string, number>()
   let nextTicketSweep = 0
 

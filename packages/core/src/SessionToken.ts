@@ -10,6 +10,8 @@
  */
 import { Schema } from "effect"
 import * as Base64Url from "./Base64Url.ts"
+import { SessionId, Subject } from "./Ids.ts"
+import { Scopes } from "./Scopes.ts"
 
 export const version = "v1"
 
@@ -21,9 +23,9 @@ const Millis = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
 
 export const SessionClaims = Schema.Struct({
   kind: Schema.Literal("session"),
-  sid: Id,
-  sub: Schema.String.check(Schema.isMaxLength(256)),
-  scopes: Schema.Array(Schema.String.check(Schema.isMaxLength(256))).check(Schema.isMaxLength(64)),
+  sid: SessionId,
+  sub: Subject,
+  scopes: Scopes,
   method: Schema.String.check(Schema.isMaxLength(64)),
   iat: Millis,
   exp: Millis
@@ -32,7 +34,7 @@ export type SessionClaims = typeof SessionClaims.Type
 
 export const TicketClaims = Schema.Struct({
   kind: Schema.Literal("ws-ticket"),
-  sid: Id,
+  sid: SessionId,
   jti: Id,
   iat: Millis,
   exp: Millis

@@ -18,6 +18,7 @@
 import { Clock, Context, Duration, Effect, Layer, Option, Redacted, Schedule, Schema, Semaphore } from "effect"
 import * as Crypto from "node:crypto"
 import * as Base64Url from "./Base64Url.ts"
+import * as Durations from "./Durations.ts"
 import type { StoreError } from "./Errors.ts"
 import { constantTimeEqualString, hmacSha256Base64Url, randomBytes, sha256Hex } from "./Hashing.ts"
 import { KeyringStore, type KeyringStoreShape } from "./KeyringStore.ts"
@@ -226,8 +227,13 @@ export const makeSecretStoreBackend = Effect.gen(function*() {
 /** The keyring over whatever `KeyringStore` is provided. */
 export const makeFromStore = Effect.fnUntraced(function*(options: Options = {}) {
   const store: KeyringStoreShape = yield* KeyringStore
-  const retention = Duration.toMillis(Duration.fromInputUnsafe(options.retention ?? Duration.days(31)))
-  const throttle = Duration.toMillis(Duration.fromInputUnsafe(options.reloadThrottle ?? Duration.seconds(5)))
+  const retention = yield* Durations.toMillis("keyring retention", options.retention, Duration.days(31))
+  const throttle = yield* Durations.toMillis("keyring reloadThrottle", options.reloadThrottle, Duration.seconds(5))
+  const refreshEvery = yield* Durations.toMillis(
+    "keyring refreshInterval",
+    options.refreshInterval,
+    Duration.minutes(1)
+  )
   const lock = yield* Semaphore.make(1)
 
   /** The stored keyring, created with one fresh key when there is none. */
@@ -302,11 +308,10 @@ export const makeFromStore = Effect.fnUntraced(function*(options: Options = {}) 
     return next as SigningKey
   }).pipe(lock.withPermits(1))
 
-  const refreshEvery = options.refreshInterval ?? Duration.minutes(1)
   yield* reload.pipe(
     Effect.catch((error) => Effect.logWarning("Signing keyring refresh failed", error.message)),
-    Effect.repeat(Schedule.spaced(refreshEvery)),
-    Effect.delay(refreshEvery),
+    Effect.repeat(Schedule.spaced(Duration.millis(refreshEvery))),
+    Effect.delay(Duration.millis(refreshEvery)),
     Effect.forkScoped
   )
 

@@ -6,6 +6,7 @@ import * as Bootstrap from "../src/BootstrapCredentialService.ts"
 import * as Crockford from "../src/Crockford.ts"
 import * as GrantStore from "../src/GrantStore.ts"
 import { sha256Hex } from "../src/Hashing.ts"
+import * as Ids from "../src/Ids.ts"
 
 /** The service and its store, fresh for each test. */
 const services = Effect.suspend(() =>
@@ -113,7 +114,7 @@ describe("BootstrapCredentialService", () => {
       const issued = yield* grants.issue(owner)
       const other = yield* grants.issue(owner)
       assert.isTrue(yield* grants.revoke(issued.id))
-      assert.isFalse(yield* grants.revoke("no-such-id"))
+      assert.isFalse(yield* grants.revoke(Ids.GrantId.make("no-such-id")))
       assert.strictEqual((yield* Effect.flip(grants.consume(issued.credential)))._tag, "RevokedCredential")
       assert.strictEqual((yield* Effect.flip(grants.inspect(issued.credential)))._tag, "RevokedCredential")
       assert.deepStrictEqual((yield* grants.list).map((grant) => grant.id), [other.id])
@@ -152,7 +153,7 @@ describe("BootstrapCredentialService", () => {
       yield* grants.seedDesktopCredential(desktop, { subject: "desktop", scopes: ["admin"], ttl: Duration.minutes(5) })
       yield* TestClock.adjust(Duration.toMillis(Duration.minutes(30)))
       assert.isUndefined((yield* grants.inspect(desktop)).expiresAt)
-      yield* grants.serverListening
+      yield* grants.armDesktopGrants
       const armed = yield* grants.inspect(desktop)
       assert.strictEqual(armed.expiresAt, Duration.toMillis(Duration.minutes(35)))
       yield* TestClock.adjust(Duration.toMillis(Duration.minutes(5)) - 1)

@@ -283,14 +283,22 @@ describe("McpSessionRegistry", () => {
         { endpoint: { host: "fe80::1%eth0", port: 80 } },
         { endpoint: { host: "127.0.0.1", port: 80, path: "/mcp?x=1" } },
         { endpoint: { host: "127.0.0.1", port: 80, scheme: "ftp" as "http" } },
-        { idleTimeout: Duration.zero },
-        { maxLifetime: -5 },
         { maxCredentials: 0 },
         { defaultCapabilities: ["NOT A SCOPE"] }
       ]
       for (const options of bad) {
         const exit = yield* Effect.exit(Layer.build(Mcp.layerTest(options)))
         assert.strictEqual(errorTag(exit), "InvalidRequest", JSON.stringify(options))
+      }
+      const badDurations: ReadonlyArray<Partial<Mcp.Options>> = [
+        { idleTimeout: Duration.zero },
+        { maxLifetime: -5 },
+        { sweepInterval: "soon" as Duration.Input },
+        { idleTimeout: Duration.infinity }
+      ]
+      for (const options of badDurations) {
+        const exit = yield* Effect.exit(Layer.build(Mcp.layerTest(options)))
+        assert.strictEqual(errorTag(exit), "InvalidDuration", JSON.stringify(options))
       }
     }))
 
@@ -312,6 +320,23 @@ describe("McpSessionRegistry", () => {
       assert.isTrue(Option.isSome(yield* registry.resolve(token)))
       yield* TestClock.adjust(Duration.minutes(5))
       assert.isTrue(Option.isNone(yield* registry.resolve(token)))
+    }))
+
+  it.effect("layerConfig reads durations in the command line's grammar (10m), and refuses others", () =>
+    Effect.gen(function*() {
+      const build = (env: Record<string, string>) =>
+        Layer.build(
+          Mcp.layerConfig({ endpoint: { host: "127.0.0.1", port: 9000 } }).pipe(
+            Layer.provide(ConfigProvider.layer(ConfigProvider.fromEnv({ env })))
+          )
+        )
+      const context = yield* build({ GATEHOUSE_MCP_IDLE_TIMEOUT: "5m", GATEHOUSE_MCP_MAX_LIFETIME: "1h" })
+      const issued = yield* Context.get(context, Mcp.McpSessionRegistry).issue(thread("a"))
+      assert.strictEqual(issued.expiresAt, 60 * minute)
+      for (const value of ["five minutes", "5", "-5m", "0s"]) {
+        const exit = yield* Effect.exit(build({ GATEHOUSE_MCP_IDLE_TIMEOUT: value }))
+        assert.isTrue(Exit.isFailure(exit), value)
+      }
     }))
 
   describe("memory stays bounded", () => {
@@ -394,31 +419,5 @@ describe("McpSessionRegistry", () => {
         }
         for (const token of tokens) assert.isTrue(Option.isSome(yield* registry.resolve(token)))
       }))
-  })
-})
-
-describe("endpoint", () => {
-  it("wildcard bind hosts become 127.0.0.1", () => {
-    for (const host of ["0.0.0.0", "::", "[::]", "0:0:0:0:0:0:0:0", "", " 0.0.0.0 "]) {
-      assert.strictEqual(Mcp.advertisedHost(host), "127.0.0.1", JSON.stringify(host))
-    }
-  })
-
-  it("IPv6 hosts are bracketed, others kept", () => {
-    assert.strictEqual(Mcp.advertisedHost("::1"), "[::1]")
-    assert.strictEqual(Mcp.advertisedHost("[::1]"), "[::1]")
-    assert.strictEqual(Mcp.advertisedHost("fe80::1"), "[fe80::1]")
-    assert.strictEqual(Mcp.advertisedHost("FE80:0:0:0:0:0:0:1"), "[fe80::1]")
-    assert.strictEqual(Mcp.advertisedHost("127.0.0.1"), "127.0.0.1")
-    assert.strictEqual(Mcp.advertisedHost("192.168.1.20"), "192.168.1.20")
-    assert.strictEqual(Mcp.advertisedHost("localhost"), "localhost")
-  })
-
-  it("the port is kept, scheme and path apply", () => {
-    assert.strictEqual(Mcp.endpointUrl({ host: "0.0.0.0", port: 3773 }), "http://127.0.0.1:3773/mcp")
-    assert.strictEqual(Mcp.endpointUrl({ host: "::", port: 80 }), "http://127.0.0.1:80/mcp")
-    assert.strictEqual(Mcp.endpointUrl({ host: "::1", port: 4000 }), "http://[::1]:4000/mcp")
-    assert.strictEqual(Mcp.endpointUrl({ host: "fe80::1", port: 443, scheme: "https" }), "https://[fe80::1]:443/mcp")
-    assert.strictEqual(Mcp.endpointUrl({ host: "box.local", port: 8080, path: "agent" }), "http://box.local:8080/agent")
   })
 })

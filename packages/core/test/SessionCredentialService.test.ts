@@ -2,6 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Context, Duration, Effect, Exit, Fiber, Layer, Option, Redacted, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import * as fc from "fast-check"
+import * as Ids from "../src/Ids.ts"
 import * as ServerSecretStore from "../src/ServerSecretStore.ts"
 import * as Sessions from "../src/SessionCredentialService.ts"
 import * as SessionStore from "../src/SessionStore.ts"
@@ -157,7 +158,7 @@ describe("SessionCredentialService", () => {
       yield* TestClock.adjust(Duration.days(6))
       const [busy, revoked] = yield* Effect.all([sessions.issue(person), sessions.issue(person)])
       yield* sessions.revoke(revoked.session.sid)
-      const ids = [quiet.session.sid, busy.session.sid, revoked.session.sid, "no-such-session"]
+      const ids = [quiet.session.sid, busy.session.sid, revoked.session.sid, Ids.SessionId.make("no-such-session")]
       assert.deepStrictEqual(yield* sessions.liveAmong(ids), new Set([quiet.session.sid, busy.session.sid]))
       yield* TestClock.adjust(Duration.days(1))
       // The quiet one went 7 days unused.

@@ -1,11 +1,12 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as fc from "fast-check"
 import * as Base64Url from "../src/Base64Url.ts"
+import * as Ids from "../src/Ids.ts"
 import * as SessionToken from "../src/SessionToken.ts"
 
 const claims: SessionToken.Claims = {
   kind: "session",
-  sid: "abc",
+  sid: Ids.SessionId.make("abc"),
   sub: "owner",
   scopes: ["read:hello"],
   method: "pairing",

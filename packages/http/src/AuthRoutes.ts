@@ -3,7 +3,15 @@
  * once when the layer is built; handlers only read the request. No token ever appears in a
  * response of the cookie flow or in a list; credential responses carry `Cache-Control: no-store`.
  */
-import { BootstrapCredentialService, Crockford, Scopes, ServerAuth, SessionCredentialService } from "@gatehouse/core"
+import {
+  BootstrapCredentialService,
+  ClientMetadata,
+  Crockford,
+  Ids,
+  Scopes,
+  ServerAuth,
+  SessionCredentialService
+} from "@gatehouse/core"
 import { Effect, Option, Redacted, Schema } from "effect"
 import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
 import * as AuthError from "./AuthError.ts"
@@ -41,22 +49,16 @@ export const grantView = (grant: BootstrapCredentialService.GrantInfo) => ({
 })
 
 const Credential = Schema.String.check(Schema.isMaxLength(256))
-const ClientText = (max: number) => Schema.optional(Schema.String.check(Schema.isMaxLength(max)))
 
 const BootstrapBody = Schema.Struct({ credential: Credential })
 const BearerBootstrapBody = Schema.Struct({
   credential: Credential,
-  client: Schema.optional(Schema.Struct({
-    label: ClientText(128),
-    deviceType: ClientText(32),
-    os: ClientText(64),
-    browser: ClientText(64)
-  }))
+  client: Schema.optional(ClientMetadata.ClientDescription)
 })
 const PairingLinkBody = Schema.Struct({
   ttlSeconds: Schema.optional(Schema.Int.check(Schema.isGreaterThan(0))),
-  label: ClientText(128),
-  scopes: Schema.optional(Schema.Array(Schema.String.check(Schema.isMaxLength(256))).check(Schema.isMaxLength(64)))
+  label: Schema.optional(ClientMetadata.Label),
+  scopes: Schema.optional(Scopes.Scopes)
 })
 const EmptyBody = Schema.Struct({})
 
@@ -164,11 +166,12 @@ export const layer = HttpRouter.use(Effect.fnUntraced(function*(router) {
     "/api/auth/sessions/:id",
     auth.requireScopes([Scopes.writeAccess])(Effect.gen(function*() {
       const { session } = yield* CurrentSession
-      const id = (yield* HttpRouter.params).id ?? ""
-      if (id === session.sid) {
+      // An id that cannot be a session id names no session: nothing to revoke.
+      const id = Ids.SessionId.makeOption((yield* HttpRouter.params).id ?? "")
+      if (Option.isSome(id) && id.value === session.sid) {
         return yield* AuthError.forbidden("You cannot revoke your own session here; log out instead")
       }
-      return json({ revoked: yield* sessions.revoke(id) })
+      return json({ revoked: Option.isSome(id) && (yield* sessions.revoke(id.value)) })
     }))
   )
 
@@ -194,7 +197,6 @@ export const layer = HttpRouter.use(Effect.fnUntraced(function*(router) {
           true
         )
         const scopes = body.scopes ?? Scopes.standard(settings.applicationScopes)
-        if (!scopes.every(Scopes.isScope)) return yield* AuthError.invalidRequest("scopes must be valid scopes")
         const missing = Scopes.missing(session.scopes, scopes)
         if (missing.length > 0) return yield* AuthError.insufficientScope(missing)
         const ttlSeconds = body.ttlSeconds ?? settings.pairingLinkTtlSeconds
@@ -207,12 +209,11 @@ export const layer = HttpRouter.use(Effect.fnUntraced(function*(router) {
           ttl: `${ttlSeconds} seconds`,
           label: body.label
         })
-        const code = Redacted.value(issued.credential)
         const origin = settings.publicOrigin ?? RequestInfo.ownOrigin(request) ?? ""
         return json({
           id: issued.id,
-          credential: Crockford.format(code),
-          url: `${origin}/pair#token=${code}`,
+          credential: Crockford.format(Redacted.value(issued.credential)),
+          url: Redacted.value(BootstrapCredentialService.pairingUrl(origin, issued.credential)),
           expiresAt: issued.expiresAt,
           scopes: issued.grant.scopes
         }, 201)
@@ -231,7 +232,12 @@ export const layer = HttpRouter.use(Effect.fnUntraced(function*(router) {
     "DELETE",
     "/api/auth/pairing-links/:id",
     auth.requireScopes([Scopes.writeAccess])(
-      Effect.flatMap(HttpRouter.params, ({ id }) => Effect.map(grants.revoke(id ?? ""), (revoked) => json({ revoked })))
+      Effect.flatMap(HttpRouter.params, ({ id }) => {
+        const grantId = Ids.GrantId.makeOption(id ?? "")
+        return Option.isNone(grantId)
+          ? Effect.succeed(json({ revoked: false }))
+          : Effect.map(grants.revoke(grantId.value), (revoked) => json({ revoked }))
+      })
     )
   )
 }))

@@ -6,6 +6,7 @@
  * Memory is bounded: full buckets carry no information and are dropped by a sweep, and beyond
  * `maxEntries` addresses the oldest entries are dropped.
  */
+import { Durations } from "@gatehouse/core"
 import { Clock, Context, Duration, Effect, Layer } from "effect"
 
 export interface RateLimiterShape {
@@ -30,9 +31,15 @@ interface Bucket {
   updatedAt: number
 }
 
-export const make = (options: Options = {}): RateLimiterShape => {
+/** The limiter; a `window` that is not a positive duration is an `InvalidDuration`. */
+export const make = (options: Options = {}): Effect.Effect<RateLimiterShape, Durations.InvalidDuration> =>
+  Effect.map(
+    Durations.toMillis("rateLimit.window", options.window, Duration.minutes(1)),
+    (windowMillis) => makeWith(options, windowMillis)
+  )
+
+const makeWith = (options: Options, windowMillis: number): RateLimiterShape => {
   const capacity = options.capacity ?? 10
-  const windowMillis = Duration.toMillis(Duration.fromInputUnsafe(options.window ?? Duration.minutes(1)))
   const perMilli = capacity / windowMillis
   const maxEntries = options.maxEntries ?? 100_000
   const buckets = new Map<string, Bucket>()
@@ -88,4 +95,4 @@ export const make = (options: Options = {}): RateLimiterShape => {
   }
 }
 
-export const layer = (options: Options = {}) => Layer.sync(RateLimiter, () => RateLimiter.of(make(options)))
+export const layer = (options: Options = {}) => Layer.effect(RateLimiter, Effect.map(make(options), RateLimiter.of))

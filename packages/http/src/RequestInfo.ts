@@ -3,7 +3,7 @@
  * Host and Origin be trusted. Total functions: hostile headers give `undefined` or `false`, never
  * an exception.
  */
-import type { SessionStore } from "@gatehouse/core"
+import type { ClientMetadata } from "@gatehouse/core"
 import { Option, Redacted } from "effect"
 import type { HttpServerRequest } from "effect/http"
 
@@ -99,7 +99,7 @@ export const isOriginAllowed = (
 }
 
 /** A rough description of the client from its User-Agent, for the session list. */
-export const describeClient = (request: HttpServerRequest.HttpServerRequest): SessionStore.ClientMetadata => {
+export const describeClient = (request: HttpServerRequest.HttpServerRequest): ClientMetadata.ClientMetadata => {
   const agent = (request.headers["user-agent"] ?? "").slice(0, 512)
   const pick = (pairs: ReadonlyArray<readonly [RegExp, string]>) => pairs.find(([pattern]) => pattern.test(agent))?.[1]
   const os = pick([

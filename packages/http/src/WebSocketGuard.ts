@@ -9,7 +9,7 @@
  * within `livenessInterval` (default 500 ms) for a revoke made elsewhere (the CLI, another instance
  * on the same database), found by re-reading the connected sessions from the store.
  */
-import { Scopes, ServerAuth, SessionCredentialService } from "@gatehouse/core"
+import { type Ids, Scopes, ServerAuth, SessionCredentialService } from "@gatehouse/core"
 import { Context, Deferred, Duration, Effect, Layer, Redacted, Schedule, Stream } from "effect"
 import { HttpServerRequest, HttpServerResponse } from "effect/http"
 import { Socket } from "effect/socket"
@@ -30,7 +30,7 @@ export interface WebSocketGuardShape {
     handler: (socket: Socket.Socket, authenticated: ServerAuth.Authenticated) => Effect.Effect<void, E, R>
   ) => Effect.Effect<HttpServerResponse.HttpServerResponse, never, HttpServerRequest.HttpServerRequest | R>
   /** Closes every socket of `sid` on this instance with 4401. */
-  readonly closeSession: (sid: string) => Effect.Effect<void>
+  readonly closeSession: (sid: Ids.SessionId) => Effect.Effect<void>
   /** Live sockets on this instance. */
   readonly connections: Effect.Effect<number>
 }
@@ -58,9 +58,9 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
   const auth = yield* HttpAuth
   const serverAuth = yield* ServerAuth.ServerAuth
   const sessions = yield* SessionCredentialService.SessionCredentialService
-  const live = new Map<string, Set<Deferred.Deferred<void>>>()
+  const live = new Map<Ids.SessionId, Set<Deferred.Deferred<void>>>()
 
-  const closeSession = (sid: string) =>
+  const closeSession = (sid: Ids.SessionId) =>
     Effect.forEach(live.get(sid) ?? [], (closed) => Deferred.succeed(closed, undefined), { discard: true })
 
   yield* sessions.changes.pipe(
@@ -109,7 +109,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
     )
   })
 
-  const track = (sid: string) =>
+  const track = (sid: Ids.SessionId) =>
     Effect.acquireRelease(
       Effect.flatMap(Deferred.make<void>(), (closed) =>
         Effect.as(

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Crockford } from "@gatehouse/core"
+import { Crockford, Ids } from "@gatehouse/core"
 import { Duration, Effect, Redacted } from "effect"
 import { TestClock } from "effect/testing"
 import {
@@ -144,7 +144,7 @@ describe("POST /api/auth/bootstrap", () => {
         assert.strictEqual(reused.json.error.message, wrong.json.error.message)
 
         const revoked = yield* pairingCode(server)
-        yield* server.grants.revoke(revoked.id)
+        yield* server.grants.revoke(Ids.GrantId.make(revoked.id))
         assertError(
           yield* postJson(server.port, "/api/auth/bootstrap", { credential: revoked.code }),
           401,

@@ -8,6 +8,8 @@
 import {
   BootstrapCredentialService,
   Crockford,
+  Durations,
+  Ids,
   Scopes,
   SessionCredentialService,
   SigningKeyring
@@ -15,7 +17,6 @@ import {
 import { Console, Context, Duration, Effect, Layer, Option, Redacted } from "effect"
 import { CliError } from "effect/cli"
 import * as HelloRoutes from "./HelloRoutes.ts"
-import * as Interval from "./Interval.ts"
 import * as Serve from "./Serve.ts"
 import * as ServerFile from "./ServerFile.ts"
 import * as Stores from "./Stores.ts"
@@ -71,7 +72,7 @@ const administrative = Scopes.administrative(HelloRoutes.applicationScopes)
 /** `gatehouse pair`: a new pairing link, printed as URL, code and QR code. */
 export const pair = (input: PairInput) =>
   Effect.gen(function*() {
-    const ttl = Interval.parse(input.ttl)
+    const ttl = Durations.parse(input.ttl)
     if (ttl === undefined || Duration.toMillis(ttl) > Duration.toMillis(Duration.days(1))) {
       return yield* usage(
         `--ttl must be a duration from 100 millis to 1 day, like "10 minutes" or 10m (got ${JSON.stringify(input.ttl)})`
@@ -102,11 +103,10 @@ export const pair = (input: PairInput) =>
           uses: input.uses,
           label: Option.getOrElse(input.label, () => "gatehouse pair")
         }).pipe(Effect.catchTag("InvalidRequest", (error) => Effect.fail(usage(error.message))))
-        const code = Redacted.value(issued.credential)
-        const url = `${base}/pair#token=${code}`
+        const url = Redacted.value(BootstrapCredentialService.pairingUrl(base, issued.credential))
         yield* Console.log([
           `Pairing URL: ${url}`,
-          `Code: ${Crockford.format(code)}`,
+          `Code: ${Crockford.format(Redacted.value(issued.credential))}`,
           Serve.qrCode(url),
           `Scopes: ${scopes.join(" ")}`,
           `Works ${input.uses === 1 ? "once" : `${input.uses} times`}, until ${
@@ -161,8 +161,11 @@ export const listSessions = (input: StateInput) =>
 export const revokeSession = (input: StateInput & { readonly id: string }) =>
   withState(input, (services) =>
     Effect.gen(function*() {
-      const revoked = yield* Context.get(services, SessionCredentialService.SessionCredentialService).revoke(input.id)
-      if (!revoked) return yield* usage(`No session ${input.id} (see gatehouse sessions list)`)
+      const sessions = Context.get(services, SessionCredentialService.SessionCredentialService)
+      const id = Ids.SessionId.makeOption(input.id)
+      if (Option.isNone(id) || !(yield* sessions.revoke(id.value))) {
+        return yield* usage(`No session ${input.id} (see gatehouse sessions list)`)
+      }
       yield* Console.log(`Revoked session ${input.id}.`)
     }))
 
@@ -171,10 +174,11 @@ export const revokeOthers = (input: StateInput & { readonly keep: string }) =>
   withState(input, (services) =>
     Effect.gen(function*() {
       const sessions = Context.get(services, SessionCredentialService.SessionCredentialService)
-      if (Option.isNone(yield* sessions.get(input.keep))) {
+      const keep = Ids.SessionId.makeOption(input.keep)
+      if (Option.isNone(keep) || Option.isNone(yield* sessions.get(keep.value))) {
         return yield* usage(`No session ${input.keep} to keep (see gatehouse sessions list); nothing was revoked`)
       }
-      const count = yield* sessions.revokeAllExcept(input.keep)
+      const count = yield* sessions.revokeAllExcept(keep.value)
       yield* Console.log(`Revoked ${count} session${count === 1 ? "" : "s"}; kept ${input.keep}.`)
     }))
 

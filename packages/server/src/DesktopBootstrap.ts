@@ -6,6 +6,7 @@
  * A pipe or socket (what a desktop shell passes) is read without blocking; a regular file is read
  * directly. The line may end with `\n` or `\r\n`, or at end of input.
  */
+import { Durations } from "@gatehouse/core"
 import { Duration, Effect, Redacted, Schema } from "effect"
 import * as Fs from "node:fs"
 import * as Net from "node:net"
@@ -90,8 +91,10 @@ const readFromStream = (fd: number, maxBytes: number) =>
 /** Reads one line from `fd` and closes it. The credential is returned `Redacted`. */
 export const readCredential = (fd: number, options: Options = {}) => {
   const maxBytes = options.maxBytes ?? 1024
-  const timeout = options.timeout ?? Duration.seconds(30)
   return Effect.gen(function*() {
+    const timeout = yield* Durations.toMillis("timeout", options.timeout, Duration.seconds(30)).pipe(
+      Effect.mapBoth({ onFailure: (error) => failure(fd, error.message), onSuccess: Duration.millis })
+    )
     if (!Number.isInteger(fd) || fd < 3) {
       return yield* failure(fd, "it must be a descriptor above 2 (0, 1 and 2 are the standard streams)")
     }
@@ -104,8 +107,7 @@ export const readCredential = (fd: number, options: Options = {}) => {
       ? yield* readFromStream(fd, maxBytes).pipe(
         Effect.timeoutOrElse({
           duration: timeout,
-          orElse: () =>
-            Effect.fail(failure(fd, `nothing arrived within ${Duration.format(Duration.fromInputUnsafe(timeout))}`))
+          orElse: () => Effect.fail(failure(fd, `nothing arrived within ${Duration.format(timeout)}`))
         })
       )
       : yield* readFromFile(fd, maxBytes)

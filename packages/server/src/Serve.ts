@@ -5,7 +5,7 @@
  * The same credential is used for the `Pairing URL:` line, the QR code and `--open`; the desktop
  * bootstrap credential is never printed.
  */
-import { BootstrapCredentialService, Scopes, type ServerAuthPolicy } from "@gatehouse/core"
+import { BootstrapCredentialService, Durations, Scopes, type ServerAuthPolicy } from "@gatehouse/core"
 import { Database } from "@gatehouse/sql"
 import { Console, Effect, Layer, Option, Redacted, Result } from "effect"
 import { CliError } from "effect/cli"
@@ -15,7 +15,6 @@ import * as Browser from "./Browser.ts"
 import * as DesktopBootstrap from "./DesktopBootstrap.ts"
 import * as GatehouseServer from "./GatehouseServer.ts"
 import * as HelloRoutes from "./HelloRoutes.ts"
-import * as Interval from "./Interval.ts"
 import * as ServerFile from "./ServerFile.ts"
 
 export interface Input {
@@ -58,7 +57,7 @@ export const validate = (input: Input): Effect.Effect<GatehouseServer.Options, C
       usage("--database-url must be a PostgreSQL URL like postgres://user:password@host:5432/gatehouse")
     )
   }
-  const keyRefreshInterval = Interval.parse(input.keyRefreshInterval)
+  const keyRefreshInterval = Durations.parse(input.keyRefreshInterval)
   if (keyRefreshInterval === undefined) {
     return Effect.fail(usage(
       `--key-refresh-interval must be a duration of at least 100 millis, like "30 seconds" (got ${
@@ -156,7 +155,7 @@ export const run = (input: Input) =>
       }).pipe(Effect.mapError((error) => usage(`The desktop bootstrap credential was refused: ${error.message}`)))
     }
     // The desktop credential's TTL starts now that the server listens.
-    yield* grants.serverListening
+    yield* grants.armDesktopGrants
 
     if (info.policy === "remote-reachable" && !info.baseUrl.startsWith("https:")) {
       yield* Effect.logWarning(

@@ -13,7 +13,8 @@
 import { GrantStore } from "@gatehouse/core"
 import { Effect, Layer, Option } from "effect"
 import { SqlClient } from "effect/sql"
-import { decode, guard, integer, optionalInteger, optionalText, stringArray, text } from "./StoreFailure.ts"
+import { decode, grantId, integer, optionalInteger, optionalText, stringArray, text } from "./Rows.ts"
+import { guard } from "./StoreFailure.ts"
 
 type Row = Record<string, unknown>
 
@@ -21,7 +22,7 @@ const toGrant = (row: Row): GrantStore.Grant => {
   const kind = text(row.kind)
   if (kind !== "pairing" && kind !== "desktop") throw new TypeError("unknown grant kind")
   return {
-    id: text(row.id),
+    id: grantId(row.id),
     credentialHash: text(row.credential_hash),
     kind,
     subject: text(row.subject),

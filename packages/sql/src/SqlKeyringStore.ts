@@ -21,7 +21,8 @@ import { Base64Url, KeyringStore, ServerSecretStore, SigningKeyring } from "@gat
 import { Effect, Layer, Option, Redacted } from "effect"
 import { SqlClient } from "effect/sql"
 import * as Crypto from "node:crypto"
-import { decode, guard, integer, optionalInteger, text } from "./StoreFailure.ts"
+import { decode, integer, optionalInteger, text } from "./Rows.ts"
+import { guard } from "./StoreFailure.ts"
 
 type Row = Record<string, unknown>
 

@@ -7,11 +7,12 @@
  * A ticket id is recorded with a primary-key insert (`ON CONFLICT DO NOTHING RETURNING`): exactly
  * one caller, in any process, sees the row come back.
  */
-import { Errors, SessionStore } from "@gatehouse/core"
+import { Durations, Errors, type Ids, SessionStore } from "@gatehouse/core"
 import { Duration, Effect, Layer, Option } from "effect"
 import { SqlClient } from "effect/sql"
+import { decode, integer, optionalText, sessionId, stringArray, text } from "./Rows.ts"
 import * as SqliteClient from "./SqliteClient.ts"
-import { decode, guard, integer, optionalText, stringArray, text } from "./StoreFailure.ts"
+import { guard } from "./StoreFailure.ts"
 
 type Row = Record<string, unknown>
 
@@ -30,7 +31,7 @@ const toRecord = (row: Row): SessionStore.SessionRecord => {
     if (value !== undefined) client[field] = value
   }
   return {
-    sid: text(row.sid),
+    sid: sessionId(row.sid),
     subject: text(row.subject),
     scopes: stringArray(row.scopes),
     method: text(row.method),
@@ -56,7 +57,7 @@ const columns = [
 const fromArray = (values: ReadonlyArray<unknown>): Row =>
   Object.fromEntries(columns.map((column, i) => [column, values[i]]))
 
-const ids = (rows: ReadonlyArray<Row>) => decode(() => rows.map((row) => text(row.sid)))
+const ids = (rows: ReadonlyArray<Row>) => decode(() => rows.map((row) => sessionId(row.sid)))
 
 export interface Options {
   /** How often used ticket ids past their expiry are deleted (default 1 minute). */
@@ -80,7 +81,7 @@ const chunks = <A>(items: ReadonlyArray<A>, size: number): Array<ReadonlyArray<A
 export const make = Effect.fnUntraced(function*(options: Options = {}) {
   const sql = yield* SqlClient.SqlClient
   const fail = (operation: string) => guard("session", operation)
-  const sweepEvery = Duration.toMillis(Duration.fromInputUnsafe(options.ticketSweepInterval ?? Duration.minutes(1)))
+  const sweepEvery = yield* Durations.toMillis("ticketSweepInterval", options.ticketSweepInterval, Duration.minutes(1))
   let nextTicketSweep = 0
 
   const insert = (record: SessionStore.SessionRecord) => {
@@ -106,7 +107,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
   const direct = yield* Effect.serviceOption(SqliteClient.SqliteDirect)
   const failRead = fail("read a session")
   const get = Option.match(direct, {
-    onNone: () => (sid: string) =>
+    onNone: () => (sid: Ids.SessionId) =>
       sql<Row>`SELECT * FROM gatehouse_sessions WHERE sid = ${sid}`.pipe(
         Effect.flatMap(toRecords),
         Effect.map((records) => Option.fromNullishOr(records[0])),
@@ -117,7 +118,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
       const decodeRow = (row: ReadonlyArray<unknown>) => toRecord(fromArray(row))
       if (options.rememberReads === false) {
         const read = direct.getRow(query)
-        return (sid: string) =>
+        return (sid: Ids.SessionId) =>
           read([sid]).pipe(
             Effect.flatMap((row) => decode(() => row === undefined ? Option.none() : Option.some(decodeRow(row)))),
             failRead
@@ -130,13 +131,13 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
       const toStoreError = (cause: unknown) =>
         new Errors.StoreError({ store: "session", operation: "read a session", cause })
       // The direct read cannot throw past its own error channel: one mapError is all it needs.
-      return (sid: string) =>
+      return (sid: Ids.SessionId) =>
         Effect.mapBoth(read(sid), { onFailure: toStoreError, onSuccess: (found) => found ?? Option.none() })
     }
   })
 
   /** One `IN (...)` query per chunk: bounded statement size and parameter count on both engines. */
-  const getMany = (sids: ReadonlyArray<string>) =>
+  const getMany = (sids: ReadonlyArray<Ids.SessionId>) =>
     Effect.map(
       Effect.forEach(chunks([...new Set(sids)], getManyChunk), (chunk) =>
         sql<Row>`SELECT * FROM gatehouse_sessions WHERE ${sql.in("sid", chunk)}`.pipe(Effect.flatMap(toRecords))),
@@ -144,19 +145,19 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
         batches.flat()
     ).pipe(fail("read sessions"))
 
-  const touch = (sid: string, at: number) =>
+  const touch = (sid: Ids.SessionId, at: number) =>
     sql`UPDATE gatehouse_sessions SET last_seen_at = ${at} WHERE sid = ${sid} AND last_seen_at < ${at}`.pipe(
       Effect.asVoid,
       fail("update a session")
     )
 
-  const remove = (sid: string) =>
+  const remove = (sid: Ids.SessionId) =>
     sql<Row>`DELETE FROM gatehouse_sessions WHERE sid = ${sid} RETURNING sid`.pipe(
       Effect.map((rows) => rows.length > 0),
       fail("remove a session")
     )
 
-  const removeAllExcept = (sid: string) =>
+  const removeAllExcept = (sid: Ids.SessionId) =>
     sql<Row>`DELETE FROM gatehouse_sessions WHERE sid <> ${sid} RETURNING sid`.pipe(
       Effect.flatMap(ids),
       fail("remove sessions")
@@ -188,5 +189,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
 })
 
 /** `SessionStore` over the `SqlClient` in context (migrations must have run: see `Database`). */
-export const layer = (options: Options = {}): Layer.Layer<SessionStore.SessionStore, never, SqlClient.SqlClient> =>
+export const layer = (
+  options: Options = {}
+): Layer.Layer<SessionStore.SessionStore, Durations.InvalidDuration, SqlClient.SqlClient> =>
   Layer.effect(SessionStore.SessionStore, make(options))

@@ -13,7 +13,7 @@ import * as Database from "../src/Database.ts"
 import * as SqlStores from "../src/SqlStores.ts"
 import { freshSchemaUrl, requirePostgresInCi, unavailable, url as testUrl } from "./helpers/postgres.ts"
 import { freePort, tcpProxy } from "./helpers/proxy.ts"
-import { grantRecord, sessionRecord } from "./helpers/records.ts"
+import { gid, grantRecord, sessionRecord, sid } from "./helpers/records.ts"
 import { tempDatabaseFile, tempDirectory } from "./helpers/sqlite.ts"
 
 /** `success`, `defect`, or the tag of the typed failure. */
@@ -37,16 +37,16 @@ const everyOperation = (grants: GrantStore.GrantStoreShape, sessions: SessionSto
   "grants.insert": grants.insert(grantRecord("during-outage")),
   "grants.findByHash": grants.findByHash("hash-g1"),
   "grants.consume": grants.consume("hash-g1", 10, undefined),
-  "grants.revoke": grants.revoke("g1", 10),
-  "grants.remove": grants.remove("g1"),
+  "grants.revoke": grants.revoke(gid("g1"), 10),
+  "grants.remove": grants.remove(gid("g1")),
   "grants.arm": grants.arm("desktop", 10),
   "grants.listActive": grants.listActive(10),
   "sessions.insert": sessions.insert(sessionRecord("during-outage")),
-  "sessions.get": sessions.get("s1"),
-  "sessions.getMany": sessions.getMany(["s1", "s2"]),
-  "sessions.touch": sessions.touch("s1", 10),
-  "sessions.remove": sessions.remove("s1"),
-  "sessions.removeAllExcept": sessions.removeAllExcept("s1"),
+  "sessions.get": sessions.get(sid("s1")),
+  "sessions.getMany": sessions.getMany([sid("s1"), sid("s2")]),
+  "sessions.touch": sessions.touch(sid("s1"), 10),
+  "sessions.remove": sessions.remove(sid("s1")),
+  "sessions.removeAllExcept": sessions.removeAllExcept(sid("s1")),
   "sessions.list": sessions.list,
   "sessions.consumeTicket": sessions.consumeTicket("jti", 100, 10)
 })
@@ -191,7 +191,7 @@ describe("outage after construction", () => {
 
         yield* proxy.up
         assert.strictEqual((yield* grants.consume("hash-g1", 10, undefined))._tag, "Consumed")
-        assert.isTrue(Option.isSome(yield* sessions.get("s1")))
+        assert.isTrue(Option.isSome(yield* sessions.get(sid("s1"))))
         assert.strictEqual((yield* service.verify(issued.token)).sid, issued.session.sid)
         assert.isTrue(yield* service.revoke(issued.session.sid))
         assert.strictEqual(outcome(yield* Effect.exit(service.verify(issued.token))), "InvalidSessionToken")

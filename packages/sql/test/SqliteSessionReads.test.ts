@@ -8,7 +8,7 @@ import { SqlClient } from "effect/sql"
 import * as Database from "../src/Database.ts"
 import * as SqlSessionStore from "../src/SqlSessionStore.ts"
 import { fixture, runScript } from "./helpers/processes.ts"
-import { sessionRecord } from "./helpers/records.ts"
+import { sessionRecord, sid } from "./helpers/records.ts"
 import { tempDatabaseFile } from "./helpers/sqlite.ts"
 
 /** A session store on its own connection to `filename`. */
@@ -24,13 +24,13 @@ describe("SQLite session reads", () => {
       const server = yield* storeOn(filename)
       const other = yield* storeOn(filename)
       yield* server.insert(sessionRecord("s1", { label: "phone" }))
-      assert.strictEqual(Option.getOrThrow(yield* server.get("s1")).lastSeenAt, 0)
-      yield* other.touch("s1", 5_000)
-      assert.strictEqual(Option.getOrThrow(yield* server.get("s1")).lastSeenAt, 5_000)
-      yield* other.remove("s1")
-      assert.isTrue(Option.isNone(yield* server.get("s1")))
+      assert.strictEqual(Option.getOrThrow(yield* server.get(sid("s1"))).lastSeenAt, 0)
+      yield* other.touch(sid("s1"), 5_000)
+      assert.strictEqual(Option.getOrThrow(yield* server.get(sid("s1"))).lastSeenAt, 5_000)
+      yield* other.remove(sid("s1"))
+      assert.isTrue(Option.isNone(yield* server.get(sid("s1"))))
       yield* other.insert({ ...sessionRecord("s1", { label: "phone" }), scopes: ["admin"] })
-      assert.deepStrictEqual(Option.getOrThrow(yield* server.get("s1")).scopes, ["admin"])
+      assert.deepStrictEqual(Option.getOrThrow(yield* server.get(sid("s1"))).scopes, ["admin"])
     }))
 
   it.effect("a change made by another store on the same connection is seen on the next read", () =>
@@ -41,9 +41,9 @@ describe("SQLite session reads", () => {
       const first = yield* makeStore
       const second = yield* makeStore
       yield* first.insert(sessionRecord("s1", { label: "phone" }))
-      assert.isTrue(Option.isSome(yield* first.get("s1")))
-      yield* second.remove("s1")
-      assert.isTrue(Option.isNone(yield* first.get("s1")))
+      assert.isTrue(Option.isSome(yield* first.get(sid("s1"))))
+      yield* second.remove(sid("s1"))
+      assert.isTrue(Option.isNone(yield* first.get(sid("s1"))))
     }))
 
   it.effect(
@@ -54,12 +54,12 @@ describe("SQLite session reads", () => {
         const server = yield* storeOn(filename)
         yield* server.insert(sessionRecord("s1", { label: "phone" }))
         yield* server.insert(sessionRecord("s2", { label: "phone" }))
-        assert.isTrue(Option.isSome(yield* server.get("s1")))
-        assert.isTrue(Option.isSome(yield* server.get("s2")))
+        assert.isTrue(Option.isSome(yield* server.get(sid("s1"))))
+        assert.isTrue(Option.isSome(yield* server.get(sid("s2"))))
         const output = yield* runScript(fixture("revoke-session.ts"), [filename, "s1"])
         assert.strictEqual(output.trim(), "true")
-        assert.isTrue(Option.isNone(yield* server.get("s1")))
-        assert.isTrue(Option.isSome(yield* server.get("s2")))
+        assert.isTrue(Option.isNone(yield* server.get(sid("s1"))))
+        assert.isTrue(Option.isSome(yield* server.get(sid("s2"))))
       }),
     60_000
   )
@@ -85,7 +85,7 @@ describe("SQLite session reads", () => {
         )
       )
       yield* Deferred.await(inside)
-      const reader = yield* Effect.forkChild(store.get("s1"))
+      const reader = yield* Effect.forkChild(store.get(sid("s1")))
       yield* Effect.yieldNow
       // The reader waits for the transaction instead of seeing its uncommitted delete.
       assert.isUndefined(reader.pollUnsafe())

@@ -6,7 +6,7 @@
  * arguments of the store interfaces; nothing here reads a clock.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { GrantStore, KeyringStore, SessionStore, type SigningKeyring } from "@gatehouse/core"
+import { GrantStore, Ids, KeyringStore, SessionStore, type SigningKeyring } from "@gatehouse/core"
 import { Context, Effect, Layer, Option, Redacted } from "effect"
 import * as fc from "fast-check"
 
@@ -31,7 +31,7 @@ let counter = 0
 const unique = (prefix: string) => `${prefix}${++counter}x${Math.random().toString(36).slice(2, 8)}`
 
 const grant = (overrides: Partial<GrantStore.Grant> = {}): GrantStore.Grant => ({
-  id: unique("g"),
+  id: Ids.GrantId.make(unique("g")),
   credentialHash: unique("h"),
   kind: "pairing",
   subject: "owner",
@@ -48,7 +48,7 @@ const grant = (overrides: Partial<GrantStore.Grant> = {}): GrantStore.Grant => (
 })
 
 const session = (overrides: Partial<SessionStore.SessionRecord> = {}): SessionStore.SessionRecord => ({
-  sid: unique("s"),
+  sid: Ids.SessionId.make(unique("s")),
   subject: "owner",
   scopes: ["read:hello"],
   method: "pairing",
@@ -100,7 +100,7 @@ export const storeConformance = (
           const { grants } = yield* stores
           const first = grant({ kind: "desktop", expiresAt: undefined })
           yield* grants.insert(first)
-          const second = { ...first, id: unique("g"), uses: 5, usesRemaining: 5, createdAt: 2_000 }
+          const second = { ...first, id: Ids.GrantId.make(unique("g")), uses: 5, usesRemaining: 5, createdAt: 2_000 }
           yield* grants.insert(second)
           assert.deepStrictEqual(Option.getOrThrow(yield* grants.findByHash(first.credentialHash)), second)
           assert.isFalse(yield* grants.remove(first.id))
@@ -165,7 +165,7 @@ export const storeConformance = (
           yield* grants.insert(g)
           assert.isTrue(yield* grants.revoke(g.id, 5_000))
           assert.isTrue(yield* grants.revoke(g.id, 6_000))
-          assert.isFalse(yield* grants.revoke("no-such-id", 5_000))
+          assert.isFalse(yield* grants.revoke(Ids.GrantId.make("no-such-id"), 5_000))
           assert.deepStrictEqual(yield* grants.consume(g.credentialHash, 7_000, undefined), { _tag: "Revoked" })
           const stored = Option.getOrThrow(yield* grants.findByHash(g.credentialHash))
           assert.strictEqual(stored.revokedAt, 5_000)
@@ -304,7 +304,7 @@ export const storeConformance = (
           for (const record of [full, bare, partial]) {
             assert.deepStrictEqual(Option.getOrThrow(yield* sessions.get(record.sid)), record)
           }
-          assert.isTrue(Option.isNone(yield* sessions.get("no-such-session")))
+          assert.isTrue(Option.isNone(yield* sessions.get(Ids.SessionId.make("no-such-session"))))
         }))
 
       it.effect(
@@ -316,7 +316,11 @@ export const storeConformance = (
             const records = Array.from({ length: 1_203 }, (_, i) => session({ createdAt: i }))
             for (const record of records) yield* sessions.insert(record)
             yield* sessions.remove(records[700]!.sid)
-            const asked = [...records.map((record) => record.sid), "no-such-session", records[3]!.sid]
+            const asked = [
+              ...records.map((record) => record.sid),
+              Ids.SessionId.make("no-such-session"),
+              records[3]!.sid
+            ]
             const found = yield* sessions.getMany(asked)
             const expected = records.filter((_, i) => i !== 700)
             assert.strictEqual(found.length, expected.length, "each existing record once, even when asked twice")
@@ -326,7 +330,7 @@ export const storeConformance = (
             )
             assert.deepStrictEqual(found.find((record) => record.sid === records[5]!.sid), records[5])
             assert.deepStrictEqual(yield* sessions.getMany([]), [])
-            assert.deepStrictEqual(yield* sessions.getMany(["no-such-session"]), [])
+            assert.deepStrictEqual(yield* sessions.getMany([Ids.SessionId.make("no-such-session")]), [])
           }),
         60_000
       )
@@ -340,8 +344,8 @@ export const storeConformance = (
           assert.strictEqual(Option.getOrThrow(yield* sessions.get(record.sid)).lastSeenAt, 5_000)
           yield* sessions.touch(record.sid, 4_000)
           assert.strictEqual(Option.getOrThrow(yield* sessions.get(record.sid)).lastSeenAt, 5_000)
-          yield* sessions.touch("no-such-session", 9_000)
-          assert.isTrue(Option.isNone(yield* sessions.get("no-such-session")))
+          yield* sessions.touch(Ids.SessionId.make("no-such-session"), 9_000)
+          assert.isTrue(Option.isNone(yield* sessions.get(Ids.SessionId.make("no-such-session"))))
         }))
 
       it.effect("remove deletes once; a removed session is gone", () =>

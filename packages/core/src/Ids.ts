@@ -1,0 +1,32 @@
+/**
+ * The identifiers that cross package boundaries, each a branded Schema so that one kind cannot be
+ * passed where another is meant: `sessions.revoke(grant.id)` does not type-check.
+ *
+ * Both are random base64url strings minted by the services (`Hashing.randomId`); the pattern is the
+ * one every store, token and route accepts. Input from outside (a path parameter, a CLI argument)
+ * becomes an id only through the Schema (`SessionId.makeOption(text)`), so a malformed one never
+ * reaches a store.
+ */
+import { Schema } from "effect"
+import { randomId } from "./Hashing.ts"
+
+const idPattern = /^[A-Za-z0-9_-]{1,64}$/
+
+const IdText = Schema.String.check(Schema.isPattern(idPattern, { description: "1 to 64 base64url characters" }))
+
+/** A session's id (`sid` in its token). */
+export const SessionId = IdText.pipe(Schema.brand("SessionId"))
+export type SessionId = typeof SessionId.Type
+
+/** A pairing grant's id (what lists show and revoke takes; never the pairing code). */
+export const GrantId = IdText.pipe(Schema.brand("GrantId"))
+export type GrantId = typeof GrantId.Type
+
+/** A fresh random session id (96 bits). */
+export const newSessionId = (): SessionId => randomId() as SessionId
+
+/** A fresh random grant id (96 bits). */
+export const newGrantId = (): GrantId => randomId() as GrantId
+
+/** Who a credential stands for: 1 to 256 characters (the application decides what they mean). */
+export const Subject = Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(256))
