@@ -8,9 +8,9 @@
  * `Referrer-Policy: no-referrer` (the page's URL may carry a pairing token until the script strips
  * it) and `X-Frame-Options: DENY` (no clickjacking of the revoke buttons).
  */
+import { Hashing } from "@gatehouse/core"
 import { Effect, FileSystem, Path } from "effect"
 import { HttpRouter, HttpServerResponse } from "effect/http"
-import { randomBytes } from "node:crypto"
 
 const placeholder = (name: string) => `{{${name}}}`
 
@@ -57,7 +57,7 @@ export const layer = HttpRouter.use(Effect.fnUntraced(function*(router) {
     "GET",
     "/pair",
     Effect.sync(() => {
-      const nonce = randomBytes(18).toString("base64")
+      const nonce = Buffer.from(Hashing.randomBytes(18)).toString("base64")
       const body = nonceIn(beforeCss!, nonce) + css + nonceIn(beforeJs!, nonce) + js + nonceIn(afterJs!, nonce)
       return HttpServerResponse.text(body, { contentType: "text/html; charset=utf-8", headers: securityHeaders(nonce) })
     })

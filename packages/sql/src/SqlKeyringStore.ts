@@ -17,7 +17,7 @@
  * When `GATEHOUSE_SECRET_SIGNING_KEYRING` is set the keyring comes from the environment instead,
  * exactly as with the secret-store keyring (rotation then means changing the variable).
  */
-import { Base64Url, KeyringStore, ServerSecretStore, SigningKeyring } from "@gatehouse/core"
+import { Base64Url, Hashing, KeyringStore, ServerSecretStore, SigningKeyring } from "@gatehouse/core"
 import { Effect, Layer, Option, Redacted } from "effect"
 import { SqlClient } from "effect/sql"
 import * as Crypto from "node:crypto"
@@ -33,15 +33,15 @@ const associatedData = (kid: string) => Buffer.from(`gatehouse/signing-key/${for
 
 /** A short public id of the wrapping key, to tell "wrong wrapping key" from "damaged row". */
 export const wrappingKeyId = (wrappingKey: Uint8Array): string =>
-  Crypto.createHmac("sha256", wrappingKey).update("gatehouse/keyring-wrapping-key-id").digest("base64url").slice(0, 16)
+  Hashing.hmacSha256Base64Url(wrappingKey, "gatehouse/keyring-wrapping-key-id").slice(0, 16)
 
 /** `v1.<nonce>.<ciphertext+tag>`, base64url. */
 export const wrap = (wrappingKey: Uint8Array, kid: string, key: Uint8Array): string => {
-  const nonce = Crypto.randomBytes(12)
+  const nonce = Hashing.randomBytes(12)
   const cipher = Crypto.createCipheriv("aes-256-gcm", wrappingKey, nonce)
   cipher.setAAD(associatedData(kid))
   const sealed = Buffer.concat([cipher.update(key), cipher.final(), cipher.getAuthTag()])
-  return `${format}.${nonce.toString("base64url")}.${sealed.toString("base64url")}`
+  return `${format}.${Base64Url.encode(nonce)}.${sealed.toString("base64url")}`
 }
 
 /** The key bytes, or `undefined` when the text is not a key wrapped by `wrappingKey` for `kid`. */
