@@ -1,20 +1,64 @@
+/**
+ * `@gatehouse/core`: the services, schemas, errors and in-memory stores of Gatehouse. No HTTP and no
+ * SQL here; `@gatehouse/http` and `@gatehouse/sql` build on these modules.
+ */
+
+/** Canonical base64url (one spelling per byte string): encode, and decode only the canonical form. */
 export * as Base64Url from "./Base64Url.ts"
+
+/** The BootstrapCredentialService: pairing grants, one-time codes a person types or opens as a link. */
 export * as BootstrapCredentialService from "./BootstrapCredentialService.ts"
+
+/** What a client says about itself (label, device, OS, browser, address): the one Schema and its limits. */
 export * as ClientMetadata from "./ClientMetadata.ts"
+
+/** Crockford base32 pairing codes: generate, normalise what a person typed, and format for display. */
 export * as Crockford from "./Crockford.ts"
+
+/** The duration convention: `Duration.Input` checked into `InvalidDuration`, and the `10m` text grammar. */
 export * as Durations from "./Durations.ts"
+
+/** Errors every service shares: `StoreError` (a store failed: 503) and `InvalidRequest` (400). */
 export * as Errors from "./Errors.ts"
+
+/** The GrantStore interface, the memory store, and the consume rule every store applies. */
 export * as GrantStore from "./GrantStore.ts"
+
+/** Random bytes, SHA-256, HMAC-SHA256 and constant-time comparison: the only door to `node:crypto` hashing. */
 export * as Hashing from "./Hashing.ts"
+
+/** Branded identifiers (`SessionId`, `GrantId`) and the `Subject` Schema. */
 export * as Ids from "./Ids.ts"
+
+/** The KeyringStore interface: where the signing keyring's keys live (secret store or database). */
 export * as KeyringStore from "./KeyringStore.ts"
+
+/** The MCP endpoint URL handed to agents, derived from the bind address (pure helpers). */
 export * as McpEndpoint from "./McpEndpoint.ts"
+
+/** The McpSessionRegistry: per-agent-thread bearer credentials for an MCP endpoint. */
 export * as McpSessionRegistry from "./McpSessionRegistry.ts"
+
+/** The scope grammar `action:type[:id]` plus `admin`, coverage checks, and the standard/administrative bundles. */
 export * as Scopes from "./Scopes.ts"
+
+/** ServerAuth: the facade the HTTP layer authenticates requests, sockets and bootstrap exchanges through. */
 export * as ServerAuth from "./ServerAuth.ts"
+
+/** ServerAuthPolicy: how the server is reached decides the policy, the cookie names and the Host guard. */
 export * as ServerAuthPolicy from "./ServerAuthPolicy.ts"
+
+/** The ServerSecretStore: named binary secrets in the state directory (0600 files) or the environment. */
 export * as ServerSecretStore from "./ServerSecretStore.ts"
+
+/** The SessionCredentialService: signed session tokens, idle and absolute expiry, WebSocket tickets. */
 export * as SessionCredentialService from "./SessionCredentialService.ts"
+
+/** The SessionStore interface and the memory store: session records and used ticket ids. */
 export * as SessionStore from "./SessionStore.ts"
+
+/** The token format shared by sessions, tickets and guests: strict, total parsing and the claim Schemas. */
 export * as SessionToken from "./SessionToken.ts"
+
+/** The SigningKeyring: HMAC keys with ids, rotation that logs nobody out, reload on an unknown key id. */
 export * as SigningKeyring from "./SigningKeyring.ts"

@@ -1,7 +1,25 @@
+/**
+ * `@gatehouse/sql`: the core's stores over `effect/sql`, on SQLite (`node:sqlite`, the embedded
+ * default) or PostgreSQL (several instances on one database). Start with `SqlStores`.
+ */
+
+/** The database layers: a SQLite file or a PostgreSQL pool, migrated, with outage-safe settings. */
 export * as Database from "./Database.ts"
+
+/** The schema migrations every store needs, applied once (also across processes starting together). */
 export * as Migrations from "./Migrations.ts"
+
+/** `GrantStore` over SQL: the atomic consume is one conditional `UPDATE ... RETURNING`. */
 export * as SqlGrantStore from "./SqlGrantStore.ts"
+
+/** Gatehouse's own `SqlClient` over `node:sqlite` (no native addon), with direct reads for the hot path. */
 export * as SqliteClient from "./SqliteClient.ts"
+
+/** `KeyringStore` over SQL: signing keys encrypted at rest, rotations serialised across instances. */
 export * as SqlKeyringStore from "./SqlKeyringStore.ts"
+
+/** `SessionStore` over SQL: session records and single-use ticket ids shared by every instance. */
 export * as SqlSessionStore from "./SqlSessionStore.ts"
+
+/** Every store in one layer, over SQLite (`layerSqlite`) or PostgreSQL (`layerPg`): what most apps want. */
 export * as SqlStores from "./SqlStores.ts"
