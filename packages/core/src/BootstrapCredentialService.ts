@@ -12,7 +12,7 @@ import * as Crockford from "./Crockford.ts"
 import { InvalidRequest, type StoreError } from "./Errors.ts"
 import * as GrantStore from "./GrantStore.ts"
 import { sha256Hex } from "./Hashing.ts"
-import { type GrantId, newGrantId, Subject } from "./Ids.ts"
+import { type GrantId, isSubject, newGrantId, subjectProblem } from "./Ids.ts"
 import * as Scopes from "./Scopes.ts"
 
 export class UnknownCredential extends Schema.TaggedError<UnknownCredential>()("UnknownCredential", {}) {
@@ -107,8 +107,6 @@ export const hashCredential = (credential: Redacted.Redacted<string>): string | 
   return code === undefined ? undefined : sha256Hex(code)
 }
 
-const isSubject = Schema.is(Subject)
-const subjectProblem = "subject must be 1 to 256 characters"
 const isLabel = Schema.is(Schema.UndefinedOr(ClientMetadata.Label))
 
 /**

@@ -30,3 +30,8 @@ export const newGrantId = (): GrantId => randomId() as GrantId
 
 /** Who a credential stands for: 1 to 256 characters (the application decides what they mean). */
 export const Subject = Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(256))
+
+export const isSubject = Schema.is(Subject)
+
+/** What a caller is told when `Subject` refuses a value. */
+export const subjectProblem = "subject must be 1 to 256 characters"

@@ -14,7 +14,7 @@ import * as ClientMetadata from "./ClientMetadata.ts"
 import * as Durations from "./Durations.ts"
 import { InvalidRequest, type StoreError } from "./Errors.ts"
 import { randomId, sha256Base64Url } from "./Hashing.ts"
-import { newSessionId, type SessionId, Subject } from "./Ids.ts"
+import { isSubject, newSessionId, type SessionId, subjectProblem } from "./Ids.ts"
 import * as Scopes from "./Scopes.ts"
 import * as SessionStore from "./SessionStore.ts"
 import * as SessionToken from "./SessionToken.ts"
@@ -97,8 +97,6 @@ export interface Options {
   /** How often expired records are swept from the store (default 1 hour). */
   readonly sweepInterval?: Duration.Input | undefined
 }
-
-const isSubject = Schema.is(Subject)
 
 export const make = Effect.fnUntraced(function*(options: Options = {}) {
   const store = yield* SessionStore.SessionStore
@@ -247,7 +245,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
 
   const issue = Effect.fn("SessionCredentialService.issue")(function*(input: IssueInput) {
     if (!isSubject(input.subject)) {
-      return yield* new InvalidRequest({ message: "subject must be 1 to 256 characters" })
+      return yield* new InvalidRequest({ message: subjectProblem })
     }
     if (!Scopes.isScopes(input.scopes)) return yield* new InvalidRequest({ message: Scopes.problem })
     if (!/^[a-z][a-z0-9_-]{0,63}$/.test(input.method)) {
