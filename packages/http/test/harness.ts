@@ -19,7 +19,7 @@ import { Socket } from "effect/socket"
 import * as Http from "node:http"
 import * as Https from "node:https"
 import * as Net from "node:net"
-import { AuthMiddleware, HttpAuth, HttpAuthLayer, McpRoutes, WebSocketGuard } from "../src/index.ts"
+import { AuthMiddleware, HttpAuth, HttpAuthLayer, McpGuard, McpRoutes, WebSocketGuard } from "../src/index.ts"
 
 export const applicationScopes = ["read:hello", "write:hello"]
 
@@ -40,13 +40,13 @@ export const freePort = () =>
 const HelloRoutes = HttpRouter.use(Effect.fnUntraced(function*(router) {
   const auth = yield* HttpAuth.HttpAuth
   const guard = yield* WebSocketGuard.WebSocketGuard
-  const mcp = yield* McpRoutes.McpGuard
+  const mcp = yield* McpGuard.McpGuard
   yield* router.add(
     "POST",
     "/mcp",
     mcp.serve(
       Effect.map(
-        Effect.service(McpRoutes.CurrentMcpPrincipal),
+        Effect.service(McpGuard.CurrentMcpPrincipal),
         ({ threadId }) => HttpServerResponse.jsonUnsafe({ threadId })
       )
     )
@@ -112,7 +112,7 @@ export const startServer = (options: ServerOptions = {}) =>
       disableListenLog: true,
       disableLogger: true
     }).pipe(
-      Layer.provideMerge(McpRoutes.guardLayer()),
+      Layer.provideMerge(McpGuard.layer()),
       Layer.provideMerge(HttpAuthLayer.services(settings)),
       Layer.provideMerge(core),
       Layer.provideMerge(McpSessionRegistry.layer({ endpoint: { host: "127.0.0.1", port } })),

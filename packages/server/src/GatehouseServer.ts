@@ -15,7 +15,7 @@ import {
   ServerAuthPolicy,
   SessionCredentialService
 } from "@gatehouse/core"
-import { AuthMiddleware, HttpAuthLayer, McpRoutes, WebSocketGuard } from "@gatehouse/http"
+import { AuthMiddleware, HttpAuthLayer, McpGuard, McpRoutes, WebSocketGuard } from "@gatehouse/http"
 import { Context, Effect, Layer } from "effect"
 import { HttpRouter, HttpServer } from "effect/http"
 import * as Http from "node:http"
@@ -128,7 +128,7 @@ export const layer = (options: Options) => {
     // The request logger would print URLs, and a WebSocket ticket rides in the query string.
     disableLogger: true
   }).pipe(
-    Layer.provideMerge(McpRoutes.guardLayer()),
+    Layer.provideMerge(McpGuard.layer()),
     Layer.provideMerge(HttpAuthLayer.services(settings)),
     Layer.provideMerge(Layer.merge(info, Shutdown.layer)),
     Layer.provideMerge(core),
