@@ -13,7 +13,7 @@
  *   }))
  */
 import { Scopes, ServerAuth, ServerAuthPolicy } from "@gatehouse/core"
-import { Cause, Context, Effect, Layer, Predicate, Redacted } from "effect"
+import { Cause, Context, Effect, Layer, Redacted } from "effect"
 import { HttpServerRequest, HttpServerResponse } from "effect/http"
 import * as AuthError from "./AuthError.ts"
 import { HttpAuthSettings } from "./HttpAuthSettings.ts"
@@ -135,10 +135,11 @@ export const make = Effect.gen(function*() {
   const respond = <E, R>(handler: Effect.Effect<Response, E, R>): Effect.Effect<Response, never, R> =>
     handler.pipe(
       Effect.catchCause((cause) => {
+        // The handler's error type is open (the application's own errors join the core's), so the
+        // failure is recognised at run time; anything unknown, or a defect, is a 500.
         const failure = Cause.findErrorOption(cause)
-        const value: unknown = failure._tag === "Some" ? failure.value : undefined
-        const error = Predicate.hasProperty(value, "_tag") && Predicate.hasProperty(value, "message")
-          ? AuthError.fromCoreError(value as { readonly _tag: string; readonly message: string })
+        const error = failure._tag === "Some" && AuthError.isMappable(failure.value)
+          ? AuthError.fromCoreError(failure.value)
           : AuthError.internalError()
         // An outage (503) is expected and already explained by its message: one line, not a trace
         // per request. Anything else 5xx is a bug: log the whole cause.
