@@ -15,7 +15,8 @@ import {
   SigningKeyring
 } from "@gatehouse/core"
 import { Effect, Layer, Logger, Schema } from "effect"
-import type { HttpBody, HttpServerResponse } from "effect/http"
+import type { HttpBody } from "effect/http"
+import { HttpServerRequest, HttpServerResponse } from "effect/http"
 import { AuthError, HttpAuth, HttpAuthSettings, RateLimiter } from "../src/index.ts"
 
 interface Expected {
@@ -136,9 +137,9 @@ export type ServicesAreMapped = Assignable<
 const bodyOf = (response: HttpServerResponse.HttpServerResponse): any =>
   JSON.parse(new TextDecoder().decode((response.body as HttpBody.Uint8Array).body))
 
-/** `HttpAuth` over memory stores, for `respond` (which reads no request). */
+/** `HttpAuth` (and its rate limiter) over memory stores. */
 const HttpAuthLive = HttpAuth.layer.pipe(
-  Layer.provide(Layer.mergeAll(HttpAuthSettings.layer({ applicationScopes: [] }), RateLimiter.layer())),
+  Layer.provideMerge(Layer.mergeAll(HttpAuthSettings.layer({ applicationScopes: [] }), RateLimiter.layer())),
   Layer.provide(ServerAuth.layer({ applicationScopes: [] })),
   Layer.provide(Layer.mergeAll(BootstrapCredentialService.layerMemory, SessionCredentialService.layerMemory())),
   Layer.provide(SigningKeyring.layer()),
@@ -231,4 +232,41 @@ describe("HttpAuth.respond", () => {
         assert.deepStrictEqual(logs, ["Error"])
       }
     }))
+})
+
+describe("HttpAuth.countFailures", () => {
+  const fromAddress = HttpServerRequest.fromWeb(new Request("http://127.0.0.1/api/auth/bootstrap"))
+
+  /** What `countFailures` answers for `error`, and whether the limiter recorded a failure. */
+  const count = (error: AuthError.Mappable) =>
+    Effect.gen(function*() {
+      const auth = yield* HttpAuth.HttpAuth
+      const limiter = yield* RateLimiter.RateLimiter
+      const mapped = yield* auth.countFailures(Effect.fail(error)).pipe(
+        Effect.flip,
+        Effect.provideService(HttpServerRequest.HttpServerRequest, fromAddress)
+      )
+      return { mapped, counted: limiter.size() > 0 }
+    }).pipe(Effect.provide(HttpAuthLive))
+
+  it.effect("a refused credential (401) counts against the address; a missing one does not", () =>
+    Effect.gen(function*() {
+      for (const [tag, row] of Object.entries(expected) as Array<[string, Expected]>) {
+        const { counted, mapped } = yield* count(row.error)
+        assert.strictEqual(mapped.code, row.code, tag)
+        assert.strictEqual(counted, row.status === 401 && row.code !== "missing_credential", tag)
+      }
+    }))
+
+  it.effect("over budget, a refused credential is answered 429", () =>
+    Effect.gen(function*() {
+      const auth = yield* HttpAuth.HttpAuth
+      const refused = auth.countFailures(Effect.fail(new BootstrapCredentialService.UnknownCredential())).pipe(
+        Effect.flip,
+        Effect.provideService(HttpServerRequest.HttpServerRequest, fromAddress)
+      )
+      const codes: Array<string> = []
+      for (let i = 0; i < 11; i++) codes.push((yield* refused).code)
+      assert.deepStrictEqual(codes, [...Array(10).fill("invalid_credential"), "rate_limited"])
+    }).pipe(Effect.provide(HttpAuthLive)))
 })
