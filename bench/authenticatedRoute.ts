@@ -72,12 +72,8 @@ const serverLayer = (stores: "memory" | "sqlite", dir: string) => {
     Layer.provideMerge(storesLayer(stores, dir)),
     Layer.provideMerge(policy)
   )
-  const settings = { applicationScopes }
-  return HttpRouter.serve(Layer.mergeAll(HttpAuthLayer.routes(), BenchRoutes), {
-    disableListenLog: true,
-    disableLogger: true
-  }).pipe(
-    Layer.provideMerge(HttpAuthLayer.services(settings)),
+  return BenchRoutes.pipe(
+    HttpAuthLayer.layer({ applicationScopes, disableListenLog: true }),
     Layer.provideMerge(core),
     Layer.provideMerge(listener)
   )

@@ -1,10 +1,23 @@
 /**
- * Every error the auth layer answers with: `{ "error": { "code", "message" } }` plus the headers
- * the contract asks for (`WWW-Authenticate` on 401 and on a missing scope, `Retry-After` on 429).
- * `fromCause` maps the core's typed errors onto these; anything unexpected is a 500 that names
- * nothing, and a store outage is a 503.
+ * The contract's error responses, and the one place core errors become them.
+ *
+ * - `HttpAuthError` and its constructors (`invalidCredential`, `rateLimited`, ...): the response
+ *   `{ "error": { "code", "message" } }` with the headers the contract asks for
+ *   (`WWW-Authenticate` on 401 and on a missing scope, `Retry-After` on 429 and 503).
+ * - `fromCoreError` maps every typed error of `@gatehouse/core` (the `CoreError` union) onto one of
+ *   them. The switch is exhaustive: a core error added or renamed without a case here fails to
+ *   compile instead of becoming a silent 500.
+ * - `isCoreError` recognises those errors among unknown failures (what `HttpAuth.respond` catches);
+ *   anything else is a 500 that names nothing.
  */
-import { Schema } from "effect"
+import type {
+  BootstrapCredentialService,
+  Errors,
+  McpSessionRegistry,
+  ServerAuth,
+  SessionCredentialService
+} from "@gatehouse/core"
+import { Predicate, Schema } from "effect"
 import { HttpServerResponse } from "effect/http"
 
 export const Code = Schema.Literals([
@@ -82,14 +95,60 @@ export const toResponse = (error: HttpAuthError): HttpServerResponse.HttpServerR
     { status: error.status, headers: { "cache-control": "no-store", ...error.headers } }
   )
 
-/** Tags of core errors and what they become. */
-type CoreError = { readonly _tag: string; readonly message: string }
+/**
+ * Every typed error of `@gatehouse/core` that reaches an HTTP handler. (The keyring's and the
+ * secret store's errors are start-up and CLI failures: no request can meet them.)
+ */
+export type CoreError =
+  | Errors.StoreError
+  | Errors.InvalidRequest
+  | ServerAuth.MissingCredential
+  | SessionCredentialService.InvalidSessionToken
+  | SessionCredentialService.ExpiredSessionToken
+  | BootstrapCredentialService.UnknownCredential
+  | BootstrapCredentialService.ExpiredCredential
+  | BootstrapCredentialService.RevokedCredential
+  | BootstrapCredentialService.ProofKeyMismatch
+  | McpSessionRegistry.TooManyMcpCredentials
 
-/** Maps the core's typed errors onto the contract; unknown errors become a 500 naming nothing. */
-export const fromCoreError = (error: CoreError): HttpAuthError => {
+/** What `fromCoreError` accepts: a core error, or one already in the contract's shape. */
+export type Mappable = CoreError | HttpAuthError
+
+/** The tags of `Mappable`, checked both ways: a missing or unknown tag fails to compile. */
+const mappableTags = {
+  HttpAuthError: true,
+  StoreError: true,
+  InvalidRequest: true,
+  MissingCredential: true,
+  InvalidSessionToken: true,
+  ExpiredSessionToken: true,
+  UnknownCredential: true,
+  ExpiredCredential: true,
+  RevokedCredential: true,
+  ProofKeyMismatch: true,
+  TooManyMcpCredentials: true
+} as const satisfies Record<Mappable["_tag"], true>
+
+/**
+ * Whether an unknown failure is one `fromCoreError` maps. By tag, as the errors' `_tag`s are their
+ * identity (two copies of the core would fail an `instanceof`), and with a message, which every
+ * mapping may show.
+ */
+export const isMappable = (value: unknown): value is Mappable =>
+  Predicate.hasProperty(value, "_tag") && Predicate.isString(value._tag) && Object.hasOwn(mappableTags, value._tag) &&
+  Predicate.hasProperty(value, "message") && Predicate.isString(value.message)
+
+/**
+ * Takes `never`: a tag without a case in `fromCoreError` stops the build there. Reached anyway (a
+ * cast, plain JavaScript), it answers a 500 that names nothing.
+ */
+const unmapped = (_: never): HttpAuthError => internalError()
+
+/** Maps the core's typed errors onto the contract. */
+export const fromCoreError = (error: Mappable): HttpAuthError => {
   switch (error._tag) {
     case "HttpAuthError":
-      return error as HttpAuthError
+      return error
     case "MissingCredential":
       return missingCredential()
     case "InvalidSessionToken":
@@ -109,6 +168,6 @@ export const fromCoreError = (error: CoreError): HttpAuthError => {
     case "TooManyMcpCredentials":
       return make(503, "service_unavailable", error.message, { "retry-after": "60" })
     default:
-      return internalError()
+      return unmapped(error)
   }
 }

@@ -5,7 +5,7 @@
  *   (so the client address used for rate limits and the scheme used for cookies cannot be spoofed),
  *   then, on a loopback policy, refuses any Host but `localhost`, `127.0.0.1` or `[::1]` (with or
  *   without a port): the DNS-rebinding guard.
- * - `notFound`: a 404 in the contract's error shape for any path no route matched (add it last).
+ * - `notFound`: a 404 in the contract's error shape for any path no route matched (registered last).
  */
 import { ServerAuthPolicy } from "@gatehouse/core"
 import { Effect, Result } from "effect"
@@ -47,8 +47,9 @@ export const layer = (options: Options = {}) =>
   )
 
 /**
- * The route of last resort under `/api/`: a path no route matched is a 404 in the contract's
- * error shape. (Middleware given to `HttpRouter.serve` cannot change the response, so this is a
- * route; it stays under `/api/` so that it never competes with an application's own pages.)
+ * The route of last resort, `/*` for every method: a path no route matched is a 404 in the
+ * contract's error shape. (Middleware given to `HttpRouter.serve` cannot change the response, so
+ * this is a route.) It must be registered after every other route: the router keeps the first
+ * handler of a path, and `/*` also claims `/`. `HttpAuthLayer.layer` registers it last.
  */
 export const notFound = HttpRouter.add("*", "/*", AuthError.toResponse(AuthError.notFound()))

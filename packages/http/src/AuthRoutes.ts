@@ -85,11 +85,8 @@ export const layer = HttpRouter.use(Effect.fnUntraced(function*(router) {
 
   /** Exchanges a credential; failures count against the client's address. */
   const exchange = (credential: string, client: Parameters<typeof serverAuth.exchangeBootstrapCredential>[1]) =>
-    serverAuth.exchangeBootstrapCredential(Redacted.make(credential, { label: "bootstrap-credential" }), client).pipe(
-      Effect.catch((error) => {
-        const mapped = AuthError.fromCoreError(error)
-        return mapped.status === 401 ? auth.failCredential(mapped) : Effect.fail(mapped)
-      })
+    auth.countFailures(
+      serverAuth.exchangeBootstrapCredential(Redacted.make(credential, { label: "bootstrap-credential" }), client)
     )
 
   yield* router.add(

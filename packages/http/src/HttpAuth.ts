@@ -13,7 +13,7 @@
  *   }))
  */
 import { Scopes, ServerAuth, ServerAuthPolicy } from "@gatehouse/core"
-import { Cause, Context, Effect, Layer, Predicate, Redacted } from "effect"
+import { Cause, Context, Effect, Layer, Redacted } from "effect"
 import { HttpServerRequest, HttpServerResponse } from "effect/http"
 import * as AuthError from "./AuthError.ts"
 import { HttpAuthSettings } from "./HttpAuthSettings.ts"
@@ -45,8 +45,19 @@ export interface HttpAuthShape {
   readonly checkOrigin: Effect.Effect<void, AuthError.HttpAuthError, Request>
   /** 429 while the client's address has used up its failure budget. */
   readonly checkRateLimit: Effect.Effect<void, AuthError.HttpAuthError, Request>
-  /** Counts a credential failure against the client's address, then fails with `error`. */
+  /**
+   * Counts a credential failure against the client's address, then fails with `error` (429 instead
+   * once the address is over budget). For a failure decided here; a core call's: `countFailures`.
+   */
   readonly failCredential: (error: AuthError.HttpAuthError) => Effect.Effect<never, AuthError.HttpAuthError, Request>
+  /**
+   * Maps the failures of a core call onto the contract; a refused credential (a 401, but not a
+   * missing one: presenting nothing is no guess) also counts against the client's address, as
+   * `failCredential`. The one rule for every place that checks a credential.
+   */
+  readonly countFailures: <A, E extends AuthError.Mappable, R>(
+    effect: Effect.Effect<A, E, R>
+  ) => Effect.Effect<A, AuthError.HttpAuthError, R | Request>
   readonly sessionCookie: (request: Request) => ServerAuthPolicy.CookieAttributes
   readonly setSessionCookie: (
     request: Request,
@@ -96,6 +107,14 @@ export const make = Effect.gen(function*() {
       )
     })
 
+  const countFailures = <A, E extends AuthError.Mappable, R>(effect: Effect.Effect<A, E, R>) =>
+    Effect.catch(effect, (error) => {
+      const mapped = AuthError.fromCoreError(error)
+      return mapped.status === 401 && mapped.code !== "missing_credential"
+        ? failCredential(mapped)
+        : Effect.fail(mapped)
+    })
+
   const verify = (presented: RequestInfo.Presented, via: "cookie" | "bearer") => {
     if (presented._tag !== "Token") {
       return failCredential(
@@ -103,12 +122,7 @@ export const make = Effect.gen(function*() {
       )
     }
     const credentials = via === "cookie" ? { cookie: presented.token } : { bearer: presented.token }
-    return serverAuth.authenticateHttpRequest(credentials).pipe(
-      Effect.catch((error) => {
-        const mapped = AuthError.fromCoreError(error)
-        return mapped.status === 401 ? failCredential(mapped) : Effect.fail(mapped)
-      })
-    )
+    return countFailures(serverAuth.authenticateHttpRequest(credentials))
   }
 
   const authenticate: Effect.Effect<ServerAuth.Authenticated, AuthError.HttpAuthError, Request> = Effect.flatMap(
@@ -135,10 +149,11 @@ export const make = Effect.gen(function*() {
   const respond = <E, R>(handler: Effect.Effect<Response, E, R>): Effect.Effect<Response, never, R> =>
     handler.pipe(
       Effect.catchCause((cause) => {
+        // The handler's error type is open (the application's own errors join the core's), so the
+        // failure is recognised at run time; anything unknown, or a defect, is a 500.
         const failure = Cause.findErrorOption(cause)
-        const value: unknown = failure._tag === "Some" ? failure.value : undefined
-        const error = Predicate.hasProperty(value, "_tag") && Predicate.hasProperty(value, "message")
-          ? AuthError.fromCoreError(value as { readonly _tag: string; readonly message: string })
+        const error = failure._tag === "Some" && AuthError.isMappable(failure.value)
+          ? AuthError.fromCoreError(failure.value)
           : AuthError.internalError()
         // An outage (503) is expected and already explained by its message: one line, not a trace
         // per request. Anything else 5xx is a bug: log the whole cause.
@@ -203,6 +218,7 @@ export const make = Effect.gen(function*() {
     checkOrigin,
     checkRateLimit,
     failCredential,
+    countFailures,
     sessionCookie,
     setSessionCookie,
     clearSessionCookie

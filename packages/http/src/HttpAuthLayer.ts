@@ -1,34 +1,77 @@
 /**
- * Everything an application needs from `@gatehouse/http`, in two layers:
+ * The one way to put `@gatehouse/http` around an application: `layer(options)(AppRoutes)` serves
+ * the application's route layers together with
  *
- * - `services(options)`: `HttpAuth` (route guards), `WebSocketGuard`, the rate limiter and the
- *   settings. Provide it OUTSIDE `HttpRouter.serve` so the auth routes and the application's own
- *   routes share one rate limiter and one socket registry.
- * - `routes(options)`: the `/api/auth/*` routes plus the global guards (trusted proxies, Host).
+ * - the services, provided OUTSIDE `HttpRouter.serve` so every route shares them (one rate limiter,
+ *   one socket registry) and the caller can read them: `HttpAuth` (route guards),
+ *   `WebSocketGuard`, the `RateLimiter`, `HttpAuthSettings`, and `McpGuard` with `mcp`;
+ * - the global guards (trusted proxies, the Host check) of `AuthMiddleware.layer`;
+ * - the `/api/auth/*` routes, and with `mcp` the MCP routes;
+ * - the catch-all JSON 404, registered last: the router keeps the first handler of a path, and
+ *   `/*` also claims `/`, so the application's own `GET /` must come before it.
  *
- * Both need the core: `ServerAuth`, `ServerAuthPolicy`, `SessionCredentialService`,
- * `BootstrapCredentialService`.
+ * It needs the core (`ServerAuth`, `ServerAuthPolicy`, `SessionCredentialService`,
+ * `BootstrapCredentialService`; with `mcp`, `McpSessionRegistry` too) and an `HttpServer`.
  *
- *   HttpRouter.serve(Layer.mergeAll(HttpAuthLayer.routes(options), MyRoutes)).pipe(Layer.provide(HttpAuthLayer.services(options)), Layer.provide(Core), Layer.provide(NodeHttpServer.layer(...)))
+ *   AppRoutes.pipe(HttpAuthLayer.layer(options), Layer.provide(Core), Layer.provide(NodeHttpServer.layer(...)))
  */
 import { Layer } from "effect"
+import { HttpRouter } from "effect/http"
 import * as AuthMiddleware from "./AuthMiddleware.ts"
 import * as AuthRoutes from "./AuthRoutes.ts"
 import * as HttpAuth from "./HttpAuth.ts"
 import * as HttpAuthSettings from "./HttpAuthSettings.ts"
+import * as McpGuard from "./McpGuard.ts"
+import * as McpRoutes from "./McpRoutes.ts"
 import * as RateLimiter from "./RateLimiter.ts"
 import * as WebSocketGuard from "./WebSocketGuard.ts"
 
 export interface Options extends HttpAuthSettings.Options, AuthMiddleware.Options, WebSocketGuard.Options {
   readonly rateLimit?: RateLimiter.Options | undefined
+  /**
+   * The MCP endpoints: `McpGuard` (for the application's MCP routes), `POST /api/auth/mcp-credentials`
+   * and the RFC 9728 metadata. `true`, or the guard's options. They need core's
+   * `McpSessionRegistry`; without `mcp` nothing of MCP is built, nor required.
+   */
+  readonly mcp?: true | McpGuard.Options | undefined
+  /**
+   * `HttpRouter.serve`'s request logger; off unless `false`, because it prints URLs and a WebSocket
+   * ticket rides in the query string.
+   */
+  readonly disableLogger?: boolean | undefined
+  /** `HttpRouter.serve`'s "Listening on" line (default: printed). */
+  readonly disableListenLog?: boolean | undefined
 }
 
+/** The services alone, for code that serves no HTTP through `layer` (a test of a guard, say). */
 export const services = (options: Options) =>
   WebSocketGuard.layer(options).pipe(
     Layer.provideMerge(HttpAuth.layer),
     Layer.provideMerge(Layer.mergeAll(HttpAuthSettings.layer(options), RateLimiter.layer(options.rateLimit)))
   )
 
-/** The auth routes and the global guards. (For a JSON 404, add `AuthMiddleware.notFound` after your routes.) */
-export const routes = (options: AuthMiddleware.Options = {}) =>
-  Layer.mergeAll(AuthRoutes.layer, AuthMiddleware.layer(options))
+const compose = <A, E, R, G, GE, GR>(options: Options, routes: Layer.Layer<A, E, R>, guards: Layer.Layer<G, GE, GR>) =>
+  HttpRouter.serve(
+    // Registered innermost first: the application's routes, the auth routes, then the catch-all.
+    AuthMiddleware.notFound.pipe(
+      Layer.provideMerge(Layer.mergeAll(AuthRoutes.layer, AuthMiddleware.layer(options))),
+      Layer.provideMerge(routes)
+    ),
+    { disableLogger: options.disableLogger ?? true, disableListenLog: options.disableListenLog ?? false }
+  ).pipe(Layer.provideMerge(guards), Layer.provideMerge(services(options)))
+
+const withoutMcp = <A, E, R>(options: Options, routes: Layer.Layer<A, E, R>) => compose(options, routes, Layer.empty)
+
+const withMcp = <A, E, R>(options: Options & { readonly mcp: true | McpGuard.Options }, routes: Layer.Layer<A, E, R>) =>
+  compose(options, Layer.mergeAll(routes, McpRoutes.layer), McpGuard.layer(options.mcp === true ? {} : options.mcp))
+
+/** The application's routes served with everything of `@gatehouse/http` (see the module's comment). */
+export const layer: {
+  (options: Options & { readonly mcp: true | McpGuard.Options }): <A, E, R>(
+    routes: Layer.Layer<A, E, R>
+  ) => ReturnType<typeof withMcp<A, E, R>>
+  (options: Options & { readonly mcp?: undefined }): <A, E, R>(
+    routes: Layer.Layer<A, E, R>
+  ) => ReturnType<typeof withoutMcp<A, E, R>>
+} = (options: Options) => (routes: Layer.Layer<any, any, any>): Layer.Layer<any, any, any> =>
+  options.mcp === undefined ? withoutMcp(options, routes) : withMcp({ ...options, mcp: options.mcp }, routes)

@@ -99,14 +99,8 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
       : cookie._tag !== "None"
       ? { cookie: presented.token }
       : { ticket: presented.token }
-    return yield* serverAuth.authenticateWebSocketUpgrade(credentials).pipe(
-      Effect.catch((error) => {
-        const mapped = AuthError.fromCoreError(error)
-        return error._tag === "MissingCredential" || mapped.status !== 401
-          ? Effect.fail(mapped)
-          : auth.failCredential(mapped)
-      })
-    )
+    // Neither cookie nor ticket is a missing credential, which does not count against the address.
+    return yield* auth.countFailures(serverAuth.authenticateWebSocketUpgrade(credentials))
   })
 
   const track = (sid: Ids.SessionId) =>

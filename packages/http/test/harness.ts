@@ -19,7 +19,7 @@ import { Socket } from "effect/socket"
 import * as Http from "node:http"
 import * as Https from "node:https"
 import * as Net from "node:net"
-import { AuthMiddleware, HttpAuth, HttpAuthLayer, McpRoutes, WebSocketGuard } from "../src/index.ts"
+import { HttpAuth, HttpAuthLayer, McpGuard, WebSocketGuard } from "../src/index.ts"
 
 export const applicationScopes = ["read:hello", "write:hello"]
 
@@ -40,13 +40,13 @@ export const freePort = () =>
 const HelloRoutes = HttpRouter.use(Effect.fnUntraced(function*(router) {
   const auth = yield* HttpAuth.HttpAuth
   const guard = yield* WebSocketGuard.WebSocketGuard
-  const mcp = yield* McpRoutes.McpGuard
+  const mcp = yield* McpGuard.McpGuard
   yield* router.add(
     "POST",
     "/mcp",
     mcp.serve(
       Effect.map(
-        Effect.service(McpRoutes.CurrentMcpPrincipal),
+        Effect.service(McpGuard.CurrentMcpPrincipal),
         ({ threadId }) => HttpServerResponse.jsonUnsafe({ threadId })
       )
     )
@@ -102,18 +102,11 @@ export const startServer = (options: ServerOptions = {}) =>
       trustedProxies: options.trustedProxies,
       rateLimit: options.rateLimit
     }
-    const app = AuthMiddleware.notFound.pipe(
-      Layer.provideMerge(Layer.mergeAll(HttpAuthLayer.routes(settings), HelloRoutes, McpRoutes.layer))
-    )
     const listener = options.tls === undefined
       ? NodeHttpServer.layer(() => Http.createServer(), { port, host: "127.0.0.1" })
       : NodeHttpServer.layer(() => Https.createServer(options.tls!), { port, host: "127.0.0.1" })
-    const server = HttpRouter.serve(app, {
-      disableListenLog: true,
-      disableLogger: true
-    }).pipe(
-      Layer.provideMerge(McpRoutes.guardLayer()),
-      Layer.provideMerge(HttpAuthLayer.services(settings)),
+    const server = HelloRoutes.pipe(
+      HttpAuthLayer.layer({ ...settings, mcp: true, disableListenLog: true }),
       Layer.provideMerge(core),
       Layer.provideMerge(McpSessionRegistry.layer({ endpoint: { host: "127.0.0.1", port } })),
       Layer.provide(listener)

@@ -15,9 +15,9 @@ import {
   ServerAuthPolicy,
   SessionCredentialService
 } from "@gatehouse/core"
-import { AuthMiddleware, HttpAuthLayer, McpRoutes, WebSocketGuard } from "@gatehouse/http"
+import { HttpAuthLayer, WebSocketGuard } from "@gatehouse/http"
 import { Context, Effect, Layer } from "effect"
-import { HttpRouter, HttpServer } from "effect/http"
+import { HttpServer } from "effect/http"
 import * as Http from "node:http"
 import * as HelloRoutes from "./HelloRoutes.ts"
 import * as McpEcho from "./McpEcho.ts"
@@ -116,20 +116,10 @@ export const layer = (options: Options) => {
     })
   )
 
-  // Registered innermost first: the application's routes, then the auth routes, then the catch-all
-  // JSON 404 (`/*` also claims `/`, and the router keeps the first handler of a path).
-  const app = AuthMiddleware.notFound.pipe(
-    Layer.provideMerge(HttpAuthLayer.routes(settings)),
-    Layer.provideMerge(Layer.mergeAll(PairPage.layer, HelloRoutes.layer, McpEcho.layer, McpRoutes.layer))
-  )
-
-  return HttpRouter.serve(app, {
-    disableListenLog: true,
-    // The request logger would print URLs, and a WebSocket ticket rides in the query string.
-    disableLogger: true
-  }).pipe(
-    Layer.provideMerge(McpRoutes.guardLayer()),
-    Layer.provideMerge(HttpAuthLayer.services(settings)),
+  // The reference application's routes; `HttpAuthLayer.layer` adds the auth and MCP routes, the
+  // guards and the JSON 404 after them (so `/` is the pair page's redirect, not the 404).
+  return Layer.mergeAll(PairPage.layer, HelloRoutes.layer, McpEcho.layer).pipe(
+    HttpAuthLayer.layer({ ...settings, mcp: true, disableListenLog: true }),
     Layer.provideMerge(Layer.merge(info, Shutdown.layer)),
     Layer.provideMerge(core),
     Layer.provideMerge(listener)

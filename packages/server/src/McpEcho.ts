@@ -3,20 +3,20 @@
  * credential from `POST /api/auth/mcp-credentials`). It echoes the JSON body with the thread the
  * credential speaks for: `{ "threadId": ..., "body": ... }`.
  */
-import { HttpAuthSettings, JsonBody, McpRoutes } from "@gatehouse/http"
+import { HttpAuthSettings, JsonBody, McpGuard } from "@gatehouse/http"
 import { Effect, Schema } from "effect"
 import { HttpRouter, HttpServerResponse } from "effect/http"
 
 export const path = "/mcp"
 
 export const layer = HttpRouter.use(Effect.fnUntraced(function*(router) {
-  const guard = yield* McpRoutes.McpGuard
+  const guard = yield* McpGuard.McpGuard
   const settings = yield* HttpAuthSettings.HttpAuthSettings
   yield* router.add(
     "POST",
     path,
     guard.serve(Effect.gen(function*() {
-      const { threadId } = yield* McpRoutes.CurrentMcpPrincipal
+      const { threadId } = yield* McpGuard.CurrentMcpPrincipal
       const body = yield* JsonBody.read(Schema.Unknown, { maxBytes: settings.maxBodyBytes, expected: "any JSON value" })
       return HttpServerResponse.jsonUnsafe({ threadId, body }, { headers: { "cache-control": "no-store" } })
     }))
