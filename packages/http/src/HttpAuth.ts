@@ -70,6 +70,14 @@ export interface HttpAuthShape {
 
 export class HttpAuth extends Context.Service<HttpAuth, HttpAuthShape>()("@gatehouse/http/HttpAuth") {}
 
+/** The `Set-Cookie` attributes of a cookie the policy describes (the policy alone decides them). */
+export const cookieOptions = (cookie: ServerAuthPolicy.CookieAttributes) => ({
+  httpOnly: cookie.httpOnly,
+  secure: cookie.secure,
+  sameSite: cookie.sameSite,
+  path: cookie.path
+})
+
 export const make = Effect.gen(function*() {
   const serverAuth = yield* ServerAuth.ServerAuth
   const policy = yield* ServerAuthPolicy.ServerAuthPolicy
@@ -192,22 +200,14 @@ export const make = Effect.gen(function*() {
       const cookie = sessionCookie(request)
       const maxAgeSeconds = Math.max(0, Math.floor((expiresAt - clock.currentTimeMillisUnsafe()) / 1000))
       return HttpServerResponse.setCookie(response, cookie.name, Redacted.value(token), {
-        httpOnly: true,
-        secure: cookie.secure,
-        sameSite: "lax",
-        path: "/",
+        ...cookieOptions(cookie),
         maxAge: `${maxAgeSeconds} seconds`
       }).pipe(Effect.orDie)
     })
 
   const clearSessionCookie = (request: Request, response: Response) => {
     const cookie = sessionCookie(request)
-    return HttpServerResponse.expireCookie(response, cookie.name, {
-      httpOnly: true,
-      secure: cookie.secure,
-      sameSite: "lax",
-      path: "/"
-    }).pipe(Effect.orDie)
+    return HttpServerResponse.expireCookie(response, cookie.name, cookieOptions(cookie)).pipe(Effect.orDie)
   }
 
   return HttpAuth.of({

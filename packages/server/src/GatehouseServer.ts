@@ -10,13 +10,14 @@
 import { NodeHttpServer } from "@effect/platform-node"
 import {
   BootstrapCredentialService,
+  Durations,
   McpSessionRegistry,
   ServerAuth,
   ServerAuthPolicy,
   SessionCredentialService
 } from "@gatehouse/core"
 import { HttpAuthLayer, WebSocketGuard } from "@gatehouse/http"
-import { Context, Effect, Layer } from "effect"
+import { Context, Duration, Effect, Layer } from "effect"
 import { HttpServer } from "effect/http"
 import * as Http from "node:http"
 import * as HelloRoutes from "./HelloRoutes.ts"
@@ -38,7 +39,7 @@ export interface Options extends Stores.Options {
   /** The origin browsers use (behind a TLS proxy, for example); also the pairing URL's base. */
   readonly publicUrl?: string | undefined
   /** How long shutdown waits for open requests before closing them (default 3 seconds). */
-  readonly shutdownTimeout?: number | undefined
+  readonly shutdownTimeout?: Duration.Input | undefined
 }
 
 /** What the running server tells its caller. */
@@ -64,13 +65,17 @@ export const baseUrl = (options: Pick<Options, "host" | "publicUrl">, port: numb
   options.publicUrl !== undefined ? options.publicUrl.replace(/\/+$/, "") : `http://${urlHost(options.host)}:${port}`
 
 export const layer = (options: Options) => {
-  const listener = NodeHttpServer.layer(() => Http.createServer(), {
-    host: options.host,
-    port: options.port,
-    gracefulShutdownTimeout: `${options.shutdownTimeout ?? 3} seconds`,
-    // Echo frames and auth traffic are small; refuse anything big before buffering it.
-    websocket: { maxPayload: 64 * 1024 }
-  })
+  const listener = Layer.unwrap(Effect.map(
+    Durations.toMillis("shutdownTimeout", options.shutdownTimeout, Duration.seconds(3)),
+    (shutdownMillis) =>
+      NodeHttpServer.layer(() => Http.createServer(), {
+        host: options.host,
+        port: options.port,
+        gracefulShutdownTimeout: Duration.millis(shutdownMillis),
+        // Echo frames and auth traffic are small; refuse anything big before buffering it.
+        websocket: { maxPayload: 64 * 1024 }
+      })
+  ))
 
   const boundPort = Effect.map(
     Effect.service(HttpServer.HttpServer),
