@@ -5,10 +5,8 @@
  */
 import * as PgClient from "@effect/sql-pg/PgClient"
 import { it } from "@effect/vitest"
-import { ServerSecretStore } from "@gatehouse/core"
-import { Duration, Effect, Layer, Redacted } from "effect"
+import { Duration, Effect, Redacted } from "effect"
 import { Reactivity } from "effect/reactivity"
-import * as SqlStores from "../../src/SqlStores.ts"
 
 export const url = process.env.GATEHOUSE_TEST_DATABASE_URL
 const inCi = process.env.CI !== undefined && process.env.CI !== "" && process.env.CI !== "false"
@@ -57,9 +55,3 @@ export const freshSchemaUrl = Effect.gen(function*() {
   withSchema.searchParams.set("options", `-c search_path=${schema}`)
   return withSchema.toString()
 })
-
-/** The SQL stores over a new PostgreSQL schema, with a memory secret store. */
-export const postgresStores = () =>
-  Layer.unwrap(Effect.map(freshSchemaUrl, (url) => SqlStores.layerPg({ url: Redacted.make(url) }))).pipe(
-    Layer.provide(ServerSecretStore.layerMemory())
-  )
