@@ -6,8 +6,8 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer, Redacted } from "effect"
 import * as Crypto from "node:crypto"
-import { freshSchemaUrl, requirePostgresInCi, unavailable } from "../../sql/test/helpers/postgres.ts"
-import { tcpProxy } from "../../sql/test/helpers/proxy.ts"
+import { tcpProxy } from "../../testing/src/support/network.ts"
+import { freshSchemaUrl, requirePostgresInCi, unavailable } from "../../testing/src/support/postgres.ts"
 import { GatehouseServer } from "../src/index.ts"
 import {
   bearer,

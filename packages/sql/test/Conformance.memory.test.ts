@@ -1,7 +1,7 @@
 // The conformance suite against the core's memory layers: the reference behaviour.
 import { GrantStore, KeyringStore, ServerSecretStore, SessionStore, SigningKeyring } from "@gatehouse/core"
 import { Layer } from "effect"
-import { storeConformance } from "./helpers/StoreConformance.ts"
+import { storeConformance } from "../../testing/src/StoreConformance.ts"
 
 storeConformance("memory", () =>
   Layer.mergeAll(

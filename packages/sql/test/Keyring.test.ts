@@ -6,9 +6,9 @@ import { KeyringStore, ServerSecretStore, SigningKeyring } from "@gatehouse/core
 import { ConfigProvider, Context, Duration, Effect, Layer, Option, Redacted, type Scope } from "effect"
 import { SqlClient } from "effect/sql"
 import { TestClock } from "effect/testing"
+import { freshSchemaUrl, requirePostgresInCi, unavailable } from "../../testing/src/support/postgres.ts"
 import * as Database from "../src/Database.ts"
 import * as SqlKeyringStore from "../src/SqlKeyringStore.ts"
-import { freshSchemaUrl, requirePostgresInCi, unavailable } from "./helpers/postgres.ts"
 import { tempDatabaseFile } from "./helpers/sqlite.ts"
 
 type MakeDatabase = Effect.Effect<() => Layer.Layer<SqlClient.SqlClient, Database.DatabaseError>, never, Scope.Scope>

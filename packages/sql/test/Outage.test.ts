@@ -9,10 +9,10 @@ import { Context, Duration, Effect, Exit, Layer, Option, Redacted, Scope } from 
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { DatabaseSync } from "node:sqlite"
+import { freePort, tcpProxy } from "../../testing/src/support/network.ts"
+import { freshSchemaUrl, requirePostgresInCi, unavailable, url as testUrl } from "../../testing/src/support/postgres.ts"
 import * as Database from "../src/Database.ts"
 import * as SqlStores from "../src/SqlStores.ts"
-import { freshSchemaUrl, requirePostgresInCi, unavailable, url as testUrl } from "./helpers/postgres.ts"
-import { freePort, tcpProxy } from "./helpers/proxy.ts"
 import { grantRecord, sessionRecord } from "./helpers/records.ts"
 import { tempDatabaseFile, tempDirectory } from "./helpers/sqlite.ts"
 
