@@ -4,10 +4,10 @@
  * (`.ci/run` starts a PostgreSQL); skipped locally without one, a failure in CI.
  */
 import { assert, describe, it } from "@effect/vitest"
+import { tcpProxy } from "@gatehouse/testing/support"
+import { freshSchemaUrl, requirePostgresInCi, unavailable } from "@gatehouse/testing/support/postgres"
 import { Effect, Layer, Redacted } from "effect"
 import * as Crypto from "node:crypto"
-import { tcpProxy } from "../../testing/src/support/network.ts"
-import { freshSchemaUrl, requirePostgresInCi, unavailable } from "../../testing/src/support/postgres.ts"
 import { GatehouseServer } from "../src/index.ts"
 import {
   bearer,

@@ -3,9 +3,9 @@
 // same instant, against one SQLite file and against PostgreSQL.
 import { assert, describe, it } from "@effect/vitest"
 import { GrantStore, SessionStore } from "@gatehouse/core"
+import { freshSchemaUrl, requirePostgresInCi, unavailable } from "@gatehouse/testing/support/postgres"
 import { Context, Effect, Layer, Redacted } from "effect"
 import { SqlClient } from "effect/sql"
-import { freshSchemaUrl, requirePostgresInCi, unavailable } from "../../testing/src/support/postgres.ts"
 import * as Database from "../src/Database.ts"
 import * as SqlGrantStore from "../src/SqlGrantStore.ts"
 import * as SqlSessionStore from "../src/SqlSessionStore.ts"

@@ -1,8 +1,8 @@
 // The conformance suite against PostgreSQL: a fresh schema for each test.
 import { ServerSecretStore } from "@gatehouse/core"
+import { StoreConformance } from "@gatehouse/testing"
+import { freshSchemaUrl, requirePostgresInCi, unavailable } from "@gatehouse/testing/support/postgres"
 import { Effect, Layer, Redacted } from "effect"
-import { storeConformance } from "../../testing/src/StoreConformance.ts"
-import { freshSchemaUrl, requirePostgresInCi, unavailable } from "../../testing/src/support/postgres.ts"
 import * as SqlStores from "../src/SqlStores.ts"
 
 /** The SQL stores over a new PostgreSQL schema, with a memory secret store. */
@@ -12,4 +12,4 @@ const postgresStores = () =>
   )
 
 requirePostgresInCi()
-storeConformance("PostgreSQL", postgresStores, { skip: unavailable })
+StoreConformance.storeConformance("PostgreSQL", postgresStores, { skip: unavailable })
