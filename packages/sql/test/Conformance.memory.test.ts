@@ -3,7 +3,7 @@ import { GrantStore, KeyringStore, ServerSecretStore, SessionStore, SigningKeyri
 import { StoreConformance } from "@gatehouse/testing"
 import { Layer } from "effect"
 
-StoreConformance.storeConformance("memory", () =>
+StoreConformance.run("memory", () =>
   Layer.mergeAll(
     Layer.effect(GrantStore.GrantStore, GrantStore.makeMemory),
     Layer.effect(SessionStore.SessionStore, SessionStore.makeMemory),

@@ -12,4 +12,4 @@ const postgresStores = () =>
   )
 
 requirePostgresInCi()
-StoreConformance.storeConformance("PostgreSQL", postgresStores, { skip: unavailable })
+StoreConformance.run("PostgreSQL", postgresStores, { skip: unavailable })

@@ -2,4 +2,4 @@
 import { StoreConformance } from "@gatehouse/testing"
 import { sqliteStores } from "./helpers/sqlite.ts"
 
-StoreConformance.storeConformance("SQLite", sqliteStores)
+StoreConformance.run("SQLite", sqliteStores)
