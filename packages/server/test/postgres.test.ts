@@ -4,23 +4,12 @@
  * (`.ci/run` starts a PostgreSQL); skipped locally without one, a failure in CI.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { tcpProxy } from "@gatehouse/testing/support"
+import { bearer, tcpProxy, tempDirectory } from "@gatehouse/testing/support"
 import { freshSchemaUrl, requirePostgresInCi, unavailable } from "@gatehouse/testing/support/postgres"
 import { Effect, Layer, Redacted } from "effect"
 import * as Crypto from "node:crypto"
 import { GatehouseServer } from "../src/index.ts"
-import {
-  bearer,
-  bearerBootstrap,
-  gatehouse,
-  keyIdOf,
-  openSocket,
-  pairingUrl,
-  pairWith,
-  request,
-  serve,
-  tempDir
-} from "./helpers.ts"
+import { bearerBootstrap, gatehouse, keyIdOf, openSocket, pairingUrl, pairWith, request, serve } from "./helpers.ts"
 
 /** A session through a pairing link made at `origin` by `admin`. */
 const newSession = (origin: string, admin: string) =>
@@ -50,14 +39,14 @@ describe.skipIf(unavailable !== undefined)("two gatehouse serve processes on one
             "--port",
             "0",
             "--state-dir",
-            yield* tempDir,
+            yield* tempDirectory,
             "--database-url",
             url,
             "--key-refresh-interval",
             "200 millis"
           ], { env }),
           // B reads the URL from the environment, and refreshes its keyring only every second.
-          serve(["--port", "0", "--state-dir", yield* tempDir, "--key-refresh-interval", "1 second"], {
+          serve(["--port", "0", "--state-dir", yield* tempDirectory, "--key-refresh-interval", "1 second"], {
             env: { ...env, GATEHOUSE_DATABASE_URL: url }
           })
         ])
@@ -128,7 +117,7 @@ describe.skipIf(unavailable !== undefined)("two gatehouse serve processes on one
         const context = yield* Layer.build(GatehouseServer.layer({
           host: "127.0.0.1",
           port: 0,
-          stateDir: yield* tempDir,
+          stateDir: yield* tempDirectory,
           databaseUrl: Redacted.make(url.toString())
         }))
         const server = GatehouseServer.services(context)

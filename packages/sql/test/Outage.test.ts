@@ -5,7 +5,7 @@
 // revoke that failed says so).
 import { assert, describe, it } from "@effect/vitest"
 import { GrantStore, ServerSecretStore, SessionCredentialService, SessionStore, SigningKeyring } from "@gatehouse/core"
-import { freePort, tcpProxy } from "@gatehouse/testing/support"
+import { errorTag, freePort, tcpProxy, tempDirectory } from "@gatehouse/testing/support"
 import { freshSchemaUrl, requirePostgresInCi, unavailable, url as testUrl } from "@gatehouse/testing/support/postgres"
 import { Context, Duration, Effect, Exit, Layer, Option, Redacted, Scope } from "effect"
 import * as Fs from "node:fs"
@@ -14,16 +14,12 @@ import { DatabaseSync } from "node:sqlite"
 import * as Database from "../src/Database.ts"
 import * as SqlStores from "../src/SqlStores.ts"
 import { grantRecord, sessionRecord } from "./helpers/records.ts"
-import { tempDatabaseFile, tempDirectory } from "./helpers/sqlite.ts"
-
-/** `success`, `defect`, or the tag of the typed failure. */
-const outcome = (exit: Exit.Exit<unknown, { readonly _tag: string }>) =>
-  Exit.isSuccess(exit) ? "success" : Exit.hasDies(exit) ? "defect" : Option.getOrThrow(Exit.findErrorOption(exit))._tag
+import { tempDatabaseFile } from "./helpers/sqlite.ts"
 
 const constructionError = <A>(layer: Layer.Layer<A, Database.DatabaseError>) =>
   Effect.gen(function*() {
     const exit = yield* Effect.exit(Layer.build(layer))
-    assert.strictEqual(outcome(exit), "DatabaseError")
+    assert.strictEqual(errorTag(exit), "DatabaseError")
     const error = Option.getOrThrow(Exit.findErrorOption(exit as Exit.Exit<unknown, Database.DatabaseError>))
     // One line, short, no stack frames.
     assert.notInclude(error.message, "\n")
@@ -54,7 +50,7 @@ const everyOperation = (grants: GrantStore.GrantStoreShape, sessions: SessionSto
 const allFailWithStoreError = (operations: Record<string, Effect.Effect<unknown, { readonly _tag: string }>>) =>
   Effect.gen(function*() {
     for (const [name, operation] of Object.entries(operations)) {
-      assert.strictEqual(outcome(yield* Effect.exit(operation)), "StoreError", name)
+      assert.strictEqual(errorTag(yield* Effect.exit(operation)), "StoreError", name)
     }
   })
 
@@ -194,7 +190,7 @@ describe("outage after construction", () => {
         assert.isTrue(Option.isSome(yield* sessions.get("s1")))
         assert.strictEqual((yield* service.verify(issued.token)).sid, issued.session.sid)
         assert.isTrue(yield* service.revoke(issued.session.sid))
-        assert.strictEqual(outcome(yield* Effect.exit(service.verify(issued.token))), "InvalidSessionToken")
+        assert.strictEqual(errorTag(yield* Effect.exit(service.verify(issued.token))), "InvalidSessionToken")
       }),
     60_000
   )
