@@ -4,8 +4,13 @@
  * (`.ci/run` starts a PostgreSQL); skipped locally without one, a failure in CI.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { bearer, tcpProxy, tempDirectory } from "@gatehouse/testing/support"
-import { freshSchemaUrl, requirePostgresInCi, unavailable } from "@gatehouse/testing/support/postgres"
+import { bearer, tempDirectory } from "@gatehouse/testing/support"
+import {
+  freshSchemaBehindProxy,
+  freshSchemaUrl,
+  requirePostgresInCi,
+  unavailable
+} from "@gatehouse/testing/support/postgres"
 import { Effect, Layer, Redacted } from "effect"
 import * as Crypto from "node:crypto"
 import { GatehouseServer } from "../src/index.ts"
@@ -110,15 +115,12 @@ describe.skipIf(unavailable !== undefined)("two gatehouse serve processes on one
     "an outage: requests get 503 in the error shape, never authenticated; a revoke that failed is not lost",
     () =>
       Effect.gen(function*() {
-        const url = new URL(yield* freshSchemaUrl)
-        const proxy = yield* tcpProxy({ host: url.hostname, port: Number(url.port || 5432) })
-        url.hostname = "127.0.0.1"
-        url.port = String(proxy.port)
+        const { proxy, url } = yield* freshSchemaBehindProxy
         const context = yield* Layer.build(GatehouseServer.layer({
           host: "127.0.0.1",
           port: 0,
           stateDir: yield* tempDirectory,
-          databaseUrl: Redacted.make(url.toString())
+          databaseUrl: Redacted.make(url)
         }))
         const server = GatehouseServer.services(context)
         const origin = server.info.baseUrl

@@ -5,8 +5,13 @@
 // revoke that failed says so).
 import { assert, describe, it } from "@effect/vitest"
 import { GrantStore, ServerSecretStore, SessionCredentialService, SessionStore, SigningKeyring } from "@gatehouse/core"
-import { errorTag, freePort, tcpProxy, tempDirectory } from "@gatehouse/testing/support"
-import { freshSchemaUrl, requirePostgresInCi, unavailable, url as testUrl } from "@gatehouse/testing/support/postgres"
+import { errorTag, freePort, tempDirectory } from "@gatehouse/testing/support"
+import {
+  freshSchemaBehindProxy,
+  requirePostgresInCi,
+  unavailable,
+  url as testUrl
+} from "@gatehouse/testing/support/postgres"
 import { Context, Duration, Effect, Exit, Layer, Option, Redacted, Scope } from "effect"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
@@ -158,11 +163,8 @@ describe("outage after construction", () => {
     "PostgreSQL cut off mid-run: every operation and session verify/revoke fail with StoreError; after it returns nothing was lost",
     () =>
       Effect.gen(function*() {
-        const url = new URL(yield* freshSchemaUrl)
-        const proxy = yield* tcpProxy({ host: url.hostname, port: Number(url.port || 5432) })
-        url.hostname = "127.0.0.1"
-        url.port = String(proxy.port)
-        const stores = SqlStores.layerPg({ url: Redacted.make(url.toString()), connectTimeout: Duration.seconds(2) })
+        const { proxy, url } = yield* freshSchemaBehindProxy
+        const stores = SqlStores.layerPg({ url: Redacted.make(url), connectTimeout: Duration.seconds(2) })
         const context = yield* Layer.build(
           SessionCredentialService.layer().pipe(
             Layer.provideMerge(SigningKeyring.layerFromStore({ refreshInterval: Duration.days(1) })),

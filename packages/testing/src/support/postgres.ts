@@ -7,6 +7,7 @@ import * as PgClient from "@effect/sql-pg/PgClient"
 import { it } from "@effect/vitest"
 import { Duration, Effect, Redacted } from "effect"
 import { Reactivity } from "effect/reactivity"
+import { tcpProxy } from "./network.ts"
 
 export const url = process.env.GATEHOUSE_TEST_DATABASE_URL
 const inCi = process.env.CI !== undefined && process.env.CI !== "" && process.env.CI !== "false"
@@ -54,4 +55,16 @@ export const freshSchemaUrl = Effect.gen(function*() {
   const withSchema = new URL(base)
   withSchema.searchParams.set("options", `-c search_path=${schema}`)
   return withSchema.toString()
+})
+
+/**
+ * A fresh schema (as `freshSchemaUrl`) reached through a `tcpProxy`, to cut the database off for
+ * real: the URL that goes through the proxy, and the proxy.
+ */
+export const freshSchemaBehindProxy = Effect.gen(function*() {
+  const url = new URL(yield* freshSchemaUrl)
+  const proxy = yield* tcpProxy({ host: url.hostname, port: Number(url.port || 5432) })
+  url.hostname = "127.0.0.1"
+  url.port = String(proxy.port)
+  return { url: url.toString(), proxy }
 })
