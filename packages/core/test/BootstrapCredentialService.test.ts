@@ -1,4 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
+import { errorTag } from "@gatehouse/testing/support"
 import { Duration, Effect, Exit, Fiber, Layer, Option, Redacted, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import * as fc from "fast-check"
@@ -15,10 +16,6 @@ const services = Effect.suspend(() =>
     store: Effect.service(GrantStore.GrantStore)
   }).pipe(Effect.provide(Bootstrap.layer.pipe(Layer.provideMerge(GrantStore.layerMemory))))
 )
-
-/** The tag of the typed failure of `exit`, or a description of why there is none (success, defect). */
-const typedError = (exit: Exit.Exit<unknown, { readonly _tag: string }>) =>
-  Exit.isSuccess(exit) ? "success" : Exit.hasDies(exit) ? "defect" : Option.getOrThrow(Exit.findErrorOption(exit))._tag
 
 const owner = { subject: "owner", scopes: ["read:hello"] }
 const code = (text: string) => Redacted.make(text)
@@ -81,7 +78,7 @@ describe("BootstrapCredentialService", () => {
         )
         const successes = exits.filter(Exit.isSuccess)
         assert.strictEqual(successes.length, uses)
-        for (const exit of exits.filter(Exit.isFailure)) assert.strictEqual(typedError(exit), "UnknownCredential")
+        for (const exit of exits.filter(Exit.isFailure)) assert.strictEqual(errorTag(exit), "UnknownCredential")
         assert.deepStrictEqual(yield* grants.list, [])
       }))
   }
@@ -214,7 +211,7 @@ describe("BootstrapCredentialService", () => {
           Effect.exit(grants.consume(code(input))),
           Effect.exit(grants.inspect(code(input)))
         ])
-        for (const exit of exits) assert.strictEqual(typedError(exit), "UnknownCredential", JSON.stringify(input))
+        for (const exit of exits) assert.strictEqual(errorTag(exit), "UnknownCredential", JSON.stringify(input))
       }
     }))
 })

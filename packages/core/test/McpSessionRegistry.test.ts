@@ -1,4 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
+import { errorTag } from "@gatehouse/testing/support"
 import { ConfigProvider, Context, Duration, Effect, Exit, Layer, Option, Redacted, Scope } from "effect"
 import { TestClock } from "effect/testing"
 import * as fc from "fast-check"
@@ -28,9 +29,6 @@ const thread = (threadId: string, providerInstanceId = "provider-1") => ({ threa
 
 const resolvedThread = (registry: Mcp.McpSessionRegistryShape, token: string) =>
   Effect.map(registry.resolve(token), Option.map((principal) => principal.threadId))
-
-const errorTag = (exit: Exit.Exit<unknown, { readonly _tag: string }>) =>
-  Exit.isSuccess(exit) ? "success" : Exit.hasDies(exit) ? "defect" : Option.getOrThrow(Exit.findErrorOption(exit))._tag
 
 describe("McpSessionRegistry", () => {
   it.effect("issue hands out endpoint, Bearer header and expiry; resolve returns the principal", () =>

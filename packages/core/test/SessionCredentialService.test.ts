@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Duration, Effect, Exit, Fiber, Layer, Option, Redacted, Stream } from "effect"
+import { errorTag } from "@gatehouse/testing/support"
+import { Context, Duration, Effect, Fiber, Layer, Option, Redacted, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import * as fc from "fast-check"
 import * as Ids from "../src/Ids.ts"
@@ -48,9 +49,6 @@ const person = {
   method: "pairing",
   client: { label: "Ada's phone", deviceType: "mobile", os: "Android", browser: "Chrome", ip: "127.0.0.1" }
 }
-
-const errorTag = (exit: Exit.Exit<unknown, { readonly _tag: string }>) =>
-  Exit.isSuccess(exit) ? "success" : Exit.hasDies(exit) ? "defect" : Option.getOrThrow(Exit.findErrorOption(exit))._tag
 
 const token = (text: string) => Redacted.make(text)
 

@@ -1,11 +1,12 @@
 import { assert, describe, it } from "@effect/vitest"
+import { cookiePair, postJson, request } from "@gatehouse/testing/support"
 import { Effect, Redacted } from "effect"
 import { execFile } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { promisify } from "node:util"
-import { cookiePair, postJson, request, startServer, type TestServer } from "./harness.ts"
+import { startServer, type TestServer } from "./harness.ts"
 
 const run = promisify(execFile)
 

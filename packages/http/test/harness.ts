@@ -1,6 +1,6 @@
 /**
- * A real Gatehouse HTTP server on 127.0.0.1 for tests, with memory stores, plus a raw HTTP client
- * (node:http, so tests control every header, Host included).
+ * A real Gatehouse HTTP server on 127.0.0.1 for tests, with memory stores. Tests talk to it with the
+ * raw HTTP client of `@gatehouse/testing/support`.
  */
 import { NodeHttpServer } from "@effect/platform-node"
 import {
@@ -13,28 +13,15 @@ import {
   SessionStore,
   SigningKeyring
 } from "@gatehouse/core"
+import { freePort } from "@gatehouse/testing/support"
 import { Context, Effect, Layer, Redacted } from "effect"
 import { HttpRouter, HttpServerResponse } from "effect/http"
 import { Socket } from "effect/socket"
 import * as Http from "node:http"
 import * as Https from "node:https"
-import * as Net from "node:net"
 import { HttpAuth, HttpAuthLayer, McpGuard, WebSocketGuard } from "../src/index.ts"
 
 export const applicationScopes = ["read:hello", "write:hello"]
-
-/** A port that was free a moment ago (the policy needs the port before the server listens). */
-export const freePort = () =>
-  Effect.promise(() =>
-    new Promise<number>((resolve, reject) => {
-      const server = Net.createServer()
-      server.once("error", reject)
-      server.listen(0, "127.0.0.1", () => {
-        const port = (server.address() as Net.AddressInfo).port
-        server.close(() => resolve(port))
-      })
-    })
-  )
 
 /** The application's routes used by the tests: `/api/hello`, a `/ws` echo and a `/mcp` echo. */
 const HelloRoutes = HttpRouter.use(Effect.fnUntraced(function*(router) {
@@ -86,7 +73,7 @@ export interface ServerOptions {
 
 export const startServer = (options: ServerOptions = {}) =>
   Effect.gen(function*() {
-    const port = yield* freePort()
+    const port = yield* freePort
     const core = ServerAuth.layer({ applicationScopes }).pipe(
       Layer.provideMerge(Layer.mergeAll(
         BootstrapCredentialService.layerMemory,
@@ -125,76 +112,6 @@ export const startServer = (options: ServerOptions = {}) =>
   })
 
 export type TestServer = Effect.Success<ReturnType<typeof startServer>>
-
-export interface RawResponse {
-  readonly status: number
-  readonly headers: Http.IncomingHttpHeaders
-  readonly text: string
-  readonly json: any
-  readonly setCookies: ReadonlyArray<string>
-}
-
-export interface RawRequest {
-  readonly method?: string
-  readonly path: string
-  readonly headers?: Record<string, string>
-  readonly body?: string | Buffer | undefined
-  /** Default: `Host: 127.0.0.1:<port>`. */
-  readonly host?: string | undefined
-  readonly tls?: boolean
-}
-
-/** One request over loopback with exactly the headers given (plus Host and Content-Length). */
-export const request = (port: number, options: RawRequest) =>
-  Effect.promise(() =>
-    new Promise<RawResponse>((resolve, reject) => {
-      const body = options.body === undefined ? undefined : Buffer.from(options.body)
-      const headers: Record<string, string> = {
-        host: options.host ?? `127.0.0.1:${port}`,
-        ...(body === undefined ? {} : { "content-length": String(body.length) }),
-        ...options.headers
-      }
-      const transport = options.tls ? Https : Http
-      const req = transport.request({
-        host: "127.0.0.1",
-        port,
-        method: options.method ?? "GET",
-        path: options.path,
-        headers,
-        rejectUnauthorized: false,
-        setHost: false,
-        timeout: 10_000
-      }, (res) => {
-        const chunks: Array<Buffer> = []
-        res.on("data", (chunk: Buffer) => chunks.push(chunk))
-        res.on("end", () => {
-          const text = Buffer.concat(chunks).toString("utf8")
-          let json: unknown = undefined
-          try {
-            json = JSON.parse(text)
-          } catch {
-            // not JSON
-          }
-          const setCookie = res.headers["set-cookie"]
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json, setCookies: setCookie ?? [] })
-        })
-        res.on("error", reject)
-      })
-      req.on("timeout", () => req.destroy(new Error("request timed out")))
-      req.on("error", reject)
-      if (body !== undefined) req.write(body)
-      req.end()
-    })
-  )
-
-export const jsonHeaders = { "content-type": "application/json" }
-
-/** POST a JSON body. */
-export const postJson = (port: number, path: string, body: unknown, headers: Record<string, string> = {}) =>
-  request(port, { method: "POST", path, headers: { ...jsonHeaders, ...headers }, body: JSON.stringify(body) })
-
-/** The `name=value` part of a Set-Cookie header. */
-export const cookiePair = (setCookie: string) => setCookie.split(";")[0]!
 
 /** An administrative session made directly through the core, as a bearer token and a cookie. */
 export const adminSession = (

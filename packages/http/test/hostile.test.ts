@@ -5,10 +5,11 @@
  * answering.
  */
 import { assert, describe, it } from "@effect/vitest"
+import { request } from "@gatehouse/testing/support"
 import { Effect } from "effect"
 import * as fc from "fast-check"
 import * as Net from "node:net"
-import { adminSession, request, startServer } from "./harness.ts"
+import { adminSession, startServer } from "./harness.ts"
 
 /** Sends raw bytes, returns the status code of the response (0 if the connection was cut). */
 const rawStatus = (port: number, head: Buffer, body: Buffer = Buffer.alloc(0)) =>

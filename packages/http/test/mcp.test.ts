@@ -1,7 +1,8 @@
 import { assert, describe, it } from "@effect/vitest"
+import { postJson, request } from "@gatehouse/testing/support"
 import { Effect } from "effect"
 import { TestClock } from "effect/testing"
-import { adminSession, postJson, request, startServer, type TestServer } from "./harness.ts"
+import { adminSession, startServer, type TestServer } from "./harness.ts"
 
 const challenge = (server: TestServer) =>
   `resource_metadata="http://127.0.0.1:${server.port}/.well-known/oauth-protected-resource"`

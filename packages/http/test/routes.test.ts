@@ -1,18 +1,9 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Crockford, Ids } from "@gatehouse/core"
+import { bearer, cookiePair, jsonHeaders, postJson, request } from "@gatehouse/testing/support"
 import { Duration, Effect, Redacted } from "effect"
 import { TestClock } from "effect/testing"
-import {
-  adminSession,
-  applicationScopes,
-  cookiePair,
-  jsonHeaders,
-  postJson,
-  request,
-  type ServerOptions,
-  startServer,
-  type TestServer
-} from "./harness.ts"
+import { adminSession, applicationScopes, type ServerOptions, startServer, type TestServer } from "./harness.ts"
 
 const withServer = <A, E>(body: (server: TestServer) => Effect.Effect<A, E>, options: ServerOptions = {}) =>
   Effect.flatMap(startServer(options), body)
@@ -37,8 +28,6 @@ const assertError = (
   assert.isString(response.json.error.message)
   assert.strictEqual(response.headers["cache-control"], "no-store")
 }
-
-const bearer = (token: string) => ({ authorization: `Bearer ${token}` })
 
 describe("GET /api/auth/session", () => {
   it.effect("describes the auth policy, anonymous or not, and never returns a token", () =>

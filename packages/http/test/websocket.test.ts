@@ -1,8 +1,9 @@
 import { assert, describe, it } from "@effect/vitest"
+import { request } from "@gatehouse/testing/support"
 import { Effect, Fiber } from "effect"
 import { TestClock } from "effect/testing"
 import WebSocket from "ws"
-import { adminSession, request, startServer, type TestServer } from "./harness.ts"
+import { adminSession, startServer, type TestServer } from "./harness.ts"
 
 type Outcome =
   | { readonly _tag: "Open"; readonly socket: WebSocket }

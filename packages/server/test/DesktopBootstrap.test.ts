@@ -1,13 +1,13 @@
 import { assert, describe, it } from "@effect/vitest"
+import { tempDirectory } from "@gatehouse/testing/support"
 import { Effect, Exit, Option, Redacted } from "effect"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { Browser, DesktopBootstrap, Serve } from "../src/index.ts"
-import { tempDir } from "./helpers.ts"
 
 /** Opens a file with `contents` and returns its descriptor (the reader closes it). */
 const fdWith = (contents: string) =>
-  Effect.map(tempDir, (dir) => {
+  Effect.map(tempDirectory, (dir) => {
     const file = Path.join(dir, "credential")
     Fs.writeFileSync(file, contents, { mode: 0o600 })
     return Fs.openSync(file, "r")

@@ -3,13 +3,14 @@
  * built in-process on a free port, over loopback.
  */
 import { assert, describe, it } from "@effect/vitest"
+import { tempDirectory } from "@gatehouse/testing/support"
 import { Effect, Exit, Layer, Redacted, Scope } from "effect"
 import * as fc from "fast-check"
 import { GatehouseServer } from "../src/index.ts"
-import { eventually, openSocket, request, tempDir } from "./helpers.ts"
+import { eventually, openSocket, request } from "./helpers.ts"
 
 const start = Effect.gen(function*() {
-  const stateDir = yield* tempDir
+  const stateDir = yield* tempDirectory
   const context = yield* Layer.build(GatehouseServer.layer({ host: "127.0.0.1", port: 0, stateDir }))
   const services = GatehouseServer.services(context)
   const origin = services.info.baseUrl
@@ -179,7 +180,7 @@ describe("GatehouseServer /mcp", () => {
 
   it.live("shutting the server down revokes every MCP credential", () =>
     Effect.gen(function*() {
-      const stateDir = yield* tempDir
+      const stateDir = yield* tempDirectory
       const scope = yield* Scope.make()
       const context = yield* Layer.buildWithScope(
         GatehouseServer.layer({ host: "127.0.0.1", port: 0, stateDir }),

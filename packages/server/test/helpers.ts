@@ -3,33 +3,12 @@
  * shell launches it) and talk to it over loopback. Every wait is bounded; every child is killed in
  * a finalizer.
  */
+import * as Support from "@gatehouse/testing/support"
 import { Duration, Effect } from "effect"
 import { type ChildProcess, spawn } from "node:child_process"
-import * as Fs from "node:fs"
-import * as Http from "node:http"
-import * as Net from "node:net"
-import * as Os from "node:os"
 import * as Path from "node:path"
 
 export const bin = Path.join(import.meta.dirname, "..", "src", "bin.ts")
-
-/** A port that was free a moment ago. */
-export const freePort = Effect.promise(() =>
-  new Promise<number>((resolve, reject) => {
-    const server = Net.createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const port = (server.address() as Net.AddressInfo).port
-      server.close(() => resolve(port))
-    })
-  })
-)
-
-/** A temporary directory removed when the test's scope closes. */
-export const tempDir = Effect.acquireRelease(
-  Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), "gatehouse-server-"))),
-  (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
-)
 
 export interface Served {
   readonly child: ChildProcess
@@ -107,49 +86,24 @@ export const pairingUrl = (served: Served) =>
     origin: `http://127.0.0.1:${match[2]}`
   }))
 
-export interface Response {
-  readonly status: number
-  readonly headers: Http.IncomingHttpHeaders
-  readonly text: string
-  readonly json: any
-}
-
-/** One HTTP request over loopback. */
+/**
+ * One HTTP request to `url` over loopback, with a JSON `body` when one is given: the raw client of
+ * `@gatehouse/testing/support` with the Host header the URL names (unless `headers` set one).
+ */
 export const request = (
   url: string,
   options: { readonly method?: string; readonly headers?: Record<string, string>; readonly body?: unknown } = {}
-) =>
-  Effect.promise(() =>
-    new Promise<Response>((resolve, reject) => {
-      const body = options.body === undefined ? undefined : Buffer.from(JSON.stringify(options.body))
-      const req = Http.request(url, {
-        method: options.method ?? "GET",
-        headers: {
-          ...(body === undefined ? {} : { "content-type": "application/json", "content-length": String(body.length) }),
-          ...options.headers
-        },
-        timeout: 10_000
-      }, (res) => {
-        const chunks: Array<Buffer> = []
-        res.on("data", (chunk: Buffer) => chunks.push(chunk))
-        res.on("end", () => {
-          const text = Buffer.concat(chunks).toString("utf8")
-          let json: unknown = undefined
-          try {
-            json = JSON.parse(text)
-          } catch {
-            // not JSON
-          }
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json })
-        })
-        res.on("error", reject)
-      })
-      req.on("timeout", () => req.destroy(new Error("request timed out")))
-      req.on("error", reject)
-      if (body !== undefined) req.write(body)
-      req.end()
-    })
-  )
+) => {
+  // Parsed as http.request parses a URL string (dot segments resolved, no fragment).
+  const target = new URL(url)
+  return Support.request(Number(target.port), {
+    method: options.method ?? "GET",
+    path: `${target.pathname}${target.search}`,
+    host: target.host,
+    headers: { ...(options.body === undefined ? {} : Support.jsonHeaders), ...options.headers },
+    body: options.body === undefined ? undefined : JSON.stringify(options.body)
+  })
+}
 
 /** Exchanges a credential through the bearer flow. */
 export const bearerBootstrap = (origin: string, credential: string) =>
@@ -167,7 +121,7 @@ export const openSocket = (origin: string, token: string) =>
   Effect.gen(function*() {
     const ticket = yield* request(`${origin}/api/auth/ws-ticket`, {
       method: "POST",
-      headers: { authorization: `Bearer ${token}` },
+      headers: Support.bearer(token),
       body: {}
     })
     if (ticket.status !== 200) return yield* Effect.die(new Error(`ws-ticket: ${ticket.status} ${ticket.text}`))
@@ -223,9 +177,6 @@ export const gatehouse = (
       child.once("exit", (code) => resolve({ code, stdout, stderr }))
     })
   )
-
-/** `Authorization: Bearer <token>`. */
-export const bearer = (token: string) => ({ authorization: `Bearer ${token}` })
 
 /** Pairs through the bearer flow with `code` (asserting it works): the token and the session id. */
 export const pairWith = (origin: string, code: string) =>

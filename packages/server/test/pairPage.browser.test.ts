@@ -6,10 +6,11 @@
  * CI must install it (.ci/run does).
  */
 import { assert, describe, it } from "@effect/vitest"
+import { tempDirectory } from "@gatehouse/testing/support"
 import { Effect } from "effect"
 import * as Fs from "node:fs"
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core"
-import { pairingUrl, serve, tempDir } from "./helpers.ts"
+import { pairingUrl, serve } from "./helpers.ts"
 
 // Names that exist inside the page: page.evaluate callbacks run there, not in Node.
 declare const window: { testSocket: { code: number } }
@@ -100,7 +101,7 @@ describe.skipIf(!available && !inCi)("/pair in Chromium", () => {
 
   it.live("the startup pairing URL pairs the browser, the token leaves the address bar, the page lists the session", () =>
     Effect.gen(function*() {
-      const served = yield* serve(["--port", "0", "--state-dir", yield* tempDir])
+      const served = yield* serve(["--port", "0", "--state-dir", yield* tempDirectory])
       const pairing = yield* pairingUrl(served)
       const browser = yield* launch
       const first = yield* device(browser)
@@ -143,7 +144,7 @@ describe.skipIf(!available && !inCi)("/pair in Chromium", () => {
 
   it.live("a code typed in a second browser pairs it; revoking it from the first ends its requests and closes its WebSockets with 4401", () =>
     Effect.gen(function*() {
-      const served = yield* serve(["--port", "0", "--state-dir", yield* tempDir])
+      const served = yield* serve(["--port", "0", "--state-dir", yield* tempDirectory])
       const pairing = yield* pairingUrl(served)
       const browser = yield* launch
       const admin = yield* device(browser)
@@ -215,7 +216,7 @@ describe.skipIf(!available && !inCi)("/pair in Chromium", () => {
 
   it.live("a ?token= query also pairs, and is stripped too", () =>
     Effect.gen(function*() {
-      const served = yield* serve(["--port", "0", "--state-dir", yield* tempDir])
+      const served = yield* serve(["--port", "0", "--state-dir", yield* tempDirectory])
       const pairing = yield* pairingUrl(served)
       const browser = yield* launch
       const { page } = yield* device(browser)

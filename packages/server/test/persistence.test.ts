@@ -4,12 +4,12 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Crockford } from "@gatehouse/core"
+import { bearer, tempDirectory } from "@gatehouse/testing/support"
 import { Effect } from "effect"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { DatabaseSync } from "node:sqlite"
 import {
-  bearer,
   bearerBootstrap,
   exited,
   gatehouse,
@@ -18,8 +18,7 @@ import {
   pairingUrl,
   pairWith,
   request,
-  serve,
-  tempDir
+  serve
 } from "./helpers.ts"
 
 const stop = (served: Parameters<typeof exited>[0]) =>
@@ -46,7 +45,7 @@ describe("state across restarts (SQLite in --state-dir)", () => {
     "sessions, revocations and pairing links survive a restart; migrations run once",
     () =>
       Effect.gen(function*() {
-        const stateDir = yield* tempDir
+        const stateDir = yield* tempDirectory
         const first = yield* serve(["--port", "0", "--state-dir", stateDir])
         const before = yield* pairingUrl(first)
         const admin = yield* pairWith(before.origin, before.token)
@@ -101,7 +100,7 @@ describe("gatehouse commands beside a running server", () => {
     "pair prints a URL that reaches the server, its code and QR; the link pairs with the scopes asked for",
     () =>
       Effect.gen(function*() {
-        const stateDir = yield* tempDir
+        const stateDir = yield* tempDirectory
         const served = yield* serve(["--port", "0", "--state-dir", stateDir])
         const { origin } = yield* pairingUrl(served)
         const paired = yield* gatehouse([
@@ -141,7 +140,7 @@ describe("gatehouse commands beside a running server", () => {
     "sessions list shows every session and no token; revoke makes the server refuse it and close its socket",
     () =>
       Effect.gen(function*() {
-        const stateDir = yield* tempDir
+        const stateDir = yield* tempDirectory
         const served = yield* serve(["--port", "0", "--state-dir", stateDir])
         const pairing = yield* pairingUrl(served)
         const admin = yield* pairWith(pairing.origin, pairing.token)
@@ -198,7 +197,7 @@ describe("gatehouse commands beside a running server", () => {
     "keys rotate: tokens from before stay valid, the server signs new ones with the new key",
     () =>
       Effect.gen(function*() {
-        const stateDir = yield* tempDir
+        const stateDir = yield* tempDirectory
         const served = yield* serve(["--port", "0", "--state-dir", stateDir, "--key-refresh-interval", "200 millis"])
         const pairing = yield* pairingUrl(served)
         const before = yield* pairWith(pairing.origin, pairing.token)
@@ -236,7 +235,7 @@ describe("gatehouse commands beside a running server", () => {
     "pair without a running server: says what it assumes; --url says where; a stale server.json is ignored",
     () =>
       Effect.gen(function*() {
-        const stateDir = yield* tempDir
+        const stateDir = yield* tempDirectory
         const served = yield* serve(["--port", "0", "--state-dir", stateDir])
         const { origin } = yield* pairingUrl(served)
         const announced = JSON.parse(Fs.readFileSync(Path.join(stateDir, "server.json"), "utf8"))

@@ -4,23 +4,17 @@
  * (`.ci/run` starts a PostgreSQL); skipped locally without one, a failure in CI.
  */
 import { assert, describe, it } from "@effect/vitest"
+import { bearer, tempDirectory } from "@gatehouse/testing/support"
+import {
+  freshSchemaBehindProxy,
+  freshSchemaUrl,
+  requirePostgresInCi,
+  unavailable
+} from "@gatehouse/testing/support/postgres"
 import { Effect, Layer, Redacted } from "effect"
 import * as Crypto from "node:crypto"
-import { freshSchemaUrl, requirePostgresInCi, unavailable } from "../../sql/test/helpers/postgres.ts"
-import { tcpProxy } from "../../sql/test/helpers/proxy.ts"
 import { GatehouseServer } from "../src/index.ts"
-import {
-  bearer,
-  bearerBootstrap,
-  gatehouse,
-  keyIdOf,
-  openSocket,
-  pairingUrl,
-  pairWith,
-  request,
-  serve,
-  tempDir
-} from "./helpers.ts"
+import { bearerBootstrap, gatehouse, keyIdOf, openSocket, pairingUrl, pairWith, request, serve } from "./helpers.ts"
 
 /** A session through a pairing link made at `origin` by `admin`. */
 const newSession = (origin: string, admin: string) =>
@@ -50,14 +44,14 @@ describe.skipIf(unavailable !== undefined)("two gatehouse serve processes on one
             "--port",
             "0",
             "--state-dir",
-            yield* tempDir,
+            yield* tempDirectory,
             "--database-url",
             url,
             "--key-refresh-interval",
             "200 millis"
           ], { env }),
           // B reads the URL from the environment, and refreshes its keyring only every second.
-          serve(["--port", "0", "--state-dir", yield* tempDir, "--key-refresh-interval", "1 second"], {
+          serve(["--port", "0", "--state-dir", yield* tempDirectory, "--key-refresh-interval", "1 second"], {
             env: { ...env, GATEHOUSE_DATABASE_URL: url }
           })
         ])
@@ -121,15 +115,12 @@ describe.skipIf(unavailable !== undefined)("two gatehouse serve processes on one
     "an outage: requests get 503 in the error shape, never authenticated; a revoke that failed is not lost",
     () =>
       Effect.gen(function*() {
-        const url = new URL(yield* freshSchemaUrl)
-        const proxy = yield* tcpProxy({ host: url.hostname, port: Number(url.port || 5432) })
-        url.hostname = "127.0.0.1"
-        url.port = String(proxy.port)
+        const { proxy, url } = yield* freshSchemaBehindProxy
         const context = yield* Layer.build(GatehouseServer.layer({
           host: "127.0.0.1",
           port: 0,
-          stateDir: yield* tempDir,
-          databaseUrl: Redacted.make(url.toString())
+          stateDir: yield* tempDirectory,
+          databaseUrl: Redacted.make(url)
         }))
         const server = GatehouseServer.services(context)
         const origin = server.info.baseUrl

@@ -3,22 +3,12 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Crockford } from "@gatehouse/core"
+import { freePort, tempDirectory } from "@gatehouse/testing/support"
 import { Effect } from "effect"
 import * as Fs from "node:fs"
 import * as Net from "node:net"
 import * as Path from "node:path"
-import {
-  bearerBootstrap,
-  eventually,
-  exited,
-  freePort,
-  openSocket,
-  pairingUrl,
-  request,
-  serve,
-  tempDir,
-  waitFor
-} from "./helpers.ts"
+import { bearerBootstrap, eventually, exited, openSocket, pairingUrl, request, serve, waitFor } from "./helpers.ts"
 
 const administrative = ["read:hello", "write:hello", "read:access", "write:access"]
 
@@ -26,7 +16,7 @@ describe("gatehouse serve", () => {
   it.live("prints one Pairing URL line and a QR code; the URL pairs an administrator; --port and --state-dir are honoured", () =>
     Effect.gen(function*() {
       const port = yield* freePort
-      const stateDir = Path.join(yield* tempDir, "state")
+      const stateDir = Path.join(yield* tempDirectory, "state")
       const served = yield* serve(["--port", String(port), "--state-dir", stateDir])
       const pairing = yield* pairingUrl(served)
       yield* waitFor(served, /It works once/)
@@ -75,7 +65,7 @@ describe("gatehouse serve", () => {
 
   it.live("reads the port from GATEHOUSE_PORT when --port is absent; --port wins over it", () =>
     Effect.gen(function*() {
-      const stateDir = yield* tempDir
+      const stateDir = yield* tempDirectory
       const fromEnv = yield* freePort
       const served = yield* serve(["--state-dir", stateDir], { env: { GATEHOUSE_PORT: String(fromEnv) } })
       assert.strictEqual((yield* pairingUrl(served)).port, fromEnv)
@@ -87,7 +77,7 @@ describe("gatehouse serve", () => {
 
   it.live("defaults to 127.0.0.1:3773 and ./.gatehouse", () =>
     Effect.gen(function*() {
-      const cwd = yield* tempDir
+      const cwd = yield* tempDirectory
       const served = yield* serve(["--help"], { cwd })
       yield* exited(served)
       assert.match(served.stdout(), /--port/)
@@ -108,7 +98,7 @@ describe("gatehouse serve", () => {
 
   it.live("--desktop-bootstrap-fd: the credential written to fd 3 pairs once, with administrative scopes, and is never printed", () =>
     Effect.gen(function*() {
-      const stateDir = yield* tempDir
+      const stateDir = yield* tempDirectory
       const credential = Crockford.generate()
       const served = yield* serve(["--port", "0", "--state-dir", stateDir, "--desktop-bootstrap-fd", "3"], {
         fd3: true
@@ -135,7 +125,7 @@ describe("gatehouse serve", () => {
 
   it.live("--desktop-bootstrap-fd: a descriptor that is not open stops the server with a clear message", () =>
     Effect.gen(function*() {
-      const served = yield* serve(["--port", "0", "--state-dir", yield* tempDir, "--desktop-bootstrap-fd", "99"])
+      const served = yield* serve(["--port", "0", "--state-dir", yield* tempDirectory, "--desktop-bootstrap-fd", "99"])
       const exit = yield* exited(served)
       assert.strictEqual(exit.code, 1)
       assert.match(served.stderr(), /file descriptor 99: it is not open/)
@@ -144,7 +134,7 @@ describe("gatehouse serve", () => {
 
   it.live("--desktop-bootstrap-fd: a credential that is not a code stops the server without echoing it", () =>
     Effect.gen(function*() {
-      const served = yield* serve(["--port", "0", "--state-dir", yield* tempDir, "--desktop-bootstrap-fd", "3"], {
+      const served = yield* serve(["--port", "0", "--state-dir", yield* tempDirectory, "--desktop-bootstrap-fd", "3"], {
         fd3: true
       })
       ;(served.child.stdio[3] as NodeJS.WritableStream).end("not*a*code!secret\n")
@@ -162,7 +152,7 @@ describe("gatehouse serve", () => {
         "--port",
         "0",
         "--state-dir",
-        yield* tempDir,
+        yield* tempDirectory,
         "--database-url",
         `postgres://gatehouse:hunter2@127.0.0.1:${port}/gatehouse`
       ])
@@ -182,7 +172,7 @@ describe("gatehouse serve", () => {
         "--port",
         "0",
         "--state-dir",
-        yield* tempDir,
+        yield* tempDirectory,
         "--database-url",
         "mysql://root:hunter2@db/x"
       ])
@@ -195,7 +185,7 @@ describe("gatehouse serve", () => {
     "--hosted without the wrapping key, or the wrong one: one line naming the variable to set",
     () =>
       Effect.gen(function*() {
-        const stateDir = yield* tempDir
+        const stateDir = yield* tempDirectory
         const hosted = yield* serve(["--port", "0", "--state-dir", stateDir, "--hosted"])
         assert.strictEqual((yield* exited(hosted)).code, 1)
         assert.include(hosted.stderr(), "Set GATEHOUSE_SECRET_KEYRING_WRAPPING_KEY")
@@ -219,7 +209,7 @@ describe("gatehouse serve", () => {
 
   it.live("a port in use is a clear error", () =>
     Effect.gen(function*() {
-      const stateDir = yield* tempDir
+      const stateDir = yield* tempDirectory
       const first = yield* serve(["--port", "0", "--state-dir", stateDir])
       const { port } = yield* pairingUrl(first)
       const second = yield* serve(["--port", String(port), "--state-dir", stateDir])
@@ -229,7 +219,7 @@ describe("gatehouse serve", () => {
 
   it.live("bad --allowed-origin and --trusted-proxy values are refused", () =>
     Effect.gen(function*() {
-      const stateDir = yield* tempDir
+      const stateDir = yield* tempDirectory
       const origin = yield* serve([
         "--port",
         "0",
@@ -251,7 +241,7 @@ describe("gatehouse serve", () => {
         "--port",
         "0",
         "--state-dir",
-        yield* tempDir,
+        yield* tempDirectory,
         "--allowed-origin",
         "https://app.example.com"
       ])
@@ -274,7 +264,7 @@ describe("gatehouse serve", () => {
 
   it.live("--policy unsafe-no-auth only when given: then every request is an administrator, with a warning", () =>
     Effect.gen(function*() {
-      const stateDir = yield* tempDir
+      const stateDir = yield* tempDirectory
       const normal = yield* serve(["--port", "0", "--state-dir", stateDir])
       const guarded = yield* pairingUrl(normal)
       assert.strictEqual((yield* request(`${guarded.origin}/api/hello`)).status, 401)
@@ -290,7 +280,7 @@ describe("gatehouse serve", () => {
     "opens a browser only with --open, with the same URL it printed",
     () =>
       Effect.gen(function*() {
-        const dir = yield* tempDir
+        const dir = yield* tempDirectory
         const opened = Path.join(dir, "opened")
         // A stand-in xdg-open that records what it was asked to open.
         Fs.writeFileSync(Path.join(dir, "xdg-open"), `#!/bin/sh\nprintf '%s\\n' "$1" >> '${opened}'\n`, { mode: 0o700 })
@@ -312,7 +302,7 @@ describe("gatehouse serve", () => {
   for (const signal of ["SIGTERM", "SIGINT"] as const) {
     it.live(`exits 0 on ${signal}, closing open connections`, () =>
       Effect.gen(function*() {
-        const served = yield* serve(["--port", "0", "--state-dir", yield* tempDir])
+        const served = yield* serve(["--port", "0", "--state-dir", yield* tempDirectory])
         const pairing = yield* pairingUrl(served)
         const { json } = yield* bearerBootstrap(pairing.origin, pairing.token)
         const ws = yield* openSocket(pairing.origin, json.accessToken)
@@ -335,7 +325,7 @@ describe("gatehouse serve", () => {
 
   it.live("waits for the desktop credential, then serves; the pairing URL comes only after listening", () =>
     Effect.gen(function*() {
-      const served = yield* serve(["--port", "0", "--state-dir", yield* tempDir, "--desktop-bootstrap-fd", "3"], {
+      const served = yield* serve(["--port", "0", "--state-dir", yield* tempDirectory, "--desktop-bootstrap-fd", "3"], {
         fd3: true
       })
       yield* Effect.sleep("500 millis")

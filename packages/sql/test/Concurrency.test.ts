@@ -3,12 +3,12 @@
 // same instant, against one SQLite file and against PostgreSQL.
 import { assert, describe, it } from "@effect/vitest"
 import { GrantStore, SessionStore } from "@gatehouse/core"
+import { freshSchemaUrl, requirePostgresInCi, unavailable } from "@gatehouse/testing/support/postgres"
 import { Context, Effect, Layer, Redacted } from "effect"
 import { SqlClient } from "effect/sql"
 import * as Database from "../src/Database.ts"
 import * as SqlGrantStore from "../src/SqlGrantStore.ts"
 import * as SqlSessionStore from "../src/SqlSessionStore.ts"
-import { freshSchemaUrl, requirePostgresInCi, unavailable } from "./helpers/postgres.ts"
 import { fixture, raceProcesses } from "./helpers/processes.ts"
 import { grantRecord } from "./helpers/records.ts"
 import { tempDatabaseFile } from "./helpers/sqlite.ts"

@@ -1,6 +1,15 @@
 // The conformance suite against PostgreSQL: a fresh schema for each test.
-import { postgresStores, requirePostgresInCi, unavailable } from "./helpers/postgres.ts"
-import { storeConformance } from "./helpers/StoreConformance.ts"
+import { ServerSecretStore } from "@gatehouse/core"
+import { StoreConformance } from "@gatehouse/testing"
+import { freshSchemaUrl, requirePostgresInCi, unavailable } from "@gatehouse/testing/support/postgres"
+import { Effect, Layer, Redacted } from "effect"
+import * as SqlStores from "../src/SqlStores.ts"
+
+/** The SQL stores over a new PostgreSQL schema, with a memory secret store. */
+const postgresStores = () =>
+  Layer.unwrap(Effect.map(freshSchemaUrl, (url) => SqlStores.layerPg({ url: Redacted.make(url) }))).pipe(
+    Layer.provide(ServerSecretStore.layerMemory())
+  )
 
 requirePostgresInCi()
-storeConformance("PostgreSQL", postgresStores, { skip: unavailable })
+StoreConformance.run("PostgreSQL", postgresStores, { skip: unavailable })

@@ -1,5 +1,22 @@
 // The conformance suite against SQLite: a real database file in a temp dir, fresh for each test.
-import { sqliteStores } from "./helpers/sqlite.ts"
-import { storeConformance } from "./helpers/StoreConformance.ts"
+// This file is the example of the README's "Writing your own store": keep the two alike.
+import { NodeFileSystem } from "@effect/platform-node"
+import { ServerSecretStore } from "@gatehouse/core"
+import { SqlStores } from "@gatehouse/sql"
+import { StoreConformance } from "@gatehouse/testing"
+import { Effect, FileSystem, Layer } from "effect"
+import * as Path from "node:path"
 
-storeConformance("SQLite", sqliteStores)
+// Called once per test: a fresh, empty set of stores (here this package's, over a new SQLite file in
+// a temp directory that is removed when the test ends).
+const makeStores = () =>
+  Layer.unwrap(Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const directory = yield* fs.makeTempDirectoryScoped()
+    return SqlStores.layerSqlite({ filename: Path.join(directory, "gatehouse.db") })
+  })).pipe(
+    // The keyring store encrypts the signing keys with a key from the secret store.
+    Layer.provide([ServerSecretStore.layerMemory(), NodeFileSystem.layer])
+  )
+
+StoreConformance.run("SQLite", makeStores)

@@ -3,12 +3,12 @@
 // the wrong wrapping key. Run against SQLite and PostgreSQL.
 import { assert, describe, it } from "@effect/vitest"
 import { KeyringStore, ServerSecretStore, SigningKeyring } from "@gatehouse/core"
+import { freshSchemaUrl, requirePostgresInCi, unavailable } from "@gatehouse/testing/support/postgres"
 import { ConfigProvider, Context, Duration, Effect, Layer, Option, Redacted, type Scope } from "effect"
 import { SqlClient } from "effect/sql"
 import { TestClock } from "effect/testing"
 import * as Database from "../src/Database.ts"
 import * as SqlKeyringStore from "../src/SqlKeyringStore.ts"
-import { freshSchemaUrl, requirePostgresInCi, unavailable } from "./helpers/postgres.ts"
 import { tempDatabaseFile } from "./helpers/sqlite.ts"
 
 type MakeDatabase = Effect.Effect<() => Layer.Layer<SqlClient.SqlClient, Database.DatabaseError>, never, Scope.Scope>

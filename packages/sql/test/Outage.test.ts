@@ -5,25 +5,26 @@
 // revoke that failed says so).
 import { assert, describe, it } from "@effect/vitest"
 import { GrantStore, ServerSecretStore, SessionCredentialService, SessionStore, SigningKeyring } from "@gatehouse/core"
+import { errorTag, freePort, tempDirectory } from "@gatehouse/testing/support"
+import {
+  freshSchemaBehindProxy,
+  requirePostgresInCi,
+  unavailable,
+  url as testUrl
+} from "@gatehouse/testing/support/postgres"
 import { Context, Duration, Effect, Exit, Layer, Option, Redacted, Scope } from "effect"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { DatabaseSync } from "node:sqlite"
 import * as Database from "../src/Database.ts"
 import * as SqlStores from "../src/SqlStores.ts"
-import { freshSchemaUrl, requirePostgresInCi, unavailable, url as testUrl } from "./helpers/postgres.ts"
-import { freePort, tcpProxy } from "./helpers/proxy.ts"
 import { gid, grantRecord, sessionRecord, sid } from "./helpers/records.ts"
-import { tempDatabaseFile, tempDirectory } from "./helpers/sqlite.ts"
-
-/** `success`, `defect`, or the tag of the typed failure. */
-const outcome = (exit: Exit.Exit<unknown, { readonly _tag: string }>) =>
-  Exit.isSuccess(exit) ? "success" : Exit.hasDies(exit) ? "defect" : Option.getOrThrow(Exit.findErrorOption(exit))._tag
+import { tempDatabaseFile } from "./helpers/sqlite.ts"
 
 const constructionError = <A>(layer: Layer.Layer<A, Database.DatabaseError>) =>
   Effect.gen(function*() {
     const exit = yield* Effect.exit(Layer.build(layer))
-    assert.strictEqual(outcome(exit), "DatabaseError")
+    assert.strictEqual(errorTag(exit), "DatabaseError")
     const error = Option.getOrThrow(Exit.findErrorOption(exit as Exit.Exit<unknown, Database.DatabaseError>))
     // One line, short, no stack frames.
     assert.notInclude(error.message, "\n")
@@ -54,7 +55,7 @@ const everyOperation = (grants: GrantStore.GrantStoreShape, sessions: SessionSto
 const allFailWithStoreError = (operations: Record<string, Effect.Effect<unknown, { readonly _tag: string }>>) =>
   Effect.gen(function*() {
     for (const [name, operation] of Object.entries(operations)) {
-      assert.strictEqual(outcome(yield* Effect.exit(operation)), "StoreError", name)
+      assert.strictEqual(errorTag(yield* Effect.exit(operation)), "StoreError", name)
     }
   })
 
@@ -162,11 +163,8 @@ describe("outage after construction", () => {
     "PostgreSQL cut off mid-run: every operation and session verify/revoke fail with StoreError; after it returns nothing was lost",
     () =>
       Effect.gen(function*() {
-        const url = new URL(yield* freshSchemaUrl)
-        const proxy = yield* tcpProxy({ host: url.hostname, port: Number(url.port || 5432) })
-        url.hostname = "127.0.0.1"
-        url.port = String(proxy.port)
-        const stores = SqlStores.layerPg({ url: Redacted.make(url.toString()), connectTimeout: Duration.seconds(2) })
+        const { proxy, url } = yield* freshSchemaBehindProxy
+        const stores = SqlStores.layerPg({ url: Redacted.make(url), connectTimeout: Duration.seconds(2) })
         const context = yield* Layer.build(
           SessionCredentialService.layer().pipe(
             Layer.provideMerge(SigningKeyring.layerFromStore({ refreshInterval: Duration.days(1) })),
@@ -194,7 +192,7 @@ describe("outage after construction", () => {
         assert.isTrue(Option.isSome(yield* sessions.get(sid("s1"))))
         assert.strictEqual((yield* service.verify(issued.token)).sid, issued.session.sid)
         assert.isTrue(yield* service.revoke(issued.session.sid))
-        assert.strictEqual(outcome(yield* Effect.exit(service.verify(issued.token))), "InvalidSessionToken")
+        assert.strictEqual(errorTag(yield* Effect.exit(service.verify(issued.token))), "InvalidSessionToken")
       }),
     60_000
   )

@@ -5,10 +5,9 @@
  */
 import * as PgClient from "@effect/sql-pg/PgClient"
 import { it } from "@effect/vitest"
-import { ServerSecretStore } from "@gatehouse/core"
-import { Duration, Effect, Layer, Redacted } from "effect"
+import { Duration, Effect, Redacted } from "effect"
 import { Reactivity } from "effect/reactivity"
-import * as SqlStores from "../../src/SqlStores.ts"
+import { tcpProxy } from "./network.ts"
 
 export const url = process.env.GATEHOUSE_TEST_DATABASE_URL
 const inCi = process.env.CI !== undefined && process.env.CI !== "" && process.env.CI !== "false"
@@ -58,8 +57,14 @@ export const freshSchemaUrl = Effect.gen(function*() {
   return withSchema.toString()
 })
 
-/** The SQL stores over a new PostgreSQL schema, with a memory secret store. */
-export const postgresStores = () =>
-  Layer.unwrap(Effect.map(freshSchemaUrl, (url) => SqlStores.layerPg({ url: Redacted.make(url) }))).pipe(
-    Layer.provide(ServerSecretStore.layerMemory())
-  )
+/**
+ * A fresh schema (as `freshSchemaUrl`) reached through a `tcpProxy`, to cut the database off for
+ * real: the URL that goes through the proxy, and the proxy.
+ */
+export const freshSchemaBehindProxy = Effect.gen(function*() {
+  const url = new URL(yield* freshSchemaUrl)
+  const proxy = yield* tcpProxy({ host: url.hostname, port: Number(url.port || 5432) })
+  url.hostname = "127.0.0.1"
+  url.port = String(proxy.port)
+  return { url: url.toString(), proxy }
+})

@@ -1,9 +1,9 @@
 // The conformance suite against the core's memory layers: the reference behaviour.
 import { GrantStore, KeyringStore, ServerSecretStore, SessionStore, SigningKeyring } from "@gatehouse/core"
+import { StoreConformance } from "@gatehouse/testing"
 import { Layer } from "effect"
-import { storeConformance } from "./helpers/StoreConformance.ts"
 
-storeConformance("memory", () =>
+StoreConformance.run("memory", () =>
   Layer.mergeAll(
     Layer.effect(GrantStore.GrantStore, GrantStore.makeMemory),
     Layer.effect(SessionStore.SessionStore, SessionStore.makeMemory),

@@ -1,29 +1,67 @@
 /**
- * One behaviour suite for every implementation of the core store interfaces (`GrantStore`,
- * `SessionStore`, `KeyringStore`), run unchanged against the memory layers, SQLite and PostgreSQL.
- * `makeStores` must return a fresh, empty set of stores each time it is called (layers are memoised
- * by identity, so it builds new layer values). Every time rule is driven by the explicit `now`
- * arguments of the store interfaces; nothing here reads a clock.
+ * The store conformance suite: one behaviour suite for every implementation of the core store
+ * interfaces (`GrantStore`, `SessionStore`, `KeyringStore`). This repository runs it unchanged
+ * against the core's memory layers, SQLite and PostgreSQL; run it against a store of your own to
+ * check that it behaves as the core relies on (atomic consumes, expiry and revocation, single-use
+ * ticket ids, ordering, exact round trips).
+ *
+ * Call it at the top level of a vitest test file; it registers one `describe` block:
+ *
+ * ```ts
+ * import { StoreConformance } from "@gatehouse/testing"
+ * import { Layer } from "effect"
+ *
+ * // All three stores of a backend, fresh and empty for every test:
+ * StoreConformance.run("my backend", () =>
+ *   Layer.mergeAll(MyGrantStore.layer, MySessionStore.layer, MyKeyringStore.layer))
+ * // or a single store:
+ * StoreConformance.sessionStore("my session store", () => MySessionStore.layer)
+ * ```
+ *
+ * What the suite asks of the layers:
+ * - The factory is called for every test, and the layer it returns is built in that test's scope;
+ *   it must give a fresh, empty store each time (a new database file, a new schema, new maps), so
+ *   tests never see each other's records. Whatever it opens is released when the test ends.
+ * - Every time rule is driven by the explicit `now` arguments of the store interfaces; nothing
+ *   here reads a clock, and the times given are far from the present (t = 1 000 ms and so on), so
+ *   a store that decides by its own clock instead of `now` fails.
+ * - Some tests run 200 operations at once on one store (atomic consume, single-use tickets), and
+ *   one inserts about 1 200 sessions.
+ * - A layer that fails to build fails the test (as a defect) with its error.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { GrantStore, Ids, KeyringStore, SessionStore, type SigningKeyring } from "@gatehouse/core"
 import { Context, Effect, Layer, Option, Redacted } from "effect"
 import * as fc from "fast-check"
 
+/** The three store services; `run` needs a layer of all of them. */
 export type Stores = GrantStore.GrantStore | SessionStore.SessionStore | KeyringStore.KeyringStore
 
-export interface ConformanceOptions {
-  /** Skips the suite (with the reason shown) when the backend is not available. */
+/** The store interfaces the suite covers, one group of tests each. */
+export type Store = "GrantStore" | "SessionStore" | "KeyringStore"
+
+export interface Options {
+  /**
+   * Skips the suite, with this reason in its name, e.g. when the backend is not available here.
+   * `undefined` runs it.
+   */
   readonly skip?: string | undefined
 }
 
-const build = (makeStores: () => Layer.Layer<Stores, unknown>) =>
+const build = (makeStores: () => Layer.Layer<never, unknown>) =>
   Effect.gen(function*() {
     const context = yield* Layer.build(makeStores()).pipe(Effect.orDie)
+    // Looked up when a test asks for it, so a layer of one store is enough for that store's tests.
     return {
-      grants: Context.get(context, GrantStore.GrantStore),
-      sessions: Context.get(context, SessionStore.SessionStore),
-      keyring: Context.get(context, KeyringStore.KeyringStore)
+      get grants() {
+        return Context.getUnsafe(context, GrantStore.GrantStore)
+      },
+      get sessions() {
+        return Context.getUnsafe(context, SessionStore.SessionStore)
+      },
+      get keyring() {
+        return Context.getUnsafe(context, KeyringStore.KeyringStore)
+      }
     }
   })
 
@@ -74,15 +112,19 @@ const plainKey = (key: SigningKeyring.SigningKey) => ({
 
 const tag = (outcome: GrantStore.ConsumeOutcome) => outcome._tag
 
-export const storeConformance = (
+const conformance = (
   name: string,
-  makeStores: () => Layer.Layer<Stores, unknown>,
-  options: ConformanceOptions = {}
+  covered: ReadonlyArray<Store>,
+  makeStores: () => Layer.Layer<never, unknown>,
+  options: Options
 ) => {
   const stores = build(makeStores)
   const suite = options.skip === undefined ? describe : describe.skip
+  const group = (store: Store, tests: () => void) => {
+    if (covered.includes(store)) describe(store, tests)
+  }
   suite(`store conformance: ${name}${options.skip === undefined ? "" : ` (skipped: ${options.skip})`}`, () => {
-    describe("GrantStore", () => {
+    group("GrantStore", () => {
       it.effect("insert then findByHash returns the grant exactly; an unknown hash finds nothing", () =>
         Effect.gen(function*() {
           const { grants } = yield* stores
@@ -293,7 +335,7 @@ export const storeConformance = (
         }))
     })
 
-    describe("SessionStore", () => {
+    group("SessionStore", () => {
       it.effect("insert then get returns the record with its client metadata; unknown finds nothing", () =>
         Effect.gen(function*() {
           const { sessions } = yield* stores
@@ -404,7 +446,7 @@ export const storeConformance = (
         }))
     })
 
-    describe("KeyringStore", () => {
+    group("KeyringStore", () => {
       it.effect("an empty store loads nothing; create stores the keys as given", () =>
         Effect.gen(function*() {
           const { keyring } = yield* stores
@@ -446,3 +488,32 @@ export const storeConformance = (
     })
   })
 }
+
+/**
+ * Registers the whole suite, `store conformance: <name>`, with a `GrantStore`, a `SessionStore`
+ * and a `KeyringStore` group. `makeStores` is called once per test and must return a layer of
+ * fresh, empty stores (it may provide more services; they are ignored).
+ */
+export const run = (name: string, makeStores: () => Layer.Layer<Stores, unknown>, options: Options = {}): void =>
+  conformance(name, ["GrantStore", "SessionStore", "KeyringStore"], makeStores, options)
+
+/** Registers the `GrantStore` tests alone, for a layer of a fresh, empty `GrantStore` per test. */
+export const grantStore = (
+  name: string,
+  makeStore: () => Layer.Layer<GrantStore.GrantStore, unknown>,
+  options: Options = {}
+): void => conformance(name, ["GrantStore"], makeStore, options)
+
+/** Registers the `SessionStore` tests alone, for a layer of a fresh, empty `SessionStore` per test. */
+export const sessionStore = (
+  name: string,
+  makeStore: () => Layer.Layer<SessionStore.SessionStore, unknown>,
+  options: Options = {}
+): void => conformance(name, ["SessionStore"], makeStore, options)
+
+/** Registers the `KeyringStore` tests alone, for a layer of a fresh, empty `KeyringStore` per test. */
+export const keyringStore = (
+  name: string,
+  makeStore: () => Layer.Layer<KeyringStore.KeyringStore, unknown>,
+  options: Options = {}
+): void => conformance(name, ["KeyringStore"], makeStore, options)

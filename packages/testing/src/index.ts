@@ -1,0 +1,1 @@
+export * as StoreConformance from "./StoreConformance.ts"

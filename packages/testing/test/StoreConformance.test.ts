@@ -1,0 +1,16 @@
+// The single-store entry points, each given a layer of that one store only (the core's memory
+// stores): each registers its own group, and needs nothing else. `run`, all three at once, is run
+// by the core (memory) and by @gatehouse/sql (SQLite, PostgreSQL).
+import { GrantStore, KeyringStore, ServerSecretStore, SessionStore, SigningKeyring } from "@gatehouse/core"
+import { StoreConformance } from "@gatehouse/testing"
+import { Layer } from "effect"
+
+StoreConformance.grantStore("GrantStore alone", () => GrantStore.layerMemory)
+StoreConformance.sessionStore("SessionStore alone", () => SessionStore.layerMemory)
+StoreConformance.keyringStore(
+  "KeyringStore alone",
+  () =>
+    Layer.effect(KeyringStore.KeyringStore, SigningKeyring.makeSecretStoreBackend).pipe(
+      Layer.provide(ServerSecretStore.layerMemory())
+    )
+)
