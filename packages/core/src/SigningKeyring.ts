@@ -1,71 +1,27 @@
 /**
- * HMAC-SHA256 signing keys (256 bits) with key ids, kept in the secret store under
- * `signing-keyring`. Tokens name their key (`kid`); `rotate()` adds a new current key and retires
+ * HMAC-SHA256 signing keys (256 bits) with key ids. Tokens name their key (`kid`); `rotate()` adds a new current key and retires
  * the old one, which keeps verifying until `retention` after its retirement (longer than any token
  * it signed can live), so a rotation logs nobody out.
- *
- * The stored document is JSON: `{ v: 1, keys: [{ kid, key, createdAt, retiredAt? }] }`, keys in
- * base64url, the last key current. A secret that is not such a document (for example
- * `GATEHOUSE_SECRET_SIGNING_KEYRING` set to 32 random bytes) is one key whose id derives from its
- * hash, so every instance given the same bytes agrees on the id.
  *
  * Another process (the CLI, a second instance) may rotate: an unknown `kid` triggers a reload
  * (at most one per `reloadThrottle`) and the layer reloads every `refreshInterval`.
  *
- * Where the keys live is a `KeyringStore`: `layer` keeps them in the secret store as described
- * above; `layerFromStore` takes any other (a database shared by several instances).
+ * Where the keys live is a `KeyringStore`: `layer` keeps them in the secret store (see
+ * `KeyringStore.layerSecretStore` for the format); `layerFromStore` takes any other (a database shared by several instances).
  */
-import { Clock, Context, Duration, Effect, Layer, Option, Redacted, Schedule, Schema, Semaphore } from "effect"
+import { Clock, Context, Duration, Effect, Layer, Option, Redacted, Schedule, Semaphore } from "effect"
 import * as Crypto from "node:crypto"
 import * as Base64Url from "./Base64Url.ts"
 import * as Durations from "./Durations.ts"
-import type { StoreError } from "./Errors.ts"
-import { constantTimeEqualString, hmacSha256Base64Url, randomBytes, sha256Hex } from "./Hashing.ts"
-import { KeyringStore, type KeyringStoreShape } from "./KeyringStore.ts"
+import { constantTimeEqualString, hmacSha256Base64Url, randomBytes } from "./Hashing.ts"
+import * as KeyringStore from "./KeyringStore.ts"
+import { keyBytes, type KeyringFailure, type SigningKey } from "./KeyringStore.ts"
 import * as ServerSecretStore from "./ServerSecretStore.ts"
-
-export const secretName = "signing-keyring"
-
-export const keyBytes = 32
-
-/** The secret a store shared by several instances encrypts the keys with (see `KeyringStore`). */
-export const wrappingKeyName = "keyring-wrapping-key"
-
-export interface SigningKey {
-  readonly kid: string
-  readonly key: Redacted.Redacted<Uint8Array>
-  readonly createdAt: number
-  readonly retiredAt?: number | undefined
-}
 
 /** What the keyring holds for a key: its public description plus a prepared HMAC key. */
 interface LoadedKey extends SigningKey {
   readonly hmacKey: Crypto.KeyObject
 }
-
-export class KeyringError extends Schema.TaggedError<KeyringError>()("KeyringError", {
-  reason: Schema.Literals(["Malformed", "TooShort", "ManagedByEnvironment", "WrongWrappingKey"])
-}) {
-  override get message(): string {
-    switch (this.reason) {
-      case "Malformed":
-        return `The "${secretName}" secret is not a valid keyring`
-      case "TooShort":
-        return `A signing key must have at least ${keyBytes} bytes`
-      case "ManagedByEnvironment":
-        return `The signing keyring comes from ${ServerSecretStore.overrideVariable(secretName)}; rotate by changing it`
-      case "WrongWrappingKey":
-        return `The stored signing keys were encrypted with another "${wrappingKeyName}" secret: every instance ` +
-          `sharing them needs the same ${ServerSecretStore.overrideVariable(wrappingKeyName)}`
-    }
-  }
-}
-
-export type KeyringFailure =
-  | KeyringError
-  | ServerSecretStore.SecretError
-  | ServerSecretStore.SecretAlreadyExists
-  | StoreError
 
 export interface SigningKeyringShape {
   /** The key new tokens are signed with. */
@@ -105,21 +61,6 @@ export interface Options {
   readonly refreshInterval?: Duration.Input | undefined
 }
 
-const StoredKey = Schema.Struct({
-  kid: Schema.String.check(Schema.isPattern(/^[A-Za-z0-9_-]{1,64}$/)),
-  key: Schema.String,
-  createdAt: Schema.Number,
-  retiredAt: Schema.optional(Schema.Number)
-})
-
-const KeyringDocument = Schema.fromJsonString(Schema.Struct({
-  v: Schema.Literal(1),
-  keys: Schema.Array(StoredKey).check(Schema.isMinLength(1))
-}))
-
-const decodeDocument = Schema.decodeUnknownOption(KeyringDocument)
-const encodeDocument = Schema.encodeSync(KeyringDocument)
-
 const toLoaded = (kid: string, bytes: Uint8Array, createdAt: number, retiredAt?: number): LoadedKey => ({
   kid,
   key: Redacted.make(bytes, { label: `signing-key:${kid}` }),
@@ -129,37 +70,6 @@ const toLoaded = (kid: string, bytes: Uint8Array, createdAt: number, retiredAt?:
 })
 
 const load = (key: SigningKey): LoadedKey => toLoaded(key.kid, Redacted.value(key.key), key.createdAt, key.retiredAt)
-
-/** Parses the stored secret: a keyring document, or raw key bytes. */
-export const parse = (bytes: Uint8Array): Option.Option<ReadonlyArray<LoadedKey>> | "TooShort" => {
-  const document = decodeDocument(Buffer.from(bytes).toString("utf8"))
-  if (Option.isNone(document)) {
-    if (bytes.byteLength < keyBytes) return "TooShort"
-    return Option.some([toLoaded(`s${sha256Hex(bytes).slice(0, 15)}`, bytes, 0)])
-  }
-  const keys: Array<LoadedKey> = []
-  for (const stored of document.value.keys) {
-    const key = Base64Url.decodeOrUndefined(stored.key)
-    if (key === undefined) return Option.none()
-    if (key.byteLength < keyBytes) return "TooShort"
-    keys.push(toLoaded(stored.kid, key, stored.createdAt, stored.retiredAt))
-  }
-  return Option.some(keys)
-}
-
-const serialize = (keys: ReadonlyArray<SigningKey>): Uint8Array =>
-  Buffer.from(
-    encodeDocument({
-      v: 1,
-      keys: keys.map((key) => ({
-        kid: key.kid,
-        key: Base64Url.encode(Redacted.value(key.key)),
-        createdAt: key.createdAt,
-        ...(key.retiredAt === undefined ? {} : { retiredAt: key.retiredAt })
-      }))
-    }),
-    "utf8"
-  )
 
 /**
  * Constant-time comparison of the expected signature (canonical base64url) with the presented
@@ -174,59 +84,9 @@ const newKey = (now: number): LoadedKey => toLoaded(Base64Url.encode(randomBytes
 const describe = ({ createdAt, kid, retiredAt }: SigningKey): Omit<SigningKey, "key"> =>
   retiredAt === undefined ? { kid, createdAt } : { kid, createdAt, retiredAt }
 
-/**
- * The keyring kept in the secret store under `signing-keyring` (a file in the state directory, or
- * `GATEHOUSE_SECRET_SIGNING_KEYRING`). Creating is refused in hosted mode; updating is refused
- * when the keyring comes from the environment.
- */
-export const makeSecretStoreBackend = Effect.gen(function*() {
-  const store = yield* ServerSecretStore.ServerSecretStore
-  const malformed = new KeyringError({ reason: "Malformed" })
-
-  const readStored = Effect.gen(function*() {
-    const secret = yield* store.get(secretName)
-    if (Option.isNone(secret)) return Option.none<ReadonlyArray<SigningKey>>()
-    const parsed = parse(Redacted.value(secret.value))
-    if (parsed === "TooShort") return yield* new KeyringError({ reason: "TooShort" })
-    if (Option.isNone(parsed)) return yield* malformed
-    return parsed
-  })
-
-  const create = Effect.fnUntraced(function*(keys: ReadonlyArray<SigningKey>) {
-    if (store.hosted) {
-      return yield* new ServerSecretStore.SecretGenerationForbidden({
-        name: secretName,
-        variable: ServerSecretStore.overrideVariable(secretName),
-        bytes: keyBytes
-      })
-    }
-    const created = yield* store.create(secretName, Redacted.make(serialize(keys))).pipe(
-      Effect.as(true),
-      Effect.catchTag("SecretAlreadyExists", () => Effect.succeed(false))
-    )
-    if (created) return keys
-    // Another process won the race: use what it wrote.
-    const winner = yield* readStored
-    return Option.isSome(winner) ? winner.value : yield* malformed
-  })
-
-  const update = Effect.fnUntraced(function*(f: (current: ReadonlyArray<SigningKey>) => ReadonlyArray<SigningKey>) {
-    const fromEnvironment = yield* Effect.map(
-      Effect.option(ServerSecretStore.readOverride(secretName)),
-      (value) => Option.isSome(value) && Option.isSome(value.value)
-    )
-    if (fromEnvironment) return yield* new KeyringError({ reason: "ManagedByEnvironment" })
-    const keys = f(Option.getOrElse(yield* readStored, () => []))
-    yield* store.set(secretName, Redacted.make(serialize(keys)))
-    return keys
-  })
-
-  return KeyringStore.of({ load: readStored, create, update })
-})
-
 /** The keyring over whatever `KeyringStore` is provided. */
 export const makeFromStore = Effect.fnUntraced(function*(options: Options = {}) {
-  const store: KeyringStoreShape = yield* KeyringStore
+  const store: KeyringStore.KeyringStoreShape = yield* KeyringStore.KeyringStore
   const retention = yield* Durations.toMillis("keyring retention", options.retention, Duration.days(31))
   const throttle = yield* Durations.toMillis("keyring reloadThrottle", options.reloadThrottle, Duration.seconds(5))
   const refreshEvery = yield* Durations.toMillis(
@@ -331,8 +191,8 @@ export const makeFromStore = Effect.fnUntraced(function*(options: Options = {}) 
 /** The keyring kept in the `ServerSecretStore`. */
 export const make = (options: Options = {}) =>
   Effect.flatMap(
-    makeSecretStoreBackend,
-    (store) => makeFromStore(options).pipe(Effect.provideService(KeyringStore, store))
+    KeyringStore.makeSecretStore,
+    (store) => makeFromStore(options).pipe(Effect.provideService(KeyringStore.KeyringStore, store))
   )
 
 /** The keyring over the `ServerSecretStore`. */

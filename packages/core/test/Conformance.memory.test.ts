@@ -1,5 +1,5 @@
 // The conformance suite against the core's memory layers: the reference behaviour.
-import { GrantStore, KeyringStore, ServerSecretStore, SessionStore, SigningKeyring } from "@gatehouse/core"
+import { GrantStore, KeyringStore, ServerSecretStore, SessionStore } from "@gatehouse/core"
 import { StoreConformance } from "@gatehouse/testing"
 import { Layer } from "effect"
 
@@ -7,7 +7,7 @@ StoreConformance.run("memory", () =>
   Layer.mergeAll(
     Layer.effect(GrantStore.GrantStore, GrantStore.makeMemory),
     Layer.effect(SessionStore.SessionStore, SessionStore.makeMemory),
-    Layer.effect(KeyringStore.KeyringStore, SigningKeyring.makeSecretStoreBackend).pipe(
+    KeyringStore.layerSecretStore.pipe(
       Layer.provide(ServerSecretStore.layerMemory())
     )
   ))

@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { ConfigProvider, Context, Duration, Effect, Layer, Option, Redacted } from "effect"
 import { TestClock } from "effect/testing"
+import * as KeyringStore from "../src/KeyringStore.ts"
 import * as ServerSecretStore from "../src/ServerSecretStore.ts"
 import * as SigningKeyring from "../src/SigningKeyring.ts"
 
@@ -24,7 +25,7 @@ describe("SigningKeyring", () => {
       const keyring = yield* keyringOver(store)
       const current = yield* keyring.current
       assert.strictEqual(Redacted.value(current.key).byteLength, 32)
-      assert.deepStrictEqual(yield* store.list, [SigningKeyring.secretName])
+      assert.deepStrictEqual(yield* store.list, [KeyringStore.secretName])
       const again = yield* keyringOver(store)
       assert.strictEqual((yield* again.current).kid, current.kid)
     }))

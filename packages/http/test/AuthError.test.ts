@@ -7,6 +7,7 @@ import { assert, describe, it } from "@effect/vitest"
 import {
   BootstrapCredentialService,
   Errors,
+  KeyringStore,
   McpSessionRegistry,
   ServerAuth,
   ServerAuthPolicy,
@@ -110,7 +111,7 @@ export const typeChecks = () => [
   // @ts-expect-error an application's tagged error has no mapping
   AuthError.fromCoreError(new AppError({ message: "mine" })),
   // @ts-expect-error a core error that no request can meet (start-up only) has none either
-  AuthError.fromCoreError(new SigningKeyring.KeyringError({ reason: "Malformed" })),
+  AuthError.fromCoreError(new KeyringStore.KeyringError({ reason: "Malformed" })),
   // @ts-expect-error a look-alike is not a core error
   AuthError.fromCoreError({ _tag: "StoreError", message: "The store could not" })
 ]
@@ -184,7 +185,7 @@ describe("AuthError.fromCoreError", () => {
   it("isMappable refuses anything else", () => {
     const others: ReadonlyArray<unknown> = [
       new AppError({ message: "mine" }),
-      new SigningKeyring.KeyringError({ reason: "Malformed" }),
+      new KeyringStore.KeyringError({ reason: "Malformed" }),
       { _tag: "StoreError" },
       { _tag: "StoreError", message: 42 },
       { _tag: 1, message: "x" },

@@ -17,7 +17,7 @@
  * When `GATEHOUSE_SECRET_SIGNING_KEYRING` is set the keyring comes from the environment instead,
  * exactly as with the secret-store keyring (rotation then means changing the variable).
  */
-import { Base64Url, Hashing, KeyringStore, ServerSecretStore, SigningKeyring } from "@gatehouse/core"
+import { Base64Url, Hashing, KeyringStore, ServerSecretStore } from "@gatehouse/core"
 import { Effect, Layer, Option, Redacted } from "effect"
 import { SqlClient } from "effect/sql"
 import * as Crypto from "node:crypto"
@@ -67,22 +67,22 @@ export const unwrap = (wrappingKey: Uint8Array, kid: string, wrapped: string): U
 
 export const make = Effect.gen(function*() {
   const secrets = yield* ServerSecretStore.ServerSecretStore
-  const fromEnvironment = yield* ServerSecretStore.readOverride(SigningKeyring.secretName)
-  if (Option.isSome(fromEnvironment)) return yield* SigningKeyring.makeSecretStoreBackend
+  const fromEnvironment = yield* ServerSecretStore.readOverride(KeyringStore.secretName)
+  if (Option.isSome(fromEnvironment)) return yield* KeyringStore.makeSecretStore
 
   const sql = yield* SqlClient.SqlClient
-  const wrappingKey = Redacted.value(yield* secrets.getOrCreateRandom(SigningKeyring.wrappingKeyName, wrappingKeyBytes))
+  const wrappingKey = Redacted.value(yield* secrets.getOrCreateRandom(KeyringStore.wrappingKeyName, wrappingKeyBytes))
   const ownWrappingKeyId = wrappingKeyId(wrappingKey)
   const fail = (operation: string) => guard("signing key", operation)
 
-  const toKey = (row: Row): SigningKeyring.SigningKey | SigningKeyring.KeyringError => {
+  const toKey = (row: Row): KeyringStore.SigningKey | KeyringStore.KeyringError => {
     const kid = text(row.kid)
     if (text(row.wrapping_key_id) !== ownWrappingKeyId) {
-      return new SigningKeyring.KeyringError({ reason: "WrongWrappingKey" })
+      return new KeyringStore.KeyringError({ reason: "WrongWrappingKey" })
     }
     const bytes = unwrap(wrappingKey, kid, text(row.wrapped_key))
-    if (bytes === undefined) return new SigningKeyring.KeyringError({ reason: "Malformed" })
-    if (bytes.byteLength < SigningKeyring.keyBytes) return new SigningKeyring.KeyringError({ reason: "TooShort" })
+    if (bytes === undefined) return new KeyringStore.KeyringError({ reason: "Malformed" })
+    if (bytes.byteLength < KeyringStore.keyBytes) return new KeyringStore.KeyringError({ reason: "TooShort" })
     return {
       kid,
       key: Redacted.make(bytes, { label: `signing-key:${kid}` }),
@@ -97,15 +97,15 @@ export const make = Effect.gen(function*() {
         Effect.flatMap((rows) => decode(() => rows.map(toKey)))
       )
     )
-    const keys: Array<SigningKeyring.SigningKey> = []
+    const keys: Array<KeyringStore.SigningKey> = []
     for (const key of rows) {
-      if (key instanceof SigningKeyring.KeyringError) return yield* key
+      if (key instanceof KeyringStore.KeyringError) return yield* key
       keys.push(key)
     }
     return keys
   })
 
-  const write = (keys: ReadonlyArray<SigningKeyring.SigningKey>) =>
+  const write = (keys: ReadonlyArray<KeyringStore.SigningKey>) =>
     fail("store the signing keys")(Effect.gen(function*() {
       yield* sql`DELETE FROM gatehouse_signing_keys`
       for (const [position, key] of keys.entries()) {

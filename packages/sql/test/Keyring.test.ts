@@ -86,7 +86,7 @@ const behaviours = (makeDatabase: MakeDatabase) => {
       const rows = yield* sql<{ kid: string; wrapped_key: string; wrapping_key_id: string }>`
         SELECT kid, wrapped_key, wrapping_key_id FROM gatehouse_signing_keys ORDER BY position`
       assert.strictEqual(rows.length, 2)
-      const wrappingKey = Redacted.value(Option.getOrThrow(yield* secrets.get(SigningKeyring.wrappingKeyName)))
+      const wrappingKey = Redacted.value(Option.getOrThrow(yield* secrets.get(KeyringStore.wrappingKeyName)))
       const keys = (yield* keyring.list).map((key) => key.kid)
       assert.deepStrictEqual(rows.map((row) => row.kid), keys)
       for (const row of rows) {
@@ -151,7 +151,7 @@ const behaviours = (makeDatabase: MakeDatabase) => {
           ).pipe(Effect.map(Context.get(KeyringStore.KeyringStore)))
         )
       )
-      const key = (kid: string): SigningKeyring.SigningKey => ({
+      const key = (kid: string): KeyringStore.SigningKey => ({
         kid,
         key: Redacted.make(new Uint8Array(32).fill(kid.length)),
         createdAt: 0

@@ -30,7 +30,7 @@
  * - A layer that fails to build fails the test (as a defect) with its error.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { GrantStore, Ids, KeyringStore, SessionStore, type SigningKeyring } from "@gatehouse/core"
+import { GrantStore, Ids, KeyringStore, SessionStore } from "@gatehouse/core"
 import { Context, Effect, Layer, Option, Redacted } from "effect"
 import * as fc from "fast-check"
 
@@ -96,14 +96,14 @@ const session = (overrides: Partial<SessionStore.SessionRecord> = {}): SessionSt
   ...overrides
 })
 
-const signingKey = (kid: string, createdAt: number, retiredAt?: number): SigningKeyring.SigningKey => ({
+const signingKey = (kid: string, createdAt: number, retiredAt?: number): KeyringStore.SigningKey => ({
   kid,
   key: Redacted.make(new Uint8Array(32).fill(createdAt % 251)),
   createdAt,
   retiredAt
 })
 
-const plainKey = (key: SigningKeyring.SigningKey) => ({
+const plainKey = (key: KeyringStore.SigningKey) => ({
   kid: key.kid,
   key: Buffer.from(Redacted.value(key.key)).toString("hex"),
   createdAt: key.createdAt,

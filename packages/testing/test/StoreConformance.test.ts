@@ -1,7 +1,7 @@
 // The single-store entry points, each given a layer of that one store only (the core's memory
 // stores): each registers its own group, and needs nothing else. `run`, all three at once, is run
 // by the core (memory) and by @gatehouse/sql (SQLite, PostgreSQL).
-import { GrantStore, KeyringStore, ServerSecretStore, SessionStore, SigningKeyring } from "@gatehouse/core"
+import { GrantStore, KeyringStore, ServerSecretStore, SessionStore } from "@gatehouse/core"
 import { StoreConformance } from "@gatehouse/testing"
 import { Layer } from "effect"
 
@@ -10,7 +10,7 @@ StoreConformance.sessionStore("SessionStore alone", () => SessionStore.layerMemo
 StoreConformance.keyringStore(
   "KeyringStore alone",
   () =>
-    Layer.effect(KeyringStore.KeyringStore, SigningKeyring.makeSecretStoreBackend).pipe(
+    KeyringStore.layerSecretStore.pipe(
       Layer.provide(ServerSecretStore.layerMemory())
     )
 )
