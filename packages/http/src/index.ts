@@ -1,12 +1,40 @@
+/**
+ * `@gatehouse/http`: the HTTP face of Gatehouse on `effect/http`. Start with `HttpAuthLayer.layer`,
+ * which serves your routes with everything else here. No storage: it talks to `@gatehouse/core`.
+ */
+
+/** The contract's error responses (`{ error: { code, message } }`) and the exhaustive core error mapping. */
 export * as AuthError from "./AuthError.ts"
+
+/** Request-wide guards: trusted proxies, the loopback Host check, and the catch-all JSON 404. */
 export * as AuthMiddleware from "./AuthMiddleware.ts"
+
+/** The `/api/auth/*` routes: session state, bootstrap, logout, tickets, sessions and pairing links. */
 export * as AuthRoutes from "./AuthRoutes.ts"
+
+/** Route guards for your handlers: `requireScopes`, `requireSession`, `respond`, cookies, failure counting. */
 export * as HttpAuth from "./HttpAuth.ts"
+
+/** The one composition: `layer(options)(AppRoutes)` serves your routes with the auth stack in the right order. */
 export * as HttpAuthLayer from "./HttpAuthLayer.ts"
+
+/** Settings of the HTTP layer: application scopes, allowed origins, public origin, body and TTL limits. */
 export * as HttpAuthSettings from "./HttpAuthSettings.ts"
+
+/** JSON request bodies: content type (415), size (413), syntax and Schema (400), never echoing input. */
 export * as JsonBody from "./JsonBody.ts"
+
+/** Protects an MCP endpoint with per-thread credentials (`401` with an RFC 9728 `resource_metadata`). */
 export * as McpGuard from "./McpGuard.ts"
+
+/** `POST /api/auth/mcp-credentials` and the RFC 9728 protected-resource metadata documents. */
 export * as McpRoutes from "./McpRoutes.ts"
+
+/** Per-address token bucket for credential failures (bounded memory). */
 export * as RateLimiter from "./RateLimiter.ts"
+
+/** Reading requests safely: cookies, bearer tokens, client address, scheme, Origin and Host checks. */
 export * as RequestInfo from "./RequestInfo.ts"
+
+/** The WebSocket upgrade guard: cookie or ticket, Origin check, scopes, close on revoke (4401). */
 export * as WebSocketGuard from "./WebSocketGuard.ts"
