@@ -1,11 +1,10 @@
 /**
- * The `/api/auth/*` routes of the HTTP contract (DESIGN.md "HTTP contract"). Services are resolved
+ * The `/api/auth/*` routes. Bodies are decoded and responses encoded with `AuthApi`. Services are resolved
  * once when the layer is built; handlers only read the request. No token ever appears in a
  * response of the cookie flow or in a list; credential responses carry `Cache-Control: no-store`.
  */
 import {
   BootstrapCredentialService,
-  ClientMetadata,
   Crockford,
   Ids,
   Scopes,
@@ -14,6 +13,7 @@ import {
 } from "@gatehouse/core"
 import { Effect, Option, Redacted, Schema } from "effect"
 import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
+import * as AuthApi from "./AuthApi.ts"
 import * as AuthError from "./AuthError.ts"
 import { CurrentSession, HttpAuth } from "./HttpAuth.ts"
 import { HttpAuthSettings } from "./HttpAuthSettings.ts"
@@ -22,45 +22,9 @@ import * as RequestInfo from "./RequestInfo.ts"
 
 const noStore = { "cache-control": "no-store" }
 
-const json = (body: unknown, status = 200) => HttpServerResponse.jsonUnsafe(body, { status, headers: noStore })
-
-/** What a session looks like in a response: no token, ever. */
-export const sessionView = (session: SessionCredentialService.SessionInfo, currentSid?: string) => ({
-  id: session.sid,
-  subject: session.subject,
-  scopes: session.scopes,
-  method: session.method,
-  createdAt: session.createdAt,
-  lastSeenAt: session.lastSeenAt,
-  expiresAt: session.expiresAt,
-  client: session.client,
-  connected: session.connected,
-  ...(currentSid === undefined ? {} : { current: session.sid === currentSid })
-})
-
-export const grantView = (grant: BootstrapCredentialService.GrantInfo) => ({
-  id: grant.id,
-  kind: grant.kind,
-  label: grant.label ?? null,
-  scopes: grant.scopes,
-  createdAt: grant.createdAt,
-  expiresAt: grant.expiresAt ?? null,
-  usesRemaining: grant.usesRemaining
-})
-
-const Credential = Schema.String.check(Schema.isMaxLength(256))
-
-const BootstrapBody = Schema.Struct({ credential: Credential })
-const BearerBootstrapBody = Schema.Struct({
-  credential: Credential,
-  client: Schema.optional(ClientMetadata.ClientDescription)
-})
-const PairingLinkBody = Schema.Struct({
-  ttlSeconds: Schema.optional(Schema.Int.check(Schema.isGreaterThan(0))),
-  label: Schema.optional(ClientMetadata.Label),
-  scopes: Schema.optional(Scopes.Scopes)
-})
-const EmptyBody = Schema.Struct({})
+/** A response encoded with its `AuthApi` Schema, so what goes on the wire is what the Schema says. */
+const json = <S extends Schema.ConstraintEncoder<unknown>>(schema: S, body: S["Type"], status = 200) =>
+  HttpServerResponse.jsonUnsafe(Schema.encodeSync(schema)(body), { status, headers: noStore })
 
 const compact = <A extends Record<string, unknown>>(record: A): A =>
   Object.fromEntries(Object.entries(record).filter(([, value]) => value !== undefined)) as A
@@ -93,12 +57,14 @@ export const layer = HttpRouter.use(Effect.fnUntraced(function*(router) {
     "GET",
     "/api/auth/session",
     (request) =>
-      auth.respond(Effect.map(serverAuth.getSessionState(presented(request)), (state) =>
-        json({
-          authenticated: Option.isSome(state),
-          ...(Option.isSome(state) ? { session: sessionView(state.value.session) } : {}),
-          auth: serverAuth.policy.descriptor(RequestInfo.isHttps(request))
-        })))
+      auth.respond(
+        Effect.map(serverAuth.getSessionState(presented(request)), (state) =>
+          json(AuthApi.SessionStateResponse, {
+            authenticated: Option.isSome(state),
+            ...(Option.isSome(state) ? { session: AuthApi.sessionView(state.value.session) } : {}),
+            auth: serverAuth.policy.descriptor(RequestInfo.isHttps(request))
+          }))
+      )
   )
 
   yield* router.add("POST", "/api/auth/bootstrap", (request) =>
@@ -106,9 +72,9 @@ export const layer = HttpRouter.use(Effect.fnUntraced(function*(router) {
       // Setting a session cookie from another site's page would be login CSRF.
       yield* auth.checkOrigin
       yield* auth.checkRateLimit
-      const body = yield* readBody(BootstrapBody, `{"credential": "XXXX-XXXX-XXXX-XXXX"}`)
+      const body = yield* readBody(AuthApi.BootstrapRequest, `{"credential": "XXXX-XXXX-XXXX-XXXX"}`)
       const { session, token } = yield* exchange(body.credential, { client: RequestInfo.describeClient(request) })
-      const response = json({ authenticated: true, session: sessionView(session) })
+      const response = json(AuthApi.BootstrapResponse, { authenticated: true, session: AuthApi.sessionView(session) })
       return yield* auth.setSessionCookie(request, response, token, session.absoluteExpiresAt)
     })))
 
@@ -116,22 +82,22 @@ export const layer = HttpRouter.use(Effect.fnUntraced(function*(router) {
     auth.respond(Effect.gen(function*() {
       yield* auth.checkRateLimit
       const body = yield* readBody(
-        BearerBootstrapBody,
+        AuthApi.BearerBootstrapRequest,
         `{"credential": "XXXX-XXXX-XXXX-XXXX", "client": {"label": "..."}}`
       )
       const client = { ...RequestInfo.describeClient(request), ...compact({ ...body.client }) }
       const { session, token } = yield* exchange(body.credential, { client })
-      return json({
+      return json(AuthApi.BearerBootstrapResponse, {
         accessToken: Redacted.value(token),
         tokenType: "Bearer",
         expiresAt: session.expiresAt,
-        session: sessionView(session)
+        session: AuthApi.sessionView(session)
       })
     })))
 
   yield* router.add("POST", "/api/auth/logout", (request) =>
     auth.requireSession(Effect.gen(function*() {
-      yield* readBody(EmptyBody, "{}", true)
+      yield* readBody(AuthApi.EmptyRequest, "{}", true)
       const { session } = yield* CurrentSession
       yield* sessions.revoke(session.sid)
       return yield* auth.clearSessionCookie(request, HttpServerResponse.empty({ status: 204, headers: noStore }))
@@ -141,10 +107,10 @@ export const layer = HttpRouter.use(Effect.fnUntraced(function*(router) {
     "POST",
     "/api/auth/ws-ticket",
     auth.requireSession(Effect.gen(function*() {
-      yield* readBody(EmptyBody, "{}", true)
+      yield* readBody(AuthApi.EmptyRequest, "{}", true)
       const { session } = yield* CurrentSession
       const { expiresAt, ticket } = yield* sessions.issueWebSocketTicket(session.sid)
-      return json({ ticket: Redacted.value(ticket), expiresAt })
+      return json(AuthApi.WebSocketTicketResponse, { ticket: Redacted.value(ticket), expiresAt })
     }))
   )
 
@@ -154,7 +120,7 @@ export const layer = HttpRouter.use(Effect.fnUntraced(function*(router) {
     auth.requireScopes([Scopes.readAccess])(Effect.gen(function*() {
       const { session } = yield* CurrentSession
       const all = yield* sessions.list
-      return json({ sessions: all.map((each) => sessionView(each, session.sid)) })
+      return json(AuthApi.SessionListResponse, { sessions: all.map((each) => AuthApi.sessionView(each, session.sid)) })
     }))
   )
 
@@ -168,7 +134,7 @@ export const layer = HttpRouter.use(Effect.fnUntraced(function*(router) {
       if (Option.isSome(id) && id.value === session.sid) {
         return yield* AuthError.forbidden("You cannot revoke your own session here; log out instead")
       }
-      return json({ revoked: Option.isSome(id) && (yield* sessions.revoke(id.value)) })
+      return json(AuthApi.RevokeResponse, { revoked: Option.isSome(id) && (yield* sessions.revoke(id.value)) })
     }))
   )
 
@@ -176,9 +142,9 @@ export const layer = HttpRouter.use(Effect.fnUntraced(function*(router) {
     "POST",
     "/api/auth/sessions/revoke-others",
     auth.requireScopes([Scopes.writeAccess])(Effect.gen(function*() {
-      yield* readBody(EmptyBody, "{}", true)
+      yield* readBody(AuthApi.EmptyRequest, "{}", true)
       const { session } = yield* CurrentSession
-      return json({ revokedCount: yield* sessions.revokeAllExcept(session.sid) })
+      return json(AuthApi.RevokeOthersResponse, { revokedCount: yield* sessions.revokeAllExcept(session.sid) })
     }))
   )
 
@@ -189,7 +155,7 @@ export const layer = HttpRouter.use(Effect.fnUntraced(function*(router) {
       auth.requireScopes([Scopes.writeAccess])(Effect.gen(function*() {
         const { session } = yield* CurrentSession
         const body = yield* readBody(
-          PairingLinkBody,
+          AuthApi.PairingLinkRequest,
           `{"ttlSeconds": 300, "label": "phone", "scopes": ["read:hello"]}`,
           true
         )
@@ -207,7 +173,7 @@ export const layer = HttpRouter.use(Effect.fnUntraced(function*(router) {
           label: body.label
         })
         const origin = settings.publicOrigin ?? RequestInfo.ownOrigin(request) ?? ""
-        return json({
+        return json(AuthApi.PairingLinkResponse, {
           id: issued.id,
           credential: Crockford.format(Redacted.value(issued.credential)),
           url: Redacted.value(BootstrapCredentialService.pairingUrl(origin, issued.credential)),
@@ -221,7 +187,7 @@ export const layer = HttpRouter.use(Effect.fnUntraced(function*(router) {
     "GET",
     "/api/auth/pairing-links",
     auth.requireScopes([Scopes.readAccess])(
-      Effect.map(grants.list, (links) => json({ links: links.map(grantView) }))
+      Effect.map(grants.list, (links) => json(AuthApi.PairingLinkListResponse, { links: links.map(AuthApi.grantView) }))
     )
   )
 
@@ -232,8 +198,8 @@ export const layer = HttpRouter.use(Effect.fnUntraced(function*(router) {
       Effect.flatMap(HttpRouter.params, ({ id }) => {
         const grantId = Ids.GrantId.makeOption(id ?? "")
         return Option.isNone(grantId)
-          ? Effect.succeed(json({ revoked: false }))
-          : Effect.map(grants.revoke(grantId.value), (revoked) => json({ revoked }))
+          ? Effect.succeed(json(AuthApi.RevokeResponse, { revoked: false }))
+          : Effect.map(grants.revoke(grantId.value), (revoked) => json(AuthApi.RevokeResponse, { revoked }))
       })
     )
   )

@@ -7,19 +7,12 @@
 import { McpSessionRegistry, Scopes } from "@gatehouse/core"
 import { Effect, Redacted, Schema } from "effect"
 import { HttpRouter, HttpServerResponse } from "effect/http"
+import * as AuthApi from "./AuthApi.ts"
 import * as AuthError from "./AuthError.ts"
 import { CurrentSession, HttpAuth } from "./HttpAuth.ts"
 import { HttpAuthSettings } from "./HttpAuthSettings.ts"
 import * as JsonBody from "./JsonBody.ts"
 import { McpGuard, metadataPath } from "./McpGuard.ts"
-
-const IssueBody = Schema.Struct({
-  threadId: Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(256)),
-  providerInstanceId: Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(256)),
-  capabilities: Schema.optional(
-    Schema.Array(Schema.String.check(Schema.isMaxLength(256))).check(Schema.isMaxLength(64))
-  )
-})
 
 /** `POST /api/auth/mcp-credentials` and the metadata documents. */
 export const layer = HttpRouter.use(Effect.fnUntraced(function*(router) {
@@ -33,7 +26,7 @@ export const layer = HttpRouter.use(Effect.fnUntraced(function*(router) {
     "/api/auth/mcp-credentials",
     auth.requireScopes([Scopes.writeAccess])(Effect.gen(function*() {
       const { session } = yield* CurrentSession
-      const body = yield* JsonBody.read(IssueBody, {
+      const body = yield* JsonBody.read(AuthApi.McpCredentialRequest, {
         maxBytes: settings.maxBodyBytes,
         expected: `{"threadId": "...", "providerInstanceId": "..."}`
       })
@@ -45,11 +38,12 @@ export const layer = HttpRouter.use(Effect.fnUntraced(function*(router) {
         providerInstanceId: body.providerInstanceId,
         capabilities
       })
-      return HttpServerResponse.jsonUnsafe({
+      const created = Schema.encodeSync(AuthApi.McpCredentialResponse)({
         endpoint: issued.endpoint,
         authorizationHeader: Redacted.value(issued.authorizationHeader),
         expiresAt: issued.expiresAt
-      }, { status: 201, headers: { "cache-control": "no-store" } })
+      })
+      return HttpServerResponse.jsonUnsafe(created, { status: 201, headers: { "cache-control": "no-store" } })
     }))
   )
 

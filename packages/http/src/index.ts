@@ -3,6 +3,9 @@
  * which serves your routes with everything else here. No storage: it talks to `@gatehouse/core`.
  */
 
+/** Request and response Schemas of every `/api/auth/*` route (a client imports their types). */
+export * as AuthApi from "./AuthApi.ts"
+
 /** The contract's error responses (`{ error: { code, message } }`) and the exhaustive core error mapping. */
 export * as AuthError from "./AuthError.ts"
 

@@ -1,0 +1,190 @@
+/**
+ * The request and response bodies of every `/api/auth/*` route, as Schemas: the routes decode
+ * requests with them and encode responses with them, so the wire format is written down once. A
+ * client imports the types (`import type { AuthApi } from "@gatehouse/http"`): a contract change
+ * then breaks the client's build, not its users.
+ *
+ * Every limit comes from the core's Schemas (`Scopes.Scopes`, `ClientMetadata`, `Ids`); none is
+ * declared again here. No response schema has a field for a session token except the bearer
+ * bootstrap's `accessToken` and the ticket's `ticket`, which are the point of those routes.
+ */
+import { ClientMetadata, Ids, McpSessionRegistry, Scopes, ServerAuthPolicy } from "@gatehouse/core"
+import type { BootstrapCredentialService, SessionCredentialService } from "@gatehouse/core"
+import { Schema } from "effect"
+import { Code } from "./AuthError.ts"
+
+// ---------------------------------------------------------------------------------------------
+// Requests
+// ---------------------------------------------------------------------------------------------
+
+/** A pairing code (or the desktop credential) as typed: normalised later, at most 256 characters. */
+export const Credential = Schema.String.check(Schema.isMaxLength(256))
+
+/** `POST /api/auth/bootstrap` */
+export const BootstrapRequest = Schema.Struct({ credential: Credential })
+export type BootstrapRequest = typeof BootstrapRequest.Type
+
+/** `POST /api/auth/bootstrap/bearer` */
+export const BearerBootstrapRequest = Schema.Struct({
+  credential: Credential,
+  client: Schema.optional(ClientMetadata.ClientDescription)
+})
+export type BearerBootstrapRequest = typeof BearerBootstrapRequest.Type
+
+/** `POST /api/auth/pairing-links` */
+export const PairingLinkRequest = Schema.Struct({
+  ttlSeconds: Schema.optional(Schema.Int.check(Schema.isGreaterThan(0))),
+  label: Schema.optional(ClientMetadata.Label),
+  scopes: Schema.optional(Scopes.Scopes)
+})
+export type PairingLinkRequest = typeof PairingLinkRequest.Type
+
+/** The body of logout, ws-ticket and revoke-others: nothing, `{}`, or no body at all. */
+export const EmptyRequest = Schema.Struct({})
+
+/** `POST /api/auth/mcp-credentials` */
+export const McpCredentialRequest = Schema.Struct({
+  threadId: McpSessionRegistry.ThreadId,
+  providerInstanceId: McpSessionRegistry.ThreadId,
+  capabilities: Schema.optional(Scopes.Scopes)
+})
+export type McpCredentialRequest = typeof McpCredentialRequest.Type
+
+// ---------------------------------------------------------------------------------------------
+// Responses
+// ---------------------------------------------------------------------------------------------
+
+/** Milliseconds since the epoch. */
+const Millis = Schema.Number
+
+/** How the server authenticates (`auth` in the session state). */
+export const Descriptor = Schema.Struct({
+  policy: ServerAuthPolicy.Policy,
+  bootstrapMethods: Schema.Array(Schema.Literals(["pairing-code", "desktop-bootstrap"])),
+  sessionMethods: Schema.Array(Schema.Literals(["cookie", "bearer"])),
+  sessionCookieName: Schema.String
+})
+export type Descriptor = typeof Descriptor.Type
+
+/** A session in a response: never its token. `current` only in the session list. */
+export const SessionView = Schema.Struct({
+  id: Ids.SessionId,
+  subject: Ids.Subject,
+  scopes: Scopes.Scopes,
+  method: Schema.String,
+  createdAt: Millis,
+  lastSeenAt: Millis,
+  expiresAt: Millis,
+  client: ClientMetadata.ClientMetadata,
+  connected: Schema.Boolean,
+  current: Schema.optionalKey(Schema.Boolean)
+})
+export type SessionView = typeof SessionView.Type
+
+/** A grant (pairing link) in a list: never its code. */
+export const GrantView = Schema.Struct({
+  id: Ids.GrantId,
+  kind: Schema.Literals(["pairing", "desktop"]),
+  label: Schema.NullOr(Schema.String),
+  scopes: Scopes.Scopes,
+  createdAt: Millis,
+  /** `null` for a desktop grant not armed yet. */
+  expiresAt: Schema.NullOr(Millis),
+  usesRemaining: Schema.Number
+})
+export type GrantView = typeof GrantView.Type
+
+/** `GET /api/auth/session` */
+export const SessionStateResponse = Schema.Struct({
+  authenticated: Schema.Boolean,
+  session: Schema.optionalKey(SessionView),
+  auth: Descriptor
+})
+export type SessionStateResponse = typeof SessionStateResponse.Type
+
+/** `POST /api/auth/bootstrap` (the token is in the cookie, never here) */
+export const BootstrapResponse = Schema.Struct({ authenticated: Schema.Literal(true), session: SessionView })
+export type BootstrapResponse = typeof BootstrapResponse.Type
+
+/** `POST /api/auth/bootstrap/bearer` */
+export const BearerBootstrapResponse = Schema.Struct({
+  accessToken: Schema.String,
+  tokenType: Schema.Literal("Bearer"),
+  expiresAt: Millis,
+  session: SessionView
+})
+export type BearerBootstrapResponse = typeof BearerBootstrapResponse.Type
+
+/** `POST /api/auth/ws-ticket` */
+export const WebSocketTicketResponse = Schema.Struct({ ticket: Schema.String, expiresAt: Millis })
+export type WebSocketTicketResponse = typeof WebSocketTicketResponse.Type
+
+/** `GET /api/auth/sessions` */
+export const SessionListResponse = Schema.Struct({ sessions: Schema.Array(SessionView) })
+export type SessionListResponse = typeof SessionListResponse.Type
+
+/** `DELETE /api/auth/sessions/:id` and `DELETE /api/auth/pairing-links/:id` */
+export const RevokeResponse = Schema.Struct({ revoked: Schema.Boolean })
+export type RevokeResponse = typeof RevokeResponse.Type
+
+/** `POST /api/auth/sessions/revoke-others` */
+export const RevokeOthersResponse = Schema.Struct({ revokedCount: Schema.Int })
+export type RevokeOthersResponse = typeof RevokeOthersResponse.Type
+
+/** `POST /api/auth/pairing-links` (201): the only response that shows a pairing code. */
+export const PairingLinkResponse = Schema.Struct({
+  id: Ids.GrantId,
+  credential: Schema.String,
+  url: Schema.String,
+  expiresAt: Millis,
+  scopes: Scopes.Scopes
+})
+export type PairingLinkResponse = typeof PairingLinkResponse.Type
+
+/** `GET /api/auth/pairing-links` */
+export const PairingLinkListResponse = Schema.Struct({ links: Schema.Array(GrantView) })
+export type PairingLinkListResponse = typeof PairingLinkListResponse.Type
+
+/** `POST /api/auth/mcp-credentials` (201) */
+export const McpCredentialResponse = Schema.Struct({
+  endpoint: Schema.String,
+  authorizationHeader: Schema.String,
+  expiresAt: Millis
+})
+export type McpCredentialResponse = typeof McpCredentialResponse.Type
+
+/** Every error: `{ "error": { "code", "message" } }`. */
+export const ErrorResponse = Schema.Struct({ error: Schema.Struct({ code: Code, message: Schema.String }) })
+export type ErrorResponse = typeof ErrorResponse.Type
+
+// ---------------------------------------------------------------------------------------------
+// Views
+// ---------------------------------------------------------------------------------------------
+
+/** The view of a session; with `currentSid`, whether it is the caller's own. */
+export const sessionView = (
+  session: SessionCredentialService.SessionInfo,
+  currentSid?: Ids.SessionId
+): SessionView => ({
+  id: session.sid,
+  subject: session.subject,
+  scopes: session.scopes,
+  method: session.method,
+  createdAt: session.createdAt,
+  lastSeenAt: session.lastSeenAt,
+  expiresAt: session.expiresAt,
+  client: session.client,
+  connected: session.connected,
+  ...(currentSid === undefined ? {} : { current: session.sid === currentSid })
+})
+
+/** The view of a grant. */
+export const grantView = (grant: BootstrapCredentialService.GrantInfo): GrantView => ({
+  id: grant.id,
+  kind: grant.kind,
+  label: grant.label ?? null,
+  scopes: grant.scopes,
+  createdAt: grant.createdAt,
+  expiresAt: grant.expiresAt ?? null,
+  usesRemaining: grant.usesRemaining
+})
