@@ -93,7 +93,7 @@ export interface BootstrapCredentialServiceShape {
 export class BootstrapCredentialService extends Context.Service<
   BootstrapCredentialService,
   BootstrapCredentialServiceShape
->()("@gatehouse/core/BootstrapCredentialService") {}
+>()("@gatehouse-auth/core/BootstrapCredentialService") {}
 
 export const defaultTtl = Duration.minutes(5)
 const maxTtl = Duration.days(30)

@@ -58,7 +58,7 @@ export interface GrantStoreShape {
   readonly listActive: (now: number) => Effect.Effect<ReadonlyArray<Grant>, StoreError>
 }
 
-export class GrantStore extends Context.Service<GrantStore, GrantStoreShape>()("@gatehouse/core/GrantStore") {}
+export class GrantStore extends Context.Service<GrantStore, GrantStoreShape>()("@gatehouse-auth/core/GrantStore") {}
 
 export const isExpired = (grant: Grant, now: number): boolean => grant.expiresAt !== undefined && now >= grant.expiresAt
 

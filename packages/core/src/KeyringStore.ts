@@ -1,7 +1,7 @@
 /**
  * Where the signing keyring's keys live, so that `SigningKeyring` can keep them in the secret store
  * (`layerSecretStore`, the default: one secret per state directory, or the environment) or in a
- * database shared by several instances (`@gatehouse/sql`). The keyring decides what the keys are
+ * database shared by several instances (`@gatehouse-auth/sql`). The keyring decides what the keys are
  * (which is current, which retire, when to drop them); a store only keeps them.
  *
  * In the secret store the keyring is one secret, `signing-keyring`: JSON `{ v: 1, keys: [{ kid, key,
@@ -80,7 +80,7 @@ export interface KeyringStoreShape {
 }
 
 export class KeyringStore extends Context.Service<KeyringStore, KeyringStoreShape>()(
-  "@gatehouse/core/KeyringStore"
+  "@gatehouse-auth/core/KeyringStore"
 ) {}
 
 const StoredKey = Schema.Struct({

@@ -81,7 +81,7 @@ export interface McpSessionRegistryShape {
 }
 
 export class McpSessionRegistry extends Context.Service<McpSessionRegistry, McpSessionRegistryShape>()(
-  "@gatehouse/core/McpSessionRegistry"
+  "@gatehouse-auth/core/McpSessionRegistry"
 ) {}
 
 /** What the registry holds per credential, keyed by the token's SHA-256. */
@@ -105,7 +105,7 @@ export interface McpSessionRegistryInspectorShape {
 export class McpSessionRegistryInspector extends Context.Service<
   McpSessionRegistryInspector,
   McpSessionRegistryInspectorShape
->()("@gatehouse/core/McpSessionRegistryInspector") {}
+>()("@gatehouse-auth/core/McpSessionRegistryInspector") {}
 
 export interface Options {
   readonly endpoint: EndpointConfig

@@ -67,7 +67,7 @@ export interface ServerAuthShape {
   >
 }
 
-export class ServerAuth extends Context.Service<ServerAuth, ServerAuthShape>()("@gatehouse/core/ServerAuth") {}
+export class ServerAuth extends Context.Service<ServerAuth, ServerAuthShape>()("@gatehouse-auth/core/ServerAuth") {}
 
 export interface Options {
   /** The application's own scopes (the standard bundle); administrative adds read/write:access. */

@@ -69,7 +69,7 @@ export interface ServerAuthPolicyShape {
 }
 
 export class ServerAuthPolicy extends Context.Service<ServerAuthPolicy, ServerAuthPolicyShape>()(
-  "@gatehouse/core/ServerAuthPolicy"
+  "@gatehouse-auth/core/ServerAuthPolicy"
 ) {}
 
 export interface Options {

@@ -86,7 +86,7 @@ export interface ServerSecretStoreShape {
 }
 
 export class ServerSecretStore extends Context.Service<ServerSecretStore, ServerSecretStoreShape>()(
-  "@gatehouse/core/ServerSecretStore"
+  "@gatehouse-auth/core/ServerSecretStore"
 ) {}
 
 export interface Options {

@@ -87,7 +87,7 @@ export interface SessionCredentialServiceShape {
 export class SessionCredentialService extends Context.Service<
   SessionCredentialService,
   SessionCredentialServiceShape
->()("@gatehouse/core/SessionCredentialService") {}
+>()("@gatehouse-auth/core/SessionCredentialService") {}
 
 export interface Options {
   readonly idleTimeout?: Duration.Input | undefined

@@ -41,7 +41,7 @@ export interface SessionStoreShape {
 }
 
 export class SessionStore extends Context.Service<SessionStore, SessionStoreShape>()(
-  "@gatehouse/core/SessionStore"
+  "@gatehouse-auth/core/SessionStore"
 ) {}
 
 /** Sessions in a `Map`. Every operation is one synchronous step, so each is atomic. */

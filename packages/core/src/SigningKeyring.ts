@@ -49,7 +49,7 @@ export interface SigningKeyringShape {
 }
 
 export class SigningKeyring extends Context.Service<SigningKeyring, SigningKeyringShape>()(
-  "@gatehouse/core/SigningKeyring"
+  "@gatehouse-auth/core/SigningKeyring"
 ) {}
 
 export interface Options {

@@ -1,6 +1,6 @@
 /**
- * `@gatehouse/core`: the services, schemas, errors and in-memory stores of Gatehouse. No HTTP and no
- * SQL here; `@gatehouse/http` and `@gatehouse/sql` build on these modules.
+ * `@gatehouse-auth/core`: the services, schemas, errors and in-memory stores of Gatehouse. No HTTP and no
+ * SQL here; `@gatehouse-auth/http` and `@gatehouse-auth/sql` build on these modules.
  */
 
 /** Canonical base64url (one spelling per byte string): encode, and decode only the canonical form. */

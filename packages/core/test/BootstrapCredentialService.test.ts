@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { errorTag } from "@gatehouse/testing/support"
+import { errorTag } from "@gatehouse-auth/testing/support"
 import { Duration, Effect, Exit, Fiber, Layer, Option, Redacted, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import * as fc from "fast-check"

@@ -1,6 +1,6 @@
 // The conformance suite against the core's memory layers: the reference behaviour.
-import { GrantStore, KeyringStore, ServerSecretStore, SessionStore } from "@gatehouse/core"
-import { StoreConformance } from "@gatehouse/testing"
+import { GrantStore, KeyringStore, ServerSecretStore, SessionStore } from "@gatehouse-auth/core"
+import { StoreConformance } from "@gatehouse-auth/testing"
 import { Layer } from "effect"
 
 StoreConformance.run("memory", () =>

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { errorTag } from "@gatehouse/testing/support"
+import { errorTag } from "@gatehouse-auth/testing/support"
 import { ConfigProvider, Context, Duration, Effect, Exit, Layer, Option, Redacted, Scope } from "effect"
 import { TestClock } from "effect/testing"
 import * as fc from "fast-check"

@@ -1,15 +1,15 @@
 /**
  * The request and response bodies of every `/api/auth/*` route, as Schemas: the routes decode
  * requests with them and encode responses with them, so the wire format is written down once. A
- * client imports the types (`import type { AuthApi } from "@gatehouse/http"`): a contract change
+ * client imports the types (`import type { AuthApi } from "@gatehouse-auth/http"`): a contract change
  * then breaks the client's build, not its users.
  *
  * Every limit comes from the core's Schemas (`Scopes.Scopes`, `ClientMetadata`, `Ids`); none is
  * declared again here. No response schema has a field for a session token except the bearer
  * bootstrap's `accessToken` and the ticket's `ticket`, which are the point of those routes.
  */
-import { ClientMetadata, Ids, McpSessionRegistry, Scopes, ServerAuthPolicy } from "@gatehouse/core"
-import type { BootstrapCredentialService, SessionCredentialService } from "@gatehouse/core"
+import { ClientMetadata, Ids, McpSessionRegistry, Scopes, ServerAuthPolicy } from "@gatehouse-auth/core"
+import type { BootstrapCredentialService, SessionCredentialService } from "@gatehouse-auth/core"
 import { Schema } from "effect"
 import { Code } from "./AuthError.ts"
 

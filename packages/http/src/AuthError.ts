@@ -4,7 +4,7 @@
  * - `HttpAuthError` and its constructors (`invalidCredential`, `rateLimited`, ...): the response
  *   `{ "error": { "code", "message" } }` with the headers the contract asks for
  *   (`WWW-Authenticate` on 401 and on a missing scope, `Retry-After` on 429 and 503).
- * - `fromCoreError` maps every typed error of `@gatehouse/core` (the `CoreError` union) onto one of
+ * - `fromCoreError` maps every typed error of `@gatehouse-auth/core` (the `CoreError` union) onto one of
  *   them. The switch is exhaustive: a core error added or renamed without a case here fails to
  *   compile instead of becoming a silent 500.
  * - `isCoreError` recognises those errors among unknown failures (what `HttpAuth.respond` catches);
@@ -16,7 +16,7 @@ import type {
   McpSessionRegistry,
   ServerAuth,
   SessionCredentialService
-} from "@gatehouse/core"
+} from "@gatehouse-auth/core"
 import { Predicate, Schema } from "effect"
 import { HttpServerResponse } from "effect/http"
 
@@ -96,7 +96,7 @@ export const toResponse = (error: HttpAuthError): HttpServerResponse.HttpServerR
   )
 
 /**
- * Every typed error of `@gatehouse/core` that reaches an HTTP handler. (The keyring's and the
+ * Every typed error of `@gatehouse-auth/core` that reaches an HTTP handler. (The keyring's and the
  * secret store's errors are start-up and CLI failures: no request can meet them.)
  */
 export type CoreError =

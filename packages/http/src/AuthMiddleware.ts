@@ -7,7 +7,7 @@
  *   without a port): the DNS-rebinding guard.
  * - `notFound`: a 404 in the contract's error shape for any path no route matched (registered last).
  */
-import { ServerAuthPolicy } from "@gatehouse/core"
+import { ServerAuthPolicy } from "@gatehouse-auth/core"
 import { Effect, Result } from "effect"
 import { HttpMiddleware, HttpRouter, HttpServerRequest } from "effect/http"
 import { IpNetwork } from "effect/net"

@@ -10,7 +10,7 @@ import {
   Scopes,
   ServerAuth,
   SessionCredentialService
-} from "@gatehouse/core"
+} from "@gatehouse-auth/core"
 import { Effect, Option, Redacted, Schema } from "effect"
 import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
 import * as AuthApi from "./AuthApi.ts"

@@ -12,7 +12,7 @@
  *     ))
  *   }))
  */
-import { Scopes, ServerAuth, ServerAuthPolicy } from "@gatehouse/core"
+import { Scopes, ServerAuth, ServerAuthPolicy } from "@gatehouse-auth/core"
 import { Cause, Context, Effect, Layer, Redacted } from "effect"
 import { HttpServerRequest, HttpServerResponse } from "effect/http"
 import * as AuthError from "./AuthError.ts"
@@ -22,7 +22,7 @@ import * as RequestInfo from "./RequestInfo.ts"
 
 /** The authenticated session of the current request. */
 export class CurrentSession extends Context.Service<CurrentSession, ServerAuth.Authenticated>()(
-  "@gatehouse/http/CurrentSession"
+  "@gatehouse-auth/http/CurrentSession"
 ) {}
 
 type Request = HttpServerRequest.HttpServerRequest
@@ -68,7 +68,7 @@ export interface HttpAuthShape {
   readonly clearSessionCookie: (request: Request, response: Response) => Effect.Effect<Response>
 }
 
-export class HttpAuth extends Context.Service<HttpAuth, HttpAuthShape>()("@gatehouse/http/HttpAuth") {}
+export class HttpAuth extends Context.Service<HttpAuth, HttpAuthShape>()("@gatehouse-auth/http/HttpAuth") {}
 
 /** The `Set-Cookie` attributes of a cookie the policy describes (the policy alone decides them). */
 export const cookieOptions = (cookie: ServerAuthPolicy.CookieAttributes) => ({

@@ -1,5 +1,5 @@
 /**
- * The one way to put `@gatehouse/http` around an application: `layer(options)(AppRoutes)` serves
+ * The one way to put `@gatehouse-auth/http` around an application: `layer(options)(AppRoutes)` serves
  * the application's route layers together with
  *
  * - the services, provided OUTSIDE `HttpRouter.serve` so every route shares them (one rate limiter,
@@ -65,7 +65,7 @@ const withoutMcp = <A, E, R>(options: Options, routes: Layer.Layer<A, E, R>) => 
 const withMcp = <A, E, R>(options: Options & { readonly mcp: true | McpGuard.Options }, routes: Layer.Layer<A, E, R>) =>
   compose(options, Layer.mergeAll(routes, McpRoutes.layer), McpGuard.layer(options.mcp === true ? {} : options.mcp))
 
-/** The application's routes served with everything of `@gatehouse/http` (see the module's comment). */
+/** The application's routes served with everything of `@gatehouse-auth/http` (see the module's comment). */
 export const layer: {
   (options: Options & { readonly mcp: true | McpGuard.Options }): <A, E, R>(
     routes: Layer.Layer<A, E, R>

@@ -21,7 +21,7 @@ export interface HttpAuthSettingsShape {
 }
 
 export class HttpAuthSettings extends Context.Service<HttpAuthSettings, HttpAuthSettingsShape>()(
-  "@gatehouse/http/HttpAuthSettings"
+  "@gatehouse-auth/http/HttpAuthSettings"
 ) {}
 
 export type Options =

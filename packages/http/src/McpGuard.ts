@@ -8,7 +8,7 @@
  * §5.1) so a client can discover how to authenticate. The handler gets the `McpPrincipal` as the
  * `CurrentMcpPrincipal` service. The metadata document itself is served by `McpRoutes.layer`.
  */
-import { McpSessionRegistry } from "@gatehouse/core"
+import { McpSessionRegistry } from "@gatehouse-auth/core"
 import { Context, Effect, Layer, Option } from "effect"
 import { HttpServerRequest, HttpServerResponse } from "effect/http"
 import * as AuthError from "./AuthError.ts"
@@ -18,7 +18,7 @@ import * as RequestInfo from "./RequestInfo.ts"
 
 /** The agent thread an MCP request speaks for. */
 export class CurrentMcpPrincipal extends Context.Service<CurrentMcpPrincipal, McpSessionRegistry.McpPrincipal>()(
-  "@gatehouse/http/CurrentMcpPrincipal"
+  "@gatehouse-auth/http/CurrentMcpPrincipal"
 ) {}
 
 export const metadataPath = "/.well-known/oauth-protected-resource"
@@ -35,7 +35,7 @@ export interface McpGuardShape {
   ) => Effect.Effect<Response, never, HttpServerRequest.HttpServerRequest | Exclude<R, CurrentMcpPrincipal>>
 }
 
-export class McpGuard extends Context.Service<McpGuard, McpGuardShape>()("@gatehouse/http/McpGuard") {}
+export class McpGuard extends Context.Service<McpGuard, McpGuardShape>()("@gatehouse-auth/http/McpGuard") {}
 
 export interface Options {
   /** Shown to people in the metadata (`resource_name`). */

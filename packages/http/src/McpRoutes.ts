@@ -4,7 +4,7 @@
  * `McpGuard`'s challenges point at, at `/.well-known/oauth-protected-resource` (and at the RFC 9728
  * path-suffixed URL `/.well-known/oauth-protected-resource<endpoint path>`).
  */
-import { McpSessionRegistry, Scopes } from "@gatehouse/core"
+import { McpSessionRegistry, Scopes } from "@gatehouse-auth/core"
 import { Effect, Redacted, Schema } from "effect"
 import { HttpRouter, HttpServerResponse } from "effect/http"
 import * as AuthApi from "./AuthApi.ts"

@@ -6,7 +6,7 @@
  * Memory is bounded: full buckets carry no information and are dropped by a sweep, and beyond
  * `maxEntries` addresses the oldest entries are dropped.
  */
-import { Durations } from "@gatehouse/core"
+import { Durations } from "@gatehouse-auth/core"
 import { Clock, Context, Duration, Effect, Layer } from "effect"
 
 export interface RateLimiterShape {
@@ -18,7 +18,7 @@ export interface RateLimiterShape {
   readonly size: () => number
 }
 
-export class RateLimiter extends Context.Service<RateLimiter, RateLimiterShape>()("@gatehouse/http/RateLimiter") {}
+export class RateLimiter extends Context.Service<RateLimiter, RateLimiterShape>()("@gatehouse-auth/http/RateLimiter") {}
 
 export interface Options {
   readonly capacity?: number | undefined

@@ -3,7 +3,7 @@
  * Host and Origin be trusted. Total functions: hostile headers give `undefined` or `false`, never
  * an exception.
  */
-import type { ClientMetadata } from "@gatehouse/core"
+import type { ClientMetadata } from "@gatehouse-auth/core"
 import { Option, Redacted } from "effect"
 import type { HttpServerRequest } from "effect/http"
 

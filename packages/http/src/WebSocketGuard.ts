@@ -9,7 +9,7 @@
  * within `livenessInterval` (default 500 ms) for a revoke made elsewhere (the CLI, another instance
  * on the same database), found by re-reading the connected sessions from the store.
  */
-import { type Ids, Scopes, ServerAuth, SessionCredentialService } from "@gatehouse/core"
+import { type Ids, Scopes, ServerAuth, SessionCredentialService } from "@gatehouse-auth/core"
 import { Context, Deferred, Duration, Effect, Layer, Redacted, Schedule, Stream } from "effect"
 import { HttpServerRequest, HttpServerResponse } from "effect/http"
 import { Socket } from "effect/socket"
@@ -36,7 +36,7 @@ export interface WebSocketGuardShape {
 }
 
 export class WebSocketGuard extends Context.Service<WebSocketGuard, WebSocketGuardShape>()(
-  "@gatehouse/http/WebSocketGuard"
+  "@gatehouse-auth/http/WebSocketGuard"
 ) {}
 
 const ticketOf = (request: HttpServerRequest.HttpServerRequest): RequestInfo.Presented => {

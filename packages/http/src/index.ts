@@ -1,6 +1,6 @@
 /**
- * `@gatehouse/http`: the HTTP face of Gatehouse on `effect/http`. Start with `HttpAuthLayer.layer`,
- * which serves your routes with everything else here. No storage: it talks to `@gatehouse/core`.
+ * `@gatehouse-auth/http`: the HTTP face of Gatehouse on `effect/http`. Start with `HttpAuthLayer.layer`,
+ * which serves your routes with everything else here. No storage: it talks to `@gatehouse-auth/core`.
  */
 
 /** Request and response Schemas of every `/api/auth/*` route (a client imports their types). */

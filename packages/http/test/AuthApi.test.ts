@@ -4,7 +4,7 @@
  * Schemas with a 400, never a 5xx.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { bearer, jsonHeaders, postJson, request } from "@gatehouse/testing/support"
+import { bearer, jsonHeaders, postJson, request } from "@gatehouse-auth/testing/support"
 import { Effect, Redacted, Schema } from "effect"
 import * as fc from "fast-check"
 import * as AuthApi from "../src/AuthApi.ts"

@@ -14,7 +14,7 @@ import {
   ServerSecretStore,
   SessionCredentialService,
   SigningKeyring
-} from "@gatehouse/core"
+} from "@gatehouse-auth/core"
 import { Effect, Layer, Logger, Schema } from "effect"
 import type { HttpBody } from "effect/http"
 import { HttpServerRequest, HttpServerResponse } from "effect/http"

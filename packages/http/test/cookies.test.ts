@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { cookiePair, postJson, request } from "@gatehouse/testing/support"
+import { cookiePair, postJson, request } from "@gatehouse-auth/testing/support"
 import { Effect, Redacted } from "effect"
 import { execFile } from "node:child_process"
 import * as Fs from "node:fs"

@@ -1,6 +1,6 @@
 /**
  * A real Gatehouse HTTP server on 127.0.0.1 for tests, with memory stores. Tests talk to it with the
- * raw HTTP client of `@gatehouse/testing/support`.
+ * raw HTTP client of `@gatehouse-auth/testing/support`.
  */
 import { NodeHttpServer } from "@effect/platform-node"
 import {
@@ -12,8 +12,8 @@ import {
   SessionCredentialService,
   SessionStore,
   SigningKeyring
-} from "@gatehouse/core"
-import { freePort } from "@gatehouse/testing/support"
+} from "@gatehouse-auth/core"
+import { freePort } from "@gatehouse-auth/testing/support"
 import { Context, Effect, Layer, Redacted } from "effect"
 import { HttpRouter, HttpServerResponse } from "effect/http"
 import { Socket } from "effect/socket"

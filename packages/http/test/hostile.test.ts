@@ -5,7 +5,7 @@
  * answering.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { request } from "@gatehouse/testing/support"
+import { request } from "@gatehouse-auth/testing/support"
 import { Effect } from "effect"
 import * as fc from "fast-check"
 import * as Net from "node:net"

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { postJson, request } from "@gatehouse/testing/support"
+import { postJson, request } from "@gatehouse-auth/testing/support"
 import { Effect } from "effect"
 import { TestClock } from "effect/testing"
 import { adminSession, startServer, type TestServer } from "./harness.ts"

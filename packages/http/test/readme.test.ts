@@ -12,7 +12,7 @@ import {
   ServerSecretStore,
   SessionCredentialService,
   SigningKeyring
-} from "@gatehouse/core"
+} from "@gatehouse-auth/core"
 import { Context } from "effect"
 import { HttpServer } from "effect/http"
 import * as Fs from "node:fs"
@@ -32,7 +32,7 @@ const Core = ServerAuth.layer({ applicationScopes: ["read:hello", "write:hello"]
 )
 
 // README:begin
-import { HttpAuth, HttpAuthLayer, WebSocketGuard } from "@gatehouse/http"
+import { HttpAuth, HttpAuthLayer, WebSocketGuard } from "@gatehouse-auth/http"
 import { Effect, Layer } from "effect"
 import { HttpRouter, HttpServerResponse } from "effect/http"
 import { Socket } from "effect/socket"

@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Crockford, Ids } from "@gatehouse/core"
-import { bearer, cookiePair, jsonHeaders, postJson, request } from "@gatehouse/testing/support"
+import { Crockford, Ids } from "@gatehouse-auth/core"
+import { bearer, cookiePair, jsonHeaders, postJson, request } from "@gatehouse-auth/testing/support"
 import { Duration, Effect, Redacted } from "effect"
 import { TestClock } from "effect/testing"
 import { adminSession, applicationScopes, type ServerOptions, startServer, type TestServer } from "./harness.ts"

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { request } from "@gatehouse/testing/support"
+import { request } from "@gatehouse-auth/testing/support"
 import { Effect, Fiber } from "effect"
 import { TestClock } from "effect/testing"
 import WebSocket from "ws"

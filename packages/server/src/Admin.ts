@@ -13,7 +13,7 @@ import {
   Scopes,
   SessionCredentialService,
   SigningKeyring
-} from "@gatehouse/core"
+} from "@gatehouse-auth/core"
 import { Console, Context, Duration, Effect, Layer, Option, Redacted } from "effect"
 import { CliError } from "effect/cli"
 import * as HelloRoutes from "./HelloRoutes.ts"

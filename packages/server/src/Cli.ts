@@ -1,7 +1,7 @@
 /**
  * The `gatehouse` command line (effect/cli). `gatehouse serve` is what `npm start` runs.
  */
-import { ServerAuthPolicy } from "@gatehouse/core"
+import { ServerAuthPolicy } from "@gatehouse-auth/core"
 import { Config } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import * as Admin from "./Admin.ts"

@@ -6,7 +6,7 @@
  * A pipe or socket (what a desktop shell passes) is read without blocking; a regular file is read
  * directly. The line may end with `\n` or `\r\n`, or at end of input.
  */
-import { Durations } from "@gatehouse/core"
+import { Durations } from "@gatehouse-auth/core"
 import { Duration, Effect, Redacted, Schema } from "effect"
 import * as Fs from "node:fs"
 import * as Net from "node:net"

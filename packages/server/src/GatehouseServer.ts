@@ -1,7 +1,7 @@
 /**
  * The reference server as one Layer: core services over the stores of `Stores.ts` (SQLite in the
  * state directory, or PostgreSQL), the auth routes
- * of `@gatehouse/http`, the hello application, the `/pair` page, on a Node HTTP server.
+ * of `@gatehouse-auth/http`, the hello application, the `/pair` page, on a Node HTTP server.
  *
  * The policy (and so the cookie name, `gatehouse_session_<port>`) is built from the address the
  * server actually bound, so `port: 0` works. Building the layer listens; closing its scope stops
@@ -15,8 +15,8 @@ import {
   ServerAuth,
   ServerAuthPolicy,
   SessionCredentialService
-} from "@gatehouse/core"
-import { HttpAuthLayer, WebSocketGuard } from "@gatehouse/http"
+} from "@gatehouse-auth/core"
+import { HttpAuthLayer, WebSocketGuard } from "@gatehouse-auth/http"
 import { Context, Duration, Effect, Layer } from "effect"
 import { HttpServer } from "effect/http"
 import * as Http from "node:http"
@@ -52,7 +52,7 @@ export interface GatehouseServerShape {
 }
 
 export class GatehouseServer extends Context.Service<GatehouseServer, GatehouseServerShape>()(
-  "@gatehouse/server/GatehouseServer"
+  "@gatehouse-auth/server/GatehouseServer"
 ) {}
 
 /** `0.0.0.0` and `::` accept everything; a URL for them names this machine's loopback address. */

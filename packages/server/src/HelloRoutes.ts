@@ -6,7 +6,7 @@
  *   closes it with 4401 (the guard does that), and shutting down closes it with 1001. Frame size
  *   is capped by the server (`maxPayload`).
  */
-import { HttpAuth, WebSocketGuard } from "@gatehouse/http"
+import { HttpAuth, WebSocketGuard } from "@gatehouse-auth/http"
 import { Effect } from "effect"
 import { HttpRouter, HttpServerResponse } from "effect/http"
 import { Socket } from "effect/socket"

@@ -3,7 +3,7 @@
  * credential from `POST /api/auth/mcp-credentials`). It echoes the JSON body with the thread the
  * credential speaks for: `{ "threadId": ..., "body": ... }`.
  */
-import { HttpAuthSettings, JsonBody, McpGuard } from "@gatehouse/http"
+import { HttpAuthSettings, JsonBody, McpGuard } from "@gatehouse-auth/http"
 import { Effect, Schema } from "effect"
 import { HttpRouter, HttpServerResponse } from "effect/http"
 

@@ -8,7 +8,7 @@
  * `Referrer-Policy: no-referrer` (the page's URL may carry a pairing token until the script strips
  * it) and `X-Frame-Options: DENY` (no clickjacking of the revoke buttons).
  */
-import { Hashing } from "@gatehouse/core"
+import { Hashing } from "@gatehouse-auth/core"
 import { Effect, FileSystem, Path } from "effect"
 import { HttpRouter, HttpServerResponse } from "effect/http"
 

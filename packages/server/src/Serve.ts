@@ -5,8 +5,8 @@
  * The same credential is used for the `Pairing URL:` line, the QR code and `--open`; the desktop
  * bootstrap credential is never printed.
  */
-import { BootstrapCredentialService, Durations, Scopes, type ServerAuthPolicy } from "@gatehouse/core"
-import { Database } from "@gatehouse/sql"
+import { BootstrapCredentialService, Durations, Scopes, type ServerAuthPolicy } from "@gatehouse-auth/core"
+import { Database } from "@gatehouse-auth/sql"
 import { Console, Effect, Layer, Option, Redacted, Result } from "effect"
 import { CliError } from "effect/cli"
 import { IpNetwork } from "effect/net"

@@ -13,7 +13,7 @@ export interface ShutdownShape {
   readonly begun: Effect.Effect<void>
 }
 
-export class Shutdown extends Context.Service<Shutdown, ShutdownShape>()("@gatehouse/server/Shutdown") {}
+export class Shutdown extends Context.Service<Shutdown, ShutdownShape>()("@gatehouse-auth/server/Shutdown") {}
 
 export const goingAwayCloseCode = 1001
 

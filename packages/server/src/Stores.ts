@@ -9,8 +9,8 @@
  *   `GATEHOUSE_SECRET_*`. The signing keys in the database are encrypted under the
  *   `keyring-wrapping-key` secret, so instances sharing a database must share that secret.
  */
-import { ServerSecretStore, SigningKeyring } from "@gatehouse/core"
-import { SqlStores } from "@gatehouse/sql"
+import { ServerSecretStore, SigningKeyring } from "@gatehouse-auth/core"
+import { SqlStores } from "@gatehouse-auth/sql"
 import { Duration, Effect, FileSystem, Layer, Path, type Redacted, Schema } from "effect"
 
 export interface Options {

@@ -1,5 +1,5 @@
 /**
- * `@gatehouse/server`: the reference server and the `gatehouse` CLI, built on the other packages.
+ * `@gatehouse-auth/server`: the reference server and the `gatehouse` CLI, built on the other packages.
  * Most people run the bin; these modules are for embedding it or testing against it.
  */
 

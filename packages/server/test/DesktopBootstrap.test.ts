@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { tempDirectory } from "@gatehouse/testing/support"
+import { tempDirectory } from "@gatehouse-auth/testing/support"
 import { Effect, Exit, Option, Redacted } from "effect"
 import * as Fs from "node:fs"
 import * as Path from "node:path"

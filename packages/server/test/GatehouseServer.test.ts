@@ -3,7 +3,7 @@
  * built in-process on a free port, over loopback.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { tempDirectory } from "@gatehouse/testing/support"
+import { tempDirectory } from "@gatehouse-auth/testing/support"
 import { Effect, Exit, Layer, Redacted, Scope } from "effect"
 import * as fc from "fast-check"
 import { GatehouseServer } from "../src/index.ts"

@@ -3,7 +3,7 @@
  * shell launches it) and talk to it over loopback. Every wait is bounded; every child is killed in
  * a finalizer.
  */
-import * as Support from "@gatehouse/testing/support"
+import * as Support from "@gatehouse-auth/testing/support"
 import { Duration, Effect } from "effect"
 import { type ChildProcess, spawn } from "node:child_process"
 import * as Path from "node:path"
@@ -88,7 +88,7 @@ export const pairingUrl = (served: Served) =>
 
 /**
  * One HTTP request to `url` over loopback, with a JSON `body` when one is given: the raw client of
- * `@gatehouse/testing/support` with the Host header the URL names (unless `headers` set one).
+ * `@gatehouse-auth/testing/support` with the Host header the URL names (unless `headers` set one).
  */
 export const request = (
   url: string,

@@ -6,7 +6,7 @@
  * CI must install it (.ci/run does).
  */
 import { assert, describe, it } from "@effect/vitest"
-import { tempDirectory } from "@gatehouse/testing/support"
+import { tempDirectory } from "@gatehouse-auth/testing/support"
 import { Effect } from "effect"
 import * as Fs from "node:fs"
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core"

@@ -3,8 +3,8 @@
  * started again, and the `gatehouse` commands working on that state while a server runs.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Crockford } from "@gatehouse/core"
-import { bearer, tempDirectory } from "@gatehouse/testing/support"
+import { Crockford } from "@gatehouse-auth/core"
+import { bearer, tempDirectory } from "@gatehouse-auth/testing/support"
 import { Effect } from "effect"
 import * as Fs from "node:fs"
 import * as Path from "node:path"

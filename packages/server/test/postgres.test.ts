@@ -4,13 +4,13 @@
  * (`.ci/run` starts a PostgreSQL); skipped locally without one, a failure in CI.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { bearer, tempDirectory } from "@gatehouse/testing/support"
+import { bearer, tempDirectory } from "@gatehouse-auth/testing/support"
 import {
   freshSchemaBehindProxy,
   freshSchemaUrl,
   requirePostgresInCi,
   unavailable
-} from "@gatehouse/testing/support/postgres"
+} from "@gatehouse-auth/testing/support/postgres"
 import { Effect, Layer, Redacted } from "effect"
 import * as Crypto from "node:crypto"
 import { GatehouseServer } from "../src/index.ts"

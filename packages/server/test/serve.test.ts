@@ -2,8 +2,8 @@
  * `gatehouse serve` as a child process: the bin itself, as a desktop shell launches it.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Crockford } from "@gatehouse/core"
-import { freePort, tempDirectory } from "@gatehouse/testing/support"
+import { Crockford } from "@gatehouse-auth/core"
+import { freePort, tempDirectory } from "@gatehouse-auth/testing/support"
 import { Effect } from "effect"
 import * as Fs from "node:fs"
 import * as Net from "node:net"

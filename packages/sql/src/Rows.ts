@@ -3,7 +3,7 @@
  * a store runs them inside `decode`, so a row that does not decode becomes a typed failure (and
  * then, through `StoreFailure.guard`, a `StoreError`), never a record with a wrong field.
  */
-import { Ids } from "@gatehouse/core"
+import { Ids } from "@gatehouse-auth/core"
 import { Effect } from "effect"
 
 /** A BIGINT column: PostgreSQL drivers may hand back a string or a bigint. */

@@ -10,7 +10,7 @@
  * the store read the row to say why, with the core's pure `decideConsume`, so every store agrees on
  * the rules.
  */
-import { GrantStore } from "@gatehouse/core"
+import { GrantStore } from "@gatehouse-auth/core"
 import { Effect, Layer, Option } from "effect"
 import { SqlClient } from "effect/sql"
 import { decode, grantId, integer, optionalInteger, optionalText, stringArray, text } from "./Rows.ts"

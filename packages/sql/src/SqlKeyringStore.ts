@@ -17,7 +17,7 @@
  * When `GATEHOUSE_SECRET_SIGNING_KEYRING` is set the keyring comes from the environment instead,
  * exactly as with the secret-store keyring (rotation then means changing the variable).
  */
-import { Base64Url, Hashing, KeyringStore, ServerSecretStore } from "@gatehouse/core"
+import { Base64Url, Hashing, KeyringStore, ServerSecretStore } from "@gatehouse-auth/core"
 import { Effect, Layer, Option, Redacted } from "effect"
 import { SqlClient } from "effect/sql"
 import * as Crypto from "node:crypto"

@@ -7,7 +7,7 @@
  * A ticket id is recorded with a primary-key insert (`ON CONFLICT DO NOTHING RETURNING`): exactly
  * one caller, in any process, sees the row come back.
  */
-import { Durations, Errors, type Ids, SessionStore } from "@gatehouse/core"
+import { Durations, Errors, type Ids, SessionStore } from "@gatehouse-auth/core"
 import { Duration, Effect, Layer, Option } from "effect"
 import { SqlClient } from "effect/sql"
 import { decode, integer, optionalText, sessionId, stringArray, text } from "./Rows.ts"

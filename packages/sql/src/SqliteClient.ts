@@ -167,7 +167,9 @@ export interface MemoizedRowOptions<A> {
   readonly capacity?: number | undefined
 }
 
-export class SqliteDirect extends Context.Service<SqliteDirect, SqliteDirectShape>()("@gatehouse/sql/SqliteDirect") {}
+export class SqliteDirect
+  extends Context.Service<SqliteDirect, SqliteDirectShape>()("@gatehouse-auth/sql/SqliteDirect")
+{}
 
 const makeDirect = (
   db: DatabaseSync,

@@ -3,7 +3,7 @@
  * connection lost mid-query or a row that does not decode all become `StoreError`, so the HTTP
  * layer answers 503 and an outage can never pass for a success or crash a fiber.
  */
-import { Errors } from "@gatehouse/core"
+import { Errors } from "@gatehouse-auth/core"
 import { Effect } from "effect"
 
 export const guard =

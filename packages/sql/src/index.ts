@@ -1,5 +1,5 @@
 /**
- * `@gatehouse/sql`: the core's stores over `effect/sql`, on SQLite (`node:sqlite`, the embedded
+ * `@gatehouse-auth/sql`: the core's stores over `effect/sql`, on SQLite (`node:sqlite`, the embedded
  * default) or PostgreSQL (several instances on one database). Start with `SqlStores`.
  */
 

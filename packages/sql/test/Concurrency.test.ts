@@ -2,8 +2,8 @@
 // consumes of one grant (and of a uses = 3 grant, and of one WebSocket ticket id), released at the
 // same instant, against one SQLite file and against PostgreSQL.
 import { assert, describe, it } from "@effect/vitest"
-import { GrantStore, SessionStore } from "@gatehouse/core"
-import { freshSchemaUrl, requirePostgresInCi, unavailable } from "@gatehouse/testing/support/postgres"
+import { GrantStore, SessionStore } from "@gatehouse-auth/core"
+import { freshSchemaUrl, requirePostgresInCi, unavailable } from "@gatehouse-auth/testing/support/postgres"
 import { Context, Effect, Layer, Redacted } from "effect"
 import { SqlClient } from "effect/sql"
 import * as Database from "../src/Database.ts"

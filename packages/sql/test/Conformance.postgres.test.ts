@@ -1,7 +1,7 @@
 // The conformance suite against PostgreSQL: a fresh schema for each test.
-import { ServerSecretStore } from "@gatehouse/core"
-import { StoreConformance } from "@gatehouse/testing"
-import { freshSchemaUrl, requirePostgresInCi, unavailable } from "@gatehouse/testing/support/postgres"
+import { ServerSecretStore } from "@gatehouse-auth/core"
+import { StoreConformance } from "@gatehouse-auth/testing"
+import { freshSchemaUrl, requirePostgresInCi, unavailable } from "@gatehouse-auth/testing/support/postgres"
 import { Effect, Layer, Redacted } from "effect"
 import * as SqlStores from "../src/SqlStores.ts"
 

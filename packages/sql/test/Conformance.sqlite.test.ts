@@ -1,9 +1,9 @@
 // The conformance suite against SQLite: a real database file in a temp dir, fresh for each test.
 // This file is the example of the README's "Writing your own store": keep the two alike.
 import { NodeFileSystem } from "@effect/platform-node"
-import { ServerSecretStore } from "@gatehouse/core"
-import { SqlStores } from "@gatehouse/sql"
-import { StoreConformance } from "@gatehouse/testing"
+import { ServerSecretStore } from "@gatehouse-auth/core"
+import { SqlStores } from "@gatehouse-auth/sql"
+import { StoreConformance } from "@gatehouse-auth/testing"
 import { Effect, FileSystem, Layer } from "effect"
 import * as Path from "node:path"
 

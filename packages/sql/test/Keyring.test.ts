@@ -2,8 +2,8 @@
 // the others, old tokens keep verifying), never stored in plain text, and refusing to start with
 // the wrong wrapping key. Run against SQLite and PostgreSQL.
 import { assert, describe, it } from "@effect/vitest"
-import { KeyringStore, ServerSecretStore, SigningKeyring } from "@gatehouse/core"
-import { freshSchemaUrl, requirePostgresInCi, unavailable } from "@gatehouse/testing/support/postgres"
+import { KeyringStore, ServerSecretStore, SigningKeyring } from "@gatehouse-auth/core"
+import { freshSchemaUrl, requirePostgresInCi, unavailable } from "@gatehouse-auth/testing/support/postgres"
 import { ConfigProvider, Context, Duration, Effect, Layer, Option, Redacted, type Scope } from "effect"
 import { SqlClient } from "effect/sql"
 import { TestClock } from "effect/testing"

@@ -4,14 +4,20 @@
 // never a defect, never a success, and nothing is lost (a consume that failed used nothing; a
 // revoke that failed says so).
 import { assert, describe, it } from "@effect/vitest"
-import { GrantStore, ServerSecretStore, SessionCredentialService, SessionStore, SigningKeyring } from "@gatehouse/core"
-import { errorTag, freePort, tempDirectory } from "@gatehouse/testing/support"
+import {
+  GrantStore,
+  ServerSecretStore,
+  SessionCredentialService,
+  SessionStore,
+  SigningKeyring
+} from "@gatehouse-auth/core"
+import { errorTag, freePort, tempDirectory } from "@gatehouse-auth/testing/support"
 import {
   freshSchemaBehindProxy,
   requirePostgresInCi,
   unavailable,
   url as testUrl
-} from "@gatehouse/testing/support/postgres"
+} from "@gatehouse-auth/testing/support/postgres"
 import { Context, Duration, Effect, Exit, Layer, Option, Redacted, Scope } from "effect"
 import * as Fs from "node:fs"
 import * as Path from "node:path"

@@ -2,7 +2,7 @@
 // pin down that nothing remembered outlives a change made anywhere else: by another connection, by
 // another store on the same connection, or by another process.
 import { assert, describe, it } from "@effect/vitest"
-import { SessionStore } from "@gatehouse/core"
+import { SessionStore } from "@gatehouse-auth/core"
 import { Context, Deferred, Effect, Fiber, Layer, Option } from "effect"
 import { SqlClient } from "effect/sql"
 import * as Database from "../src/Database.ts"

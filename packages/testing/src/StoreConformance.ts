@@ -8,7 +8,7 @@
  * Call it at the top level of a vitest test file; it registers one `describe` block:
  *
  * ```ts
- * import { StoreConformance } from "@gatehouse/testing"
+ * import { StoreConformance } from "@gatehouse-auth/testing"
  * import { Layer } from "effect"
  *
  * // All three stores of a backend, fresh and empty for every test:
@@ -30,7 +30,7 @@
  * - A layer that fails to build fails the test (as a defect) with its error.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { GrantStore, Ids, KeyringStore, SessionStore } from "@gatehouse/core"
+import { GrantStore, Ids, KeyringStore, SessionStore } from "@gatehouse-auth/core"
 import { Context, Effect, Layer, Option, Redacted } from "effect"
 import * as fc from "fast-check"
 

@@ -1,7 +1,7 @@
 /**
- * `@gatehouse/testing`: the store conformance suite. Run it against your own `GrantStore`,
+ * `@gatehouse-auth/testing`: the store conformance suite. Run it against your own `GrantStore`,
  * `SessionStore` or `KeyringStore` to check that it keeps every rule the Gatehouse stores keep.
- * (`@gatehouse/testing/support` holds helpers for this repository's own tests.)
+ * (`@gatehouse-auth/testing/support` holds helpers for this repository's own tests.)
  */
 
 /** The conformance suite: `run` for all three stores, or `grantStore` / `sessionStore` / `keyringStore` alone. */

@@ -1,5 +1,5 @@
 /** Plain store records for the SQL suites: a grant and a session with fixed, simple fields. */
-import { type ClientMetadata, type GrantStore, Ids, type SessionStore } from "@gatehouse/core"
+import { type ClientMetadata, type GrantStore, Ids, type SessionStore } from "@gatehouse-auth/core"
 
 /** Test ids, branded (they pass the id Schema). */
 export const sid = (text: string): Ids.SessionId => Ids.SessionId.make(text)

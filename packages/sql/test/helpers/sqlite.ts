@@ -1,4 +1,4 @@
-import { tempDirectory } from "@gatehouse/testing/support"
+import { tempDirectory } from "@gatehouse-auth/testing/support"
 import { Effect } from "effect"
 import * as Path from "node:path"
 

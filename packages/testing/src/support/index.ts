@@ -1,7 +1,7 @@
 /**
  * The helpers the Gatehouse repository's own tests share: free ports and a TCP proxy, temporary
  * directories, a raw HTTP client, exits in one word. Not a stable API (it changes with the tests);
- * the PostgreSQL helpers are in `@gatehouse/testing/support/postgres`, which probes the database
+ * the PostgreSQL helpers are in `@gatehouse-auth/testing/support/postgres`, which probes the database
  * when imported.
  */
 export * from "./exits.ts"
