@@ -10,6 +10,9 @@ import * as Path from "node:path"
 
 export const bin = Path.join(import.meta.dirname, "..", "src", "bin.ts")
 
+/** Node flags for a child that runs the workspace sources: `@gatehouse-auth/*` resolve to `src/`. */
+export const nodeArgs = ["--conditions=@gatehouse-auth/source"]
+
 export interface Served {
   readonly child: ChildProcess
   readonly stdout: () => string
@@ -29,7 +32,7 @@ export interface ServeOptions {
 export const serve = (args: ReadonlyArray<string>, options: ServeOptions = {}) =>
   Effect.acquireRelease(
     Effect.sync((): Served => {
-      const child = spawn(process.execPath, [bin, "serve", ...args], {
+      const child = spawn(process.execPath, [...nodeArgs, bin, "serve", ...args], {
         cwd: options.cwd ?? process.cwd(),
         env: { ...process.env, ...options.env },
         stdio: options.fd3 ? ["ignore", "pipe", "pipe", "pipe"] : ["ignore", "pipe", "pipe"]
@@ -164,7 +167,7 @@ export const gatehouse = (
 ) =>
   Effect.promise(() =>
     new Promise<CommandResult>((resolve, reject) => {
-      const child = spawn(process.execPath, [bin, ...args], {
+      const child = spawn(process.execPath, [...nodeArgs, bin, ...args], {
         env: { ...process.env, ...options.env },
         stdio: ["ignore", "pipe", "pipe"],
         timeout: 30_000

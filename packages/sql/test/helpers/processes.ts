@@ -10,7 +10,7 @@ export const runScript = (script: string, args: ReadonlyArray<string>, timeoutMi
   Effect.callback<string, Error>((resume) => {
     const child = ChildProcess.execFile(
       process.execPath,
-      ["--disable-warning=ExperimentalWarning", script, ...args],
+      ["--conditions=@gatehouse-auth/source", "--disable-warning=ExperimentalWarning", script, ...args],
       { timeout: timeoutMillis },
       (error, stdout, stderr) =>
         resume(
@@ -31,7 +31,12 @@ export const raceProcesses = (n: number, script: string, args: ReadonlyArray<str
     try: () =>
       new Promise<ReadonlyArray<string>>((resolve, reject) => {
         const children = Array.from({ length: n }, () =>
-          ChildProcess.spawn(process.execPath, ["--disable-warning=ExperimentalWarning", script, ...args], {
+          ChildProcess.spawn(process.execPath, [
+            "--conditions=@gatehouse-auth/source",
+            "--disable-warning=ExperimentalWarning",
+            script,
+            ...args
+          ], {
             stdio: ["pipe", "pipe", "pipe"]
           }))
         const timer = setTimeout(() => {
@@ -44,8 +49,7 @@ export const raceProcesses = (n: number, script: string, args: ReadonlyArray<str
         const results: Array<string> = []
         const errors: Array<string> = []
         for (const child of children) {
-          child.stderr.on("data", (chunk) =>
-            errors.push(String(chunk)))
+          child.stderr.on("data", (chunk) => errors.push(String(chunk)))
           const lines = Readline.createInterface({ input: child.stdout })
           let last = ""
           lines.on("line", (line) => {
