@@ -19,6 +19,7 @@ import * as AuthError from "./AuthError.ts"
 import { HttpAuthSettings } from "./HttpAuthSettings.ts"
 import { RateLimiter } from "./RateLimiter.ts"
 import * as RequestInfo from "./RequestInfo.ts"
+import * as RouteAccess from "./RouteAccess.ts"
 
 /** The authenticated session of the current request. */
 export class CurrentSession extends Context.Service<CurrentSession, ServerAuth.Authenticated>()(
@@ -41,6 +42,11 @@ export interface HttpAuthShape {
   ) => Effect.Effect<Response, never, Request | Exclude<R, CurrentSession>>
   /** Maps every failure of a handler to the contract's error response (500 for the unexpected). */
   readonly respond: <E, R>(handler: Effect.Effect<Response, E, R>) => Effect.Effect<Response, never, R>
+  /**
+   * `respond`, and the route is public on purpose: with `denyByDefault` (`RouteAccess`), a handler
+   * that is neither guarded nor `public` requires a session.
+   */
+  readonly public: <E, R>(handler: Effect.Effect<Response, E, R>) => Effect.Effect<Response, never, R>
   /** 403 `origin_not_allowed` unless the request's Origin is absent, ours or allowed. */
   readonly checkOrigin: Effect.Effect<void, AuthError.HttpAuthError, Request>
   /** 429 while the client's address has used up its failure budget. */
@@ -178,7 +184,7 @@ export const make = Effect.gen(function*() {
   <E, R>(
     handler: Effect.Effect<Response, E, R>
   ): Effect.Effect<Response, never, Request | Exclude<R, CurrentSession>> =>
-    respond(
+    RouteAccess.declare(respond(
       Effect.flatMap(
         authenticate,
         (authenticated): Effect.Effect<Response, E | AuthError.HttpAuthError, Exclude<R, CurrentSession>> => {
@@ -188,7 +194,7 @@ export const make = Effect.gen(function*() {
             : Effect.provideService(handler, CurrentSession, authenticated)
         }
       )
-    )
+    ))
 
   const setSessionCookie = (
     request: Request,
@@ -215,6 +221,7 @@ export const make = Effect.gen(function*() {
     requireSession: requireScopes([]),
     requireScopes,
     respond,
+    public: (handler) => RouteAccess.declare(respond(handler)),
     checkOrigin,
     checkRateLimit,
     failCredential,

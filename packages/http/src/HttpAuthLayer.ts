@@ -8,14 +8,16 @@
  * - the global guards (trusted proxies, the Host check) of `AuthMiddleware.layer`;
  * - the `/api/auth/*` routes, and with `mcp` the MCP routes;
  * - the catch-all JSON 404, registered last: the router keeps the first handler of a path, and
- *   `/*` also claims `/`, so the application's own `GET /` must come before it.
+ *   `/*` also claims `/`, so the application's own `GET /` must come before it;
+ * - with `denyByDefault`, the application's routes registered through `RouteAccess`: a handler
+ *   that is neither guarded nor `HttpAuth.public` requires a session.
  *
  * It needs the core (`ServerAuth`, `ServerAuthPolicy`, `SessionCredentialService`,
  * `BootstrapCredentialService`; with `mcp`, `McpSessionRegistry` too) and an `HttpServer`.
  *
  *   AppRoutes.pipe(HttpAuthLayer.layer(options), Layer.provide(Core), Layer.provide(NodeHttpServer.layer(...)))
  */
-import { Layer } from "effect"
+import { Effect, Layer } from "effect"
 import { HttpRouter } from "effect/http"
 import * as AuthMiddleware from "./AuthMiddleware.ts"
 import * as AuthRoutes from "./AuthRoutes.ts"
@@ -24,9 +26,12 @@ import * as HttpAuthSettings from "./HttpAuthSettings.ts"
 import * as McpGuard from "./McpGuard.ts"
 import * as McpRoutes from "./McpRoutes.ts"
 import * as RateLimiter from "./RateLimiter.ts"
+import * as RouteAccess from "./RouteAccess.ts"
 import * as WebSocketGuard from "./WebSocketGuard.ts"
 
-export interface Options extends HttpAuthSettings.Options, AuthMiddleware.Options, WebSocketGuard.Options {
+export interface Options
+  extends HttpAuthSettings.Options, AuthMiddleware.Options, WebSocketGuard.Options, RouteAccess.Options
+{
   readonly rateLimit?: RateLimiter.Options | undefined
   /**
    * The MCP endpoints: `McpGuard` (for the application's MCP routes), `POST /api/auth/mcp-credentials`
@@ -50,20 +55,39 @@ export const services = (options: Options) =>
     Layer.provideMerge(Layer.mergeAll(HttpAuthSettings.layer(options), RateLimiter.layer(options.rateLimit)))
   )
 
-const compose = <A, E, R, G, GE, GR>(options: Options, routes: Layer.Layer<A, E, R>, guards: Layer.Layer<G, GE, GR>) =>
+/** The application's routes, through `RouteAccess` with `denyByDefault`. */
+const applicationRoutes = <A, E, R>(
+  options: Options,
+  routes: Layer.Layer<A, E, R>
+): Layer.Layer<A, E, R | HttpAuth.HttpAuth | HttpRouter.HttpRouter> =>
+  options.denyByDefault === true
+    ? RouteAccess.denyByDefault(
+      routes,
+      Effect.map(Effect.service(HttpAuth.HttpAuth), (auth) => auth.requireSession),
+      options.publicRoutes ?? []
+    )
+    : routes
+
+const compose = <A, E, R, G, GE, GR, O, OE, OR>(
+  options: Options,
+  routes: Layer.Layer<A, E, R>,
+  guards: Layer.Layer<G, GE, GR>,
+  ownRoutes: Layer.Layer<O, OE, OR>
+) =>
   HttpRouter.serve(
-    // Registered innermost first: the application's routes, the auth routes, then the catch-all.
+    // Registered innermost first: the application's routes, Gatehouse's own, then the catch-all.
     AuthMiddleware.notFound.pipe(
-      Layer.provideMerge(Layer.mergeAll(AuthRoutes.layer, AuthMiddleware.layer(options))),
-      Layer.provideMerge(routes)
+      Layer.provideMerge(Layer.mergeAll(AuthRoutes.layer, ownRoutes, AuthMiddleware.layer(options))),
+      Layer.provideMerge(applicationRoutes(options, routes))
     ),
     { disableLogger: options.disableLogger ?? true, disableListenLog: options.disableListenLog ?? false }
   ).pipe(Layer.provideMerge(guards), Layer.provideMerge(services(options)))
 
-const withoutMcp = <A, E, R>(options: Options, routes: Layer.Layer<A, E, R>) => compose(options, routes, Layer.empty)
+const withoutMcp = <A, E, R>(options: Options, routes: Layer.Layer<A, E, R>) =>
+  compose(options, routes, Layer.empty, Layer.empty)
 
 const withMcp = <A, E, R>(options: Options & { readonly mcp: true | McpGuard.Options }, routes: Layer.Layer<A, E, R>) =>
-  compose(options, Layer.mergeAll(routes, McpRoutes.layer), McpGuard.layer(options.mcp === true ? {} : options.mcp))
+  compose(options, routes, McpGuard.layer(options.mcp === true ? {} : options.mcp), McpRoutes.layer)
 
 /** The application's routes served with everything of `@gatehouse-auth/http` (see the module's comment). */
 export const layer: {

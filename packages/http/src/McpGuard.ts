@@ -15,6 +15,7 @@ import * as AuthError from "./AuthError.ts"
 import { HttpAuth } from "./HttpAuth.ts"
 import { HttpAuthSettings } from "./HttpAuthSettings.ts"
 import * as RequestInfo from "./RequestInfo.ts"
+import * as RouteAccess from "./RouteAccess.ts"
 
 /** The agent thread an MCP request speaks for. */
 export class CurrentMcpPrincipal extends Context.Service<CurrentMcpPrincipal, McpSessionRegistry.McpPrincipal>()(
@@ -92,9 +93,9 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
   })
 
   const serve = <E, R>(handler: Effect.Effect<Response, E, R>) =>
-    auth.respond(
+    RouteAccess.declare(auth.respond(
       Effect.flatMap(authenticate, (principal) => Effect.provideService(handler, CurrentMcpPrincipal, principal))
-    )
+    ))
 
   return McpGuard.of({ metadataUrl, metadata, serve })
 })

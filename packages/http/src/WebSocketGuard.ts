@@ -16,6 +16,7 @@ import { Socket } from "effect/socket"
 import * as AuthError from "./AuthError.ts"
 import { HttpAuth } from "./HttpAuth.ts"
 import * as RequestInfo from "./RequestInfo.ts"
+import * as RouteAccess from "./RouteAccess.ts"
 
 /** The close code of a socket whose session was revoked. */
 export const revokedCloseCode = 4401
@@ -132,7 +133,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
     scopes: ReadonlyArray<string>,
     handler: (socket: Socket.Socket, authenticated: ServerAuth.Authenticated) => Effect.Effect<void, E, R>
   ): Effect.Effect<HttpServerResponse.HttpServerResponse, never, HttpServerRequest.HttpServerRequest | R> =>
-    auth.respond(Effect.gen(function*() {
+    RouteAccess.declare(auth.respond(Effect.gen(function*() {
       const request = yield* HttpServerRequest.HttpServerRequest
       const authenticated = yield* authenticateUpgrade
       const missing = Scopes.missing(authenticated.session.scopes, scopes)
@@ -150,7 +151,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
         yield* Effect.raceFirst(Effect.ignore(handler(socket, authenticated)), revoked)
       }))
       return HttpServerResponse.empty()
-    }))
+    })))
 
   return WebSocketGuard.of({
     serve,

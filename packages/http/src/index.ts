@@ -39,5 +39,11 @@ export * as RateLimiter from "./RateLimiter.ts"
 /** Reading requests safely: cookies, bearer tokens, client address, scheme, Origin and Host checks. */
 export * as RequestInfo from "./RequestInfo.ts"
 
+/**
+ * Deny by default (`HttpAuthLayer` option `denyByDefault`): an application handler that is neither
+ * guarded nor `HttpAuth.public` requires a session.
+ */
+export * as RouteAccess from "./RouteAccess.ts"
+
 /** The WebSocket upgrade guard: cookie or ticket, Origin check, scopes, close on revoke (4401). */
 export * as WebSocketGuard from "./WebSocketGuard.ts"

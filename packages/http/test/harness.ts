@@ -69,6 +69,10 @@ export interface ServerOptions {
   readonly trustedProxies?: ReadonlyArray<string> | undefined
   readonly allowedOrigins?: ReadonlyArray<string> | undefined
   readonly rateLimit?: { readonly capacity?: number } | undefined
+  readonly denyByDefault?: boolean | undefined
+  readonly publicRoutes?: HttpAuthLayer.Options["publicRoutes"]
+  /** More application routes, served beside the hello routes. */
+  readonly routes?: Layer.Layer<never, never, HttpRouter.HttpRouter | HttpAuth.HttpAuth> | undefined
 }
 
 export const startServer = (options: ServerOptions = {}) =>
@@ -87,12 +91,14 @@ export const startServer = (options: ServerOptions = {}) =>
       applicationScopes,
       allowedOrigins: options.allowedOrigins,
       trustedProxies: options.trustedProxies,
-      rateLimit: options.rateLimit
+      rateLimit: options.rateLimit,
+      denyByDefault: options.denyByDefault,
+      publicRoutes: options.publicRoutes
     }
     const listener = options.tls === undefined
       ? NodeHttpServer.layer(() => Http.createServer(), { port, host: "127.0.0.1" })
       : NodeHttpServer.layer(() => Https.createServer(options.tls!), { port, host: "127.0.0.1" })
-    const server = HelloRoutes.pipe(
+    const server = Layer.merge(HelloRoutes, options.routes ?? Layer.empty).pipe(
       HttpAuthLayer.layer({ ...settings, mcp: true, disableListenLog: true }),
       Layer.provideMerge(core),
       Layer.provideMerge(McpSessionRegistry.layer({ endpoint: { host: "127.0.0.1", port } })),

@@ -1,7 +1,9 @@
 /**
- * The reference server as one Layer: core services over the stores of `Stores.ts` (SQLite in the
- * state directory, or PostgreSQL), the auth routes
- * of `@gatehouse-auth/http`, the hello application, the `/pair` page, on a Node HTTP server.
+ * Gatehouse around an application, as one Layer: `serve(options)(AppRoutes)` serves the
+ * application's routes with the core services over the stores of `Stores.ts` (SQLite in the state
+ * directory, or PostgreSQL), everything of `@gatehouse-auth/http` (deny by default on), the `/pair`
+ * page and the MCP credential routes, on a Node HTTP server. `layer(options)` is the reference
+ * server: `serve` around the hello application and the MCP echo, with `/` redirecting to `/pair`.
  *
  * The policy (and so the cookie name, `gatehouse_session_<port>`) is built from the address the
  * server actually bound, so `port: 0` works. Building the layer listens; closing its scope stops
@@ -42,6 +44,21 @@ export interface Options extends Stores.Options {
   readonly shutdownTimeout?: Duration.Input | undefined
 }
 
+/** What `serve` needs beyond `Options`: the application's side of the contract. */
+export interface ServeOptions extends Options {
+  /** The application's own scopes: what a pairing grants by default. */
+  readonly applicationScopes: ReadonlyArray<string>
+  /**
+   * Every application route not guarded or declared public requires a session (default `true`;
+   * see `RouteAccess` in `@gatehouse-auth/http`).
+   */
+  readonly denyByDefault?: boolean | undefined
+  /** Routes public although their handlers are not wrapped in `HttpAuth.public`. */
+  readonly publicRoutes?: HttpAuthLayer.Options["publicRoutes"]
+  /** The path of the application's MCP endpoint, which MCP credentials are minted for (default `/mcp`). */
+  readonly mcpPath?: `/${string}` | undefined
+}
+
 /** What the running server tells its caller. */
 export interface GatehouseServerShape {
   readonly host: string
@@ -64,7 +81,8 @@ export const urlHost = (host: string): string => {
 export const baseUrl = (options: Pick<Options, "host" | "publicUrl">, port: number): string =>
   options.publicUrl !== undefined ? options.publicUrl.replace(/\/+$/, "") : `http://${urlHost(options.host)}:${port}`
 
-export const layer = (options: Options) => {
+/** The application's routes with Gatehouse around them (see the module's comment). */
+export const serve = (options: ServeOptions) => <A, E, R>(routes: Layer.Layer<A, E, R>) => {
   const listener = Layer.unwrap(Effect.map(
     Durations.toMillis("shutdownTimeout", options.shutdownTimeout, Duration.seconds(3)),
     (shutdownMillis) =>
@@ -95,18 +113,19 @@ export const layer = (options: Options) => {
   const mcpRegistry = Layer.unwrap(
     Effect.map(
       boundPort,
-      (port) => McpSessionRegistry.layerConfig({ endpoint: { host: options.host, port, path: McpEcho.path } })
+      (port) =>
+        McpSessionRegistry.layerConfig({ endpoint: { host: options.host, port, path: options.mcpPath ?? "/mcp" } })
     )
   )
 
-  const core = ServerAuth.layer({ applicationScopes: HelloRoutes.applicationScopes }).pipe(
+  const core = ServerAuth.layer({ applicationScopes: options.applicationScopes }).pipe(
     Layer.provideMerge(Layer.mergeAll(BootstrapCredentialService.layer, SessionCredentialService.layer())),
     Layer.provideMerge(Stores.layer(options)),
     Layer.provideMerge(Layer.merge(policy, mcpRegistry))
   )
 
   const settings: HttpAuthLayer.Options = {
-    applicationScopes: HelloRoutes.applicationScopes,
+    applicationScopes: options.applicationScopes,
     allowedOrigins: options.allowedOrigins,
     trustedProxies: options.trustedProxies,
     publicOrigin: options.publicUrl === undefined ? undefined : new URL(options.publicUrl).origin
@@ -121,15 +140,28 @@ export const layer = (options: Options) => {
     })
   )
 
-  // The reference application's routes; `HttpAuthLayer.layer` adds the auth and MCP routes, the
-  // guards and the JSON 404 after them (so `/` is the pair page's redirect, not the 404).
-  return Layer.mergeAll(PairPage.layer, HelloRoutes.layer, McpEcho.layer).pipe(
-    HttpAuthLayer.layer({ ...settings, mcp: true, disableListenLog: true }),
+  // The application's routes, then the pair page; `HttpAuthLayer.layer` adds the auth and MCP
+  // routes, the guards and the JSON 404 after them (the router keeps the first handler of a path).
+  return PairPage.layer.pipe(
+    Layer.provideMerge(routes),
+    HttpAuthLayer.layer({
+      ...settings,
+      mcp: true,
+      denyByDefault: options.denyByDefault ?? true,
+      publicRoutes: options.publicRoutes,
+      disableListenLog: true
+    }),
     Layer.provideMerge(Layer.merge(info, Shutdown.layer)),
     Layer.provideMerge(core),
     Layer.provideMerge(listener)
   )
 }
+
+/** The reference server: the hello application and the MCP echo, `/` redirecting to `/pair`. */
+export const layer = (options: Options) =>
+  serve({ ...options, applicationScopes: HelloRoutes.applicationScopes, mcpPath: McpEcho.path })(
+    Layer.mergeAll(HelloRoutes.layer, McpEcho.layer, PairPage.redirectRoot)
+  )
 
 /** The services a caller of `layer` may want (tests, the CLI). */
 export type Services = Layer.Success<ReturnType<typeof layer>>

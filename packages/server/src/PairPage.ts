@@ -9,6 +9,7 @@
  * it) and `X-Frame-Options: DENY` (no clickjacking of the revoke buttons).
  */
 import { Hashing } from "@gatehouse-auth/core"
+import { HttpAuth } from "@gatehouse-auth/http"
 import { Effect, FileSystem, Path } from "effect"
 import { HttpRouter, HttpServerResponse } from "effect/http"
 
@@ -48,20 +49,26 @@ export const securityHeaders = (nonce: string): Record<string, string> => ({
   "cross-origin-opener-policy": "same-origin"
 })
 
-/** `GET /pair` (and `/`, which redirects there). Needs `FileSystem` and `Path` when built. */
+/** `GET /pair`. Needs `FileSystem` and `Path` when built. */
 export const layer = HttpRouter.use(Effect.fnUntraced(function*(router) {
   const [beforeCss, css, beforeJs, js, afterJs] = yield* render
   const nonceIn = (text: string, nonce: string) => text.replaceAll(placeholder("nonce"), nonce)
+  // The page is how a person who has not paired yet pairs: public on purpose.
+  const auth = yield* HttpAuth.HttpAuth
 
   yield* router.add(
     "GET",
     "/pair",
-    Effect.sync(() => {
+    auth.public(Effect.sync(() => {
       const nonce = Buffer.from(Hashing.randomBytes(18)).toString("base64")
       const body = nonceIn(beforeCss!, nonce) + css + nonceIn(beforeJs!, nonce) + js + nonceIn(afterJs!, nonce)
       return HttpServerResponse.text(body, { contentType: "text/html; charset=utf-8", headers: securityHeaders(nonce) })
-    })
+    }))
   )
+}))
 
-  yield* router.add("GET", "/", Effect.succeed(HttpServerResponse.redirect("/pair", { status: 302 })))
+/** `GET /` redirecting to the page: the reference server's home (an application serves its own). */
+export const redirectRoot = HttpRouter.use(Effect.fnUntraced(function*(router) {
+  const auth = yield* HttpAuth.HttpAuth
+  yield* router.add("GET", "/", auth.public(Effect.succeed(HttpServerResponse.redirect("/pair", { status: 302 }))))
 }))
