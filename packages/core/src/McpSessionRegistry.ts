@@ -23,7 +23,7 @@ import { randomId, sha256Base64Url } from "./Hashing.ts"
 import { type EndpointConfig, validEndpoint } from "./McpEndpoint.ts"
 import * as Scopes from "./Scopes.ts"
 
-/** Who a credential speaks for. `capabilities` are scopes (see README: "MCP credentials"). */
+/** Who a credential speaks for. `capabilities` are scopes (see docs/decisions.md, "MCP credentials"). */
 export interface McpPrincipal {
   readonly threadId: string
   readonly providerInstanceId: string

@@ -1,5 +1,5 @@
 // The conformance suite against SQLite: a real database file in a temp dir, fresh for each test.
-// This file is the example of the README's "Writing your own store": keep the two alike.
+// This file is the example of docs/storage.md, "Writing your own store": keep the two alike.
 import { NodeFileSystem } from "@effect/platform-node"
 import { ServerSecretStore } from "@gatehouse-auth/core"
 import { SqlStores } from "@gatehouse-auth/sql"
