@@ -1,9 +1,10 @@
-// The test projects, one per package. vitest.config.ts hands this list to `test.projects`.
+// The test projects: one per package, one per example, and the consumer test of the packed tarballs. vitest.config.ts hands this list to `test.projects`.
 export default [
   "packages/core",
   "packages/http",
   "packages/sql",
   "packages/server",
   "packages/testing",
-  "examples/effect-server"
+  "examples/effect-server",
+  "test/consumer"
 ]

@@ -4,7 +4,7 @@
  */
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
 import { GatehouseServer } from "@gatehouse-auth/server"
-import { Config, Console, Effect, Layer, Redacted } from "effect"
+import { Cause, Config, Console, Effect, Exit, Layer, Redacted, Runtime } from "effect"
 import { App } from "./App.ts"
 
 const main = Effect.gen(function*() {
@@ -18,4 +18,9 @@ const main = Effect.gen(function*() {
   return yield* Effect.never
 })
 
-main.pipe(Effect.scoped, Effect.provide(NodeServices.layer), NodeRuntime.runMain)
+// Ctrl+C or SIGTERM interrupts `main`: the scope closes (the server stops, state is released) and
+// the process exits 0, not the 130 of an interrupted program.
+const teardown: Runtime.Teardown = (exit, onExit) =>
+  Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause) ? onExit(0) : Runtime.defaultTeardown(exit, onExit)
+
+main.pipe(Effect.scoped, Effect.provide(NodeServices.layer), NodeRuntime.runMain({ teardown }))

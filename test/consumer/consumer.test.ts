@@ -1,0 +1,242 @@
+/**
+ * The packages as a user gets them. Every package is built and packed with npm, and the tarballs
+ * are installed into a fresh project outside the workspace (its own package.json, Node 22 pinned
+ * there too, nothing of the workspace in reach). There:
+ *
+ * - the tarballs hold built JavaScript and declarations only: no tests, no TypeScript sources;
+ * - every package and subpath imports under plain Node;
+ * - `examples/effect-server`, copied in as a user would copy it, type-checks with `tsc` against the
+ *   installed declarations (a probe proves the types are real, not `any`), starts, and pairs a
+ *   client over loopback with the pairing URL it prints;
+ * - the installed `gatehouse` bin answers `--help`, serves, and stops on SIGTERM.
+ */
+import { type ChildProcess, execFile, spawn } from "node:child_process"
+import * as Fs from "node:fs"
+import * as Net from "node:net"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import { promisify } from "node:util"
+import { afterAll, assert, beforeAll, describe, it } from "vitest"
+
+const repo = Path.resolve(import.meta.dirname, "..", "..")
+const packages = ["core", "sql", "http", "server", "testing"].map((name) => `@gatehouse-auth/${name}`)
+const exec = promisify(execFile)
+
+const installedVersion = (name: string): string =>
+  JSON.parse(Fs.readFileSync(Path.join(repo, "node_modules", name, "package.json"), "utf8")).version
+
+let work: string
+let project: string
+let bin: (name: string) => string
+let packed: ReadonlyArray<{ readonly name: string; readonly filename: string; readonly files: ReadonlyArray<string> }>
+const children: Array<ChildProcess> = []
+
+/** Runs a command to completion in `cwd`, with the project's own `node_modules/.bin` first on PATH. */
+const run = (file: string, args: ReadonlyArray<string>, cwd: string, timeout = 300_000) =>
+  exec(file, [...args], {
+    cwd,
+    timeout,
+    maxBuffer: 64 * 1024 * 1024,
+    env: { ...process.env, PATH: `${Path.join(cwd, "node_modules", ".bin")}${Path.delimiter}${process.env.PATH}` }
+  })
+
+const freePort = () =>
+  new Promise<number>((resolve, reject) => {
+    const server = Net.createServer().listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as Net.AddressInfo
+      server.close(() => resolve(port))
+    }).on("error", reject)
+  })
+
+/** Starts a long-running child and resolves once its stdout matches `ready` (bounded). */
+const startChild = (file: string, args: ReadonlyArray<string>, env: Record<string, string>, ready: RegExp) =>
+  new Promise<{ child: ChildProcess; match: RegExpMatchArray; exit: Promise<number | null> }>((resolve, reject) => {
+    const child = spawn(file, [...args], { cwd: project, env: { ...process.env, ...env }, stdio: "pipe" })
+    children.push(child)
+    const exit = new Promise<number | null>((done) => child.once("exit", (code) => done(code)))
+    let out = ""
+    let err = ""
+    const timer = setTimeout(() => reject(new Error(`not ready in 30 s:\n${out}\n${err}`)), 30_000)
+    child.stderr!.setEncoding("utf8").on("data", (chunk: string) => (err += chunk))
+    child.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
+      out += chunk
+      const match = out.match(ready)
+      if (match) {
+        clearTimeout(timer)
+        resolve({ child, match, exit })
+      }
+    })
+    child.once("exit", (code) => {
+      clearTimeout(timer)
+      reject(new Error(`exited ${code} before it was ready:\n${out}\n${err}`))
+    })
+  })
+
+const stop = async (started: { child: ChildProcess; exit: Promise<number | null> }) => {
+  started.child.kill("SIGTERM")
+  const code = await Promise.race([started.exit, new Promise<"timeout">((done) => setTimeout(done, 10_000, "timeout"))])
+  return code
+}
+
+beforeAll(async () => {
+  work = Fs.mkdtempSync(Path.join(Os.tmpdir(), "gatehouse-consumer-"))
+  const tarballs = Path.join(work, "tarballs")
+  Fs.mkdirSync(tarballs)
+  await run("npm", ["run", "build"], repo)
+  const { stdout } = await run(
+    "npm",
+    ["pack", "--json", "--pack-destination", tarballs, ...packages.flatMap((name) => ["-w", name])],
+    repo
+  )
+  packed = (JSON.parse(stdout) as Array<{ name: string; filename: string; files: Array<{ path: string }> }>).map((
+    entry
+  ) => ({
+    name: entry.name,
+    filename: Path.join(tarballs, entry.filename),
+    files: entry.files.map((file) => file.path)
+  }))
+
+  // A project of its own, as a user's would be: their dependencies, Node 22 pinned, TypeScript.
+  project = Path.join(work, "app")
+  Fs.mkdirSync(project)
+  Fs.writeFileSync(
+    Path.join(project, "package.json"),
+    JSON.stringify(
+      {
+        name: "gatehouse-consumer",
+        private: true,
+        type: "module",
+        dependencies: {
+          ...Object.fromEntries(packed.map((entry) => [entry.name, `file:${entry.filename}`])),
+          effect: installedVersion("effect"),
+          "@effect/platform-node": installedVersion("@effect/platform-node")
+        },
+        devDependencies: {
+          node: installedVersion("node"),
+          typescript: installedVersion("typescript"),
+          "@types/node": installedVersion("@types/node")
+        },
+        // npm runs no install scripts unless allowed: the `node` package's fetches the binary.
+        allowScripts: { node: true }
+      },
+      null,
+      2
+    )
+  )
+  Fs.writeFileSync(
+    Path.join(project, "tsconfig.json"),
+    JSON.stringify({
+      compilerOptions: {
+        target: "ES2023",
+        module: "NodeNext",
+        moduleResolution: "NodeNext",
+        types: ["node"],
+        strict: true,
+        exactOptionalPropertyTypes: true,
+        noEmit: true,
+        allowImportingTsExtensions: true,
+        verbatimModuleSyntax: true,
+        // The installed declarations are checked too: a broken import in them must fail here.
+        skipLibCheck: false
+      },
+      include: ["src"]
+    })
+  )
+  Fs.cpSync(Path.join(repo, "examples", "effect-server", "src"), Path.join(project, "src"), { recursive: true })
+  Fs.writeFileSync(
+    Path.join(project, "src", "probe.ts"),
+    [
+      `// If the installed declarations were missing, everything would be \`any\` and this would compile.`,
+      `import { GatehouseServer } from "@gatehouse-auth/server"`,
+      `// @ts-expect-error the port is a number`,
+      `GatehouseServer.serve({ host: "127.0.0.1", port: "3000", stateDir: ".state", applicationScopes: [] })`,
+      ``
+    ].join("\n")
+  )
+  await run("npm", ["install", "--no-audit", "--no-fund", "--prefer-offline"], project, 540_000)
+  bin = (name) => Path.join(project, "node_modules", ".bin", name)
+}, 600_000)
+
+afterAll(() => {
+  for (const child of children) child.kill("SIGKILL")
+  if (work !== undefined) Fs.rmSync(work, { recursive: true, force: true })
+})
+
+describe("the packed packages, installed in a fresh project", () => {
+  it("ship built JavaScript and declarations only", () => {
+    assert.deepStrictEqual(packed.map((entry) => entry.name).sort(), [...packages].sort())
+    for (const entry of packed) {
+      const stray = entry.files.filter((file) =>
+        !(file === "package.json" || file === "README.md" || file.startsWith("dist/"))
+        || /(^|\/)test(s)?\//.test(file) || /\.test\.|\.spec\./.test(file)
+        || (file.endsWith(".ts") && !file.endsWith(".d.ts"))
+      )
+      assert.deepStrictEqual(stray, [], entry.name)
+      assert.include(entry.files, "dist/index.js", entry.name)
+      assert.include(entry.files, "dist/index.d.ts", entry.name)
+    }
+  })
+
+  it("run on the project's own pinned Node 22", async () => {
+    const { stdout } = await run(bin("node"), ["--version"], project)
+    assert.match(stdout.trim(), /^v22\./)
+  })
+
+  it("import under plain Node, every package and subpath", async () => {
+    const specifiers = [...packages, "@gatehouse-auth/testing/support", "@gatehouse-auth/server/GatehouseServer"]
+    const script = `for (const name of ${
+      JSON.stringify(specifiers)
+    }) { const m = await import(name); if (Object.keys(m).length === 0) throw new Error(name + " exports nothing"); console.log(name) }`
+    const { stdout } = await run(bin("node"), ["--input-type=module", "-e", script], project)
+    assert.deepStrictEqual(stdout.trim().split("\n"), specifiers)
+  })
+
+  it("type-check the example against the installed declarations", async () => {
+    const result = await run(bin("tsc"), ["-p", "tsconfig.json"], project).catch((error) => error)
+    assert.strictEqual(result.code ?? 0, 0, `${result.stdout ?? ""}${result.stderr ?? ""}`)
+  }, 180_000)
+
+  it("run the example: it prints a pairing URL that pairs a client, which then uses the app", async () => {
+    const port = await freePort()
+    const started = await startChild(
+      bin("node"),
+      ["src/main.ts"],
+      { PORT: String(port), STATE_DIR: Path.join(work, "example-state") },
+      /Pair this browser \(once\): (\S+)/
+    )
+    const url = new URL(started.match[1]!)
+    const origin = `http://127.0.0.1:${port}`
+    assert.strictEqual(url.origin, origin)
+    const credential = new URLSearchParams(url.hash.slice(1)).get("token")
+    const paired = await fetch(`${origin}/api/auth/bootstrap/bearer`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ credential })
+    })
+    assert.strictEqual(paired.status, 200)
+    const { accessToken } = await paired.json() as { accessToken: string }
+    assert.strictEqual((await fetch(`${origin}/api/notes`)).status, 401)
+    const notes = await fetch(`${origin}/api/notes`, { headers: { authorization: `Bearer ${accessToken}` } })
+    assert.deepStrictEqual(await notes.json(), { notes: [] })
+    assert.strictEqual(await stop(started), 0)
+  })
+
+  it("install a working `gatehouse` bin: --help, then serve over loopback and stop on SIGTERM", async () => {
+    const help = await run(bin("gatehouse"), ["--help"], project)
+    assert.include(help.stdout, "serve")
+    const port = await freePort()
+    const started = await startChild(
+      bin("gatehouse"),
+      ["serve", "--port", String(port), "--state-dir", Path.join(work, "serve-state")],
+      {},
+      /Pairing URL: (\S+)/
+    )
+    const session = await fetch(`http://127.0.0.1:${port}/api/auth/session`)
+    assert.strictEqual(session.status, 200)
+    assert.strictEqual((await session.json() as { authenticated: boolean }).authenticated, false)
+    const page = await fetch(`http://127.0.0.1:${port}/pair`)
+    assert.strictEqual(page.status, 200)
+    assert.include(await page.text(), "<html")
+    assert.strictEqual(await stop(started), 0)
+  })
+})
