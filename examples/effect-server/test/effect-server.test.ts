@@ -7,6 +7,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { GatehouseServer } from "@gatehouse-auth/server"
 import { cookiePair, freePort, jsonHeaders, request, tempDirectory } from "@gatehouse-auth/testing/support"
 import { Effect, Layer, Redacted } from "effect"
+import * as Fs from "node:fs"
 import { App } from "../src/App.ts"
 
 describe("examples/effect-server", () => {
@@ -46,4 +47,15 @@ describe("examples/effect-server", () => {
       const read = yield* request(port, { path: "/api/notes", headers: { ...host, cookie } })
       assert.deepStrictEqual(read.json, { notes: [{ by: "owner", text: "milk" }] })
     }).pipe(Effect.scoped))
+})
+
+describe("the root README", () => {
+  it("shows src/App.ts as written, from its imports on", () => {
+    const readme = Fs.readFileSync(new URL("../../../README.md", import.meta.url), "utf8")
+    const app = Fs.readFileSync(new URL("../src/App.ts", import.meta.url), "utf8")
+    const section = readme.slice(readme.indexOf("## Use it in your own Effect server"))
+    const start = section.indexOf("```ts\n") + "```ts\n".length
+    const shown = section.slice(start, section.indexOf("\n```", start))
+    assert.strictEqual(shown, app.slice(app.indexOf("import { HttpAuth")).trimEnd())
+  })
 })
