@@ -1,4 +1,5 @@
-// The test projects: one per package, one per example, and the consumer test of the packed tarballs. vitest.config.ts hands this list to `test.projects`.
+// The test projects: one per package, one per example, and the consumer test of the packed
+// tarballs. vitest.config.ts hands this list to `test.projects`.
 export default [
   "packages/core",
   "packages/http",
@@ -6,5 +7,6 @@ export default [
   "packages/server",
   "packages/testing",
   "examples/effect-server",
+  "examples/http-api",
   "test/consumer"
 ]

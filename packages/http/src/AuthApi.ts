@@ -54,8 +54,8 @@ export type McpCredentialRequest = typeof McpCredentialRequest.Type
 // Responses
 // ---------------------------------------------------------------------------------------------
 
-/** Milliseconds since the epoch. */
-const Millis = Schema.Number
+/** Milliseconds since the epoch (finite: JSON, and so the OpenAPI document, has no NaN). */
+const Millis = Schema.Finite
 
 /** How the server authenticates (`auth` in the session state). */
 export const Descriptor = Schema.Struct({

@@ -6,6 +6,9 @@
 /** Request and response Schemas of every `/api/auth/*` route (a client imports their types). */
 export * as AuthApi from "./AuthApi.ts"
 
+/** The `/api/auth/*` routes as `HttpApiGroup`s, for your OpenAPI document (`layer`, `fromApi`) and typed clients. */
+export * as AuthOpenApi from "./AuthOpenApi.ts"
+
 /** The contract's error responses (`{ error: { code, message } }`) and the exhaustive core error mapping. */
 export * as AuthError from "./AuthError.ts"
 
@@ -14,6 +17,9 @@ export * as AuthMiddleware from "./AuthMiddleware.ts"
 
 /** The `/api/auth/*` routes: session state, bootstrap, logout, tickets, sessions and pairing links. */
 export * as AuthRoutes from "./AuthRoutes.ts"
+
+/** For `effect/http-api`: the `Authentication` security middleware and `requireScopes` per endpoint. */
+export * as HttpApiAuth from "./HttpApiAuth.ts"
 
 /** Route guards for your handlers: `requireScopes`, `requireSession`, `respond`, cookies, failure counting. */
 export * as HttpAuth from "./HttpAuth.ts"
