@@ -5,9 +5,9 @@
  *
  * - the tarballs hold built JavaScript and declarations only: no tests, no TypeScript sources;
  * - every package and subpath imports under plain Node;
- * - `examples/effect-server`, copied in as a user would copy it, type-checks with `tsc` against the
- *   installed declarations (a probe proves the types are real, not `any`), starts, and pairs a
- *   client over loopback with the pairing URL it prints;
+ * - every example, copied in as a user would copy it, type-checks with `tsc` against the installed
+ *   declarations (a probe proves the types are real, not `any`); `effect-server` starts and pairs
+ *   a client over loopback with the pairing URL it prints;
  * - the installed `gatehouse` bin answers `--help`, serves, and stops on SIGTERM.
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process"
@@ -21,6 +21,9 @@ import { afterAll, assert, beforeAll, describe, it } from "vitest"
 const repo = Path.resolve(import.meta.dirname, "..", "..")
 const packages = ["core", "sql", "http", "server", "testing"].map((name) => `@gatehouse-auth/${name}`)
 const exec = promisify(execFile)
+const examples = Fs.readdirSync(Path.join(repo, "examples")).filter((name) =>
+  Fs.existsSync(Path.join(repo, "examples", name, "src"))
+)
 
 const installedVersion = (name: string): string =>
   JSON.parse(Fs.readFileSync(Path.join(repo, "node_modules", name, "package.json"), "utf8")).version
@@ -142,7 +145,10 @@ beforeAll(async () => {
       include: ["src"]
     })
   )
-  Fs.cpSync(Path.join(repo, "examples", "effect-server", "src"), Path.join(project, "src"), { recursive: true })
+  // Every example, copied as a user would copy it: `src/<example>/`.
+  for (const example of examples) {
+    Fs.cpSync(Path.join(repo, "examples", example, "src"), Path.join(project, "src", example), { recursive: true })
+  }
   Fs.writeFileSync(
     Path.join(project, "src", "probe.ts"),
     [
@@ -167,13 +173,14 @@ describe("the packed packages, installed in a fresh project", () => {
     assert.deepStrictEqual(packed.map((entry) => entry.name).sort(), [...packages].sort())
     for (const entry of packed) {
       const stray = entry.files.filter((file) =>
-        !(file === "package.json" || file === "README.md" || file.startsWith("dist/"))
+        !(file === "package.json" || file === "README.md" || file === "LICENSE" || file.startsWith("dist/"))
         || /(^|\/)test(s)?\//.test(file) || /\.test\.|\.spec\./.test(file)
         || (file.endsWith(".ts") && !file.endsWith(".d.ts"))
       )
       assert.deepStrictEqual(stray, [], entry.name)
       assert.include(entry.files, "dist/index.js", entry.name)
       assert.include(entry.files, "dist/index.d.ts", entry.name)
+      assert.include(entry.files, "LICENSE", entry.name)
     }
   })
 
@@ -191,7 +198,8 @@ describe("the packed packages, installed in a fresh project", () => {
     assert.deepStrictEqual(stdout.trim().split("\n"), specifiers)
   })
 
-  it("type-check the example against the installed declarations", async () => {
+  it("type-check every example against the installed declarations", async () => {
+    assert.includeMembers(examples, ["effect-server", "http-api"])
     const result = await run(bin("tsc"), ["-p", "tsconfig.json"], project).catch((error) => error)
     assert.strictEqual(result.code ?? 0, 0, `${result.stdout ?? ""}${result.stderr ?? ""}`)
   }, 180_000)
@@ -200,7 +208,7 @@ describe("the packed packages, installed in a fresh project", () => {
     const port = await freePort()
     const started = await startChild(
       bin("node"),
-      ["src/main.ts"],
+      ["src/effect-server/main.ts"],
       { PORT: String(port), STATE_DIR: Path.join(work, "example-state") },
       /Pair this browser \(once\): (\S+)/
     )
