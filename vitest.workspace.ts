@@ -8,5 +8,6 @@ export default [
   "packages/testing",
   "examples/effect-server",
   "examples/http-api",
+  "examples/desktop-shell",
   "test/consumer"
 ]

@@ -7,7 +7,8 @@
  * - every package and subpath imports under plain Node;
  * - every example, copied in as a user would copy it, type-checks with `tsc` against the installed
  *   declarations (a probe proves the types are real, not `any`); `effect-server` starts and pairs
- *   a client over loopback with the pairing URL it prints;
+ *   a client over loopback with the pairing URL it prints, and `desktop-shell` launches the
+ *   installed bin with the desktop credential on fd 3;
  * - the installed `gatehouse` bin answers `--help`, serves, and stops on SIGTERM.
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process"
@@ -199,7 +200,7 @@ describe("the packed packages, installed in a fresh project", () => {
   })
 
   it("type-check every example against the installed declarations", async () => {
-    assert.includeMembers(examples, ["effect-server", "http-api"])
+    assert.includeMembers(examples, ["effect-server", "http-api", "desktop-shell"])
     const result = await run(bin("tsc"), ["-p", "tsconfig.json"], project).catch((error) => error)
     assert.strictEqual(result.code ?? 0, 0, `${result.stdout ?? ""}${result.stderr ?? ""}`)
   }, 180_000)
@@ -226,6 +227,25 @@ describe("the packed packages, installed in a fresh project", () => {
     assert.strictEqual((await fetch(`${origin}/api/notes`)).status, 401)
     const notes = await fetch(`${origin}/api/notes`, { headers: { authorization: `Bearer ${accessToken}` } })
     assert.deepStrictEqual(await notes.json(), { notes: [] })
+    assert.strictEqual(await stop(started), 0)
+  })
+
+  it("run the desktop-shell example: it launches the installed bin with the credential on fd 3", async () => {
+    const started = await startChild(
+      bin("node"),
+      ["src/desktop-shell/main.ts", "--state-dir", Path.join(work, "desktop-state")],
+      {},
+      /^\s+(http:\/\/\S+\/pair#token=\S+)$/m
+    )
+    const url = new URL(started.match[1]!)
+    const credential = new URLSearchParams(url.hash.slice(1)).get("token")
+    const paired = await fetch(`${url.origin}/api/auth/bootstrap/bearer`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ credential })
+    })
+    assert.strictEqual(paired.status, 200)
+    assert.strictEqual((await paired.json() as { session: { method: string } }).session.method, "desktop")
     assert.strictEqual(await stop(started), 0)
   })
 

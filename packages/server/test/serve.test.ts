@@ -323,6 +323,32 @@ describe("gatehouse serve", () => {
       }))
   }
 
+  it.live("a request that arrives while the server starts is answered (503, Retry-After), never left hanging", () =>
+    Effect.gen(function*() {
+      const port = yield* freePort
+      const served = yield* serve(["--port", String(port), "--state-dir", yield* tempDirectory])
+      // One request at a time, each on a new connection, from the start: the first one that
+      // connects lands between `listen` and the routes being attached (the stores open between).
+      const answered: Array<number> = []
+      // Bounded: at most 500 attempts of at most 3 seconds each (the server starts in well under one).
+      for (let tries = 0; tries < 500 && !/^Pairing URL: /m.test(served.stdout()); tries++) {
+        const attempt = yield* Effect.exit(
+          request(`http://127.0.0.1:${port}/api/auth/session`).pipe(
+            Effect.timeoutOrElse({ duration: "3 seconds", orElse: () => Effect.die(new Error("no answer")) })
+          )
+        )
+        if (attempt._tag === "Success") answered.push(attempt.value.status)
+        else assert.match(String(attempt.cause), /ECONNREFUSED/, "every request is answered or refused")
+        if (attempt._tag === "Success" && attempt.value.status === 503) {
+          assert.strictEqual(attempt.value.headers["retry-after"], "1")
+          assert.strictEqual(attempt.value.json.error.code, "service_unavailable")
+        }
+        if (served.child.exitCode !== null) break
+      }
+      assert.deepStrictEqual(answered.filter((status) => status !== 503 && status !== 200), [])
+      assert.strictEqual((yield* request(`http://127.0.0.1:${port}/api/auth/session`)).status, 200)
+    }))
+
   it.live("waits for the desktop credential, then serves; the pairing URL comes only after listening", () =>
     Effect.gen(function*() {
       const served = yield* serve(["--port", "0", "--state-dir", yield* tempDirectory, "--desktop-bootstrap-fd", "3"], {
