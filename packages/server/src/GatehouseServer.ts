@@ -9,7 +9,6 @@
  * server actually bound, so `port: 0` works. Building the layer listens; closing its scope stops
  * accepting, ends open connections (WebSockets included) and releases everything.
  */
-import { NodeHttpServer } from "@effect/platform-node"
 import {
   BootstrapCredentialService,
   Durations,
@@ -21,8 +20,8 @@ import {
 import { HttpAuthLayer, WebSocketGuard } from "@gatehouse-auth/http"
 import { Context, Duration, Effect, Layer } from "effect"
 import { HttpServer } from "effect/http"
-import * as Http from "node:http"
 import * as HelloRoutes from "./HelloRoutes.ts"
+import * as Listener from "./Listener.ts"
 import * as McpEcho from "./McpEcho.ts"
 import * as PairPage from "./PairPage.ts"
 import * as Shutdown from "./Shutdown.ts"
@@ -81,42 +80,11 @@ export const urlHost = (host: string): string => {
 export const baseUrl = (options: Pick<Options, "host" | "publicUrl">, port: number): string =>
   options.publicUrl !== undefined ? options.publicUrl.replace(/\/+$/, "") : `http://${urlHost(options.host)}:${port}`
 
-/**
- * The Node server. It listens before the rest of the layer is built (the policy needs the bound
- * port, and the stores open after that), and Node leaves a request that no listener takes without
- * an answer: until the routes are attached (and once they are detached on shutdown) a request is
- * answered 503 with `Retry-After: 1` instead of hanging until the client gives up.
- */
-const createServer = (): Http.Server => {
-  const server = Http.createServer()
-  const body = JSON.stringify({
-    error: { code: "service_unavailable", message: "The server is starting or stopping; try again shortly" }
-  })
-  server.on("request", (_request: Http.IncomingMessage, response: Http.ServerResponse) => {
-    if (server.listenerCount("request") > 1) return
-    response.writeHead(503, {
-      "content-type": "application/json",
-      "cache-control": "no-store",
-      "retry-after": "1",
-      "content-length": Buffer.byteLength(body)
-    })
-    response.end(body)
-  })
-  return server
-}
-
 /** The application's routes with Gatehouse around them (see the module's comment). */
 export const serve = (options: ServeOptions) => <A, E, R>(routes: Layer.Layer<A, E, R>) => {
   const listener = Layer.unwrap(Effect.map(
     Durations.toMillis("shutdownTimeout", options.shutdownTimeout, Duration.seconds(3)),
-    (shutdownMillis) =>
-      NodeHttpServer.layer(createServer, {
-        host: options.host,
-        port: options.port,
-        gracefulShutdownTimeout: Duration.millis(shutdownMillis),
-        // Echo frames and auth traffic are small; refuse anything big before buffering it.
-        websocket: { maxPayload: 64 * 1024 }
-      })
+    (shutdownMillis) => Listener.layer({ host: options.host, port: options.port, shutdownMillis })
   ))
 
   const boundPort = Effect.map(

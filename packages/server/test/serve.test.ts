@@ -323,6 +323,62 @@ describe("gatehouse serve", () => {
       }))
   }
 
+  it.live("exits 0 within its grace period when clients do not cooperate (a WebSocket that never answers the close, an idle keep-alive)", () =>
+    Effect.gen(function*() {
+      const served = yield* serve(["--port", "0", "--state-dir", yield* tempDirectory])
+      const pairing = yield* pairingUrl(served)
+      const { json } = yield* bearerBootstrap(pairing.origin, pairing.token)
+      const ticket = yield* request(`${pairing.origin}/api/auth/ws-ticket`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${json.accessToken}` },
+        body: {}
+      })
+      const port = Number(new URL(pairing.origin).port)
+      // Raw sockets, so nothing answers for the client: the upgraded one never replies to the close
+      // frame (and never reads), the keep-alive one sits idle after its first response.
+      const raw = (text: string, until: RegExp) =>
+        Effect.acquireRelease(
+          Effect.promise(() =>
+            new Promise<Net.Socket>((resolve, reject) => {
+              const socket = Net.connect(port, "127.0.0.1", () => socket.write(text))
+              let seen = ""
+              socket.on("data", (chunk) => {
+                seen += chunk.toString("latin1")
+                if (until.test(seen)) resolve(socket)
+              })
+              socket.once("error", reject)
+              setTimeout(() => reject(new Error(`no ${until} within 10 s: ${seen}`)), 10_000).unref()
+            })
+          ),
+          (socket) => Effect.sync(() => socket.destroy())
+        )
+      const upgraded = yield* raw(
+        [
+          `GET /ws?wsTicket=${ticket.json.ticket} HTTP/1.1`,
+          `Host: ${new URL(pairing.origin).host}`,
+          "Upgrade: websocket",
+          "Connection: Upgrade",
+          "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+          "Sec-WebSocket-Version: 13",
+          "",
+          ""
+        ].join("\r\n"),
+        /^HTTP\/1\.1 101/
+      )
+      upgraded.pause()
+      yield* raw(
+        `GET /api/auth/session HTTP/1.1\r\nHost: ${new URL(pairing.origin).host}\r\nConnection: keep-alive\r\n\r\n`,
+        /\r\n\r\n[\s\S]*\}/
+      )
+
+      const stoppedAt = Date.now()
+      served.child.kill("SIGTERM")
+      // The grace period is 3 seconds; well before 10 the process must be gone, and cleanly.
+      const exit = yield* exited(served, "10 seconds")
+      assert.deepStrictEqual(exit, { code: 0, signal: null })
+      assert.isBelow(Date.now() - stoppedAt, 10_000)
+    }).pipe(Effect.scoped))
+
   it.live("a request that arrives while the server starts is answered (503, Retry-After), never left hanging", () =>
     Effect.gen(function*() {
       const port = yield* freePort
