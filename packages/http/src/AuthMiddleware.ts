@@ -1,10 +1,11 @@
 /**
  * Request-wide guards:
  *
- * - `layer`: global router middleware. Applies `X-Forwarded-*` only from configured trusted proxies
- *   (so the client address used for rate limits and the scheme used for cookies cannot be spoofed),
- *   then, on a loopback policy, refuses any Host but `localhost`, `127.0.0.1` or `[::1]` (with or
- *   without a port): the DNS-rebinding guard.
+ * - `layer`: global router middleware. On a loopback policy it first refuses any raw `Host` but
+ *   `localhost`, `127.0.0.1` or `[::1]` (with or without a port): the DNS-rebinding guard, which
+ *   looks at the Host the client sent, never at an `X-Forwarded-Host`. Then it applies
+ *   `X-Forwarded-*` only from configured trusted proxies (so the client address used for rate
+ *   limits and the scheme used for cookies cannot be spoofed).
  * - `notFound`: a 404 in the contract's error shape for any path no route matched (registered last).
  */
 import { ServerAuthPolicy } from "@gatehouse-auth/core"
@@ -34,13 +35,14 @@ export const layer = (options: Options = {}) =>
       const networks = parseNetworks(options.trustedProxies ?? [])
       const proxies = networks.length > 0 ? HttpMiddleware.xForwardedHeaders({ trustedProxies: networks }) : undefined
       return (httpApp) => {
-        const guarded = policy.isLoopback
+        const forwarded = proxies === undefined ? httpApp : proxies(httpApp)
+        // The guard runs before the forwarded headers are applied: it checks the raw Host.
+        return policy.isLoopback
           ? Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
             RequestInfo.isLoopbackHostHeader(request.headers["host"])
-              ? httpApp
+              ? forwarded
               : Effect.succeed(AuthError.toResponse(AuthError.hostNotAllowed())))
-          : httpApp
-        return proxies === undefined ? guarded : proxies(guarded)
+          : forwarded
       }
     }),
     { global: true }

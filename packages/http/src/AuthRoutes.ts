@@ -47,9 +47,9 @@ export const layer = HttpRouter.use(Effect.fnUntraced(function*(router) {
     }
   }
 
-  /** Exchanges a credential; failures count against the client's address. */
+  /** Exchanges a credential under the client's pairing budget (reserved first, refunded on success). */
   const exchange = (credential: string, client: Parameters<typeof serverAuth.exchangeBootstrapCredential>[1]) =>
-    auth.countFailures(
+    auth.pairingAttempt(
       serverAuth.exchangeBootstrapCredential(Redacted.make(credential, { label: "bootstrap-credential" }), client)
     )
 
@@ -71,7 +71,6 @@ export const layer = HttpRouter.use(Effect.fnUntraced(function*(router) {
     auth.respond(Effect.gen(function*() {
       // Setting a session cookie from another site's page would be login CSRF.
       yield* auth.checkOrigin
-      yield* auth.checkRateLimit
       const body = yield* readBody(AuthApi.BootstrapRequest, `{"credential": "XXXX-XXXX-XXXX-XXXX"}`)
       const { session, token } = yield* exchange(body.credential, { client: RequestInfo.describeClient(request) })
       const response = json(AuthApi.BootstrapResponse, { authenticated: true, session: AuthApi.sessionView(session) })
@@ -80,7 +79,6 @@ export const layer = HttpRouter.use(Effect.fnUntraced(function*(router) {
 
   yield* router.add("POST", "/api/auth/bootstrap/bearer", (request) =>
     auth.respond(Effect.gen(function*() {
-      yield* auth.checkRateLimit
       const body = yield* readBody(
         AuthApi.BearerBootstrapRequest,
         `{"credential": "XXXX-XXXX-XXXX-XXXX", "client": {"label": "..."}}`

@@ -49,17 +49,27 @@ export interface HttpAuthShape {
   readonly public: <E, R>(handler: Effect.Effect<Response, E, R>) => Effect.Effect<Response, never, R>
   /** 403 `origin_not_allowed` unless the request's Origin is absent, ours or allowed. */
   readonly checkOrigin: Effect.Effect<void, AuthError.HttpAuthError, Request>
-  /** 429 while the client's address has used up its failure budget. */
-  readonly checkRateLimit: Effect.Effect<void, AuthError.HttpAuthError, Request>
   /**
-   * Counts a credential failure against the client's address, then fails with `error` (429 instead
-   * once the address is over budget). For a failure decided here; a core call's: `countFailures`.
+   * Runs `effect`, which evaluates a pairing (bootstrap) code, against the client's `pairing`
+   * budget: a token is reserved before the code is looked at (429 at once, valid code or not, when
+   * none is left), kept when the code is refused (a 401) and given back otherwise. However many
+   * requests arrive in parallel, no more codes than the capacity are evaluated at once, and no
+   * more than the capacity are refused per window.
+   */
+  readonly pairingAttempt: <A, E extends AuthError.Mappable, R>(
+    effect: Effect.Effect<A, E, R>
+  ) => Effect.Effect<A, AuthError.HttpAuthError, R | Request>
+  /**
+   * Counts a refused credential (session cookie, bearer token, ticket, MCP credential) against the
+   * client's `token` budget, then fails with `error` (429 instead once that budget is used up). For
+   * a failure decided here; a core call's: `countFailures`. A valid credential is never refused by
+   * this budget, and it is apart from the pairing budget: junk cookies cannot lock out a code.
    */
   readonly failCredential: (error: AuthError.HttpAuthError) => Effect.Effect<never, AuthError.HttpAuthError, Request>
   /**
    * Maps the failures of a core call onto the contract; a refused credential (a 401, but not a
    * missing one: presenting nothing is no guess) also counts against the client's address, as
-   * `failCredential`. The one rule for every place that checks a credential.
+   * `failCredential`. The one rule for every place that checks a session credential.
    */
   readonly countFailures: <A, E extends AuthError.Mappable, R>(
     effect: Effect.Effect<A, E, R>
@@ -100,33 +110,39 @@ export const make = Effect.gen(function*() {
         : Effect.fail(AuthError.originNotAllowed())
   )
 
-  const checkRateLimit = Effect.flatMap(
-    HttpServerRequest.HttpServerRequest,
-    (request) =>
-      Effect.flatMap(
-        limiter.retryAfter(RequestInfo.clientAddress(request)),
-        (wait) => wait > 0 ? Effect.fail(AuthError.rateLimited(wait)) : Effect.void
-      )
-  )
+  /** A 401 for a credential that was presented and refused (presenting nothing is no guess). */
+  const isRefused = (error: AuthError.HttpAuthError) => error.status === 401 && error.code !== "missing_credential"
 
-  const failCredential = (error: AuthError.HttpAuthError) =>
+  const pairingAttempt = <A, E extends AuthError.Mappable, R>(effect: Effect.Effect<A, E, R>) =>
     Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
       const address = RequestInfo.clientAddress(request)
-      return Effect.flatMap(
-        limiter.retryAfter(address),
-        (waitBefore) =>
-          Effect.flatMap(limiter.recordFailure(address), () =>
-            // Over budget already: the answer is 429, whatever was wrong with the credential.
-            Effect.fail(waitBefore > 0 ? AuthError.rateLimited(waitBefore) : error))
-      )
+      const refund = limiter.refund("pairing", address)
+      return Effect.flatMap(limiter.reserve("pairing", address), (wait) =>
+        wait > 0
+          ? Effect.fail(AuthError.rateLimited(wait))
+          : effect.pipe(
+            Effect.mapError(AuthError.fromCoreError),
+            // An interrupted or defective attempt keeps its token: only an answer gives it back.
+            Effect.tap(() => refund),
+            Effect.tapError((error) => isRefused(error) ? Effect.void : refund)
+          ))
     })
+
+  const failCredential = (error: AuthError.HttpAuthError) =>
+    Effect.flatMap(
+      HttpServerRequest.HttpServerRequest,
+      (request) =>
+        Effect.flatMap(
+          limiter.reserve("token", RequestInfo.clientAddress(request)),
+          // No token left: the answer is 429, whatever was wrong with the credential.
+          (wait) => Effect.fail(wait > 0 ? AuthError.rateLimited(wait) : error)
+        )
+    )
 
   const countFailures = <A, E extends AuthError.Mappable, R>(effect: Effect.Effect<A, E, R>) =>
     Effect.catch(effect, (error) => {
       const mapped = AuthError.fromCoreError(error)
-      return mapped.status === 401 && mapped.code !== "missing_credential"
-        ? failCredential(mapped)
-        : Effect.fail(mapped)
+      return isRefused(mapped) ? failCredential(mapped) : Effect.fail(mapped)
     })
 
   const verify = (presented: RequestInfo.Presented, via: "cookie" | "bearer") => {
@@ -223,7 +239,7 @@ export const make = Effect.gen(function*() {
     respond,
     public: (handler) => RouteAccess.declare(respond(handler)),
     checkOrigin,
-    checkRateLimit,
+    pairingAttempt,
     failCredential,
     countFailures,
     sessionCookie,

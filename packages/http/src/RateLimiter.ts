@@ -1,20 +1,44 @@
 /**
- * Per-address token buckets for credential failures. A bucket holds `capacity` tokens (default
- * 10) and refills at `capacity` per `window` (default 1 minute); each failure takes one. When a
- * bucket is empty, the address gets 429 with `Retry-After` until a token is back.
+ * Per-address token buckets for credential attempts. A bucket holds `capacity` tokens (default 10)
+ * and refills at `capacity` per `window` (default 1 minute). An address is *locked out* of a budget
+ * while its bucket has less than one token: it gets 429 with `Retry-After` until a token is back.
  *
- * Memory is bounded: full buckets carry no information and are dropped by a sweep, and beyond
- * `maxEntries` addresses the oldest entries are dropped.
+ * Two budgets, kept apart so that one cannot use up the other:
+ *
+ * - `pairing`: bootstrap (pairing) codes. A token is *reserved* when the request arrives, before
+ *   the code is looked at, so however many requests arrive in parallel at most `capacity` codes
+ *   are evaluated; it is refunded when the code is accepted (or none was evaluated).
+ * - `token`: session cookies, bearer tokens, WebSocket tickets, MCP credentials. A token is taken
+ *   when one is refused (a valid one never is, so junk from a shared address cannot lock a live
+ *   session out); once none is left, a refused credential is answered 429 instead of 401.
+ *
+ * Addresses are grouped: an IPv4 address (or IPv4-mapped IPv6) is its own group, an IPv6 address
+ * is grouped by its /64 (one host, one subnet: a client can pick any address in its /64).
+ *
+ * Memory is bounded by `maxEntries` with bounded work per call: buckets are kept in a Map in
+ * order of last charge (oldest first). Each charge looks at no more than `scanLimit` of the
+ * oldest buckets, dropping full ones (they carry no information) and, when the table is full,
+ * evicting the oldest that is not locked out; a locked-out bucket is never evicted (it is moved
+ * to the back). When every bucket looked at is locked out, the new address is charged to a shared
+ * overflow bucket, which bounds what a flood of fresh addresses can try to `capacity` per window.
  */
 import { Durations } from "@gatehouse-auth/core"
-import { Clock, Context, Duration, Effect, Layer } from "effect"
+import { Clock, Context, Duration, Effect, Layer, Result } from "effect"
+import { NetAddress } from "effect/net"
+
+export type Budget = "pairing" | "token"
 
 export interface RateLimiterShape {
-  /** Seconds until `key` may try again, or 0 when it has a token left. */
-  readonly retryAfter: (key: string) => Effect.Effect<number>
-  /** Records a failure for `key`; returns seconds until it may try again (0 if it still may). */
-  readonly recordFailure: (key: string) => Effect.Effect<number>
-  /** How many addresses are tracked (for tests and metrics). */
+  /**
+   * Takes one token of `budget` for `address` if one is left and answers 0; else answers the
+   * seconds until one is back, and takes nothing.
+   */
+  readonly reserve: (budget: Budget, address: string) => Effect.Effect<number>
+  /** Gives back a token taken by `reserve` (the credential was good, or none was evaluated). */
+  readonly refund: (budget: Budget, address: string) => Effect.Effect<void>
+  /** Seconds until `address` may try `budget` again, or 0 when it has a token left. */
+  readonly retryAfter: (budget: Budget, address: string) => Effect.Effect<number>
+  /** How many buckets are tracked (for tests and metrics). */
   readonly size: () => number
 }
 
@@ -24,11 +48,29 @@ export interface Options {
   readonly capacity?: number | undefined
   readonly window?: Duration.Input | undefined
   readonly maxEntries?: number | undefined
+  /** Most buckets looked at per charge when making room (default 8). */
+  readonly scanLimit?: number | undefined
 }
 
 interface Bucket {
   tokens: number
   updatedAt: number
+}
+
+/**
+ * The group an address is limited as: IPv4 (and IPv4-mapped IPv6) as is, IPv6 by its /64
+ * (`2001:db8:1:2::/64`); anything that is not an IP address (`unknown`) as is.
+ */
+export const addressGroup = (address: string): string => {
+  const zone = address.indexOf("%")
+  const parsed = NetAddress.ipFromString(zone < 0 ? address : address.slice(0, zone))
+  if (Result.isFailure(parsed)) return address
+  const ip = parsed.success
+  if (NetAddress.isIpv4Address(ip)) return NetAddress.formatIp(ip)
+  const mapped = NetAddress.fromIpv4Mapped(ip)
+  if (mapped._tag === "Some") return NetAddress.formatIp(mapped.value)
+  const segments = NetAddress.ipv6ToSegments(ip)
+  return `${segments.slice(0, 4).map((segment) => segment.toString(16)).join(":")}::/64`
 }
 
 /** The limiter; a `window` that is not a positive duration is an `InvalidDuration`. */
@@ -41,58 +83,93 @@ export const make = (options: Options = {}): Effect.Effect<RateLimiterShape, Dur
 const makeWith = (options: Options, windowMillis: number): RateLimiterShape => {
   const capacity = options.capacity ?? 10
   const perMilli = capacity / windowMillis
-  const maxEntries = options.maxEntries ?? 100_000
+  const maxEntries = Math.max(1, options.maxEntries ?? 100_000)
+  const scanLimit = Math.max(1, options.scanLimit ?? 8)
+  /** Oldest charge first: a charge moves its bucket to the back. */
   const buckets = new Map<string, Bucket>()
-  let nextSweep = 0
+  /** Shared by the new addresses that found the table full of locked-out buckets, per budget. */
+  const overflow: Record<Budget, Bucket | undefined> = { pairing: undefined, token: undefined }
+
+  const keyOf = (budget: Budget, address: string) => `${budget} ${addressGroup(address)}`
 
   const refill = (bucket: Bucket, now: number) => {
     bucket.tokens = Math.min(capacity, bucket.tokens + Math.max(0, now - bucket.updatedAt) * perMilli)
     bucket.updatedAt = now
   }
 
-  const sweep = (now: number) => {
-    if (now < nextSweep && buckets.size < maxEntries) return
-    nextSweep = now + windowMillis
-    for (const [key, bucket] of buckets) {
-      refill(bucket, now)
-      if (bucket.tokens >= capacity) buckets.delete(key)
-    }
-    // Still too many: drop the oldest (Map iteration is insertion order).
-    for (const key of buckets.keys()) {
-      if (buckets.size < maxEntries) break
-      buckets.delete(key)
-    }
-  }
-
   const wait = (bucket: Bucket) => bucket.tokens >= 1 ? 0 : (1 - bucket.tokens) / perMilli / 1000
 
-  return {
-    retryAfter: (key) =>
-      Clock.clockWith((clock) =>
-        Effect.sync(() => {
-          const bucket = buckets.get(key)
-          if (bucket === undefined) return 0
-          refill(bucket, clock.currentTimeMillisUnsafe())
-          return wait(bucket)
-        })
-      ),
-    recordFailure: (key) =>
-      Clock.clockWith((clock) =>
-        Effect.sync(() => {
-          const now = clock.currentTimeMillisUnsafe()
-          sweep(now)
-          let bucket = buckets.get(key)
-          if (bucket === undefined) {
-            bucket = { tokens: capacity, updatedAt: now }
-            buckets.set(key, bucket)
-          }
-          refill(bucket, now)
-          bucket.tokens = Math.max(0, bucket.tokens - 1)
-          return wait(bucket)
-        })
-      ),
-    size: () => buckets.size
+  /**
+   * Looks at no more than `scanLimit` of the oldest buckets: drops the full ones and, while the
+   * table is full, evicts the oldest that is not locked out. True when there is room for one more.
+   */
+  const makeRoom = (now: number): boolean => {
+    for (let looked = 0; looked < scanLimit; looked++) {
+      const oldest = buckets.entries().next()
+      if (oldest.done === true) break
+      const [key, bucket] = oldest.value
+      refill(bucket, now)
+      const full = bucket.tokens >= capacity
+      if (!full && buckets.size < maxEntries) break
+      buckets.delete(key)
+      // Locked out: never evicted; it goes to the back and the next oldest is looked at.
+      if (!full && bucket.tokens < 1) buckets.set(key, bucket)
+    }
+    return buckets.size < maxEntries
   }
+
+  /** The bucket `key` is charged to: its own, a new one, or the overflow bucket when there is no room. */
+  const bucketFor = (budget: Budget, key: string, now: number): Bucket => {
+    const existing = buckets.get(key)
+    const room = makeRoom(now)
+    if (existing !== undefined) {
+      // Last charged now: to the back of the order.
+      buckets.delete(key)
+      buckets.set(key, existing)
+      return existing
+    }
+    if (room) {
+      const bucket = { tokens: capacity, updatedAt: now }
+      buckets.set(key, bucket)
+      return bucket
+    }
+    return overflow[budget] ??= { tokens: capacity, updatedAt: now }
+  }
+
+  const withNow = <A>(f: (now: number) => A): Effect.Effect<A> =>
+    Clock.clockWith((clock) => Effect.sync(() => f(clock.currentTimeMillisUnsafe())))
+
+  const reserve = Effect.fn("RateLimiter.reserve")(function*(budget: Budget, address: string) {
+    return yield* withNow((now) => {
+      const bucket = bucketFor(budget, keyOf(budget, address), now)
+      refill(bucket, now)
+      if (bucket.tokens < 1) return wait(bucket)
+      bucket.tokens -= 1
+      return 0
+    })
+  })
+
+  const refund = Effect.fn("RateLimiter.refund")(function*(budget: Budget, address: string) {
+    yield* withNow((now) => {
+      // Evicted meanwhile (it was not locked out), or charged to the overflow bucket: nothing is
+      // given back (the shared bucket only refills with time).
+      const bucket = buckets.get(keyOf(budget, address))
+      if (bucket === undefined) return
+      refill(bucket, now)
+      bucket.tokens = Math.min(capacity, bucket.tokens + 1)
+    })
+  })
+
+  const retryAfter = Effect.fn("RateLimiter.retryAfter")(function*(budget: Budget, address: string) {
+    return yield* withNow((now) => {
+      const bucket = buckets.get(keyOf(budget, address))
+      if (bucket === undefined) return 0
+      refill(bucket, now)
+      return wait(bucket)
+    })
+  })
+
+  return RateLimiter.of({ reserve, refund, retryAfter, size: () => buckets.size })
 }
 
 export const layer = (options: Options = {}) => Layer.effect(RateLimiter, Effect.map(make(options), RateLimiter.of))

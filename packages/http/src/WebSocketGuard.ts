@@ -1,8 +1,8 @@
 /**
  * The WebSocket upgrade guard. Before anything is upgraded it checks the Origin (every upgrade,
  * whatever the credential: browsers send cookies on cross-site WebSocket requests), then
- * authenticates with the session cookie or a single-use `wsTicket` query parameter, then the
- * scopes. A refused upgrade is an ordinary HTTP error response; no socket is opened.
+ * authenticates with the session cookie or a single-use `wsTicket` query parameter (the ticket
+ * is tried when a cookie sent with it is refused), then the scopes. A refused upgrade is an ordinary HTTP error response; no socket is opened.
  *
  * Live sockets are tracked per session. When a session is revoked its sockets are closed with code
  * 4401: at once for a revoke on this instance (the `SessionCredentialService.changes` stream), and
@@ -88,20 +88,28 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
     Effect.forkScoped
   )
 
+  /** One credential, cookie or ticket; a refused or malformed one counts against the address. */
+  const verify = (presented: RequestInfo.Presented, via: "cookie" | "ticket") => {
+    if (presented._tag === "Malformed") return auth.failCredential(AuthError.invalidCredential())
+    // Neither cookie nor ticket is a missing credential, which does not count against the address.
+    const credentials = presented._tag === "None"
+      ? {}
+      : via === "cookie"
+      ? { cookie: presented.token }
+      : { ticket: presented.token }
+    return auth.countFailures(serverAuth.authenticateWebSocketUpgrade(credentials))
+  }
+
   const authenticateUpgrade = Effect.gen(function*() {
     const request = yield* HttpServerRequest.HttpServerRequest
     yield* auth.checkOrigin
     const cookie = RequestInfo.cookieValue(request, auth.sessionCookie(request).name)
     const ticket = ticketOf(request)
-    const presented = cookie._tag !== "None" ? cookie : ticket
-    if (presented._tag === "Malformed") return yield* auth.failCredential(AuthError.invalidCredential())
-    const credentials = presented._tag === "None"
-      ? {}
-      : cookie._tag !== "None"
-      ? { cookie: presented.token }
-      : { ticket: presented.token }
-    // Neither cookie nor ticket is a missing credential, which does not count against the address.
-    return yield* auth.countFailures(serverAuth.authenticateWebSocketUpgrade(credentials))
+    if (cookie._tag === "None") return yield* verify(ticket, "ticket")
+    // A stale or junk cookie must not shadow a good ticket sent alongside it.
+    return yield* ticket._tag === "None"
+      ? verify(cookie, "cookie")
+      : Effect.catch(verify(cookie, "cookie"), () => verify(ticket, "ticket"))
   })
 
   const track = (sid: Ids.SessionId) =>

@@ -153,6 +153,20 @@ describe("rate limits and addresses", () => {
       assert.strictEqual((yield* fail("198.51.100.2")).status, 401)
     }))
 
+  it.effect("IPv6 clients share a budget per /64; another /64 has its own", () =>
+    Effect.gen(function*() {
+      const server = yield* startServer({ trustedProxies: ["127.0.0.1"], rateLimit: { capacity: 2 } })
+      const fail = (client: string) =>
+        postJson(server.port, "/api/auth/bootstrap", { credential: "0000-0000-0000-0000" }, {
+          "x-forwarded-for": client
+        })
+      assert.strictEqual((yield* fail("2001:db8:1:2::1")).status, 401)
+      assert.strictEqual((yield* fail("2001:db8:1:2:aaaa:bbbb:cccc:dddd")).status, 401)
+      // A fresh address in the same /64 is no fresh budget.
+      assert.strictEqual((yield* fail("2001:db8:1:2::3")).status, 429)
+      assert.strictEqual((yield* fail("2001:db8:1:3::1")).status, 401)
+    }))
+
   it.effect("without trust, a spoofed X-Forwarded-For does not buy a fresh budget", () =>
     Effect.gen(function*() {
       const server = yield* startServer({ rateLimit: { capacity: 2 } })
@@ -163,5 +177,29 @@ describe("rate limits and addresses", () => {
       assert.strictEqual((yield* fail("198.51.100.1")).status, 401)
       assert.strictEqual((yield* fail("198.51.100.2")).status, 401)
       assert.strictEqual((yield* fail("198.51.100.3")).status, 429)
+    }))
+})
+
+describe("the Host guard behind a trusted proxy", () => {
+  it.effect("checks the raw Host: X-Forwarded-Host cannot vouch for a foreign one", () =>
+    Effect.gen(function*() {
+      const server = yield* startServer({ trustedProxies: ["127.0.0.1"] })
+      const forged = yield* request(server.port, {
+        path: "/api/auth/session",
+        host: "evil.example",
+        headers: { "x-forwarded-for": "198.51.100.1", "x-forwarded-host": "localhost" }
+      })
+      assert.strictEqual(forged.status, 403)
+      assert.deepStrictEqual((forged.json as any).error, {
+        code: "forbidden",
+        message: "This host name is not allowed"
+      })
+      // A loopback raw Host passes; what the proxy forwards is then the request's Host.
+      const proxied = yield* request(server.port, {
+        path: "/api/auth/session",
+        host: "localhost",
+        headers: { "x-forwarded-for": "198.51.100.1", "x-forwarded-host": "app.example" }
+      })
+      assert.strictEqual(proxied.status, 200)
     }))
 })

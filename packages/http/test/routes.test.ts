@@ -3,6 +3,7 @@ import { Crockford, Ids } from "@gatehouse-auth/core"
 import { bearer, cookiePair, jsonHeaders, postJson, request } from "@gatehouse-auth/testing/support"
 import { Duration, Effect, Redacted } from "effect"
 import { TestClock } from "effect/testing"
+import * as Http from "node:http"
 import { adminSession, applicationScopes, type ServerOptions, startServer, type TestServer } from "./harness.ts"
 
 const withServer = <A, E>(body: (server: TestServer) => Effect.Effect<A, E>, options: ServerOptions = {}) =>
@@ -17,6 +18,36 @@ const pairingCode = (
     id: issued.id,
     code: Redacted.value(issued.credential)
   }))
+
+/**
+ * A POST whose headers go out at once and whose body waits for `send()`, on a connection of its
+ * own; `send()` resolves with the response's status.
+ */
+const held = (port: number, path: string, body: unknown) => {
+  const payload = Buffer.from(JSON.stringify(body))
+  const req = Http.request({
+    host: "127.0.0.1",
+    port,
+    method: "POST",
+    path,
+    agent: false,
+    headers: { host: `127.0.0.1:${port}`, "content-type": "application/json", "content-length": payload.length }
+  })
+  const status = new Promise<number>((resolve, reject) => {
+    req.on("response", (response) => {
+      response.resume()
+      response.on("end", () => resolve(response.statusCode ?? 0))
+    })
+    req.on("error", reject)
+  })
+  req.flushHeaders()
+  return {
+    send: () => {
+      req.end(payload)
+      return status
+    }
+  }
+}
 
 const assertError = (
   response: { status: number; json: any; headers: Record<string, unknown> },
@@ -185,13 +216,71 @@ describe("POST /api/auth/bootstrap", () => {
         const retryAfter = Number(limited.headers["retry-after"])
         assert.isAtLeast(retryAfter, 1)
         assert.isAtMost(retryAfter, 60)
-        // Bad session tokens count too, and are answered 429 while over budget.
+        // Session tokens have a budget of their own: the pairing budget does not refuse them.
         assertError(
           yield* request(server.port, { path: "/api/hello", headers: bearer("v1.a.b.c") }),
+          401,
+          "invalid_credential"
+        )
+      }), { rateLimit: { capacity: 3 } }))
+
+  it.effect("a parallel burst: at most the budget of codes is evaluated, then even a valid code waits", () =>
+    withServer((server) =>
+      Effect.gen(function*() {
+        const valid = yield* Effect.forEach(Array.from({ length: 10 }), () => pairingCode(server))
+        // 210 requests from one address, all in flight together: 200 wrong codes with 10 valid ones
+        // among them. Every request's headers are sent first, so all of them have arrived before
+        // any code is decided.
+        const credentials = Array.from({ length: 200 }, () => Crockford.generate())
+        valid.forEach(({ code }, i) => credentials.splice(10 + i * 20, 0, code))
+        const inFlight = credentials.map((credential) => held(server.port, "/api/auth/bootstrap", { credential }))
+        yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 300)))
+        // The first 10 codes (wrong) are decided: they use up the budget.
+        const first = yield* Effect.promise(() => Promise.all(inFlight.slice(0, 10).map((each) => each.send())))
+        assert.deepStrictEqual(first, Array(10).fill(401))
+        // Then the other 200, valid ones included: none is evaluated.
+        const rest = yield* Effect.promise(() => Promise.all(inFlight.slice(10).map((each) => each.send())))
+        assert.deepStrictEqual(rest, Array(200).fill(429))
+        const { code } = yield* pairingCode(server)
+        assertError(yield* postJson(server.port, "/api/auth/bootstrap", { credential: code }), 429, "rate_limited")
+        // One token back every 6 seconds.
+        yield* TestClock.adjust("6 seconds")
+        assert.strictEqual((yield* postJson(server.port, "/api/auth/bootstrap", { credential: code })).status, 200)
+        // A success gave its token back: the next attempt is evaluated (401), the one after is not.
+        assertError(
+          yield* postJson(server.port, "/api/auth/bootstrap", { credential: Crockford.generate() }),
+          401,
+          "invalid_credential"
+        )
+        assertError(
+          yield* postJson(server.port, "/api/auth/bootstrap", { credential: valid[0]!.code }),
           429,
           "rate_limited"
         )
-      }), { rateLimit: { capacity: 3 } }))
+      })
+    ))
+
+  it.effect("junk session cookies use the session-token budget, never the pairing budget", () =>
+    withServer((server) =>
+      Effect.gen(function*() {
+        const junk = { cookie: `gatehouse_session_${server.port}=junk` }
+        for (let i = 0; i < 10; i++) {
+          assertError(yield* request(server.port, { path: "/api/hello", headers: junk }), 401, "invalid_credential")
+        }
+        // The session-token budget is used up: junk is now answered 429...
+        assertError(yield* request(server.port, { path: "/api/hello", headers: junk }), 429, "rate_limited")
+        // ...a valid session from the same address still works...
+        const admin = yield* adminSession(server)
+        assert.strictEqual(
+          (yield* request(server.port, { path: "/api/hello", headers: { cookie: admin.cookie } })).status,
+          200
+        )
+        // ...and so does a valid code, with the junk cookie sent along (bootstrap never reads it).
+        const { code } = yield* pairingCode(server)
+        const paired = yield* postJson(server.port, "/api/auth/bootstrap", { credential: code }, junk)
+        assert.strictEqual(paired.status, 200, JSON.stringify(paired.json))
+      })
+    ))
 })
 
 describe("POST /api/auth/bootstrap/bearer", () => {

@@ -130,6 +130,18 @@ describe("WebSocket upgrade guard", () => {
       refused(yield* connect(server, { query: `?wsTicket=${admin.token}` }), 401, "invalid_credential")
     }))
 
+  it.effect("a junk session cookie does not shadow a valid ticket sent alongside it", () =>
+    Effect.gen(function*() {
+      const server = yield* startServer()
+      const admin = yield* adminSession(server)
+      const ticket = yield* ticketFor(server, admin.token)
+      const junk = { cookie: `gatehouse_session_${server.port}=junk` }
+      const socket = opened(yield* connect(server, { query: `?wsTicket=${ticket}`, headers: junk }))
+      assert.strictEqual(yield* echo(socket, "ticket"), "ticket")
+      // Both bad: refused, as either alone would be.
+      refused(yield* connect(server, { query: `?wsTicket=${ticket}`, headers: junk }), 401, "invalid_credential")
+    }))
+
   it.effect("without the route's scope: 403", () =>
     Effect.gen(function*() {
       const server = yield* startServer()
