@@ -3,9 +3,11 @@
  * device names, scopes) never becomes terminal escapes, header syntax or a new header line.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { postJson, request } from "@gatehouse-auth/testing/support"
-import { Effect } from "effect"
+import { ClientMetadata } from "@gatehouse-auth/core"
+import { bearer, postJson, request } from "@gatehouse-auth/testing/support"
+import { Effect, Redacted } from "effect"
 import { HttpRouter, HttpServerResponse } from "effect/http"
+import * as fc from "fast-check"
 import { AuthError, HttpAuth } from "../src/index.ts"
 import { adminSession, startServer } from "./harness.ts"
 
@@ -99,5 +101,58 @@ describe("MCP capabilities", () => {
         assert.isUndefined(response.headers["www-authenticate"])
       }
       assert.strictEqual(yield* server.mcp.count, 0)
+    }))
+})
+
+/** One control or bidi character, as the door must refuse it. */
+const controlCharacter = fc.oneof(
+  fc.integer({ min: 0x00, max: 0x1f }),
+  fc.constant(0x7f),
+  fc.integer({ min: 0x80, max: 0x9f }),
+  fc.constantFrom(0x061c, 0x200e, 0x200f, 0x2028, 0x2029),
+  fc.integer({ min: 0x202a, max: 0x202e }),
+  fc.integer({ min: 0x2066, max: 0x2069 })
+).map((codePoint) => String.fromCodePoint(codePoint))
+
+describe("client metadata with control characters is refused at the door", () => {
+  it.effect(
+    "property: a pairing link label or a bearer client field with C0/C1/bidi: 400 invalid_request",
+    () =>
+      Effect.gen(function*() {
+        const server = yield* startServer({ rateLimit: { capacity: 1_000_000 } })
+        const admin = yield* adminSession(server)
+        const cases = fc.sample(
+          fc.tuple(fc.constantFrom("label", "deviceType", "os", "browser"), controlCharacter, fc.boolean()),
+          { numRuns: 60, seed: 20261201 }
+        )
+        for (const [field, control, asLink] of cases) {
+          const text = `Anna${control}[31m`
+          const response = asLink
+            ? yield* postJson(server.port, "/api/auth/pairing-links", { label: text }, bearer(admin.token))
+            : yield* postJson(server.port, "/api/auth/bootstrap/bearer", {
+              credential: "AAAA-AAAA-AAAA-AAAA",
+              client: { [field]: text }
+            })
+          const shown = JSON.stringify({ field, text, asLink })
+          assert.strictEqual(response.status, 400, shown)
+          assert.strictEqual(response.json.error.code, "invalid_request", shown)
+        }
+        const links = yield* request(server.port, { path: "/api/auth/pairing-links", headers: bearer(admin.token) })
+        assert.deepStrictEqual(links.json.links, [])
+      }),
+    { timeout: 60_000 }
+  )
+
+  it.effect("a User-Agent's C1 bytes never reach the stored client", () =>
+    Effect.gen(function*() {
+      const server = yield* startServer()
+      const grant = yield* server.grants.issue({ subject: "owner", scopes: ["read:hello"] })
+      const response = yield* postJson(server.port, "/api/auth/bootstrap/bearer", {
+        credential: Redacted.value(grant.credential),
+        client: { label: "plain" }
+      }, { "user-agent": "Mozilla/5.0 (X11; Linux) Firefox/1" })
+      assert.strictEqual(response.status, 200, response.text)
+      const [session] = yield* server.sessions.list
+      assert.isTrue(ClientMetadata.isPlainText(Object.values(session!.client).join("")))
     }))
 })
