@@ -36,7 +36,7 @@ export const layer = (options: Options = {}) =>
       return (httpApp) => {
         const guarded = policy.isLoopback
           ? Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
-            RequestInfo.isLoopbackHostHeader(request.headers["host"])
+            RequestInfo.isLoopbackHostHeader(request.headers["host"], policy.host)
               ? httpApp
               : Effect.succeed(AuthError.toResponse(AuthError.hostNotAllowed())))
           : httpApp
