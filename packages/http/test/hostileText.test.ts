@@ -8,6 +8,7 @@ import { bearer, postJson, request } from "@gatehouse-auth/testing/support"
 import { Effect, Redacted } from "effect"
 import { HttpRouter, HttpServerResponse } from "effect/http"
 import * as fc from "fast-check"
+import * as Net from "node:net"
 import { AuthError, HttpAuth } from "../src/index.ts"
 import { adminSession, startServer } from "./harness.ts"
 
@@ -154,5 +155,52 @@ describe("client metadata with control characters is refused at the door", () =>
       assert.strictEqual(response.status, 200, response.text)
       const [session] = yield* server.sessions.list
       assert.isTrue(ClientMetadata.isPlainText(Object.values(session!.client).join("")))
+    }))
+})
+
+/** Sends raw bytes over loopback; the status and the body of the answer ("" if the connection was cut). */
+const rawExchange = (port: number, head: string) =>
+  Effect.promise(() =>
+    new Promise<{ readonly status: number; readonly body: string }>((resolve) => {
+      const socket = Net.connect(port, "127.0.0.1")
+      let received = ""
+      const timer = setTimeout(() => socket.destroy(), 5_000)
+      socket.on("data", (chunk) => (received += chunk.toString("latin1")))
+      socket.on("close", () => {
+        clearTimeout(timer)
+        const match = /^HTTP\/1\.1 (\d{3})/.exec(received)
+        const split = received.indexOf("\r\n\r\n")
+        resolve({ status: match === null ? 0 : Number(match[1]), body: split < 0 ? "" : received.slice(split + 4) })
+      })
+      socket.on("error", () => undefined)
+      socket.end(Buffer.from(head, "latin1"))
+    })
+  )
+
+describe("what Node's HTTP parser refuses answers in the JSON error shape", () => {
+  it.effect("bad cookie bytes, 431 headers, a negative content-length, a bad request line, an undecodable path", () =>
+    Effect.gen(function*() {
+      const server = yield* startServer()
+      const cases: ReadonlyArray<readonly [string, number, string]> = [
+        ["GET /api/hello HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: a=\u0000\u0001\r\n\r\n", 400, "invalid_request"],
+        [`GET /api/hello HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: ${"a".repeat(20_000)}\r\n\r\n`, 431, "invalid_request"],
+        [
+          "POST /api/auth/bootstrap HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: -1\r\n\r\n",
+          400,
+          "invalid_request"
+        ],
+        ["GARBAGE\r\n\r\n", 400, "invalid_request"],
+        ["GET /api/%E0%A4%A HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", 404, "not_found"]
+      ]
+      for (const [head, status, code] of cases) {
+        const shown = JSON.stringify(head.slice(0, 80))
+        const answer = yield* rawExchange(server.port, head)
+        assert.strictEqual(answer.status, status, shown)
+        const json = JSON.parse(answer.body)
+        assert.deepStrictEqual(Object.keys(json), ["error"], shown)
+        assert.strictEqual(json.error.code, code, shown)
+        assert.isString(json.error.message)
+      }
+      assert.strictEqual((yield* request(server.port, { path: "/api/auth/session" })).status, 200)
     }))
 })

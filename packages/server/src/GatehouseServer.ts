@@ -18,7 +18,7 @@ import {
   ServerAuthPolicy,
   SessionCredentialService
 } from "@gatehouse-auth/core"
-import { HttpAuthLayer, WebSocketGuard } from "@gatehouse-auth/http"
+import { HttpAuthLayer, WebSocketGuard, WireErrors } from "@gatehouse-auth/http"
 import { Context, Duration, Effect, Layer } from "effect"
 import { HttpServer } from "effect/http"
 import * as Http from "node:http"
@@ -88,7 +88,8 @@ export const baseUrl = (options: Pick<Options, "host" | "publicUrl">, port: numb
  * answered 503 with `Retry-After: 1` instead of hanging until the client gives up.
  */
 const createServer = (): Http.Server => {
-  const server = Http.createServer()
+  // What Node's HTTP parser refuses is answered in the contract's JSON error shape too.
+  const server = WireErrors.installClientErrorHandler(Http.createServer())
   const body = JSON.stringify({
     error: { code: "service_unavailable", message: "The server is starting or stopping; try again shortly" }
   })

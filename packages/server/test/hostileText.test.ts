@@ -5,6 +5,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Support from "@gatehouse-auth/testing/support"
 import { Effect } from "effect"
+import * as Net from "node:net"
 import { gatehouse, serve, waitFor } from "./helpers.ts"
 
 describe("a server bound to 127.0.0.2", () => {
@@ -62,4 +63,41 @@ describe("a malformed --database-url", () => {
         }
       }
     }), 120_000)
+})
+
+describe("gatehouse serve and Node's HTTP parser", () => {
+  it.live(
+    "a negative content-length or control bytes in a header: the JSON error shape, not an empty 400",
+    () =>
+      Effect.gen(function*() {
+        const stateDir = yield* Support.tempDirectory
+        const served = yield* serve(["--port", "0", "--state-dir", stateDir])
+        const port = Number((yield* waitFor(served, /^Pairing URL: http:\/\/127\.0\.0\.1:(\d+)\//m))[1])
+        for (
+          const head of [
+            "POST /api/auth/bootstrap HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: -1\r\n\r\n",
+            "GET /api/hello HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: a=\u0000\r\n\r\n"
+          ]
+        ) {
+          const received = yield* Effect.promise(() =>
+            new Promise<string>((resolve) => {
+              const socket = Net.connect(port, "127.0.0.1")
+              let text = ""
+              const timer = setTimeout(() => socket.destroy(), 5_000)
+              socket.on("data", (chunk) => (text += chunk.toString("latin1")))
+              socket.on("close", () => {
+                clearTimeout(timer)
+                resolve(text)
+              })
+              socket.on("error", () => undefined)
+              socket.end(Buffer.from(head, "latin1"))
+            })
+          )
+          assert.match(received, /^HTTP\/1\.1 400 /)
+          const body = JSON.parse(received.slice(received.indexOf("\r\n\r\n") + 4))
+          assert.strictEqual(body.error.code, "invalid_request")
+        }
+      }),
+    60_000
+  )
 })
