@@ -330,7 +330,8 @@ describe("gatehouse serve", () => {
       // One request at a time, each on a new connection, from the start: the first one that
       // connects lands between `listen` and the routes being attached (the stores open between).
       const answered: Array<number> = []
-      // Bounded: at most 500 attempts of at most 3 seconds each (the server starts in well under one).
+      // Bounded: at most 500 attempts of at most 3 seconds each (the server starts in well under one),
+      // 10 ms apart while the port refuses connections.
       for (let tries = 0; tries < 500 && !/^Pairing URL: /m.test(served.stdout()); tries++) {
         const attempt = yield* Effect.exit(
           request(`http://127.0.0.1:${port}/api/auth/session`).pipe(
@@ -338,7 +339,11 @@ describe("gatehouse serve", () => {
           )
         )
         if (attempt._tag === "Success") answered.push(attempt.value.status)
-        else assert.match(String(attempt.cause), /ECONNREFUSED/, "every request is answered or refused")
+        else {
+          assert.match(String(attempt.cause), /ECONNREFUSED/, "every request is answered or refused")
+          // A refusal is instant: without a pause the 500 attempts end before Node has even started.
+          yield* Effect.sleep("10 millis")
+        }
         if (attempt._tag === "Success" && attempt.value.status === 503) {
           assert.strictEqual(attempt.value.headers["retry-after"], "1")
           assert.strictEqual(attempt.value.json.error.code, "service_unavailable")
