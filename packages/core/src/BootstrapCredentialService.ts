@@ -129,7 +129,7 @@ const validate = (options: IssueOptions): Effect.Effect<{ ttlMillis: number; use
     : !Scopes.isScopes(options.scopes)
     ? Scopes.problem
     : !isLabel(options.label)
-    ? `label must be at most ${ClientMetadata.limits.label} characters`
+    ? `label must be at most ${ClientMetadata.limits.label} characters of plain text (no control or bidirectional characters)`
     : undefined
   return problem === undefined
     ? Effect.succeed({ ttlMillis, uses })

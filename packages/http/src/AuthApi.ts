@@ -173,7 +173,8 @@ export const sessionView = (
   createdAt: session.createdAt,
   lastSeenAt: session.lastSeenAt,
   expiresAt: session.expiresAt,
-  client: session.client,
+  // Through `clip`: a record stored before the plain-text rule still encodes (never a 500).
+  client: ClientMetadata.clip(session.client),
   connected: session.connected,
   ...(currentSid === undefined ? {} : { current: session.sid === currentSid })
 })

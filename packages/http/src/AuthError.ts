@@ -50,12 +50,33 @@ export class HttpAuthError extends Schema.TaggedError<HttpAuthError>()("HttpAuth
 const make = (status: number, code: Code, message: string, headers?: Record<string, string>) =>
   new HttpAuthError(headers === undefined ? { status, code, message } : { status, code, message, headers })
 
-/** `Bearer`, or `Bearer error="invalid_token"` once a token was presented (RFC 6750 §3). */
-const bearerChallenge = (presented: boolean, extra: Record<string, string> = {}) => {
-  const params = { ...(presented ? { error: "invalid_token" } : {}), ...extra }
-  const rendered = Object.entries(params).map(([key, value]) => `${key}="${value.replace(/["\\]/g, "")}"`)
+const utf8 = new TextEncoder()
+
+/**
+ * `value` as an RFC 9110 §5.6.4 quoted-string. A quote or a backslash is escaped (a quoted-pair),
+ * so it cannot close the parameter and start another (`", error_uri="...`). Anything outside
+ * printable ASCII (CR/LF, other controls, non-ASCII) is percent-encoded as UTF-8: a header cannot
+ * carry CR/LF (Node refuses the whole response, an empty 500) and nothing else needs to be there.
+ */
+export const quotedString = (value: string): string => {
+  let quoted = ""
+  for (const char of value) {
+    if (char === "\"" || char === "\\") quoted += `\\${char}`
+    else if (char >= " " && char <= "~") quoted += char
+    else for (const byte of utf8.encode(char)) quoted += `%${byte.toString(16).toUpperCase().padStart(2, "0")}`
+  }
+  return `"${quoted}"`
+}
+
+/** A `Bearer` challenge with these auth-params, every value escaped by `quotedString`. */
+export const bearerChallengeHeader = (params: Record<string, string>): string => {
+  const rendered = Object.entries(params).map(([key, value]) => `${key}=${quotedString(value)}`)
   return rendered.length === 0 ? "Bearer" : `Bearer ${rendered.join(", ")}`
 }
+
+/** `Bearer`, or `Bearer error="invalid_token"` once a token was presented (RFC 6750 §3). */
+const bearerChallenge = (presented: boolean, extra: Record<string, string> = {}) =>
+  bearerChallengeHeader({ ...(presented ? { error: "invalid_token" } : {}), ...extra })
 
 export const invalidRequest = (message: string) => make(400, "invalid_request", message)
 export const notFound = (message = "Not found") => make(404, "not_found", message)
@@ -75,7 +96,7 @@ export const expiredCredential = (message = "The credential has expired", challe
 export const forbidden = (message: string) => make(403, "forbidden", message)
 export const insufficientScope = (scopes: ReadonlyArray<string>) =>
   make(403, "insufficient_scope", `This needs the scope ${scopes.join(" ")}`, {
-    "www-authenticate": `Bearer error="insufficient_scope", scope="${scopes.join(" ")}"`
+    "www-authenticate": bearerChallengeHeader({ error: "insufficient_scope", scope: scopes.join(" ") })
   })
 export const originNotAllowed = () => make(403, "origin_not_allowed", "This origin is not allowed")
 export const hostNotAllowed = () => make(403, "forbidden", "This host name is not allowed")

@@ -2,8 +2,9 @@
  * Request-wide guards:
  *
  * - `layer`: global router middleware. On a loopback policy it first refuses any raw `Host` but
- *   `localhost`, `127.0.0.1` or `[::1]` (with or without a port): the DNS-rebinding guard, which
- *   looks at the Host the client sent, never at an `X-Forwarded-Host`. Then it applies
+ *   `localhost`, `127.0.0.1`, `[::1]` or the loopback address it is bound to (with or without a
+ *   port): the DNS-rebinding guard, which looks at the Host the client sent, never at an
+ *   `X-Forwarded-Host`. Then it applies
  *   `X-Forwarded-*` only from configured trusted proxies (so the client address used for rate
  *   limits and the scheme used for cookies cannot be spoofed).
  * - `notFound`: a 404 in the contract's error shape for any path no route matched (registered last).
@@ -39,7 +40,7 @@ export const layer = (options: Options = {}) =>
         // The guard runs before the forwarded headers are applied: it checks the raw Host.
         return policy.isLoopback
           ? Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
-            RequestInfo.isLoopbackHostHeader(request.headers["host"])
+            RequestInfo.isLoopbackHostHeader(request.headers["host"], policy.host)
               ? forwarded
               : Effect.succeed(AuthError.toResponse(AuthError.hostNotAllowed())))
           : forwarded

@@ -28,6 +28,7 @@ import * as McpRoutes from "./McpRoutes.ts"
 import * as RateLimiter from "./RateLimiter.ts"
 import * as RouteAccess from "./RouteAccess.ts"
 import * as WebSocketGuard from "./WebSocketGuard.ts"
+import * as WireErrors from "./WireErrors.ts"
 
 export interface Options
   extends HttpAuthSettings.Options, AuthMiddleware.Options, WebSocketGuard.Options, RouteAccess.Options
@@ -77,7 +78,9 @@ const compose = <A, E, R, G, GE, GR, O, OE, OR>(
   HttpRouter.serve(
     // Registered innermost first: the application's routes, Gatehouse's own, then the catch-all.
     AuthMiddleware.notFound.pipe(
-      Layer.provideMerge(Layer.mergeAll(AuthRoutes.layer, ownRoutes, AuthMiddleware.layer(options))),
+      Layer.provideMerge(
+        Layer.mergeAll(AuthRoutes.layer, ownRoutes, AuthMiddleware.layer(options), WireErrors.routeNotFound)
+      ),
       Layer.provideMerge(applicationRoutes(options, routes))
     ),
     { disableLogger: options.disableLogger ?? true, disableListenLog: options.disableListenLog ?? false }

@@ -77,7 +77,10 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
           code: "missing_credential",
           message: "Send the credential in the Authorization header, never in the URL",
           headers: {
-            "www-authenticate": `Bearer error="invalid_request", resource_metadata="${metadataUrl}"`
+            "www-authenticate": AuthError.bearerChallengeHeader({
+              error: "invalid_request",
+              resource_metadata: metadataUrl
+            })
           }
         })
         : AuthError.missingCredential(challenge)

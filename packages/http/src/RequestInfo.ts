@@ -4,6 +4,7 @@
  * an exception.
  */
 import type { ClientMetadata } from "@gatehouse-auth/core"
+import { ServerAuthPolicy } from "@gatehouse-auth/core"
 import { Option, Redacted } from "effect"
 import type { HttpServerRequest } from "effect/http"
 
@@ -66,10 +67,23 @@ export const hostName = (host: string | undefined): string | undefined => {
 
 const loopbackHostNames: ReadonlySet<string> = new Set(["localhost", "127.0.0.1", "[::1]"])
 
-/** DNS-rebinding guard: on a loopback policy the Host must be localhost, 127.0.0.1 or [::1]. */
-export const isLoopbackHostHeader = (host: string | undefined): boolean => {
+/** A bound address as a Host header names it: IPv6 in brackets, lower-cased. */
+const asHostName = (address: string): string => {
+  const name = address.trim().toLowerCase()
+  return name.includes(":") && !name.startsWith("[") ? `[${name}]` : name
+}
+
+/**
+ * DNS-rebinding guard: on a loopback policy the Host must be localhost, 127.0.0.1 or [::1], or the
+ * loopback address the server is bound to (`boundHost`, e.g. `127.0.0.2`: the host of its own
+ * pairing URL). A bound address that is not loopback adds nothing, so no foreign name gets in.
+ */
+export const isLoopbackHostHeader = (host: string | undefined, boundHost?: string | undefined): boolean => {
   const name = hostName(host)
-  return name !== undefined && loopbackHostNames.has(name)
+  if (name === undefined) return false
+  if (loopbackHostNames.has(name)) return true
+  return boundHost !== undefined && ServerAuthPolicy.isLoopbackHost(boundHost.trim()) &&
+    name === asHostName(boundHost)
 }
 
 /**

@@ -53,3 +53,6 @@ export * as RouteAccess from "./RouteAccess.ts"
 
 /** The WebSocket upgrade guard: cookie or ticket, Origin check, scopes, close on revoke (4401). */
 export * as WebSocketGuard from "./WebSocketGuard.ts"
+
+/** Refusals before any route: Node's HTTP parser errors and undecodable paths, in the JSON error shape. */
+export * as WireErrors from "./WireErrors.ts"

@@ -56,6 +56,18 @@ describe("RequestInfo", () => {
     }
   })
 
+  it("the loopback address the server is bound to is its own Host; other names stay refused", () => {
+    assert.isTrue(RequestInfo.isLoopbackHostHeader("127.0.0.2:3773", "127.0.0.2"))
+    assert.isTrue(RequestInfo.isLoopbackHostHeader("127.0.0.2", "127.0.0.2"))
+    assert.isTrue(RequestInfo.isLoopbackHostHeader("localhost:3773", "127.0.0.2"))
+    for (const host of ["127.0.0.3:3773", "evil.example", "127.0.0.2.evil", "[::2]"]) {
+      assert.isFalse(RequestInfo.isLoopbackHostHeader(host, "127.0.0.2"), host)
+    }
+    // A bound address beyond loopback (a configured loopback policy on 0.0.0.0) adds nothing.
+    assert.isFalse(RequestInfo.isLoopbackHostHeader("0.0.0.0:3773", "0.0.0.0"))
+    assert.isFalse(RequestInfo.isLoopbackHostHeader("192.168.1.5", "192.168.1.5"))
+  })
+
   it("an Origin must be the server's own, the configured public one, or listed", () => {
     const check = (origin: string | undefined, allowed: ReadonlyArray<string> = [], publicOrigin?: string) =>
       RequestInfo.isOriginAllowed(

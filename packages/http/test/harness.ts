@@ -19,7 +19,7 @@ import { HttpRouter, HttpServerResponse } from "effect/http"
 import { Socket } from "effect/socket"
 import * as Http from "node:http"
 import * as Https from "node:https"
-import { HttpAuth, HttpAuthLayer, McpGuard, WebSocketGuard } from "../src/index.ts"
+import { HttpAuth, HttpAuthLayer, McpGuard, WebSocketGuard, WireErrors } from "../src/index.ts"
 
 export const applicationScopes = ["read:hello", "write:hello"]
 
@@ -96,8 +96,14 @@ export const startServer = (options: ServerOptions = {}) =>
       publicRoutes: options.publicRoutes
     }
     const listener = options.tls === undefined
-      ? NodeHttpServer.layer(() => Http.createServer(), { port, host: "127.0.0.1" })
-      : NodeHttpServer.layer(() => Https.createServer(options.tls!), { port, host: "127.0.0.1" })
+      ? NodeHttpServer.layer(() => WireErrors.installClientErrorHandler(Http.createServer()), {
+        port,
+        host: "127.0.0.1"
+      })
+      : NodeHttpServer.layer(() => WireErrors.installClientErrorHandler(Https.createServer(options.tls!)), {
+        port,
+        host: "127.0.0.1"
+      })
     const server = Layer.merge(HelloRoutes, options.routes ?? Layer.empty).pipe(
       HttpAuthLayer.layer({ ...settings, mcp: true, disableListenLog: true }),
       Layer.provideMerge(core),

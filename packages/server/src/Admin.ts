@@ -20,6 +20,7 @@ import * as HelloRoutes from "./HelloRoutes.ts"
 import * as Serve from "./Serve.ts"
 import * as ServerFile from "./ServerFile.ts"
 import * as Stores from "./Stores.ts"
+import * as Terminal from "./Terminal.ts"
 
 export interface StateInput {
   readonly stateDir: string
@@ -141,15 +142,18 @@ export const listSessions = (input: StateInput) =>
     Effect.gen(function*() {
       const sessions = yield* Context.get(services, SessionCredentialService.SessionCredentialService).list
       if (sessions.length === 0) return yield* Console.log("No sessions.")
-      const rows = sessions.map((session) => [
-        session.sid,
-        session.subject,
-        session.method,
-        session.client.label ?? "",
-        time(session.createdAt),
-        time(session.lastSeenAt),
-        session.scopes.join(" ")
-      ])
+      // Every cell escaped: a label is whatever a client stored, and a terminal obeys escapes in it.
+      const rows = sessions.map((session) =>
+        [
+          session.sid,
+          session.subject,
+          session.method,
+          session.client.label ?? "",
+          time(session.createdAt),
+          time(session.lastSeenAt),
+          session.scopes.join(" ")
+        ].map(Terminal.escape)
+      )
       const header = ["ID", "SUBJECT", "METHOD", "LABEL", "CREATED", "LAST SEEN", "SCOPES"]
       const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]!.length)))
       const line = (cells: ReadonlyArray<string>) =>

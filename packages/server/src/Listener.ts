@@ -12,6 +12,7 @@
  *   clients do.
  */
 import { NodeHttpServer } from "@effect/platform-node"
+import { WireErrors } from "@gatehouse-auth/http"
 import { Duration } from "effect"
 import * as Http from "node:http"
 import type * as Net from "node:net"
@@ -30,7 +31,8 @@ const unavailable = JSON.stringify({
 
 /** A server that answers 503 while nothing else handles requests; see the module's comment. */
 const createServer = (shutdownMillis: number): Http.Server => {
-  const server = Http.createServer()
+  // What Node's HTTP parser refuses is answered in the contract's JSON error shape too.
+  const server = WireErrors.installClientErrorHandler(Http.createServer())
   // Upgraded sockets included: "connection" sees every socket, before any upgrade.
   const sockets = new Set<Net.Socket>()
   server.on("connection", (socket: Net.Socket) => {

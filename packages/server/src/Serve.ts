@@ -54,7 +54,9 @@ const isNetwork = (value: string): boolean =>
 export const validate = (input: Input): Effect.Effect<GatehouseServer.Options, CliError.UserError> => {
   if (Option.isSome(input.databaseUrl) && Database.describeUrl(Redacted.value(input.databaseUrl.value)) === undefined) {
     return Effect.fail(
-      usage("--database-url must be a PostgreSQL URL like postgres://user:password@host:5432/gatehouse")
+      usage(
+        "--database-url must be a PostgreSQL URL like postgres://user:password@host:5432/gatehouse (percent-encode / ? # @ in the password)"
+      )
     )
   }
   const keyRefreshInterval = Durations.parse(input.keyRefreshInterval)

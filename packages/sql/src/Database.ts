@@ -104,8 +104,17 @@ export interface PgOptions {
   readonly connectTimeout?: Duration.Input | undefined
 }
 
-/** `host:port/database` of a URL, never its credentials; `undefined` if it is not a postgres URL. */
+/**
+ * `host:port/database` of a URL, never its credentials; `undefined` if it is not a postgres URL.
+ * Also `undefined` when an `@` follows the authority: a password holding an unencoded `/`, `?` or
+ * `#` ends the authority early (`postgres://u:5432/pw@host/db` parses as host `u`, port `5432`,
+ * database `pw@host/db`), and describing that URL would print the password.
+ */
 export const describeUrl = (url: string): string | undefined => {
+  const scheme = url.indexOf("://")
+  const rest = scheme < 0 ? url : url.slice(scheme + 3)
+  const authorityEnd = rest.search(/[/?#]/)
+  if (authorityEnd >= 0 && rest.includes("@", authorityEnd)) return undefined
   try {
     const parsed = new URL(url)
     if (parsed.protocol !== "postgres:" && parsed.protocol !== "postgresql:") return undefined
@@ -125,7 +134,7 @@ export const layerPg = (
       new DatabaseError({
         database: "(invalid URL)",
         problem: "InvalidUrl",
-        detail: "expected postgres://user:password@host:port/database"
+        detail: "expected postgres://user:password@host:port/database (percent-encode / ? # @ in the password)"
       })
     ))
   }

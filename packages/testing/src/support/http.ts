@@ -24,10 +24,12 @@ export interface RawRequest {
   readonly host?: string | undefined
   /** HTTPS, accepting any certificate (a test's self-signed one). */
   readonly tls?: boolean
+  /** The loopback address to connect to. Default: 127.0.0.1. */
+  readonly address?: string | undefined
 }
 
 /**
- * One request to 127.0.0.1:`port` with exactly the headers given (plus Host and Content-Length);
+ * One request to 127.0.0.1:`port` (or `address`) with exactly the headers given (plus Host and Content-Length);
  * times out after 10 seconds.
  */
 export const request = (port: number, options: RawRequest) =>
@@ -41,7 +43,7 @@ export const request = (port: number, options: RawRequest) =>
       }
       const transport = options.tls ? Https : Http
       const req = transport.request({
-        host: "127.0.0.1",
+        host: options.address ?? "127.0.0.1",
         port,
         method: options.method ?? "GET",
         path: options.path,

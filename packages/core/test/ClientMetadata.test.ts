@@ -1,0 +1,75 @@
+/**
+ * The plain-text rule of `ClientMetadata`: one Schema refuses control and bidirectional characters
+ * in every field (so every route and the CLI refuse them), and `clip` removes them from values no
+ * Schema checked.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { BootstrapCredentialService, ClientMetadata, GrantStore } from "@gatehouse-auth/core"
+import { Effect, Schema } from "effect"
+import * as fc from "fast-check"
+
+/** C0 (with tab and line breaks), DEL, C1, ALM, LRM/RLM, LS/PS, bidi embeddings, overrides, isolates. */
+const controlCodePoint = fc.oneof(
+  fc.integer({ min: 0x00, max: 0x1f }),
+  fc.constant(0x7f),
+  fc.integer({ min: 0x80, max: 0x9f }),
+  fc.constantFrom(0x061c, 0x200e, 0x200f, 0x2028, 0x2029),
+  fc.integer({ min: 0x202a, max: 0x202e }),
+  fc.integer({ min: 0x2066, max: 0x2069 })
+).map((codePoint) => String.fromCodePoint(codePoint))
+
+const plain = fc.string({ unit: "grapheme", maxLength: 20 }).filter(ClientMetadata.isPlainText)
+
+/** A plain string with one control character somewhere in it, short enough for every field. */
+const tainted = fc.tuple(plain, controlCodePoint, plain).map(([before, control, after]) =>
+  `${before}${control}${after}`.slice(-30)
+).filter((text) => !ClientMetadata.isPlainText(text))
+
+const fields = ["label", "deviceType", "os", "browser", "ip"] as const
+const decode = Schema.decodeUnknownExit(ClientMetadata.ClientMetadata)
+
+describe("ClientMetadata: plain text only", () => {
+  it("property: a control or bidi character in any field is refused", () => {
+    fc.assert(
+      fc.property(fc.constantFrom(...fields), tainted, (field, text) => {
+        assert.isTrue(decode({ [field]: text })._tag === "Failure", JSON.stringify(text))
+        assert.isFalse(Schema.is(ClientMetadata.Label)(text))
+      }),
+      { numRuns: 500 }
+    )
+  })
+
+  it("property: plain text within the limits is accepted, emoji and other scripts included", () => {
+    fc.assert(
+      fc.property(fc.constantFrom(...fields), plain, (field, text) => {
+        assert.isTrue(decode({ [field]: text.slice(0, 30) })._tag === "Success", JSON.stringify(text))
+      }),
+      { numRuns: 500 }
+    )
+    assert.isTrue(decode({ label: "Anna's phone 📱 — هاتف" })._tag === "Success")
+  })
+
+  it("property: clip leaves no control character and fits the Schema", () => {
+    fc.assert(
+      fc.property(fc.constantFrom(...fields), fc.string({ unit: "binary", maxLength: 200 }), (field, text) => {
+        const clipped = ClientMetadata.clip({ [field]: text })
+        assert.isTrue(ClientMetadata.isPlainText(clipped[field] ?? ""))
+        assert.isTrue(decode(clipped)._tag === "Success")
+      }),
+      { numRuns: 500 }
+    )
+  })
+
+  it.effect("a pairing link's label: refused by the core, with a message that says why", () =>
+    Effect.gen(function*() {
+      const grants = yield* BootstrapCredentialService.BootstrapCredentialService
+      const error = yield* Effect.flip(
+        grants.issue({ subject: "owner", scopes: ["read:hello"], label: "x\u001b]52;c;aGk=\u0007" })
+      )
+      assert.strictEqual(error._tag, "InvalidRequest")
+      assert.include(error.message, "plain text")
+    }).pipe(
+      Effect.provide(BootstrapCredentialService.layer),
+      Effect.provide(GrantStore.layerMemory)
+    ))
+})
