@@ -11,9 +11,10 @@
  *   installed bin with the desktop credential on fd 3;
  * - the installed `gatehouse` bin answers `--help`, serves, and stops on SIGTERM.
  */
+import * as Support from "@gatehouse-auth/testing/support"
+import { Effect } from "effect"
 import { type ChildProcess, execFile, spawn } from "node:child_process"
 import * as Fs from "node:fs"
-import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { promisify } from "node:util"
@@ -44,13 +45,8 @@ const run = (file: string, args: ReadonlyArray<string>, cwd: string, timeout = 3
     env: { ...process.env, PATH: `${Path.join(cwd, "node_modules", ".bin")}${Path.delimiter}${process.env.PATH}` }
   })
 
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const server = Net.createServer().listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as Net.AddressInfo
-      server.close(() => resolve(port))
-    }).on("error", reject)
-  })
+// The workspace's own helper: the consumer test uses it to drive the installed packages, not to test it.
+const freePort = () => Effect.runPromise(Support.freePort)
 
 /** Starts a long-running child and resolves once its stdout matches `ready` (bounded). */
 const startChild = (file: string, args: ReadonlyArray<string>, env: Record<string, string>, ready: RegExp) =>

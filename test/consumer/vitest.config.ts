@@ -1,6 +1,8 @@
 import { defineProject } from "vitest/config"
+import { sourceConditions } from "../../vitest.shared.ts"
 
 export default defineProject({
+  ...sourceConditions,
   test: {
     name: "consumer",
     include: ["*.test.ts"],

@@ -5,23 +5,14 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { BootstrapCredentialService, ClientMetadata, GrantStore } from "@gatehouse-auth/core"
+import { controlCharacter } from "@gatehouse-auth/testing/support"
 import { Effect, Schema } from "effect"
 import * as fc from "fast-check"
-
-/** C0 (with tab and line breaks), DEL, C1, ALM, LRM/RLM, LS/PS, bidi embeddings, overrides, isolates. */
-const controlCodePoint = fc.oneof(
-  fc.integer({ min: 0x00, max: 0x1f }),
-  fc.constant(0x7f),
-  fc.integer({ min: 0x80, max: 0x9f }),
-  fc.constantFrom(0x061c, 0x200e, 0x200f, 0x2028, 0x2029),
-  fc.integer({ min: 0x202a, max: 0x202e }),
-  fc.integer({ min: 0x2066, max: 0x2069 })
-).map((codePoint) => String.fromCodePoint(codePoint))
 
 const plain = fc.string({ unit: "grapheme", maxLength: 20 }).filter(ClientMetadata.isPlainText)
 
 /** A plain string with one control character somewhere in it, short enough for every field. */
-const tainted = fc.tuple(plain, controlCodePoint, plain).map(([before, control, after]) =>
+const tainted = fc.tuple(plain, controlCharacter, plain).map(([before, control, after]) =>
   `${before}${control}${after}`.slice(-30)
 ).filter((text) => !ClientMetadata.isPlainText(text))
 

@@ -5,29 +5,10 @@
  * answering.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { request } from "@gatehouse-auth/testing/support"
+import { rawExchange, request } from "@gatehouse-auth/testing/support"
 import { Effect } from "effect"
 import * as fc from "fast-check"
-import * as Net from "node:net"
 import { adminSession, startServer } from "./harness.ts"
-
-/** Sends raw bytes, returns the status code of the response (0 if the connection was cut). */
-const rawStatus = (port: number, head: Buffer, body: Buffer = Buffer.alloc(0)) =>
-  Effect.promise(() =>
-    new Promise<number>((resolve) => {
-      const socket = Net.connect(port, "127.0.0.1")
-      let received = ""
-      const timer = setTimeout(() => socket.destroy(), 5_000)
-      socket.on("data", (chunk) => (received += chunk.toString("latin1")))
-      socket.on("close", () => {
-        clearTimeout(timer)
-        const match = /^HTTP\/1\.1 (\d{3})/.exec(received)
-        resolve(match === null ? 0 : Number(match[1]))
-      })
-      socket.on("error", () => undefined)
-      socket.end(Buffer.concat([head, body]))
-    })
-  )
 
 const line = (text: string) => Buffer.from(`${text}\r\n`, "latin1")
 
@@ -119,7 +100,7 @@ describe("hostile input against the live server", () => {
           line("Connection: close"),
           line("")
         ])
-        const status = yield* rawStatus(server.port, head, body)
+        const { status } = yield* rawExchange(server.port, Buffer.concat([head, body]))
         const shown = JSON.stringify({ ...input, body: input.body?.slice(0, 80) }).slice(0, 400)
         assert.isAbove(status, 0, `no response to ${shown}`)
         assert.isBelow(status, 500, shown)
@@ -145,7 +126,7 @@ describe("hostile input against the live server", () => {
         "GARBAGE\r\n\r\n"
       ]
       for (const head of heads) {
-        const status = yield* rawStatus(server.port, Buffer.from(head, "latin1"))
+        const { status } = yield* rawExchange(server.port, head)
         assert.isAtLeast(status, 400, JSON.stringify(head.slice(0, 80)))
         assert.isBelow(status, 500, JSON.stringify(head.slice(0, 80)))
       }

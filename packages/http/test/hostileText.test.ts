@@ -4,11 +4,10 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { ClientMetadata } from "@gatehouse-auth/core"
-import { bearer, postJson, request } from "@gatehouse-auth/testing/support"
+import { bearer, controlCharacter, postJson, rawExchange, request } from "@gatehouse-auth/testing/support"
 import { Effect, Redacted } from "effect"
 import { HttpRouter, HttpServerResponse } from "effect/http"
 import * as fc from "fast-check"
-import * as Net from "node:net"
 import { AuthError, HttpAuth } from "../src/index.ts"
 import { adminSession, startServer } from "./harness.ts"
 
@@ -105,16 +104,6 @@ describe("MCP capabilities", () => {
     }))
 })
 
-/** One control or bidi character, as the door must refuse it. */
-const controlCharacter = fc.oneof(
-  fc.integer({ min: 0x00, max: 0x1f }),
-  fc.constant(0x7f),
-  fc.integer({ min: 0x80, max: 0x9f }),
-  fc.constantFrom(0x061c, 0x200e, 0x200f, 0x2028, 0x2029),
-  fc.integer({ min: 0x202a, max: 0x202e }),
-  fc.integer({ min: 0x2066, max: 0x2069 })
-).map((codePoint) => String.fromCodePoint(codePoint))
-
 describe("client metadata with control characters is refused at the door", () => {
   it.effect(
     "property: a pairing link label or a bearer client field with C0/C1/bidi: 400 invalid_request",
@@ -157,25 +146,6 @@ describe("client metadata with control characters is refused at the door", () =>
       assert.isTrue(ClientMetadata.isPlainText(Object.values(session!.client).join("")))
     }))
 })
-
-/** Sends raw bytes over loopback; the status and the body of the answer ("" if the connection was cut). */
-const rawExchange = (port: number, head: string) =>
-  Effect.promise(() =>
-    new Promise<{ readonly status: number; readonly body: string }>((resolve) => {
-      const socket = Net.connect(port, "127.0.0.1")
-      let received = ""
-      const timer = setTimeout(() => socket.destroy(), 5_000)
-      socket.on("data", (chunk) => (received += chunk.toString("latin1")))
-      socket.on("close", () => {
-        clearTimeout(timer)
-        const match = /^HTTP\/1\.1 (\d{3})/.exec(received)
-        const split = received.indexOf("\r\n\r\n")
-        resolve({ status: match === null ? 0 : Number(match[1]), body: split < 0 ? "" : received.slice(split + 4) })
-      })
-      socket.on("error", () => undefined)
-      socket.end(Buffer.from(head, "latin1"))
-    })
-  )
 
 describe("what Node's HTTP parser refuses answers in the JSON error shape", () => {
   it.effect("bad cookie bytes, 431 headers, a negative content-length, a bad request line, an undecodable path", () =>

@@ -5,7 +5,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Support from "@gatehouse-auth/testing/support"
 import { Effect } from "effect"
-import * as Net from "node:net"
 import { gatehouse, serve, waitFor } from "./helpers.ts"
 
 describe("a server bound to 127.0.0.2", () => {
@@ -79,20 +78,7 @@ describe("gatehouse serve and Node's HTTP parser", () => {
             "GET /api/hello HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: a=\u0000\r\n\r\n"
           ]
         ) {
-          const received = yield* Effect.promise(() =>
-            new Promise<string>((resolve) => {
-              const socket = Net.connect(port, "127.0.0.1")
-              let text = ""
-              const timer = setTimeout(() => socket.destroy(), 5_000)
-              socket.on("data", (chunk) => (text += chunk.toString("latin1")))
-              socket.on("close", () => {
-                clearTimeout(timer)
-                resolve(text)
-              })
-              socket.on("error", () => undefined)
-              socket.end(Buffer.from(head, "latin1"))
-            })
-          )
+          const { received } = yield* Support.rawExchange(port, head)
           assert.match(received, /^HTTP\/1\.1 400 /)
           const body = JSON.parse(received.slice(received.indexOf("\r\n\r\n") + 4))
           assert.strictEqual(body.error.code, "invalid_request")

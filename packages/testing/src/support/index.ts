@@ -4,7 +4,9 @@
  * the PostgreSQL helpers are in `@gatehouse-auth/testing/support/postgres`, which probes the database
  * when imported.
  */
+export * from "./arbitraries.ts"
 export * from "./exits.ts"
 export * from "./files.ts"
 export * from "./http.ts"
 export * from "./network.ts"
+export * from "./raw.ts"
