@@ -7,7 +7,6 @@
  *   `X-Forwarded-Host`. Then it applies
  *   `X-Forwarded-*` only from configured trusted proxies (so the client address used for rate
  *   limits and the scheme used for cookies cannot be spoofed).
- * - `notFound`: a 404 in the contract's error shape for any path no route matched (registered last).
  */
 import { ServerAuthPolicy } from "@gatehouse-auth/core"
 import { Effect, Result } from "effect"
@@ -48,11 +47,3 @@ export const layer = (options: Options = {}) =>
     }),
     { global: true }
   )
-
-/**
- * The route of last resort, `/*` for every method: a path no route matched is a 404 in the
- * contract's error shape. (Middleware given to `HttpRouter.serve` cannot change the response, so
- * this is a route.) It must be registered after every other route: the router keeps the first
- * handler of a path, and `/*` also claims `/`. `HttpAuthLayer.layer` registers it last.
- */
-export const notFound = HttpRouter.add("*", "/*", AuthError.toResponse(AuthError.notFound()))

@@ -7,8 +7,8 @@
  *   `WebSocketGuard`, the `RateLimiter`, `HttpAuthSettings`, and `McpGuard` with `mcp`;
  * - the global guards (trusted proxies, the Host check) of `AuthMiddleware.layer`;
  * - the `/api/auth/*` routes, and with `mcp` the MCP routes;
- * - the catch-all JSON 404, registered last: the router keeps the first handler of a path, and
- *   `/*` also claims `/`, so the application's own `GET /` must come before it;
+ * - the JSON 404 for a path no route matches (`WireErrors.routeNotFound`, global middleware, so
+ *   no route claims a path the application might serve, `/` or an SPA's `/*` included);
  * - with `denyByDefault`, the application's routes registered through `RouteAccess`: a handler
  *   that is neither guarded nor `HttpAuth.public` requires a session.
  *
@@ -76,11 +76,9 @@ const compose = <A, E, R, G, GE, GR, O, OE, OR>(
   ownRoutes: Layer.Layer<O, OE, OR>
 ) =>
   HttpRouter.serve(
-    // Registered innermost first: the application's routes, Gatehouse's own, then the catch-all.
-    AuthMiddleware.notFound.pipe(
-      Layer.provideMerge(
-        Layer.mergeAll(AuthRoutes.layer, ownRoutes, AuthMiddleware.layer(options), WireErrors.routeNotFound)
-      ),
+    // Registered innermost first: the application's routes, then Gatehouse's own (the router keeps
+    // the first handler of a path). A path no route matches is the JSON 404 of `routeNotFound`.
+    Layer.mergeAll(AuthRoutes.layer, ownRoutes, AuthMiddleware.layer(options), WireErrors.routeNotFound).pipe(
       Layer.provideMerge(applicationRoutes(options, routes))
     ),
     { disableLogger: options.disableLogger ?? true, disableListenLog: options.disableListenLog ?? false }

@@ -6,8 +6,9 @@
  *   header, headers over the size limit, a negative or doubled `Content-Length`, a bad request
  *   line). Node's default answer to these is an empty `400` or `431`; Node calls the server's
  *   `clientError` listener instead when there is one, so this module is that listener.
- * - `routeNotFound`: a path the router cannot even decode (`/api/%E0%A4%A`) never reaches the
- *   catch-all route; this global middleware turns the router's bare, empty 404 into the JSON one.
+ * - `routeNotFound`: a path no route matches, or one the router cannot even decode
+ *   (`/api/%E0%A4%A`); this global middleware turns the router's bare, empty 404 into the JSON one.
+ *   Being middleware, not a catch-all route, it claims no path an application might serve.
  */
 import { Cause, Effect, Option } from "effect"
 import { HttpRouter, HttpServerError } from "effect/http"

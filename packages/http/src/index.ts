@@ -12,7 +12,7 @@ export * as AuthOpenApi from "./AuthOpenApi.ts"
 /** The contract's error responses (`{ error: { code, message } }`) and the exhaustive core error mapping. */
 export * as AuthError from "./AuthError.ts"
 
-/** Request-wide guards: trusted proxies, the loopback Host check, and the catch-all JSON 404. */
+/** Request-wide guards: trusted proxies and the loopback Host check. */
 export * as AuthMiddleware from "./AuthMiddleware.ts"
 
 /** The `/api/auth/*` routes: session state, bootstrap, logout, tickets, sessions and pairing links. */

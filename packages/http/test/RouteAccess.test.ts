@@ -86,3 +86,28 @@ describe("deny by default", () => {
       }
     })))
 })
+
+describe("the JSON 404 claims no path", () => {
+  // A single-page app serves its index for every GET path; the 404 is middleware, not a `/*`
+  // route of Gatehouse's that would shadow it.
+  const Spa = HttpRouter.use(Effect.fnUntraced(function*(router) {
+    const auth = yield* HttpAuth.HttpAuth
+    yield* router.add("GET", "/*", auth.public(Effect.succeed(ok("index.html"))))
+  }))
+
+  it.live("an application's own GET /* answers; Gatehouse's routes and other methods keep theirs", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const server = yield* startServer({ denyByDefault: true, routes: Spa })
+      assert.strictEqual((yield* get(server.port, "/")).text, "index.html")
+      assert.strictEqual((yield* get(server.port, "/notes/42")).text, "index.html")
+      const session = yield* get(server.port, "/api/auth/session")
+      assert.strictEqual(JSON.parse(session.text).authenticated, false)
+      const post = yield* request(server.port, {
+        method: "POST",
+        path: "/notes/42",
+        headers: { host: `127.0.0.1:${server.port}` }
+      })
+      assert.strictEqual(post.status, 404)
+      assert.strictEqual(errorCode(post.text), "not_found")
+    })))
+})
