@@ -197,6 +197,16 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
   }
 
   /** The live record of `sid` at `now`, sliding `lastSeenAt` (throttled); fails if gone or expired. */
+  /**
+   * The session as this token may use it: its stored scopes, but only those the token was signed
+   * with. A write to a shared database can narrow a live token (a scope removed from the record is
+   * gone at once) but never widen it. The usual case, stored and signed alike, returns `info` as is.
+   */
+  const signedOnly = (signed: ReadonlyArray<string>) => (info: SessionInfo): SessionInfo =>
+    info.scopes.every((scope) => signed.includes(scope))
+      ? info
+      : { ...info, scopes: info.scopes.filter((scope) => signed.includes(scope)) }
+
   const liveSession = (sid: SessionId, now: number): Effect.Effect<SessionInfo, VerifyError> =>
     Effect.flatMap(store.get(sid), (found): Effect.Effect<SessionInfo, VerifyError> => {
       if (Option.isNone(found)) {
@@ -241,7 +251,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
     })
 
   const verify = (token: Redacted.Redacted<string>) =>
-    check(token, "session", (claims, now) => liveSession(claims.sid, now))
+    check(token, "session", (claims, now) => Effect.map(liveSession(claims.sid, now), signedOnly(claims.scopes)))
 
   const issue = Effect.fn("SessionCredentialService.issue")(function*(input: IssueInput) {
     if (!isSubject(input.subject)) {

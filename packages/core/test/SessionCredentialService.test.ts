@@ -39,6 +39,7 @@ const setup = (options: Sessions.Options = {}, keyring: SigningKeyring.Options =
     return {
       sessions: Context.get(context, Sessions.SessionCredentialService),
       keyring: Context.get(context, SigningKeyring.SigningKeyring),
+      store,
       touches
     }
   })
@@ -53,6 +54,21 @@ const person = {
 const token = (text: string) => Redacted.make(text)
 
 describe("SessionCredentialService", () => {
+  it.effect("authorization uses what was signed: a stored record widened behind the token's back widens nothing", () =>
+    Effect.gen(function*() {
+      const { sessions, store } = yield* setup()
+      const issued = yield* sessions.issue(person)
+      const record = Option.getOrThrow(yield* store.get(issued.session.sid))
+      // Someone with write access to the database adds scopes to the live record.
+      yield* store.remove(record.sid)
+      yield* store.insert({ ...record, scopes: [...record.scopes, "admin", "write:hello"] })
+      assert.deepStrictEqual((yield* sessions.verify(issued.token)).scopes, ["read:hello", "write:access"])
+      // Narrowing the record narrows the token at once.
+      yield* store.remove(record.sid)
+      yield* store.insert({ ...record, scopes: ["read:hello"] })
+      assert.deepStrictEqual((yield* sessions.verify(issued.token)).scopes, ["read:hello"])
+    }))
+
   it.effect("round trip: issue, then verify returns the session with its metadata", () =>
     Effect.gen(function*() {
       const { sessions } = yield* setup()
