@@ -60,7 +60,10 @@ export interface ServerAuthPolicyShape {
   readonly policy: Policy
   readonly host: string
   readonly port: number
-  /** Loopback policies refuse requests whose Host header names anything but a loopback host. */
+  /**
+   * Loopback policies, and `unsafe-no-auth` on a loopback bind, refuse requests whose Host header
+   * names anything but a loopback host (the DNS-rebinding guard).
+   */
   readonly isLoopback: boolean
   readonly sessionCookie: (https: boolean) => CookieAttributes
   /** A companion cookie (the guest cookie) with the same attributes and naming rule. */
@@ -92,7 +95,8 @@ export const make = (options: Options): ServerAuthPolicyShape => {
     policy,
     host: options.host,
     port: options.port,
-    isLoopback: policy === "desktop-managed-local" || policy === "loopback-browser",
+    isLoopback: policy === "desktop-managed-local" || policy === "loopback-browser" ||
+      (policy === "unsafe-no-auth" && isLoopbackHost(options.host)),
     cookie,
     sessionCookie: (https) => cookie("gatehouse_session", https),
     descriptor: (https) => ({

@@ -100,6 +100,12 @@ export const insufficientScope = (scopes: ReadonlyArray<string>) =>
   })
 export const originNotAllowed = () => make(403, "origin_not_allowed", "This origin is not allowed")
 export const hostNotAllowed = () => make(403, "forbidden", "This host name is not allowed")
+/**
+ * Under `unsafe-no-auth` nobody is authenticated, so nothing that outlives the mode (a pairing
+ * link, an MCP credential) may be minted: it would still work once authentication is back on.
+ */
+export const notWhileAuthenticationIsOff = (what: string) =>
+  make(403, "forbidden", `${what} cannot be made while authentication is off (policy unsafe-no-auth)`)
 export const guestRevoked = () => make(403, "guest_revoked", "This guest session has been revoked")
 export const rateLimited = (retryAfterSeconds: number) =>
   make(429, "rate_limited", "Too many attempts; try again later", {

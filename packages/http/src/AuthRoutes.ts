@@ -151,7 +151,8 @@ export const layer = HttpRouter.use(Effect.fnUntraced(function*(router) {
     "/api/auth/pairing-links",
     (request) =>
       auth.requireScopes([Scopes.writeAccess])(Effect.gen(function*() {
-        const { session } = yield* CurrentSession
+        const { session, via } = yield* CurrentSession
+        if (via === "none") return yield* AuthError.notWhileAuthenticationIsOff("Pairing links")
         const body = yield* readBody(
           AuthApi.PairingLinkRequest,
           `{"ttlSeconds": 300, "label": "phone", "scopes": ["read:hello"]}`,

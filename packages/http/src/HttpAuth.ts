@@ -159,7 +159,10 @@ export const make = Effect.gen(function*() {
     HttpServerRequest.HttpServerRequest,
     (request) => {
       if (policy.policy === "unsafe-no-auth") {
-        return serverAuth.authenticateHttpRequest({}).pipe(Effect.mapError(AuthError.fromCoreError))
+        // Everyone is the administrator, so any page the owner opens could act as one: unsafe
+        // methods still need an allowed Origin (the Host guard stays on too, see AuthMiddleware).
+        const everyone = serverAuth.authenticateHttpRequest({}).pipe(Effect.mapError(AuthError.fromCoreError))
+        return RequestInfo.isUnsafeMethod(request) ? Effect.andThen(checkOrigin, everyone) : everyone
       }
       const cookie = RequestInfo.cookieValue(request, sessionCookie(request).name)
       const bearer = RequestInfo.bearerToken(request)

@@ -25,7 +25,8 @@ export const layer = HttpRouter.use(Effect.fnUntraced(function*(router) {
     "POST",
     "/api/auth/mcp-credentials",
     auth.requireScopes([Scopes.writeAccess])(Effect.gen(function*() {
-      const { session } = yield* CurrentSession
+      const { session, via } = yield* CurrentSession
+      if (via === "none") return yield* AuthError.notWhileAuthenticationIsOff("MCP credentials")
       const body = yield* JsonBody.read(AuthApi.McpCredentialRequest, {
         maxBytes: settings.maxBodyBytes,
         expected: `{"threadId": "...", "providerInstanceId": "..."}`
