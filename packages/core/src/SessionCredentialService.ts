@@ -76,7 +76,12 @@ export interface SessionCredentialServiceShape {
   readonly changes: Stream.Stream<SessionChange>
   readonly markConnected: (sid: SessionId) => Effect.Effect<void>
   readonly markDisconnected: (sid: SessionId) => Effect.Effect<void>
-  readonly issueWebSocketTicket: (sid: SessionId) => Effect.Effect<
+  /**
+   * A single-use ticket for one WebSocket upgrade. It carries `scopes` (default: the session's
+   * stored scopes now), and the socket gets no more than those: pass the scopes of the request
+   * that asked for it, so a ticket never reaches further than the token that made it.
+   */
+  readonly issueWebSocketTicket: (sid: SessionId, scopes?: ReadonlyArray<string>) => Effect.Effect<
     { readonly ticket: Redacted.Redacted<string>; readonly expiresAt: number },
     VerifyError
   >
@@ -317,11 +322,21 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
     return removed.length
   })
 
-  const issueWebSocketTicket = Effect.fn("SessionCredentialService.issueWebSocketTicket")(function*(sid: SessionId) {
+  const issueWebSocketTicket = Effect.fn("SessionCredentialService.issueWebSocketTicket")(function*(
+    sid: SessionId,
+    scopes?: ReadonlyArray<string>
+  ) {
     const now = yield* Clock.currentTimeMillis
-    yield* liveSession(sid, now)
+    const session = yield* liveSession(sid, now)
     const expiresAt = now + ticketTtl
-    const ticket = yield* sign({ kind: "ws-ticket", sid, jti: randomId(), iat: now, exp: expiresAt })
+    const ticket = yield* sign({
+      kind: "ws-ticket",
+      sid,
+      scopes: scopes === undefined ? session.scopes : signedOnly(scopes)(session).scopes,
+      jti: randomId(),
+      iat: now,
+      exp: expiresAt
+    })
     return { ticket, expiresAt }
   })
 
@@ -332,7 +347,10 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
       (claims, now) =>
         Effect.flatMap(
           store.consumeTicket(claims.jti, claims.exp, now),
-          (first) => first ? liveSession(claims.sid, now) : Effect.fail(new InvalidSessionToken({ reason: "Replayed" }))
+          (first) =>
+            first
+              ? Effect.map(liveSession(claims.sid, now), signedOnly(claims.scopes))
+              : Effect.fail(new InvalidSessionToken({ reason: "Replayed" }))
         )
     )
 

@@ -35,6 +35,8 @@ export type SessionClaims = typeof SessionClaims.Type
 export const TicketClaims = Schema.Struct({
   kind: Schema.Literal("ws-ticket"),
   sid: SessionId,
+  /** What the socket may do: at most the scopes of the session as it was when the ticket was made. */
+  scopes: Scopes,
   jti: Id,
   iat: Millis,
   exp: Millis

@@ -69,6 +69,23 @@ describe("SessionCredentialService", () => {
       assert.deepStrictEqual((yield* sessions.verify(issued.token)).scopes, ["read:hello"])
     }))
 
+  it.effect("a WebSocket ticket reaches no further than the scopes it was made with", () =>
+    Effect.gen(function*() {
+      const { sessions, store } = yield* setup()
+      const issued = yield* sessions.issue(person)
+      const record = Option.getOrThrow(yield* store.get(issued.session.sid))
+      const narrow = yield* sessions.issueWebSocketTicket(record.sid, ["read:hello", "admin"])
+      const full = yield* sessions.issueWebSocketTicket(record.sid)
+      yield* store.remove(record.sid)
+      yield* store.insert({ ...record, scopes: [...record.scopes, "admin"] })
+      // Asked-for scopes beyond the session's ("admin") were never in the ticket; a widened record adds nothing.
+      assert.deepStrictEqual((yield* sessions.consumeWebSocketTicket(narrow.ticket)).scopes, ["read:hello"])
+      assert.deepStrictEqual((yield* sessions.consumeWebSocketTicket(full.ticket)).scopes, [
+        "read:hello",
+        "write:access"
+      ])
+    }))
+
   it.effect("round trip: issue, then verify returns the session with its metadata", () =>
     Effect.gen(function*() {
       const { sessions } = yield* setup()

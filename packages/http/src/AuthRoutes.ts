@@ -107,7 +107,7 @@ export const layer = HttpRouter.use(Effect.fnUntraced(function*(router) {
     auth.requireSession(Effect.gen(function*() {
       yield* readBody(AuthApi.EmptyRequest, "{}", true)
       const { session } = yield* CurrentSession
-      const { expiresAt, ticket } = yield* sessions.issueWebSocketTicket(session.sid)
+      const { expiresAt, ticket } = yield* sessions.issueWebSocketTicket(session.sid, session.scopes)
       return json(AuthApi.WebSocketTicketResponse, { ticket: Redacted.value(ticket), expiresAt })
     }))
   )
