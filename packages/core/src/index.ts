@@ -6,6 +6,9 @@
 /** Canonical base64url (one spelling per byte string): encode, and decode only the canonical form. */
 export * as Base64Url from "./Base64Url.ts"
 
+/** A bounded gate (at most N running, M waiting, FIFO, a deadline): beyond it `Overloaded`, a 503. */
+export * as Admission from "./Admission.ts"
+
 /** The BootstrapCredentialService: pairing grants, one-time codes a person types or opens as a link. */
 export * as BootstrapCredentialService from "./BootstrapCredentialService.ts"
 

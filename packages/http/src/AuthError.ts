@@ -11,6 +11,7 @@
  *   anything else is a 500 that names nothing.
  */
 import type {
+  Admission,
   BootstrapCredentialService,
   Errors,
   McpSessionRegistry,
@@ -114,6 +115,11 @@ export const rateLimited = (retryAfterSeconds: number) =>
 export const internalError = () => make(500, "internal_error", "Something went wrong")
 export const serviceUnavailable = () =>
   make(503, "service_unavailable", "The server cannot reach its storage; try again shortly", { "retry-after": "5" })
+/** Load shed: a full `Admission` gate (the database's or the pairing one) refused the work at once. */
+export const overloaded = (retryAfterSeconds: number) =>
+  make(503, "service_unavailable", "The server is busy; try again shortly", {
+    "retry-after": String(Math.max(1, Math.ceil(retryAfterSeconds)))
+  })
 
 /** The response for an error. Errors are never cached; credential responses never either. */
 export const toResponse = (error: HttpAuthError): HttpServerResponse.HttpServerResponse =>
@@ -137,6 +143,7 @@ export type CoreError =
   | BootstrapCredentialService.RevokedCredential
   | BootstrapCredentialService.ProofKeyMismatch
   | McpSessionRegistry.TooManyMcpCredentials
+  | Admission.Overloaded
 
 /** What `fromCoreError` accepts: a core error, or one already in the contract's shape. */
 export type Mappable = CoreError | HttpAuthError
@@ -153,7 +160,8 @@ const mappableTags = {
   ExpiredCredential: true,
   RevokedCredential: true,
   ProofKeyMismatch: true,
-  TooManyMcpCredentials: true
+  TooManyMcpCredentials: true,
+  Overloaded: true
 } as const satisfies Record<Mappable["_tag"], true>
 
 /**
@@ -191,7 +199,12 @@ export const fromCoreError = (error: Mappable): HttpAuthError => {
     case "InvalidRequest":
       return invalidRequest(error.message)
     case "StoreError":
-      return serviceUnavailable()
+      // The database's gate was full: the store is fine, only busy, so ask for a quick retry.
+      return Predicate.isTagged(error.cause, "Overloaded")
+        ? overloaded((error.cause as Admission.Overloaded).retryAfterSeconds)
+        : serviceUnavailable()
+    case "Overloaded":
+      return overloaded(error.retryAfterSeconds)
     case "TooManyMcpCredentials":
       return make(503, "service_unavailable", error.message, { "retry-after": "60" })
     default:

@@ -12,7 +12,7 @@
  *     ))
  *   }))
  */
-import { Scopes, ServerAuth, ServerAuthPolicy } from "@gatehouse-auth/core"
+import { Admission, Scopes, ServerAuth, ServerAuthPolicy } from "@gatehouse-auth/core"
 import { Cause, Context, Effect, Layer, Redacted } from "effect"
 import { HttpServerRequest, HttpServerResponse } from "effect/http"
 import * as AuthError from "./AuthError.ts"
@@ -54,7 +54,9 @@ export interface HttpAuthShape {
    * budget: a token is reserved before the code is looked at (429 at once, valid code or not, when
    * none is left), kept when the code is refused (a 401) and given back otherwise. However many
    * requests arrive in parallel, no more codes than the capacity are evaluated at once, and no
-   * more than the capacity are refused per window.
+   * more than the capacity are refused per window. It then takes a turn of the unauthenticated
+   * gate (`maxConcurrentUnauthenticated`): when that is full the answer is 503 with `Retry-After`
+   * and the budget's token is given back, since nothing was guessed.
    */
   readonly pairingAttempt: <A, E extends AuthError.Mappable, R>(
     effect: Effect.Effect<A, E, R>
@@ -99,6 +101,12 @@ export const make = Effect.gen(function*() {
   const policy = yield* ServerAuthPolicy.ServerAuthPolicy
   const settings = yield* HttpAuthSettings
   const limiter = yield* RateLimiter
+  const unauthenticated = yield* Admission.make({
+    name: "unauthenticated",
+    maxConcurrent: settings.maxConcurrentUnauthenticated,
+    maxQueued: settings.maxQueuedUnauthenticated,
+    maxWait: "1 second"
+  }).pipe(Effect.orDie)
 
   const sessionCookie = (request: Request) => policy.sessionCookie(RequestInfo.isHttps(request))
 
@@ -120,7 +128,7 @@ export const make = Effect.gen(function*() {
       return Effect.flatMap(limiter.reserve("pairing", address), (wait) =>
         wait > 0
           ? Effect.fail(AuthError.rateLimited(wait))
-          : effect.pipe(
+          : unauthenticated.run(effect).pipe(
             Effect.mapError(AuthError.fromCoreError),
             // An interrupted or defective attempt keeps its token: only an answer gives it back.
             Effect.tap(() => refund),

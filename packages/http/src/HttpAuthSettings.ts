@@ -18,6 +18,15 @@ export interface HttpAuthSettingsShape {
   /** Default lifetime of a pairing link (seconds, default 300) and the longest allowed (default 7 days). */
   readonly pairingLinkTtlSeconds: number
   readonly maxPairingLinkTtlSeconds: number
+  /**
+   * Unauthenticated work that reaches a store (a pairing or desktop credential exchanged for a
+   * session) running at once (default 8) and waiting behind it (default 32, for at most a
+   * second); beyond, `503 service_unavailable` with `Retry-After` at once. Whoever holds no
+   * credential cannot make the server queue unbounded work, and the authenticated traffic on the
+   * same database keeps its connections.
+   */
+  readonly maxConcurrentUnauthenticated: number
+  readonly maxQueuedUnauthenticated: number
 }
 
 export class HttpAuthSettings extends Context.Service<HttpAuthSettings, HttpAuthSettingsShape>()(
@@ -36,7 +45,9 @@ export const make = (options: Options): HttpAuthSettingsShape => ({
   publicOrigin: options.publicOrigin?.replace(/\/+$/, "").toLowerCase(),
   maxBodyBytes: options.maxBodyBytes ?? 64 * 1024,
   pairingLinkTtlSeconds: options.pairingLinkTtlSeconds ?? 300,
-  maxPairingLinkTtlSeconds: options.maxPairingLinkTtlSeconds ?? 7 * 24 * 3600
+  maxPairingLinkTtlSeconds: options.maxPairingLinkTtlSeconds ?? 7 * 24 * 3600,
+  maxConcurrentUnauthenticated: options.maxConcurrentUnauthenticated ?? 8,
+  maxQueuedUnauthenticated: options.maxQueuedUnauthenticated ?? 32
 })
 
 export const layer = (options: Options) => Layer.succeed(HttpAuthSettings, HttpAuthSettings.of(make(options)))

@@ -5,6 +5,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import {
+  Admission,
   BootstrapCredentialService,
   Errors,
   KeyringStore,
@@ -100,6 +101,13 @@ const expected = {
     code: "service_unavailable",
     message: new McpSessionRegistry.TooManyMcpCredentials({ limit: 3 }).message,
     headers: { "retry-after": "60" }
+  },
+  Overloaded: {
+    error: new Admission.Overloaded({ gate: "pairing", retryAfterSeconds: 2 }),
+    status: 503,
+    code: "service_unavailable",
+    message: "The server is busy; try again shortly",
+    headers: { "retry-after": "2" }
   }
 } satisfies { readonly [Tag in AuthError.Mappable["_tag"]]: Expected & { readonly error: { readonly _tag: Tag } } }
 
@@ -170,6 +178,18 @@ describe("AuthError.fromCoreError", () => {
       assert.isTrue(AuthError.isMappable(row.error))
     })
   }
+
+  it("a store refused by a full database gate is busy (Retry-After from the gate), not down", () => {
+    const busy = new Errors.StoreError({
+      store: "session",
+      operation: "read a session",
+      cause: new Admission.Overloaded({ gate: "database", retryAfterSeconds: 1 })
+    })
+    const mapped = AuthError.fromCoreError(busy)
+    assert.strictEqual(mapped.status, 503)
+    assert.strictEqual(mapped.code, "service_unavailable")
+    assert.deepStrictEqual(mapped.headers, { "retry-after": "1" })
+  })
 
   it("passes a contract error through unchanged", () => {
     assert.strictEqual(AuthError.fromCoreError(passedThrough), passedThrough)

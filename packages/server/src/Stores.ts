@@ -9,7 +9,13 @@
  *   `GATEHOUSE_SECRET_*`. The signing keys in the database are encrypted under the
  *   `keyring-wrapping-key` secret, so instances sharing a database must share that secret.
  */
-import { ServerSecretStore, SigningKeyring } from "@gatehouse-auth/core"
+import {
+  type GrantStore,
+  type KeyringStore,
+  ServerSecretStore,
+  type SessionStore,
+  SigningKeyring
+} from "@gatehouse-auth/core"
 import { SqlStores } from "@gatehouse-auth/sql"
 import { Duration, Effect, FileSystem, Layer, Path, type Redacted, Schema } from "effect"
 
@@ -55,7 +61,11 @@ const stateDirectory = (stateDir: string) =>
  */
 export const layer = (options: Options) => {
   const secrets = ServerSecretStore.layer({ stateDir: options.stateDir, hosted: options.hosted })
-  const database = options.databaseUrl !== undefined
+  const database: Layer.Layer<
+    GrantStore.GrantStore | SessionStore.SessionStore | KeyringStore.KeyringStore,
+    Layer.Error<ReturnType<typeof SqlStores.layerPg>> | StateDirectoryError,
+    Layer.Services<ReturnType<typeof SqlStores.layerPg>> | FileSystem.FileSystem | Path.Path
+  > = options.databaseUrl !== undefined
     ? SqlStores.layerPg({ url: options.databaseUrl })
     : SqlStores.layerSqlite({ filename: databaseFile(options.stateDir) }).pipe(
       Layer.provide(stateDirectory(options.stateDir))

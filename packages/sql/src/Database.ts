@@ -10,11 +10,12 @@ import { Reactivity } from "effect/reactivity"
 import { SqlClient } from "effect/sql"
 import * as Migrations from "./Migrations.ts"
 import * as SqliteClient from "./SqliteClient.ts"
+import * as StoreGate from "./StoreGate.ts"
 
 export class DatabaseError extends Schema.TaggedError<DatabaseError>()("DatabaseError", {
   /** Which database, without credentials: a file path or `host:port/name`. */
   database: Schema.String,
-  problem: Schema.Literals(["Unavailable", "MigrationFailed", "InvalidUrl"]),
+  problem: Schema.Literals(["Unavailable", "MigrationFailed", "InvalidUrl", "InvalidSettings"]),
   /** One line saying why, from the driver. */
   detail: Schema.String,
   cause: Schema.optional(Schema.Defect())
@@ -27,6 +28,8 @@ export class DatabaseError extends Schema.TaggedError<DatabaseError>()("Database
         return `Cannot update the schema of the database ${this.database}: ${this.detail}`
       case "InvalidUrl":
         return `Invalid database URL: ${this.detail}`
+      case "InvalidSettings":
+        return `Invalid settings for the database ${this.database}: ${this.detail}`
     }
   }
 }
@@ -102,6 +105,15 @@ export interface PgOptions {
   readonly maxConnections?: number | undefined
   /** How long one connection attempt may take (default 5 seconds). */
   readonly connectTimeout?: Duration.Input | undefined
+  /** Store operations that may wait for a connection (default 256); beyond, 503 at once. */
+  readonly maxQueued?: number | undefined
+  /** The longest a store operation waits for a connection (default 2 seconds); then 503. */
+  readonly acquireTimeout?: Duration.Input | undefined
+  /**
+   * The longest a statement may run (default 5 seconds): PostgreSQL's `statement_timeout` for the
+   * session, and the client's own deadline too, which holds when the server cannot answer at all.
+   */
+  readonly statementTimeout?: Duration.Input | undefined
 }
 
 /**
@@ -124,10 +136,13 @@ export const describeUrl = (url: string): string | undefined => {
   }
 }
 
-/** `SqlClient` (and `PgClient`) over PostgreSQL, schema migrated. */
+/**
+ * `SqlClient` (and `PgClient`) over PostgreSQL, schema migrated, with the `StoreGate` that bounds
+ * the stores' work on its pool.
+ */
 export const layerPg = (
   options: PgOptions
-): Layer.Layer<SqlClient.SqlClient | PgClient.PgClient, DatabaseError> => {
+): Layer.Layer<SqlClient.SqlClient | PgClient.PgClient | StoreGate.StoreGate, DatabaseError> => {
   const database = describeUrl(Redacted.value(options.url))
   if (database === undefined) {
     return Layer.effectContext(Effect.fail(
@@ -138,16 +153,24 @@ export const layerPg = (
       })
     ))
   }
-  const client = PgClient.make({
-    url: options.url,
-    maxConnections: options.maxConnections,
-    connectTimeout: options.connectTimeout ?? Duration.seconds(5),
-    applicationName: "gatehouse"
-  })
+  const maxConnections = options.maxConnections ?? 10
   return Layer.effectContext(
-    Effect.map(
-      prepare(database, client),
-      (pg) => Context.make(PgClient.PgClient, pg).pipe(Context.add(SqlClient.SqlClient, pg))
-    )
+    Effect.gen(function*() {
+      const gate = yield* StoreGate.make({ ...options, maxConcurrent: maxConnections }).pipe(
+        Effect.mapError((error) => new DatabaseError({ database, problem: "InvalidSettings", detail: error.message }))
+      )
+      const client = PgClient.make({
+        url: options.url,
+        maxConnections,
+        connectTimeout: options.connectTimeout ?? Duration.seconds(5),
+        applicationName: "gatehouse",
+        startupParameters: { statement_timeout: String(Math.ceil(Duration.toMillis(gate.statementTimeout))) }
+      })
+      const pg = yield* prepare(database, client)
+      return Context.make(PgClient.PgClient, pg).pipe(
+        Context.add(SqlClient.SqlClient, pg),
+        Context.add(StoreGate.StoreGate, gate)
+      )
+    })
   ).pipe(Layer.provide(Reactivity.layer))
 }

@@ -14,7 +14,7 @@ import { GrantStore } from "@gatehouse-auth/core"
 import { Effect, Layer, Option } from "effect"
 import { SqlClient } from "effect/sql"
 import { decode, grantId, integer, optionalInteger, optionalText, stringArray, text } from "./Rows.ts"
-import { guard } from "./StoreFailure.ts"
+import { guardFor } from "./StoreFailure.ts"
 
 type Row = Record<string, unknown>
 
@@ -45,7 +45,7 @@ const maxAttempts = 3
 
 export const make = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
-  const fail = (operation: string) => guard("grant", operation)
+  const fail = yield* guardFor("grant")
 
   const insert = (grant: GrantStore.Grant) =>
     // Same credential again (the desktop credential re-seeded at each start) replaces the grant,

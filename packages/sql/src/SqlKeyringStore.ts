@@ -22,7 +22,7 @@ import { Effect, Layer, Option, Redacted } from "effect"
 import { SqlClient } from "effect/sql"
 import * as Crypto from "node:crypto"
 import { decode, integer, optionalInteger, text } from "./Rows.ts"
-import { guard } from "./StoreFailure.ts"
+import { guardFor } from "./StoreFailure.ts"
 
 type Row = Record<string, unknown>
 
@@ -73,7 +73,7 @@ export const make = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
   const wrappingKey = Redacted.value(yield* secrets.getOrCreateRandom(KeyringStore.wrappingKeyName, wrappingKeyBytes))
   const ownWrappingKeyId = wrappingKeyId(wrappingKey)
-  const fail = (operation: string) => guard("signing key", operation)
+  const fail = yield* guardFor("signing key")
 
   const toKey = (row: Row): KeyringStore.SigningKey | KeyringStore.KeyringError => {
     const kid = text(row.kid)

@@ -12,7 +12,7 @@ import { Duration, Effect, Layer, Option } from "effect"
 import { SqlClient } from "effect/sql"
 import { decode, integer, optionalText, sessionId, stringArray, text } from "./Rows.ts"
 import * as SqliteClient from "./SqliteClient.ts"
-import { guard } from "./StoreFailure.ts"
+import { guardFor } from "./StoreFailure.ts"
 
 type Row = Record<string, unknown>
 
@@ -80,7 +80,7 @@ const chunks = <A>(items: ReadonlyArray<A>, size: number): Array<ReadonlyArray<A
 
 export const make = Effect.fnUntraced(function*(options: Options = {}) {
   const sql = yield* SqlClient.SqlClient
-  const fail = (operation: string) => guard("session", operation)
+  const fail = yield* guardFor("session")
   const sweepEvery = yield* Durations.toMillis("ticketSweepInterval", options.ticketSweepInterval, Duration.minutes(1))
   let nextTicketSweep = 0
 
