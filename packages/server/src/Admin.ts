@@ -42,7 +42,7 @@ const withState = <A, E, R>(
   ) => Effect.Effect<A, E, R>
 ) =>
   Effect.scoped(Effect.gen(function*() {
-    const layer = Layer.mergeAll(BootstrapCredentialService.layer, SessionCredentialService.layer()).pipe(
+    const layer = BootstrapCredentialService.layer.pipe(Layer.provideMerge(SessionCredentialService.layer())).pipe(
       Layer.provideMerge(Stores.layer({
         stateDir: input.stateDir,
         databaseUrl: Option.getOrUndefined(input.databaseUrl),
