@@ -149,7 +149,7 @@ export interface Options {
   readonly sweepInterval?: Duration.Input | undefined
   /** Capabilities of a credential issued without any (default `[]`). */
   readonly defaultCapabilities?: ReadonlyArray<string> | undefined
-  /** Live credentials at most (default 1 000 000, about 0.4 GB of heap); `issue` fails beyond it. */
+  /** Live credentials at most (default 1 000 000, about 0.5 GB of heap); `issue` fails beyond it. */
   readonly maxCredentials?: number | undefined
 }
 
