@@ -46,11 +46,11 @@ const BenchRoutes = HttpRouter.use(Effect.fnUntraced(function*(router) {
 /** The core over memory stores, or over SQLite in a temp file as the reference server runs it. */
 const storesLayer = (stores: "memory" | "sqlite", dir: string) =>
   stores === "memory"
-    ? Layer.mergeAll(BootstrapCredentialService.layerMemory, SessionCredentialService.layerMemory()).pipe(
+    ? BootstrapCredentialService.layerMemory.pipe(Layer.provideMerge(SessionCredentialService.layerMemory())).pipe(
       Layer.provideMerge(SigningKeyring.layer()),
       Layer.provideMerge(ServerSecretStore.layerMemory())
     )
-    : Layer.mergeAll(BootstrapCredentialService.layer, SessionCredentialService.layer()).pipe(
+    : BootstrapCredentialService.layer.pipe(Layer.provideMerge(SessionCredentialService.layer())).pipe(
       Layer.provideMerge(SigningKeyring.layerFromStore()),
       Layer.provideMerge(SqlStores.layerSqlite({
         filename: Path.join(dir, "gatehouse.db")

@@ -17,6 +17,9 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import * as Bootstrap from "../packages/core/src/BootstrapCredentialService.ts"
 import * as GrantStore from "../packages/core/src/GrantStore.ts"
+import * as ServerSecretStore from "../packages/core/src/ServerSecretStore.ts"
+import * as Sessions from "../packages/core/src/SessionCredentialService.ts"
+import * as SigningKeyring from "../packages/core/src/SigningKeyring.ts"
 import * as Database from "../packages/sql/src/Database.ts"
 import * as SqlGrantStore from "../packages/sql/src/SqlGrantStore.ts"
 import { type Candidate, compare, ratio, report } from "./harness.ts"
@@ -54,11 +57,17 @@ const freshSchema = (url: string, scope: Scope.Scope) =>
     return withSchema.toString()
   }))
 
+// The grants raced here were made by no session, so the sessions are never read.
+const sessions = Sessions.layerMemory().pipe(
+  Layer.provide(SigningKeyring.layer()),
+  Layer.provide(ServerSecretStore.layerMemory())
+)
+
 export const run = async () => {
   const directory = Fs.mkdtempSync(Path.join(Os.tmpdir(), "gatehouse-bench-"))
   const scope = Effect.runSync(Scope.make())
   const service = (grants: Layer.Layer<GrantStore.GrantStore, unknown>) =>
-    Effect.runPromise(Layer.buildWithScope(Bootstrap.layer.pipe(Layer.provide(grants)), scope)).then(
+    Effect.runPromise(Layer.buildWithScope(Bootstrap.layer.pipe(Layer.provide([grants, sessions])), scope)).then(
       Context.get(Bootstrap.BootstrapCredentialService)
     )
   try {

@@ -58,7 +58,9 @@ const Policy = Layer.unwrap(
 )
 
 const Core = ServerAuth.layer({ applicationScopes }).pipe(
-  Layer.provideMerge(Layer.mergeAll(BootstrapCredentialService.layerMemory, SessionCredentialService.layerMemory())),
+  Layer.provideMerge(
+    BootstrapCredentialService.layerMemory.pipe(Layer.provideMerge(SessionCredentialService.layerMemory()))
+  ),
   Layer.provideMerge(SigningKeyring.layer()),
   Layer.provideMerge(ServerSecretStore.layerMemory()),
   Layer.provideMerge(Policy)

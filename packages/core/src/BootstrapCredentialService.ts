@@ -5,6 +5,14 @@
  * `UnknownCredential` stands both for "never existed" and "already used", so a caller cannot
  * learn which codes were once valid. `inspect` reads a grant without using it (check scopes first;
  * a mismatch must not burn the grant); `consume` uses it atomically.
+ *
+ * A grant made by a session (`createdBy`, a pairing link from `POST /api/auth/pairing-links`) lives
+ * no longer than that session. Eagerly: the service adds a revocation cascade to
+ * `SessionCredentialService`, so revoking the session there revokes its unconsumed grants before the
+ * revoke returns. As a backstop, for a revoke made where this cascade does not run (the CLI in
+ * another process without this service, another instance, a crash between the two writes):
+ * `consume` and `inspect` refuse a grant whose creator is no longer a live session (and mark it
+ * revoked), and `list` leaves such grants out (and marks them revoked).
  */
 import { Clock, Context, Duration, Effect, Layer, Option, PubSub, Redacted, Schema, Stream } from "effect"
 import * as ClientMetadata from "./ClientMetadata.ts"
@@ -12,8 +20,9 @@ import * as Crockford from "./Crockford.ts"
 import { InvalidRequest, type StoreError } from "./Errors.ts"
 import * as GrantStore from "./GrantStore.ts"
 import { sha256Hex } from "./Hashing.ts"
-import { type GrantId, isSubject, newGrantId, subjectProblem } from "./Ids.ts"
+import { type GrantId, isSubject, newGrantId, type SessionId, subjectProblem } from "./Ids.ts"
 import * as Scopes from "./Scopes.ts"
+import * as Sessions from "./SessionCredentialService.ts"
 
 export class UnknownCredential extends Schema.TaggedError<UnknownCredential>()("UnknownCredential", {}) {
   override get message(): string {
@@ -53,6 +62,8 @@ export interface IssueOptions {
   /** Default 1. */
   readonly uses?: number | undefined
   readonly proofKeyThumbprint?: string | undefined
+  /** The session minting this grant; revoking it revokes the grant. `undefined`: no session did. */
+  readonly createdBy?: SessionId | undefined
 }
 
 export interface IssuedCredential {
@@ -84,7 +95,7 @@ export interface BootstrapCredentialServiceShape {
    */
   readonly seedDesktopCredential: (
     credential: Redacted.Redacted<string>,
-    options: Omit<IssueOptions, "proofKeyThumbprint">
+    options: Omit<IssueOptions, "proofKeyThumbprint" | "createdBy">
   ) => Effect.Effect<GrantInfo, InvalidRequest | StoreError>
   /** Starts the TTL of seeded desktop grants; the HTTP server calls it once it listens. */
   readonly armDesktopGrants: Effect.Effect<void, StoreError>
@@ -138,8 +149,29 @@ const validate = (options: IssueOptions): Effect.Effect<{ ttlMillis: number; use
 
 export const make = Effect.gen(function*() {
   const store = yield* GrantStore.GrantStore
+  const sessions = yield* Sessions.SessionCredentialService
   const changes = yield* PubSub.unbounded<GrantChange>()
   const publish = (change: GrantChange) => PubSub.publish(changes, change)
+
+  /** Revokes the grants `sids` made and tells `changes`; what a session's revoke does to its links. */
+  const revokeCreatedBy = (sids: ReadonlyArray<SessionId>) =>
+    Effect.flatMap(Clock.currentTimeMillis, (now) => store.revokeCreatedBy(sids, now)).pipe(
+      Effect.flatMap((ids) => Effect.forEach(ids, (id) => publish({ _tag: "Removed", id }), { discard: true }))
+    )
+
+  yield* sessions.addRevocationCascade(revokeCreatedBy)
+
+  /**
+   * The backstop: whether `grant` may still be used as far as its creator goes. A grant no session
+   * made always may; one whose creator is gone (revoked anywhere, or expired) is revoked now.
+   */
+  const creatorLive = (grant: GrantStore.Grant) =>
+    grant.createdBy === undefined
+      ? Effect.succeed(true)
+      : Effect.flatMap(sessions.get(grant.createdBy), (found) =>
+        Option.isSome(found)
+          ? Effect.succeed(true)
+          : Effect.as(revokeCreatedBy([grant.createdBy!]), false))
 
   const insert = Effect.fnUntraced(function*(
     credentialHash: string,
@@ -161,7 +193,8 @@ export const make = Effect.gen(function*() {
       ttlMillis,
       expiresAt: kind === "desktop" ? undefined : now + ttlMillis,
       revokedAt: undefined,
-      proofKeyThumbprint: options.proofKeyThumbprint
+      proofKeyThumbprint: options.proofKeyThumbprint,
+      createdBy: options.createdBy
     }
     yield* store.insert(grant)
     yield* publish({ _tag: "Upserted", grant: info(grant) })
@@ -190,7 +223,7 @@ export const make = Effect.gen(function*() {
       yield* publish({ _tag: "Removed", id: grant.id })
       return yield* new ExpiredCredential()
     }
-    if (grant.revokedAt !== undefined) return yield* new RevokedCredential()
+    if (grant.revokedAt !== undefined || !(yield* creatorLive(grant))) return yield* new RevokedCredential()
     return info(grant)
   })
 
@@ -212,6 +245,13 @@ export const make = Effect.gen(function*() {
       case "ProofKeyMismatch":
         return yield* new ProofKeyMismatch()
       case "Consumed":
+        // Checked after the atomic use, not before: a creator revoked at any moment before this
+        // read is seen, so no exchange that finishes after a revoke is let through. The use it
+        // took is lost with the grant, which is revoked now.
+        if (!(yield* creatorLive(outcome.grant))) {
+          if (outcome.grant.usesRemaining === 0) yield* publish({ _tag: "Removed", id: outcome.grant.id })
+          return yield* new RevokedCredential()
+        }
         yield* publish(
           outcome.grant.usesRemaining === 0
             ? { _tag: "Removed", id: outcome.grant.id }
@@ -221,9 +261,16 @@ export const make = Effect.gen(function*() {
     }
   })
 
-  const list = Effect.flatMap(Clock.currentTimeMillis, (now) => store.listActive(now)).pipe(
-    Effect.map((grants) => grants.map(info))
-  )
+  /** Usable grants, without those whose creator is no longer live (which are revoked on the way). */
+  const list = Effect.gen(function*() {
+    const active = yield* store.listActive(yield* Clock.currentTimeMillis)
+    const creators = [...new Set(active.flatMap((grant) => grant.createdBy ?? []))]
+    if (creators.length === 0) return active.map(info)
+    const live = yield* sessions.liveAmong(creators)
+    const gone = creators.filter((sid) => !live.has(sid))
+    if (gone.length > 0) yield* revokeCreatedBy(gone)
+    return active.filter((grant) => grant.createdBy === undefined || live.has(grant.createdBy)).map(info)
+  })
 
   const revoke = Effect.fn("BootstrapCredentialService.revoke")(function*(id: GrantId) {
     const revoked = yield* store.revoke(id, yield* Clock.currentTimeMillis)
@@ -233,7 +280,7 @@ export const make = Effect.gen(function*() {
 
   const seedDesktopCredential = Effect.fn("BootstrapCredentialService.seedDesktopCredential")(function*(
     credential: Redacted.Redacted<string>,
-    options: Omit<IssueOptions, "proofKeyThumbprint">
+    options: Omit<IssueOptions, "proofKeyThumbprint" | "createdBy">
   ) {
     const hash = hashCredential(credential)
     if (hash === undefined) {
@@ -261,8 +308,11 @@ export const make = Effect.gen(function*() {
   })
 })
 
-/** The service over whatever `GrantStore` is provided. */
+/**
+ * The service over whatever `GrantStore` and `SessionCredentialService` are provided; it adds its
+ * revocation cascade to that `SessionCredentialService` for the layer's lifetime.
+ */
 export const layer = Layer.effect(BootstrapCredentialService, make)
 
-/** The service with grants in memory. */
+/** The service with grants in memory, over the `SessionCredentialService` provided. */
 export const layerMemory = layer.pipe(Layer.provide(GrantStore.layerMemory))

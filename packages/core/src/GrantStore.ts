@@ -10,7 +10,7 @@
 import { Context, Effect, HashMap, Layer, Option, Ref } from "effect"
 import type { StoreError } from "./Errors.ts"
 import { constantTimeEqualString } from "./Hashing.ts"
-import type { GrantId } from "./Ids.ts"
+import type { GrantId, SessionId } from "./Ids.ts"
 
 export interface Grant {
   readonly id: GrantId
@@ -28,6 +28,12 @@ export interface Grant {
   readonly expiresAt: number | undefined
   readonly revokedAt: number | undefined
   readonly proofKeyThumbprint: string | undefined
+  /**
+   * The session that minted this grant (a pairing link made through the HTTP route), or
+   * `undefined` when no session did (the startup URL, the desktop grant, `gatehouse pair`).
+   * Revoking that session revokes the grant (see docs/security-model.md, "Revocation").
+   */
+  readonly createdBy: SessionId | undefined
 }
 
 export type ConsumeOutcome =
@@ -51,6 +57,14 @@ export interface GrantStoreShape {
   ) => Effect.Effect<ConsumeOutcome, StoreError>
   /** Marks the grant revoked; `false` when there is no such grant. */
   readonly revoke: (id: GrantId, now: number) => Effect.Effect<boolean, StoreError>
+  /**
+   * Marks revoked every grant not yet revoked whose `createdBy` is one of `sids`; returns their ids.
+   * What revoking a session does to the pairing links it made.
+   */
+  readonly revokeCreatedBy: (
+    sids: ReadonlyArray<SessionId>,
+    now: number
+  ) => Effect.Effect<ReadonlyArray<GrantId>, StoreError>
   readonly remove: (id: GrantId) => Effect.Effect<boolean, StoreError>
   /** Sets `expiresAt = now + ttl` on every grant of `kind` that is not armed yet; returns them. */
   readonly arm: (kind: Grant["kind"], now: number) => Effect.Effect<ReadonlyArray<Grant>, StoreError>
@@ -114,6 +128,19 @@ export const makeMemory = Effect.gen(function*() {
         if (Option.isNone(found)) return [false, map]
         const [hash, grant] = found.value
         return [true, HashMap.set(map, hash, { ...grant, revokedAt: grant.revokedAt ?? now })]
+      }),
+    revokeCreatedBy: (sids, now) =>
+      Ref.modify(grants, (map) => {
+        const wanted = new Set<string>(sids)
+        const revoked: Array<GrantId> = []
+        const next = HashMap.map(map, (grant) => {
+          if (grant.createdBy === undefined || !wanted.has(grant.createdBy) || grant.revokedAt !== undefined) {
+            return grant
+          }
+          revoked.push(grant.id)
+          return { ...grant, revokedAt: now }
+        })
+        return [revoked, next]
       }),
     remove: (id) =>
       Ref.modify(grants, (map) => {

@@ -2,7 +2,7 @@
  * The identifiers that cross package boundaries, each a branded Schema so that one kind cannot be
  * passed where another is meant: `sessions.revoke(grant.id)` does not type-check.
  *
- * Both are random base64url strings minted by the services (`Hashing.randomId`); the pattern is the
+ * All are random base64url strings minted by the services (`Hashing.randomId`); the pattern is the
  * one every store, token and route accepts. Input from outside (a path parameter, a CLI argument)
  * becomes an id only through the Schema (`SessionId.makeOption(text)`), so a malformed one never
  * reaches a store.
@@ -22,11 +22,21 @@ export type SessionId = typeof SessionId.Type
 export const GrantId = IdText.pipe(Schema.brand("GrantId"))
 export type GrantId = typeof GrantId.Type
 
+/**
+ * An MCP credential's id (what the list shows and revoke takes; never the token, and not derived
+ * from it: `mcp_` and 96 random bits).
+ */
+export const McpCredentialId = IdText.pipe(Schema.brand("McpCredentialId"))
+export type McpCredentialId = typeof McpCredentialId.Type
+
 /** A fresh random session id (96 bits). */
 export const newSessionId = (): SessionId => randomId() as SessionId
 
 /** A fresh random grant id (96 bits). */
 export const newGrantId = (): GrantId => randomId() as GrantId
+
+/** A fresh random MCP credential id: `mcp_` and 96 random bits. */
+export const newMcpCredentialId = (): McpCredentialId => `mcp_${randomId()}` as McpCredentialId
 
 /** Who a credential stands for: 1 to 256 characters (the application decides what they mean). */
 export const Subject = Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(256))

@@ -8,7 +8,13 @@
  *   itself leaves in a `Redacted` header value and is never stored.
  * - `resolve(token)` is the per-request check. A credential is dead once it has not been used for
  *   `idleTimeout` (default 30 minutes) or once `expiresAt` passes. Each successful resolve sets
- *   `lastUsedAt = now` and slides `expiresAt = max(expiresAt, now + maxLifetime)` (default 30 days).
+ *   `lastUsedAt = now` and slides `expiresAt = max(expiresAt, now + maxLifetime)` (default 30 days),
+ *   but never past `createdAt + absoluteLifetime` (default 90 days): however busy, a credential
+ *   dies at that cap.
+ * - Each credential has an opaque id (`mcp_` and 96 random bits, not derived from the token) that
+ *   lists show and `revoke` takes, and records the session that asked for it (`sessionId`), if any:
+ *   `revokeSessions` ends a session's credentials (`McpSessionLink` calls it when sessions are
+ *   revoked). The registry itself knows nothing of sessions.
  * - Dead entries are pruned when presented, by an amortised sweep on `issue` (so memory stays
  *   within about twice the live set), and by a background fiber in the layer's scope. Closing
  *   that scope revokes every credential.
@@ -20,6 +26,7 @@ import { Clock, Context, Duration, Effect, Layer, Option, Redacted, Schedule, Sc
 import * as Durations from "./Durations.ts"
 import { InvalidRequest } from "./Errors.ts"
 import { randomId, sha256Base64Url } from "./Hashing.ts"
+import { type McpCredentialId, newMcpCredentialId, type SessionId } from "./Ids.ts"
 import { type EndpointConfig, validEndpoint } from "./McpEndpoint.ts"
 import * as Scopes from "./Scopes.ts"
 
@@ -33,10 +40,18 @@ export interface McpPrincipal {
 
 /** A live credential as callers see it: never the token, never its hash. */
 export interface McpCredentialInfo extends McpPrincipal {
+  readonly id: McpCredentialId
+  /** The session that asked for it (revoking that session revokes it), if one did. */
+  readonly createdBy: SessionId | undefined
   readonly createdAt: number
   readonly lastUsedAt: number
-  /** The sliding max-lifetime deadline; the credential also dies after `idleTimeout` unused. */
+  /**
+   * `min(sliding max-lifetime deadline, absoluteExpiresAt)`; the credential also dies after
+   * `idleTimeout` unused.
+   */
   readonly expiresAt: number
+  /** `createdAt + absoluteLifetime`: when it dies however much it is used. */
+  readonly absoluteExpiresAt: number
 }
 
 export interface IssueInput {
@@ -44,6 +59,8 @@ export interface IssueInput {
   readonly providerInstanceId: string
   /** Default: the layer's `defaultCapabilities` (itself `[]` unless configured). */
   readonly capabilities?: ReadonlyArray<string> | undefined
+  /** The session asking (the HTTP route passes the caller's); `revokeSessions` ends its credentials. */
+  readonly sessionId?: SessionId | undefined
 }
 
 export interface IssuedMcpCredential {
@@ -71,10 +88,19 @@ export interface McpSessionRegistryShape {
    * any input: accepts the bare token (not the `Bearer ` header) as a string or `Redacted`.
    */
   readonly resolve: (token: string | Redacted.Redacted<string>) => Effect.Effect<Option.Option<McpPrincipal>>
+  /** Revokes the credential with this id; `false` when there is none. */
+  readonly revoke: (id: McpCredentialId) => Effect.Effect<boolean>
   /** Each returns how many credentials it revoked. */
   readonly revokeThread: (threadId: string) => Effect.Effect<number>
   readonly revokeProviderSession: (providerInstanceId: string) => Effect.Effect<number>
+  /** The credentials issued for any of `sids` (what revoking those sessions ends). */
+  readonly revokeSessions: (sids: Iterable<SessionId>) => Effect.Effect<number>
   readonly revokeAll: Effect.Effect<number>
+  /**
+   * The distinct sessions credentials were issued for, dead credentials not yet pruned included:
+   * what `McpSessionLink` checks for liveness. O(sessions), not O(credentials).
+   */
+  readonly sessionIds: Effect.Effect<ReadonlyArray<SessionId>>
   /** Live credentials, oldest first (dead ones are pruned on the way). */
   readonly list: Effect.Effect<ReadonlyArray<McpCredentialInfo>>
   readonly count: Effect.Effect<number>
@@ -86,8 +112,12 @@ export class McpSessionRegistry extends Context.Service<McpSessionRegistry, McpS
 
 /** What the registry holds per credential, keyed by the token's SHA-256. */
 export interface StoredCredential {
+  readonly id: McpCredentialId
   readonly principal: McpPrincipal
+  readonly sessionId: SessionId | undefined
   readonly createdAt: number
+  /** `createdAt + absoluteLifetime`; `expiresAt` never slides past it. */
+  readonly absoluteExpiresAt: number
   lastUsedAt: number
   expiresAt: number
 }
@@ -111,18 +141,21 @@ export interface Options {
   readonly endpoint: EndpointConfig
   /** Default 30 minutes. */
   readonly idleTimeout?: Duration.Input | undefined
-  /** Default 30 days. */
+  /** Default 30 days: how far each use slides the deadline. */
   readonly maxLifetime?: Duration.Input | undefined
+  /** Default 90 days: from creation, the deadline no use slides past. */
+  readonly absoluteLifetime?: Duration.Input | undefined
   /** How often the background fiber prunes dead entries (default 1 minute). */
   readonly sweepInterval?: Duration.Input | undefined
   /** Capabilities of a credential issued without any (default `[]`). */
   readonly defaultCapabilities?: ReadonlyArray<string> | undefined
-  /** Live credentials at most (default 1 000 000, about 0.4 GB of heap); `issue` fails beyond it. */
+  /** Live credentials at most (default 1 000 000, about 0.5 GB of heap); `issue` fails beyond it. */
   readonly maxCredentials?: number | undefined
 }
 
 export const defaultIdleTimeout = Duration.minutes(30)
 export const defaultMaxLifetime = Duration.days(30)
+export const defaultAbsoluteLifetime = Duration.days(90)
 const defaultSweepInterval = Duration.minutes(1)
 const defaultMaxCredentials = 1_000_000
 /** 32 bytes in base64url without padding. */
@@ -144,6 +177,11 @@ const validCapabilities = (value: ReadonlyArray<string>): ReadonlyArray<string> 
 const makeInternal = Effect.fnUntraced(function*(options: Options) {
   const idle = yield* Durations.toMillis("MCP idleTimeout", options.idleTimeout, defaultIdleTimeout)
   const maxLifetime = yield* Durations.toMillis("MCP maxLifetime", options.maxLifetime, defaultMaxLifetime)
+  const absoluteLifetime = yield* Durations.toMillis(
+    "MCP absoluteLifetime",
+    options.absoluteLifetime,
+    defaultAbsoluteLifetime
+  )
   const sweepEvery = yield* Durations.toMillis("MCP sweepInterval", options.sweepInterval, defaultSweepInterval)
   const maxCredentials = options.maxCredentials ?? defaultMaxCredentials
   const defaultCapabilities = validCapabilities(options.defaultCapabilities ?? [])
@@ -167,6 +205,10 @@ const makeInternal = Effect.fnUntraced(function*(options: Options) {
   const entries = new Map<string, StoredCredential>()
   /** The one live credential of each thread (issue revokes the earlier one). */
   const byThread = new Map<string, string>()
+  /** Map key by credential id, for `revoke(id)`. */
+  const byId = new Map<McpCredentialId, string>()
+  /** Map keys by the session they were issued for, for `revokeSessions` and `sessionIds`. */
+  const bySession = new Map<SessionId, Set<string>>()
   /** `issue` sweeps when the map reaches this size: twice what the last sweep left (amortised O(1)). */
   let sweepThreshold = minimumSweepThreshold
 
@@ -174,7 +216,13 @@ const makeInternal = Effect.fnUntraced(function*(options: Options) {
 
   const remove = (key: string, entry: StoredCredential) => {
     entries.delete(key)
+    byId.delete(entry.id)
     if (byThread.get(entry.principal.threadId) === key) byThread.delete(entry.principal.threadId)
+    if (entry.sessionId !== undefined) {
+      const keys = bySession.get(entry.sessionId)
+      keys?.delete(key)
+      if (keys?.size === 0) bySession.delete(entry.sessionId)
+    }
   }
 
   const removeWhere = (predicate: (entry: StoredCredential) => boolean): number => {
@@ -195,9 +243,12 @@ const makeInternal = Effect.fnUntraced(function*(options: Options) {
 
   const info = (entry: StoredCredential): McpCredentialInfo => ({
     ...entry.principal,
+    id: entry.id,
+    createdBy: entry.sessionId,
     createdAt: entry.createdAt,
     lastUsedAt: entry.lastUsedAt,
-    expiresAt: entry.expiresAt
+    expiresAt: entry.expiresAt,
+    absoluteExpiresAt: entry.absoluteExpiresAt
   })
 
   const resolveAt = (token: unknown, now: number): Option.Option<McpPrincipal> => {
@@ -212,7 +263,8 @@ const makeInternal = Effect.fnUntraced(function*(options: Options) {
       return none
     }
     if (now > entry.lastUsedAt) entry.lastUsedAt = now
-    if (now + maxLifetime > entry.expiresAt) entry.expiresAt = now + maxLifetime
+    // Slides, but never past the absolute cap (so `isDead` needs no second deadline).
+    if (now + maxLifetime > entry.expiresAt) entry.expiresAt = Math.min(now + maxLifetime, entry.absoluteExpiresAt)
     return Option.some(entry.principal)
   }
 
@@ -242,13 +294,22 @@ const makeInternal = Effect.fnUntraced(function*(options: Options) {
       capabilities
     })
     const entry: StoredCredential = {
+      id: newMcpCredentialId(),
       principal,
+      sessionId: input.sessionId,
       createdAt: now,
+      absoluteExpiresAt: now + absoluteLifetime,
       lastUsedAt: now,
-      expiresAt: now + maxLifetime
+      expiresAt: Math.min(now + maxLifetime, now + absoluteLifetime)
     }
     entries.set(key, entry)
+    byId.set(entry.id, key)
     byThread.set(input.threadId, key)
+    if (entry.sessionId !== undefined) {
+      const keys = bySession.get(entry.sessionId)
+      if (keys === undefined) bySession.set(entry.sessionId, new Set([key]))
+      else keys.add(key)
+    }
     return {
       endpoint,
       authorizationHeader: Redacted.make(`Bearer ${token}`, { label: "mcp-authorization" }),
@@ -268,10 +329,34 @@ const makeInternal = Effect.fnUntraced(function*(options: Options) {
   const revokeProviderSession = (providerInstanceId: string) =>
     Effect.sync(() => removeWhere((entry) => entry.principal.providerInstanceId === providerInstanceId))
 
+  const revoke = (id: McpCredentialId) =>
+    Effect.sync(() => {
+      const key = byId.get(id)
+      if (key === undefined) return false
+      remove(key, entries.get(key)!)
+      return true
+    })
+
+  const revokeSessions = (sids: Iterable<SessionId>) =>
+    Effect.sync(() => {
+      let removed = 0
+      for (const sid of sids) {
+        for (const key of [...(bySession.get(sid) ?? [])]) {
+          remove(key, entries.get(key)!)
+          removed++
+        }
+      }
+      return removed
+    })
+
+  const sessionIds = Effect.sync(() => [...bySession.keys()])
+
   const revokeAll = Effect.sync(() => {
     const removed = entries.size
     entries.clear()
     byThread.clear()
+    byId.clear()
+    bySession.clear()
     return removed
   })
 
@@ -296,9 +381,12 @@ const makeInternal = Effect.fnUntraced(function*(options: Options) {
     endpoint,
     issue,
     resolve,
+    revoke,
     revokeThread,
     revokeProviderSession,
+    revokeSessions,
     revokeAll,
+    sessionIds,
     list,
     count
   })
@@ -315,9 +403,9 @@ export const make = (options: Options) => Effect.map(makeInternal(options), ({ r
 export const layer = (options: Options) => Layer.effect(McpSessionRegistry, make(options))
 
 /**
- * `layer` with `idleTimeout` / `maxLifetime` from `GATEHOUSE_MCP_IDLE_TIMEOUT` /
- * `GATEHOUSE_MCP_MAX_LIFETIME` (durations such as `45m`, `45 minutes`, `7 days`; see `Durations`) when set; explicit
- * `options` win over the configuration.
+ * `layer` with `idleTimeout` / `maxLifetime` / `absoluteLifetime` from `GATEHOUSE_MCP_IDLE_TIMEOUT` /
+ * `GATEHOUSE_MCP_MAX_LIFETIME` / `GATEHOUSE_MCP_ABSOLUTE_LIFETIME` (durations such as `45m`,
+ * `45 minutes`, `7 days`; see `Durations`) when set; explicit `options` win over the configuration.
  */
 export const layerConfig = (options: Options) =>
   Layer.effect(
@@ -325,10 +413,12 @@ export const layerConfig = (options: Options) =>
     Effect.gen(function*() {
       const idleTimeout = yield* Durations.config("GATEHOUSE_MCP_IDLE_TIMEOUT")
       const maxLifetime = yield* Durations.config("GATEHOUSE_MCP_MAX_LIFETIME")
+      const absoluteLifetime = yield* Durations.config("GATEHOUSE_MCP_ABSOLUTE_LIFETIME")
       return yield* make({
         ...options,
         idleTimeout: options.idleTimeout ?? Option.getOrUndefined(idleTimeout),
-        maxLifetime: options.maxLifetime ?? Option.getOrUndefined(maxLifetime)
+        maxLifetime: options.maxLifetime ?? Option.getOrUndefined(maxLifetime),
+        absoluteLifetime: options.absoluteLifetime ?? Option.getOrUndefined(absoluteLifetime)
       })
     })
   )

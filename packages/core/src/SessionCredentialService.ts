@@ -9,7 +9,21 @@
  * session: revoking the session invalidates them. A ticket is never a session and a session never
  * a ticket.
  */
-import { Clock, Context, Duration, Effect, Layer, Option, PubSub, Redacted, Schedule, Schema, Stream } from "effect"
+import {
+  Clock,
+  Context,
+  Duration,
+  Effect,
+  Exit,
+  Layer,
+  Option,
+  PubSub,
+  Redacted,
+  Schedule,
+  Schema,
+  type Scope,
+  Stream
+} from "effect"
 import * as ClientMetadata from "./ClientMetadata.ts"
 import * as Durations from "./Durations.ts"
 import { InvalidRequest, type StoreError } from "./Errors.ts"
@@ -59,6 +73,12 @@ export type SessionChange =
   | { readonly _tag: "Issued"; readonly session: SessionInfo }
   | { readonly _tag: "Revoked"; readonly sid: SessionId }
 
+/**
+ * What else a revoke ends: given the ids of sessions just revoked, revokes what they made (the
+ * pairing links of `BootstrapCredentialService`, the MCP credentials of `McpSessionLink`).
+ */
+export type RevocationCascade = (sids: ReadonlyArray<SessionId>) => Effect.Effect<void, StoreError>
+
 export interface SessionCredentialServiceShape {
   readonly issue: (input: IssueInput) => Effect.Effect<
     { readonly token: Redacted.Redacted<string>; readonly session: SessionInfo },
@@ -74,6 +94,16 @@ export interface SessionCredentialServiceShape {
   /** Revokes every session except `sid`; returns how many were revoked. */
   readonly revokeAllExcept: (sid: SessionId) => Effect.Effect<number, StoreError>
   readonly changes: Stream.Stream<SessionChange>
+  /**
+   * Adds `cascade` to every revoke this service makes (`revoke`, `revokeAllExcept`, an expired
+   * record pruned), for the lifetime of the current scope. It runs after the records are gone and
+   * before the revoke returns, so whatever a session made is ended by the time its revoke answers;
+   * a cascade that fails fails the revoke (every cascade still runs). This is the one place the
+   * cascade lives: routes, the CLI and application code all revoke through this service. A revoke
+   * made elsewhere (another process on the same store) runs no cascade here; each dependent
+   * checks its creator's liveness as a backstop (see docs/security-model.md, "Revocation").
+   */
+  readonly addRevocationCascade: (cascade: RevocationCascade) => Effect.Effect<void, never, Scope.Scope>
   readonly markConnected: (sid: SessionId) => Effect.Effect<void>
   readonly markDisconnected: (sid: SessionId) => Effect.Effect<void>
   /**
@@ -130,10 +160,35 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
     lastWrite.delete(sid)
   }
 
+  const cascades = new Set<RevocationCascade>()
+
+  const addRevocationCascade = (cascade: RevocationCascade) =>
+    Effect.acquireRelease(
+      Effect.sync(() => {
+        // Wrapped, so the same function added twice is two registrations, each removed with its scope.
+        const registered: RevocationCascade = (sids) => cascade(sids)
+        cascades.add(registered)
+        return registered
+      }),
+      (registered) => Effect.sync(() => cascades.delete(registered))
+    ).pipe(Effect.asVoid)
+
+  /** Runs every cascade for `sids`; each runs even if another fails, then the first failure wins. */
+  const cascade = (sids: ReadonlyArray<SessionId>) =>
+    sids.length === 0 || cascades.size === 0
+      ? Effect.void
+      : Effect.flatMap(
+        Effect.forEach([...cascades], (each) => Effect.exit(each(sids))),
+        (exits) => Exit.asVoidAll(exits)
+      )
+
   const revoke = Effect.fn("SessionCredentialService.revoke")(function*(sid: SessionId) {
     const removed = yield* store.remove(sid)
     forget(sid)
-    if (removed) yield* PubSub.publish(changes, { _tag: "Revoked", sid })
+    if (removed) {
+      yield* PubSub.publish(changes, { _tag: "Revoked", sid })
+      yield* cascade([sid])
+    }
     return removed
   })
 
@@ -319,6 +374,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
       forget(id)
       yield* PubSub.publish(changes, { _tag: "Revoked", sid: id })
     }
+    yield* cascade(removed)
     return removed.length
   })
 
@@ -379,6 +435,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
     revoke,
     revokeAllExcept,
     changes: Stream.fromPubSub(changes),
+    addRevocationCascade,
     markConnected,
     markDisconnected,
     issueWebSocketTicket,

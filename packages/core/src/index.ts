@@ -30,7 +30,7 @@ export * as GrantStore from "./GrantStore.ts"
 /** Random bytes, SHA-256, HMAC-SHA256 and constant-time comparison: the only door to `node:crypto` hashing. */
 export * as Hashing from "./Hashing.ts"
 
-/** Branded identifiers (`SessionId`, `GrantId`) and the `Subject` Schema. */
+/** Branded identifiers (`SessionId`, `GrantId`, `McpCredentialId`) and the `Subject` Schema. */
 export * as Ids from "./Ids.ts"
 
 /** The KeyringStore interface: where the signing keyring's keys live (secret store or database). */
@@ -38,6 +38,9 @@ export * as KeyringStore from "./KeyringStore.ts"
 
 /** The MCP endpoint URL handed to agents, derived from the bind address (pure helpers). */
 export * as McpEndpoint from "./McpEndpoint.ts"
+
+/** McpSessionLink: revoking a session ends the MCP credentials it asked for, here at once and elsewhere within 500 ms. */
+export * as McpSessionLink from "./McpSessionLink.ts"
 
 /** The McpSessionRegistry: per-agent-thread bearer credentials for an MCP endpoint. */
 export * as McpSessionRegistry from "./McpSessionRegistry.ts"

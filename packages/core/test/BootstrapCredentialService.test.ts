@@ -8,13 +8,16 @@ import * as Crockford from "../src/Crockford.ts"
 import * as GrantStore from "../src/GrantStore.ts"
 import { sha256Hex } from "../src/Hashing.ts"
 import * as Ids from "../src/Ids.ts"
+import { sessionsMemory } from "./fixtures/sessions.ts"
 
 /** The service and its store, fresh for each test. */
 const services = Effect.suspend(() =>
   Effect.all({
     grants: Effect.service(Bootstrap.BootstrapCredentialService),
     store: Effect.service(GrantStore.GrantStore)
-  }).pipe(Effect.provide(Bootstrap.layer.pipe(Layer.provideMerge(GrantStore.layerMemory))))
+  }).pipe(
+    Effect.provide(Bootstrap.layer.pipe(Layer.provideMerge(GrantStore.layerMemory), Layer.provide(sessionsMemory())))
+  )
 )
 
 const owner = { subject: "owner", scopes: ["read:hello"] }

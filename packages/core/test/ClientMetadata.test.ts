@@ -6,8 +6,9 @@
 import { assert, describe, it } from "@effect/vitest"
 import { BootstrapCredentialService, ClientMetadata, GrantStore } from "@gatehouse-auth/core"
 import { controlCharacter } from "@gatehouse-auth/testing/support"
-import { Effect, Schema } from "effect"
+import { Effect, Layer, Schema } from "effect"
 import * as fc from "fast-check"
+import { sessionsMemory } from "./fixtures/sessions.ts"
 
 const plain = fc.string({ unit: "grapheme", maxLength: 20 }).filter(ClientMetadata.isPlainText)
 
@@ -61,6 +62,6 @@ describe("ClientMetadata: plain text only", () => {
       assert.include(error.message, "plain text")
     }).pipe(
       Effect.provide(BootstrapCredentialService.layer),
-      Effect.provide(GrantStore.layerMemory)
+      Effect.provide(Layer.merge(GrantStore.layerMemory, sessionsMemory()))
     ))
 })

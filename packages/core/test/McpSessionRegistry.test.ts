@@ -4,6 +4,7 @@ import { ConfigProvider, Context, Duration, Effect, Exit, Layer, Option, Redacte
 import { TestClock } from "effect/testing"
 import * as fc from "fast-check"
 import * as Crypto from "node:crypto"
+import * as Ids from "../src/Ids.ts"
 import * as Mcp from "../src/McpSessionRegistry.ts"
 
 const minute = 60_000
@@ -73,7 +74,15 @@ describe("McpSessionRegistry", () => {
         }
       }
       for (const entry of inspector.entries.values()) {
-        assert.sameMembers(Object.keys(entry), ["principal", "createdAt", "lastUsedAt", "expiresAt"])
+        assert.sameMembers(Object.keys(entry), [
+          "id",
+          "principal",
+          "sessionId",
+          "createdAt",
+          "absoluteExpiresAt",
+          "lastUsedAt",
+          "expiresAt"
+        ])
       }
       const listed = JSON.stringify(yield* registry.list)
       for (const secret of [...tokens, ...expectedKeys]) assert.notInclude(listed, secret)
@@ -210,14 +219,88 @@ describe("McpSessionRegistry", () => {
       }
     }))
 
+  it.effect("however busy, a credential dies at createdAt + absoluteLifetime (default 90 days)", () =>
+    Effect.gen(function*() {
+      const { registry } = yield* setup({ idleTimeout: Duration.days(2) })
+      const issued = yield* registry.issue(thread("busy"))
+      assert.strictEqual(issued.credential.absoluteExpiresAt, 90 * day)
+      const token = tokenOf(issued)
+      for (let elapsed = 0; elapsed < 89; elapsed++) {
+        yield* TestClock.adjust(Duration.days(1))
+        assert.isTrue(Option.isSome(yield* registry.resolve(token)), `day ${elapsed + 1}`)
+      }
+      // Day 89: the sliding deadline (now + 30 days) is capped at day 90.
+      const [listed] = yield* registry.list
+      assert.strictEqual(listed!.expiresAt, 90 * day)
+      assert.strictEqual(listed!.absoluteExpiresAt, 90 * day)
+      yield* TestClock.adjust(day - 1)
+      assert.isTrue(Option.isSome(yield* registry.resolve(token)))
+      yield* TestClock.adjust(1)
+      assert.isTrue(Option.isNone(yield* registry.resolve(token)))
+    }))
+
+  it.effect("absoluteLifetime is configurable, also from GATEHOUSE_MCP_ABSOLUTE_LIFETIME; expiresAt is the earlier deadline", () =>
+    Effect.gen(function*() {
+      const { registry } = yield* setup({ absoluteLifetime: Duration.days(3) })
+      const issued = yield* registry.issue(thread("short"))
+      assert.strictEqual(issued.expiresAt, 3 * day)
+      assert.strictEqual(issued.credential.absoluteExpiresAt, 3 * day)
+      const fromEnv = yield* Layer.build(
+        Mcp.layerConfig({ endpoint: { host: "127.0.0.1", port: 1 } }).pipe(
+          Layer.provide(
+            ConfigProvider.layer(ConfigProvider.fromEnv({ env: { GATEHOUSE_MCP_ABSOLUTE_LIFETIME: "2d" } }))
+          )
+        )
+      )
+      const fromEnvIssued = yield* Context.get(fromEnv, Mcp.McpSessionRegistry).issue(thread("env"))
+      assert.strictEqual(fromEnvIssued.credential.absoluteExpiresAt, 2 * day)
+      const bad = yield* Effect.exit(Layer.build(Mcp.layerTest({ absoluteLifetime: -1 })))
+      assert.strictEqual(errorTag(bad), "InvalidDuration")
+    }))
+
+  it.effect("revoke(id) and revokeSessions end exactly the credentials named", () =>
+    Effect.gen(function*() {
+      const { registry } = yield* setup()
+      const a = Ids.SessionId.make("session-a")
+      const one = yield* registry.issue({ ...thread("one"), sessionId: a })
+      const two = yield* registry.issue({ ...thread("two"), sessionId: a })
+      const three = yield* registry.issue({ ...thread("three"), sessionId: Ids.SessionId.make("session-b") })
+      assert.isTrue(yield* registry.revoke(one.credential.id))
+      assert.isFalse(yield* registry.revoke(one.credential.id))
+      assert.isFalse(yield* registry.revoke(Ids.McpCredentialId.make("mcp_nothing")))
+      assert.isTrue(Option.isNone(yield* registry.resolve(tokenOf(one))))
+      assert.sameMembers([...(yield* registry.sessionIds)], [a, Ids.SessionId.make("session-b")])
+      assert.strictEqual(yield* registry.revokeSessions([a]), 1)
+      assert.isTrue(Option.isNone(yield* registry.resolve(tokenOf(two))))
+      assert.isTrue(Option.isSome(yield* registry.resolve(tokenOf(three))))
+      assert.deepStrictEqual(yield* registry.sessionIds, [Ids.SessionId.make("session-b")])
+      // A new credential for a thread replaces the old one in every index.
+      const again = yield* registry.issue({ ...thread("three"), sessionId: a })
+      assert.isFalse(yield* registry.revoke(three.credential.id))
+      assert.deepStrictEqual(yield* registry.sessionIds, [a])
+      assert.strictEqual(yield* registry.revokeAll, 1)
+      assert.isTrue(Option.isNone(yield* registry.resolve(tokenOf(again))))
+      assert.deepStrictEqual(yield* registry.sessionIds, [])
+    }))
+
   it.effect("list shows live credentials oldest first, without tokens", () =>
     Effect.gen(function*() {
       const { registry } = yield* setup()
-      yield* registry.issue(thread("first"))
+      const first = yield* registry.issue(thread("first"))
       yield* TestClock.adjust(Duration.seconds(1))
-      yield* registry.issue({ ...thread("second", "provider-2"), capabilities: ["write:tasks"] })
+      const second = yield* registry.issue({
+        ...thread("second", "provider-2"),
+        capabilities: ["write:tasks"],
+        sessionId: Ids.SessionId.make("session-1")
+      })
+      assert.match(first.credential.id, /^mcp_[A-Za-z0-9_-]{16}$/)
+      assert.notStrictEqual(first.credential.id, second.credential.id)
+      assert.notInclude(first.credential.id, tokenOf(first))
       assert.deepStrictEqual(yield* registry.list, [
         {
+          id: first.credential.id,
+          createdBy: undefined,
+          absoluteExpiresAt: 90 * day,
           threadId: "first",
           providerInstanceId: "provider-1",
           capabilities: [],
@@ -226,6 +309,9 @@ describe("McpSessionRegistry", () => {
           expiresAt: 30 * day
         },
         {
+          id: second.credential.id,
+          createdBy: Ids.SessionId.make("session-1"),
+          absoluteExpiresAt: 90 * day + 1000,
           threadId: "second",
           providerInstanceId: "provider-2",
           capabilities: ["write:tasks"],

@@ -11,7 +11,7 @@ const build = (policy: ServerAuthPolicy.Options) =>
   Effect.map(
     Layer.build(
       ServerAuth.layer({ applicationScopes: ["read:hello", "write:hello"] }).pipe(
-        Layer.provideMerge(Layer.mergeAll(Bootstrap.layerMemory, Sessions.layerMemory())),
+        Layer.provideMerge(Bootstrap.layerMemory.pipe(Layer.provideMerge(Sessions.layerMemory()))),
         Layer.provide(SigningKeyring.layer()),
         Layer.provide(ServerSecretStore.layerMemory()),
         Layer.provide(ServerAuthPolicy.layer(policy))

@@ -123,7 +123,7 @@ export type WebSocketTicketResponse = typeof WebSocketTicketResponse.Type
 export const SessionListResponse = Schema.Struct({ sessions: Schema.Array(SessionView) })
 export type SessionListResponse = typeof SessionListResponse.Type
 
-/** `DELETE /api/auth/sessions/:id` and `DELETE /api/auth/pairing-links/:id` */
+/** `DELETE /api/auth/sessions/:id`, `/pairing-links/:id` and `/mcp-credentials/:id` */
 export const RevokeResponse = Schema.Struct({ revoked: Schema.Boolean })
 export type RevokeResponse = typeof RevokeResponse.Type
 
@@ -145,13 +145,34 @@ export type PairingLinkResponse = typeof PairingLinkResponse.Type
 export const PairingLinkListResponse = Schema.Struct({ links: Schema.Array(GrantView) })
 export type PairingLinkListResponse = typeof PairingLinkListResponse.Type
 
-/** `POST /api/auth/mcp-credentials` (201) */
+/** `POST /api/auth/mcp-credentials` (201): the only response that shows an MCP credential. */
 export const McpCredentialResponse = Schema.Struct({
+  id: Ids.McpCredentialId,
   endpoint: Schema.String,
   authorizationHeader: Schema.String,
   expiresAt: Millis
 })
 export type McpCredentialResponse = typeof McpCredentialResponse.Type
+
+/** An MCP credential in a list: never its token or its hash. */
+export const McpCredentialView = Schema.Struct({
+  id: Ids.McpCredentialId,
+  threadId: McpSessionRegistry.ThreadId,
+  providerInstanceId: McpSessionRegistry.ThreadId,
+  capabilities: Scopes.Scopes,
+  createdAt: Millis,
+  lastUsedAt: Millis,
+  /** `min(sliding deadline, absoluteExpiresAt)`; it also dies after the idle timeout unused. */
+  expiresAt: Millis,
+  absoluteExpiresAt: Millis,
+  /** The session that asked for it; revoking that session revokes it. */
+  createdBy: Schema.optionalKey(Ids.SessionId)
+})
+export type McpCredentialView = typeof McpCredentialView.Type
+
+/** `GET /api/auth/mcp-credentials` */
+export const McpCredentialListResponse = Schema.Struct({ credentials: Schema.Array(McpCredentialView) })
+export type McpCredentialListResponse = typeof McpCredentialListResponse.Type
 
 /** Every error: `{ "error": { "code", "message" } }`. */
 export const ErrorResponse = Schema.Struct({ error: Schema.Struct({ code: Code, message: Schema.String }) })
@@ -188,4 +209,17 @@ export const grantView = (grant: BootstrapCredentialService.GrantInfo): GrantVie
   createdAt: grant.createdAt,
   expiresAt: grant.expiresAt ?? null,
   usesRemaining: grant.usesRemaining
+})
+
+/** The view of an MCP credential (the registry's info never holds the token). */
+export const mcpCredentialView = (credential: McpSessionRegistry.McpCredentialInfo): McpCredentialView => ({
+  id: credential.id,
+  threadId: credential.threadId,
+  providerInstanceId: credential.providerInstanceId,
+  capabilities: credential.capabilities,
+  createdAt: credential.createdAt,
+  lastUsedAt: credential.lastUsedAt,
+  expiresAt: credential.expiresAt,
+  absoluteExpiresAt: credential.absoluteExpiresAt,
+  ...(credential.createdBy === undefined ? {} : { createdBy: credential.createdBy })
 })

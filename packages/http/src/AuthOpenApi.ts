@@ -89,20 +89,30 @@ export class AuthGroup extends HttpApiGroup.make("gatehouse").add(
   description: "Pairing, sessions and pairing links; served by @gatehouse-auth/http's HttpAuthLayer"
 })) {}
 
-/** `POST /api/auth/mcp-credentials`, served when `HttpAuthLayer.layer` has `mcp`. */
+/** `/api/auth/mcp-credentials`, served when `HttpAuthLayer.layer` has `mcp`. */
 export class McpGroup extends HttpApiGroup.make("gatehouseMcp").add(
   HttpApiEndpoint.post("createMcpCredential", "/api/auth/mcp-credentials", {
     payload: AuthApi.McpCredentialRequest,
     success: AuthApi.McpCredentialResponse.pipe(HttpApiSchema.status(201)),
     error: bodyErrors
-  }).pipe(requireScopes(Scopes.writeAccess)).annotate(OpenApi.Summary, "Issue an agent's per-thread MCP credential")
+  }).pipe(requireScopes(Scopes.writeAccess)).annotate(
+    OpenApi.Summary,
+    "Issue an agent's per-thread MCP credential (revoked with the calling session)"
+  ),
+  HttpApiEndpoint.get("listMcpCredentials", "/api/auth/mcp-credentials", {
+    success: AuthApi.McpCredentialListResponse
+  }).pipe(requireScopes(Scopes.readAccess)).annotate(OpenApi.Summary, "The live MCP credentials (never tokens)"),
+  HttpApiEndpoint.delete("revokeMcpCredential", "/api/auth/mcp-credentials/:id", {
+    params: { id: Schema.String },
+    success: AuthApi.RevokeResponse
+  }).pipe(requireScopes(Scopes.writeAccess)).annotate(OpenApi.Summary, "Revoke an MCP credential by id")
 ).annotateMerge(OpenApi.annotations({ title: "Gatehouse MCP" })) {}
 
 /** The Gatehouse routes alone, for a typed client: `HttpApiClient.make(AuthOpenApi.Api)`. */
 export class Api extends HttpApi.make("gatehouse").add(AuthGroup, McpGroup) {}
 
 export interface Options {
-  /** Document `POST /api/auth/mcp-credentials` too (when `HttpAuthLayer.layer` has `mcp`). */
+  /** Document the `/api/auth/mcp-credentials` routes too (when `HttpAuthLayer.layer` has `mcp`). */
   readonly mcp?: boolean | undefined
 }
 

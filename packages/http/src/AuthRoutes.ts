@@ -169,7 +169,9 @@ export const layer = HttpRouter.use(Effect.fnUntraced(function*(router) {
           subject: session.subject,
           scopes,
           ttl: `${ttlSeconds} seconds`,
-          label: body.label
+          label: body.label,
+          // Revoking this session (revoke, revoke-others, logout) revokes the link.
+          createdBy: session.sid
         })
         const origin = settings.publicOrigin ?? RequestInfo.ownOrigin(request) ?? ""
         return json(AuthApi.PairingLinkResponse, {

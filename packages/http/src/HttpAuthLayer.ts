@@ -10,13 +10,15 @@
  * - the JSON 404 for a path no route matches (`WireErrors.routeNotFound`, global middleware, so
  *   no route claims a path the application might serve, `/` or an SPA's `/*` included);
  * - with `denyByDefault`, the application's routes registered through `RouteAccess`: a handler
- *   that is neither guarded nor `HttpAuth.public` requires a session.
+ *   that is neither guarded nor `HttpAuth.public` requires a session;
+ * - with `mcp`, `McpSessionLink`: revoking a session ends the MCP credentials it asked for.
  *
  * It needs the core (`ServerAuth`, `ServerAuthPolicy`, `SessionCredentialService`,
  * `BootstrapCredentialService`; with `mcp`, `McpSessionRegistry` too) and an `HttpServer`.
  *
  *   AppRoutes.pipe(HttpAuthLayer.layer(options), Layer.provide(Core), Layer.provide(NodeHttpServer.layer(...)))
  */
+import { McpSessionLink } from "@gatehouse-auth/core"
 import { Effect, Layer } from "effect"
 import { HttpRouter } from "effect/http"
 import * as AuthMiddleware from "./AuthMiddleware.ts"
@@ -87,8 +89,18 @@ const compose = <A, E, R, G, GE, GR, O, OE, OR>(
 const withoutMcp = <A, E, R>(options: Options, routes: Layer.Layer<A, E, R>) =>
   compose(options, routes, Layer.empty, Layer.empty)
 
+// The route records the calling session on each credential; the link makes revoking that session
+// end it (at once here, within `livenessInterval` when revoked elsewhere), like a socket's.
 const withMcp = <A, E, R>(options: Options & { readonly mcp: true | McpGuard.Options }, routes: Layer.Layer<A, E, R>) =>
-  compose(options, routes, McpGuard.layer(options.mcp === true ? {} : options.mcp), McpRoutes.layer)
+  compose(
+    options,
+    routes,
+    Layer.merge(
+      McpGuard.layer(options.mcp === true ? {} : options.mcp),
+      McpSessionLink.layer({ livenessInterval: options.livenessInterval })
+    ),
+    McpRoutes.layer
+  )
 
 /** The application's routes served with everything of `@gatehouse-auth/http` (see the module's comment). */
 export const layer: {

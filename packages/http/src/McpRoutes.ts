@@ -1,11 +1,14 @@
 /**
  * The MCP routes: `POST /api/auth/mcp-credentials` (needs `write:access`), which issues an agent's
- * per-thread credential from `McpSessionRegistry`, and the protected-resource metadata that
+ * per-thread credential from `McpSessionRegistry` for the calling session (revoking that session
+ * revokes it: `McpSessionLink`, which `HttpAuthLayer` builds with `mcp`), `GET` (`read:access`) and
+ * `DELETE /api/auth/mcp-credentials/:id` (`write:access`) to list and revoke them by id (never by
+ * token), and the protected-resource metadata that
  * `McpGuard`'s challenges point at, at `/.well-known/oauth-protected-resource` (and at the RFC 9728
  * path-suffixed URL `/.well-known/oauth-protected-resource<endpoint path>`).
  */
-import { McpSessionRegistry, Scopes } from "@gatehouse-auth/core"
-import { Effect, Redacted, Schema } from "effect"
+import { Ids, McpSessionRegistry, Scopes } from "@gatehouse-auth/core"
+import { Effect, Option, Redacted, Schema } from "effect"
 import { HttpRouter, HttpServerResponse } from "effect/http"
 import * as AuthApi from "./AuthApi.ts"
 import * as AuthError from "./AuthError.ts"
@@ -14,7 +17,9 @@ import { HttpAuthSettings } from "./HttpAuthSettings.ts"
 import * as JsonBody from "./JsonBody.ts"
 import { McpGuard, metadataPath } from "./McpGuard.ts"
 
-/** `POST /api/auth/mcp-credentials` and the metadata documents. */
+const noStore = { "cache-control": "no-store" }
+
+/** `/api/auth/mcp-credentials` and the metadata documents. */
 export const layer = HttpRouter.use(Effect.fnUntraced(function*(router) {
   const auth = yield* HttpAuth
   const guard = yield* McpGuard
@@ -37,15 +42,50 @@ export const layer = HttpRouter.use(Effect.fnUntraced(function*(router) {
       const issued = yield* registry.issue({
         threadId: body.threadId,
         providerInstanceId: body.providerInstanceId,
-        capabilities
+        capabilities,
+        sessionId: session.sid
       })
       const created = Schema.encodeSync(AuthApi.McpCredentialResponse)({
+        id: issued.credential.id,
         endpoint: issued.endpoint,
         authorizationHeader: Redacted.value(issued.authorizationHeader),
         expiresAt: issued.expiresAt
       })
-      return HttpServerResponse.jsonUnsafe(created, { status: 201, headers: { "cache-control": "no-store" } })
+      return HttpServerResponse.jsonUnsafe(created, { status: 201, headers: noStore })
     }))
+  )
+
+  // As the pairing-link list and revoke: allowed under `unsafe-no-auth` (they mint nothing, and
+  // no credential can exist in that mode to be listed).
+  yield* router.add(
+    "GET",
+    "/api/auth/mcp-credentials",
+    auth.requireScopes([Scopes.readAccess])(
+      Effect.map(registry.list, (credentials) =>
+        HttpServerResponse.jsonUnsafe(
+          Schema.encodeSync(AuthApi.McpCredentialListResponse)({
+            credentials: credentials.map(AuthApi.mcpCredentialView)
+          }),
+          { headers: noStore }
+        ))
+    )
+  )
+
+  yield* router.add(
+    "DELETE",
+    "/api/auth/mcp-credentials/:id",
+    auth.requireScopes([Scopes.writeAccess])(
+      Effect.flatMap(HttpRouter.params, ({ id }) => {
+        // An id that cannot be a credential id names no credential: nothing to revoke.
+        const credentialId = Ids.McpCredentialId.makeOption(id ?? "")
+        const revoked = Option.isNone(credentialId) ? Effect.succeed(false) : registry.revoke(credentialId.value)
+        return Effect.map(
+          revoked,
+          (revoked) =>
+            HttpServerResponse.jsonUnsafe(Schema.encodeSync(AuthApi.RevokeResponse)({ revoked }), { headers: noStore })
+        )
+      })
+    )
   )
 
   const document = HttpServerResponse.jsonUnsafe(guard.metadata, { headers: { "cache-control": "max-age=300" } })

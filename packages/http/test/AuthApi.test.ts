@@ -77,6 +77,15 @@ describe("AuthApi", () => {
       }, auth)
       assert.strictEqual(mcp.status, 201)
       decodes(AuthApi.McpCredentialResponse, mcp.json, "mcp credential")
+      const mcpList = yield* request(server.port, { path: "/api/auth/mcp-credentials", headers: auth })
+      decodes(AuthApi.McpCredentialListResponse, mcpList.json, "mcp credential list")
+      const mcpRevoked = yield* request(server.port, {
+        method: "DELETE",
+        path: `/api/auth/mcp-credentials/${mcp.json.id}`,
+        headers: auth
+      })
+      decodes(AuthApi.RevokeResponse, mcpRevoked.json, "revoke mcp credential")
+      assert.isTrue(mcpRevoked.json.revoked)
 
       const others = yield* request(server.port, {
         method: "POST",

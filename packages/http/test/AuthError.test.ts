@@ -150,7 +150,9 @@ const bodyOf = (response: HttpServerResponse.HttpServerResponse): any =>
 const HttpAuthLive = HttpAuth.layer.pipe(
   Layer.provideMerge(Layer.mergeAll(HttpAuthSettings.layer({ applicationScopes: [] }), RateLimiter.layer())),
   Layer.provide(ServerAuth.layer({ applicationScopes: [] })),
-  Layer.provide(Layer.mergeAll(BootstrapCredentialService.layerMemory, SessionCredentialService.layerMemory())),
+  Layer.provide(
+    BootstrapCredentialService.layerMemory.pipe(Layer.provideMerge(SessionCredentialService.layerMemory()))
+  ),
   Layer.provide(SigningKeyring.layer()),
   Layer.provide(ServerSecretStore.layerMemory()),
   Layer.provideMerge(ServerAuthPolicy.layer({ host: "127.0.0.1", port: 3773 }))

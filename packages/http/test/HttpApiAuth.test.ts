@@ -63,7 +63,9 @@ const Routes = Layer.mergeAll(
 const startServer = Effect.gen(function*() {
   const port = yield* freePort
   const core = ServerAuth.layer({ applicationScopes: ["read:notes", "write:notes"] }).pipe(
-    Layer.provideMerge(Layer.mergeAll(BootstrapCredentialService.layerMemory, SessionCredentialService.layerMemory())),
+    Layer.provideMerge(
+      BootstrapCredentialService.layerMemory.pipe(Layer.provideMerge(SessionCredentialService.layerMemory()))
+    ),
     Layer.provideMerge(SigningKeyring.layer()),
     Layer.provideMerge(ServerSecretStore.layerMemory()),
     Layer.provideMerge(ServerAuthPolicy.layer({ host: "127.0.0.1", port }))

@@ -79,9 +79,8 @@ export const startServer = (options: ServerOptions = {}) =>
   Effect.gen(function*() {
     const port = yield* freePort
     const core = ServerAuth.layer({ applicationScopes }).pipe(
-      Layer.provideMerge(Layer.mergeAll(
-        BootstrapCredentialService.layerMemory,
-        SessionCredentialService.layer().pipe(Layer.provideMerge(SessionStore.layerMemory))
+      Layer.provideMerge(BootstrapCredentialService.layerMemory.pipe(
+        Layer.provideMerge(SessionCredentialService.layer().pipe(Layer.provideMerge(SessionStore.layerMemory)))
       )),
       Layer.provideMerge(SigningKeyring.layer()),
       Layer.provideMerge(ServerSecretStore.layerMemory()),

@@ -21,7 +21,9 @@ import * as Http from "node:http"
 // Port 0: the policy (the cookie's name) is built from the port the server bound.
 const Listener = NodeHttpServer.layer(() => Http.createServer(), { port: 0, host: "127.0.0.1" })
 const Core = ServerAuth.layer({ applicationScopes: ["read:hello", "write:hello"] }).pipe(
-  Layer.provideMerge(Layer.mergeAll(BootstrapCredentialService.layerMemory, SessionCredentialService.layerMemory())),
+  Layer.provideMerge(
+    BootstrapCredentialService.layerMemory.pipe(Layer.provideMerge(SessionCredentialService.layerMemory()))
+  ),
   Layer.provideMerge(SigningKeyring.layer()),
   Layer.provideMerge(ServerSecretStore.layerMemory()),
   Layer.provideMerge(Layer.unwrap(Effect.map(Effect.service(HttpServer.HttpServer), (server) =>

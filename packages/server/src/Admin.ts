@@ -1,9 +1,14 @@
 /**
- * What the `gatehouse pair | sessions | keys` commands do: they open the same state as a running
- * server (the SQLite file in the state directory, or the PostgreSQL database) and act on it
+ * What the `gatehouse pair | sessions | keys | mcp` commands do: they open the same state as a
+ * running server (the SQLite file in the state directory, or the PostgreSQL database) and act on it
  * directly. A running server sees the result on its next request: it reads every session from the
- * store on each request (so a revoked session is refused at once, and its sockets close within a
- * second) and picks up a rotated signing key on its next keyring refresh.
+ * store on each request (so a revoked session is refused at once, and its sockets close and its MCP
+ * credentials die within a second) and picks up a rotated signing key on its next keyring refresh.
+ * Revoking a session here revokes the pairing links it made, in the store, before the command ends.
+ *
+ * `mcp list | revoke` are the exception: MCP credentials live only in the running server's memory,
+ * so these reach them through that server's own HTTP API (its address from `server.json`), with a
+ * session made for the one call (exactly the scope it needs, a 1-minute token, revoked afterwards).
  */
 import {
   BootstrapCredentialService,
@@ -14,7 +19,8 @@ import {
   SessionCredentialService,
   SigningKeyring
 } from "@gatehouse-auth/core"
-import { Console, Context, Duration, Effect, Layer, Option, Redacted } from "effect"
+import { AuthApi } from "@gatehouse-auth/http"
+import { Console, Context, Duration, Effect, Layer, Option, Redacted, Schema } from "effect"
 import { CliError } from "effect/cli"
 import * as HelloRoutes from "./HelloRoutes.ts"
 import * as Serve from "./Serve.ts"
@@ -39,10 +45,13 @@ const withState = <A, E, R>(
       | SessionCredentialService.SessionCredentialService
       | SigningKeyring.SigningKeyring
     >
-  ) => Effect.Effect<A, E, R>
+  ) => Effect.Effect<A, E, R>,
+  sessionOptions: SessionCredentialService.Options = {}
 ) =>
   Effect.scoped(Effect.gen(function*() {
-    const layer = Layer.mergeAll(BootstrapCredentialService.layer, SessionCredentialService.layer()).pipe(
+    const layer = BootstrapCredentialService.layer.pipe(
+      Layer.provideMerge(SessionCredentialService.layer(sessionOptions))
+    ).pipe(
       Layer.provideMerge(Stores.layer({
         stateDir: input.stateDir,
         databaseUrl: Option.getOrUndefined(input.databaseUrl),
@@ -58,6 +67,13 @@ const withState = <A, E, R>(
   )
 
 const time = (millis: number) => new Date(millis).toISOString().replace(/\.\d+Z$/, "Z")
+
+/** Columns padded to their widest cell (the cells are escaped already). */
+const table = (header: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<string>>) => {
+  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]!.length)))
+  const line = (cells: ReadonlyArray<string>) => cells.map((cell, i) => cell.padEnd(widths[i]!)).join("  ").trimEnd()
+  return [line(header), ...rows.map(line)].join("\n")
+}
 
 export interface PairInput extends StateInput {
   readonly label: Option.Option<string>
@@ -154,11 +170,7 @@ export const listSessions = (input: StateInput) =>
           session.scopes.join(" ")
         ].map(Terminal.escape)
       )
-      const header = ["ID", "SUBJECT", "METHOD", "LABEL", "CREATED", "LAST SEEN", "SCOPES"]
-      const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]!.length)))
-      const line = (cells: ReadonlyArray<string>) =>
-        cells.map((cell, i) => cell.padEnd(widths[i]!)).join("  ").trimEnd()
-      yield* Console.log([line(header), ...rows.map(line)].join("\n"))
+      yield* Console.log(table(["ID", "SUBJECT", "METHOD", "LABEL", "CREATED", "LAST SEEN", "SCOPES"], rows))
     }))
 
 /** `gatehouse sessions revoke <id>`. */
@@ -208,4 +220,112 @@ export const listKeys = (input: StateInput) =>
           }${i === keys.length - 1 ? "  (current)" : ""}`
         ).join("\n")
       )
+    }))
+
+/**
+ * Runs `call` against the server running on this state directory, with a bearer token for a
+ * session made for it: exactly `scope`, labelled "gatehouse CLI", revoked when the command ends.
+ * Its token dies after a minute whatever happens, so a CLI killed before its finalizer leaves
+ * nothing that works (only a record, which the server's sweep removes at its idle expiry).
+ */
+const viaRunningServer = <A>(
+  input: StateInput,
+  scope: string,
+  call: (baseUrl: string, authorization: string) => Effect.Effect<A, CliError.UserError>
+) =>
+  Effect.gen(function*() {
+    const announced = yield* ServerFile.read(input.stateDir)
+    if (Option.isNone(announced)) {
+      return yield* usage(
+        `No running server found in ${input.stateDir}: MCP credentials live in the running server's memory (start it with gatehouse serve)`
+      )
+    }
+    const baseUrl = announced.value.baseUrl
+    return yield* withState(input, (services) =>
+      Effect.gen(function*() {
+        const sessions = Context.get(services, SessionCredentialService.SessionCredentialService)
+        const { token } = yield* Effect.acquireRelease(
+          sessions.issue({ subject: "owner", scopes: [scope], method: "cli", client: { label: "gatehouse CLI" } }),
+          ({ session }) => Effect.ignore(sessions.revoke(session.sid))
+        )
+        return yield* call(baseUrl, `Bearer ${Redacted.value(token)}`)
+      }), { absoluteLifetime: Duration.minutes(1) })
+  })
+
+/** One JSON call to the running server, decoded with its `AuthApi` Schema; anything else is one line. */
+const callServer = <S extends Schema.ConstraintDecoder<unknown>>(
+  schema: S,
+  baseUrl: string,
+  authorization: string,
+  path: string,
+  method: "GET" | "DELETE" = "GET"
+) =>
+  Effect.gen(function*() {
+    const response = yield* Effect.tryPromise({
+      try: (signal) => fetch(`${baseUrl}${path}`, { method, headers: { authorization }, signal }),
+      catch: () => usage(`Could not reach the server at ${baseUrl}`)
+    })
+    const body: unknown = yield* Effect.tryPromise({
+      try: () => response.json(),
+      catch: () => usage(`The server at ${baseUrl} answered ${response.status} without JSON`)
+    })
+    if (!response.ok) {
+      const error = Schema.decodeUnknownOption(AuthApi.ErrorResponse)(body)
+      return yield* usage(
+        `The server at ${baseUrl} answered ${response.status}${
+          Option.isSome(error) ? `: ${Terminal.escape(error.value.error.message)}` : ""
+        }`
+      )
+    }
+    return yield* Schema.decodeUnknownEffect(schema)(body).pipe(
+      Effect.mapError(() => usage(`The server at ${baseUrl} answered in an unexpected shape`))
+    )
+  }).pipe(Effect.timeoutOrElse({
+    duration: "10 seconds",
+    orElse: () => Effect.fail(usage(`The server at ${baseUrl} did not answer within 10 seconds`))
+  }))
+
+/** `gatehouse mcp list`: the running server's live MCP credentials, oldest first. Never a token. */
+export const listMcpCredentials = (input: StateInput) =>
+  viaRunningServer(input, Scopes.readAccess, (baseUrl, authorization) =>
+    Effect.gen(function*() {
+      const { credentials } = yield* callServer(
+        AuthApi.McpCredentialListResponse,
+        baseUrl,
+        authorization,
+        "/api/auth/mcp-credentials"
+      )
+      if (credentials.length === 0) return yield* Console.log("No MCP credentials.")
+      // Every cell escaped: thread and provider ids are chosen by applications, whatever they hold.
+      const rows = credentials.map((credential) =>
+        [
+          credential.id,
+          credential.threadId,
+          credential.providerInstanceId,
+          credential.createdBy ?? "",
+          time(credential.createdAt),
+          time(credential.lastUsedAt),
+          time(credential.expiresAt),
+          credential.capabilities.join(" ")
+        ].map(Terminal.escape)
+      )
+      yield* Console.log(table(
+        ["ID", "THREAD", "PROVIDER", "SESSION", "CREATED", "LAST USED", "EXPIRES", "CAPABILITIES"],
+        rows
+      ))
+    }))
+
+/** `gatehouse mcp revoke <id>`: an unknown id is an error, as for sessions. */
+export const revokeMcpCredential = (input: StateInput & { readonly id: string }) =>
+  viaRunningServer(input, Scopes.writeAccess, (baseUrl, authorization) =>
+    Effect.gen(function*() {
+      const { revoked } = yield* callServer(
+        AuthApi.RevokeResponse,
+        baseUrl,
+        authorization,
+        `/api/auth/mcp-credentials/${encodeURIComponent(input.id)}`,
+        "DELETE"
+      )
+      if (!revoked) return yield* usage(`No MCP credential ${Terminal.escape(input.id)} (see gatehouse mcp list)`)
+      yield* Console.log(`Revoked MCP credential ${Terminal.escape(input.id)}.`)
     }))

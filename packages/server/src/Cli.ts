@@ -138,6 +138,21 @@ const keysList = Command.make("list", state, Admin.listKeys).pipe(
   Command.withDescription("List signing key ids and dates (never key material).")
 )
 
+const mcpList = Command.make("list", state, Admin.listMcpCredentials).pipe(
+  Command.withDescription("List the running server's MCP credentials (ids, threads, sessions; never tokens).")
+)
+const mcpRevoke = Command.make("revoke", {
+  ...state,
+  id: Argument.String("id").pipe(Argument.withDescription("The credential id (from gatehouse mcp list)."))
+}, Admin.revokeMcpCredential).pipe(
+  Command.withDescription("Revoke one MCP credential: the agent's next call is refused.")
+)
+
+export const mcp = Command.make("mcp").pipe(
+  Command.withDescription("List and revoke the running server's MCP credentials (through its HTTP API)."),
+  Command.withSubcommands([mcpList, mcpRevoke])
+)
+
 export const keys = Command.make("keys").pipe(
   Command.withDescription("The signing keyring."),
   Command.withSubcommands([keysRotate, keysList])
@@ -145,7 +160,7 @@ export const keys = Command.make("keys").pipe(
 
 export const gatehouse = Command.make("gatehouse").pipe(
   Command.withDescription("Gatehouse: authentication for local-first servers."),
-  Command.withSubcommands([serve, pair, sessions, keys])
+  Command.withSubcommands([serve, pair, sessions, keys, mcp])
 )
 
 /** The whole CLI; reads the arguments from `Stdio` (process.argv on Node). */

@@ -111,7 +111,7 @@ export const serve = (options: ServeOptions) => <A, E, R>(routes: Layer.Layer<A,
   )
 
   const core = ServerAuth.layer({ applicationScopes: options.applicationScopes }).pipe(
-    Layer.provideMerge(Layer.mergeAll(BootstrapCredentialService.layer, SessionCredentialService.layer())),
+    Layer.provideMerge(BootstrapCredentialService.layer.pipe(Layer.provideMerge(SessionCredentialService.layer()))),
     Layer.provideMerge(Stores.layer(options)),
     Layer.provideMerge(Layer.merge(policy, mcpRegistry))
   )

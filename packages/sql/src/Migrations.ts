@@ -74,8 +74,16 @@ const initial = statements(
   )`
 )
 
+// The session that minted a pairing link (`POST /api/auth/pairing-links`); NULL when none did.
+// Revoking that session revokes the link, found through the index (few grants have a creator).
+const grantCreatedBy = statements(
+  `ALTER TABLE gatehouse_grants ADD COLUMN created_by TEXT`,
+  `CREATE INDEX gatehouse_grants_created_by ON gatehouse_grants (created_by) WHERE created_by IS NOT NULL`
+)
+
 export const loader = Migrator.fromRecord({
-  "1_initial": initial
+  "1_initial": initial,
+  "2_grant_created_by": grantCreatedBy
 })
 
 const migrate = Migrator.make({})

@@ -38,3 +38,6 @@ export const decode = <A>(f: () => A) => Effect.try({ try: f, catch: (cause) => 
 export const sessionId = (value: unknown): Ids.SessionId => Ids.SessionId.make(text(value))
 
 export const grantId = (value: unknown): Ids.GrantId => Ids.GrantId.make(text(value))
+
+export const optionalSessionId = (value: unknown): Ids.SessionId | undefined =>
+  value === null || value === undefined ? undefined : sessionId(value)

@@ -13,7 +13,16 @@
 import { GrantStore } from "@gatehouse-auth/core"
 import { Effect, Layer, Option } from "effect"
 import { SqlClient } from "effect/sql"
-import { decode, grantId, integer, optionalInteger, optionalText, stringArray, text } from "./Rows.ts"
+import {
+  decode,
+  grantId,
+  integer,
+  optionalInteger,
+  optionalSessionId,
+  optionalText,
+  stringArray,
+  text
+} from "./Rows.ts"
 import { guardFor } from "./StoreFailure.ts"
 
 type Row = Record<string, unknown>
@@ -34,7 +43,8 @@ const toGrant = (row: Row): GrantStore.Grant => {
     ttlMillis: integer(row.ttl_millis),
     expiresAt: optionalInteger(row.expires_at),
     revokedAt: optionalInteger(row.revoked_at),
-    proofKeyThumbprint: optionalText(row.proof_key_thumbprint)
+    proofKeyThumbprint: optionalText(row.proof_key_thumbprint),
+    createdBy: optionalSessionId(row.created_by)
   }
 }
 
@@ -42,6 +52,9 @@ const toGrants = (rows: ReadonlyArray<Row>) => decode(() => rows.map(toGrant))
 
 /** A second look after a race that changed the row between the UPDATE and the read is enough. */
 const maxAttempts = 3
+
+/** Session ids per `IN (...)` list. */
+const chunkSize = 500
 
 export const make = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
@@ -52,17 +65,19 @@ export const make = Effect.gen(function*() {
     // as the memory store does.
     sql`INSERT INTO gatehouse_grants (
         id, credential_hash, kind, subject, scopes, label, uses, uses_remaining,
-        created_at, ttl_millis, expires_at, revoked_at, proof_key_thumbprint
+        created_at, ttl_millis, expires_at, revoked_at, proof_key_thumbprint, created_by
       ) VALUES (
         ${grant.id}, ${grant.credentialHash}, ${grant.kind}, ${grant.subject}, ${JSON.stringify(grant.scopes)},
         ${grant.label ?? null}, ${grant.uses}, ${grant.usesRemaining}, ${grant.createdAt}, ${grant.ttlMillis},
-        ${grant.expiresAt ?? null}, ${grant.revokedAt ?? null}, ${grant.proofKeyThumbprint ?? null}
+        ${grant.expiresAt ?? null}, ${grant.revokedAt ?? null}, ${grant.proofKeyThumbprint ?? null},
+        ${grant.createdBy ?? null}
       )
       ON CONFLICT (credential_hash) DO UPDATE SET
         id = excluded.id, kind = excluded.kind, subject = excluded.subject, scopes = excluded.scopes,
         label = excluded.label, uses = excluded.uses, uses_remaining = excluded.uses_remaining,
         created_at = excluded.created_at, ttl_millis = excluded.ttl_millis, expires_at = excluded.expires_at,
-        revoked_at = excluded.revoked_at, proof_key_thumbprint = excluded.proof_key_thumbprint`.pipe(
+        revoked_at = excluded.revoked_at, proof_key_thumbprint = excluded.proof_key_thumbprint,
+        created_by = excluded.created_by`.pipe(
       Effect.asVoid,
       fail("insert a grant")
     )
@@ -128,6 +143,20 @@ export const make = Effect.gen(function*() {
       fail("revoke a grant")
     )
 
+  /** One `IN (...)` per chunk, under both engines' parameter limits (as `getMany` for sessions). */
+  const revokeCreatedBy = (sids: ReadonlyArray<string>, now: number) =>
+    Effect.gen(function*() {
+      const unique = [...new Set(sids)]
+      const revoked: Array<GrantStore.Grant["id"]> = []
+      for (let start = 0; start < unique.length; start += chunkSize) {
+        const rows = yield* sql<Row>`UPDATE gatehouse_grants SET revoked_at = ${now}
+          WHERE ${sql.in("created_by", unique.slice(start, start + chunkSize))} AND revoked_at IS NULL
+          RETURNING id`
+        revoked.push(...(yield* decode(() => rows.map((row) => grantId(row.id)))))
+      }
+      return revoked
+    }).pipe(fail("revoke the grants of sessions"))
+
   const remove = (id: string) =>
     sql`DELETE FROM gatehouse_grants WHERE id = ${id} RETURNING id`.pipe(
       Effect.map((rows) => rows.length > 0),
@@ -152,7 +181,7 @@ export const make = Effect.gen(function*() {
       return yield* toGrants(rows)
     }).pipe(fail("list grants"))
 
-  return GrantStore.GrantStore.of({ insert, findByHash, consume, revoke, remove, arm, listActive })
+  return GrantStore.GrantStore.of({ insert, findByHash, consume, revoke, revokeCreatedBy, remove, arm, listActive })
 })
 
 /**

@@ -4,10 +4,8 @@
  *
  * ```ts
  * const stores = SqlStores.layerSqlite({ filename: ".gatehouse/gatehouse.db" })
- * const core = Layer.mergeAll(
- *   BootstrapCredentialService.layer,
- *   SessionCredentialService.layer()
- * ).pipe(
+ * const core = BootstrapCredentialService.layer.pipe(
+ *   Layer.provideMerge(SessionCredentialService.layer()),
  *   Layer.provideMerge(SigningKeyring.layerFromStore()),
  *   Layer.provideMerge(stores),
  *   Layer.provideMerge(ServerSecretStore.layerConfig)

@@ -33,7 +33,7 @@ const behaviours = (
     Effect.gen(function*() {
       const database = yield* target
       const first = yield* Migrations.run.pipe(Effect.provide(client(database)))
-      assert.deepStrictEqual(first, [[1, "initial"]])
+      assert.deepStrictEqual(first, [[1, "initial"], [2, "grant_created_by"]])
       const second = yield* Migrations.run.pipe(Effect.provide(client(database)))
       assert.deepStrictEqual(second, [])
     }))
@@ -58,7 +58,7 @@ const behaviours = (
         assert.strictEqual(reports.length, 4)
         assert.deepStrictEqual(
           reports.map((report) => report.applied.length).sort(),
-          [0, 0, 0, 1]
+          [0, 0, 0, 2]
         )
         for (const report of reports) assert.includeMembers([...report.tables], tables)
       }),

@@ -82,6 +82,7 @@ const grant = (overrides: Partial<GrantStore.Grant> = {}): GrantStore.Grant => (
   expiresAt: 301_000,
   revokedAt: undefined,
   proofKeyThumbprint: undefined,
+  createdBy: undefined,
   ...overrides
 })
 
@@ -128,7 +129,12 @@ const conformance = (
       it.effect("insert then findByHash returns the grant exactly; an unknown hash finds nothing", () =>
         Effect.gen(function*() {
           const { grants } = yield* stores
-          const full = grant({ uses: 3, usesRemaining: 3, proofKeyThumbprint: "thumb-1" })
+          const full = grant({
+            uses: 3,
+            usesRemaining: 3,
+            proofKeyThumbprint: "thumb-1",
+            createdBy: Ids.SessionId.make(unique("s"))
+          })
           const bare = grant({ label: undefined, kind: "desktop", expiresAt: undefined, scopes: [] })
           yield* grants.insert(full)
           yield* grants.insert(bare)
@@ -242,6 +248,51 @@ const conformance = (
           const open = grant()
           yield* grants.insert(open)
           assert.strictEqual(tag(yield* grants.consume(open.credentialHash, 2_000, "anything")), "Consumed")
+        }))
+
+      it.effect("revokeCreatedBy revokes the unrevoked grants those sessions made, and only those", () =>
+        Effect.gen(function*() {
+          const { grants } = yield* stores
+          const a = Ids.SessionId.make(unique("s"))
+          const b = Ids.SessionId.make(unique("s"))
+          const c = Ids.SessionId.make(unique("s"))
+          const byA = grant({ createdBy: a, uses: 2, usesRemaining: 2 })
+          const byAToo = grant({ createdBy: a, createdAt: 1_500 })
+          const alreadyRevoked = grant({ createdBy: a })
+          const byB = grant({ createdBy: b })
+          const byC = grant({ createdBy: c })
+          const byNobody = grant()
+          for (const g of [byA, byAToo, alreadyRevoked, byB, byC, byNobody]) yield* grants.insert(g)
+          yield* grants.revoke(alreadyRevoked.id, 4_000)
+          const sorted = (ids: ReadonlyArray<string>) => [...ids].sort()
+          assert.deepStrictEqual(
+            sorted(yield* grants.revokeCreatedBy([a, b, a, Ids.SessionId.make("no-such-session")], 5_000)),
+            sorted([byA.id, byAToo.id, byB.id])
+          )
+          for (const g of [byA, byAToo, byB]) {
+            assert.deepStrictEqual(yield* grants.consume(g.credentialHash, 6_000, undefined), { _tag: "Revoked" })
+            assert.strictEqual(Option.getOrThrow(yield* grants.findByHash(g.credentialHash)).revokedAt, 5_000)
+          }
+          // The earlier revoke keeps its time; the grants of other sessions and of none are untouched.
+          assert.strictEqual(
+            Option.getOrThrow(yield* grants.findByHash(alreadyRevoked.credentialHash)).revokedAt,
+            4_000
+          )
+          assert.deepStrictEqual(
+            sorted((yield* grants.listActive(6_000)).map((g) => g.id)),
+            sorted([byC.id, byNobody.id])
+          )
+          assert.deepStrictEqual(yield* grants.revokeCreatedBy([a, b], 7_000), [])
+          assert.deepStrictEqual(yield* grants.revokeCreatedBy([], 7_000), [])
+        }))
+
+      it.effect("revokeCreatedBy takes many sessions at once (more than one SQL chunk)", () =>
+        Effect.gen(function*() {
+          const { grants } = yield* stores
+          const sids = Array.from({ length: 1_203 }, () => Ids.SessionId.make(unique("s")))
+          const made = grant({ createdBy: sids[1_100]! })
+          yield* grants.insert(made)
+          assert.deepStrictEqual(yield* grants.revokeCreatedBy(sids, 5_000), [made.id])
         }))
 
       it.effect("remove deletes once", () =>

@@ -19,7 +19,8 @@ export const grantRecord = (id: string, uses = 1): GrantStore.Grant => ({
   ttlMillis: 1_000_000,
   expiresAt: 1_000_000,
   revokedAt: undefined,
-  proofKeyThumbprint: undefined
+  proofKeyThumbprint: undefined,
+  createdBy: undefined
 })
 
 /** A session `sid` created and last seen at t = 0. */
