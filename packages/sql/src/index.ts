@@ -21,5 +21,8 @@ export * as SqlKeyringStore from "./SqlKeyringStore.ts"
 /** `SessionStore` over SQL: session records and single-use ticket ids shared by every instance. */
 export * as SqlSessionStore from "./SqlSessionStore.ts"
 
+/** The bound on store work over a pool: so many running, a short queue, deadlines; beyond, a 503. */
+export * as StoreGate from "./StoreGate.ts"
+
 /** Every store in one layer, over SQLite (`layerSqlite`) or PostgreSQL (`layerPg`): what most apps want. */
 export * as SqlStores from "./SqlStores.ts"

@@ -1,0 +1,130 @@
+/**
+ * A burst of unauthenticated work never hangs the server: 10 000 parallel
+ * `POST /api/auth/bootstrap/bearer` with random codes from 2 000 loopback addresses (so the
+ * per-address rate limiter lets most of them reach the store), on SQLite and on PostgreSQL. On
+ * PostgreSQL the database is also cut off for a moment in the middle of the burst, so the pool
+ * sees connections die and connection attempts fail while thousands of requests are in flight:
+ * the condition in which effect's `Pool` spent minutes waking its waiters (docs/decisions.md,
+ * "Bounded store work"). Every request is answered (401, 429, or 503 with `Retry-After`), a
+ * route that needs no store answers during the burst, and SIGTERM ends the process with 0.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { tempDirectory } from "@gatehouse-auth/testing/support"
+import { freshSchemaBehindProxy, requirePostgresInCi, unavailable } from "@gatehouse-auth/testing/support/postgres"
+import { Duration, Effect } from "effect"
+import * as Http from "node:http"
+import { exited, pairingUrl, serve, type Served } from "./helpers.ts"
+
+const requests = 10_000
+const addresses = 2_000
+/** Each request's own deadline; the whole burst is bounded by it too. */
+const requestTimeoutMillis = 30_000
+
+interface Tally {
+  readonly statuses: Record<string, number>
+  readonly unanswered: number
+  readonly withoutRetryAfter: number
+}
+
+/** 127.1.x.y, y in 1..250: distinct loopback sources, each with its own rate-limit budget. */
+const sourceAddress = (index: number) => `127.1.${Math.floor(index / 250)}.${(index % 250) + 1}`
+
+const randomCode = () =>
+  Array.from({ length: 16 }, () => "0123456789ABCDEFGHJKMNPQRSTVWXYZ"[Math.floor(Math.random() * 32)]).join("")
+
+/** Fires every request at once (one connection each) and counts the answers. */
+const burst = (port: number) =>
+  Effect.promise(async (): Promise<Tally> => {
+    const agent = new Http.Agent({ keepAlive: false, maxSockets: Number.POSITIVE_INFINITY })
+    const statuses: Record<string, number> = {}
+    let unanswered = 0
+    let withoutRetryAfter = 0
+    const one = (index: number) =>
+      new Promise<void>((resolve) => {
+        const body = JSON.stringify({ credential: randomCode() })
+        const request = Http.request({
+          host: "127.0.0.1",
+          port,
+          method: "POST",
+          path: "/api/auth/bootstrap/bearer",
+          localAddress: sourceAddress(index % addresses),
+          agent,
+          headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) }
+        }, (response) => {
+          const status = String(response.statusCode)
+          statuses[status] = (statuses[status] ?? 0) + 1
+          if ((status === "503" || status === "429") && response.headers["retry-after"] === undefined) {
+            withoutRetryAfter++
+          }
+          response.resume()
+          response.on("end", resolve)
+          response.on("error", () => resolve())
+        })
+        request.setTimeout(requestTimeoutMillis, () => request.destroy(new Error("timeout")))
+        request.on("error", () => {
+          unanswered++
+          resolve()
+        })
+        request.end(body)
+      })
+    await Promise.all(Array.from({ length: requests }, (_, index) => one(index)))
+    agent.destroy()
+    return { statuses, unanswered, withoutRetryAfter }
+  })
+
+/** `GET /api/auth/session` (no credential: no store) answered within `millis`; its status. */
+const sessionAnswers = (port: number, millis: number) =>
+  Effect.promise(() =>
+    fetch(`http://127.0.0.1:${port}/api/auth/session`, { signal: AbortSignal.timeout(millis) }).then(
+      (response) => response.status,
+      (error: Error) => error.name
+    )
+  )
+
+/** The burst, the responsiveness probe in its middle, then SIGTERM; `during` runs mid-burst. */
+const survive = (served: Served, during: Effect.Effect<void> = Effect.void) =>
+  Effect.gen(function*() {
+    const { port } = yield* pairingUrl(served)
+    const [tally, probe] = yield* Effect.all([
+      burst(port),
+      Effect.gen(function*() {
+        yield* Effect.sleep(Duration.millis(300))
+        yield* during
+        // Queued behind thousands of connections the one event loop has yet to accept, it cannot
+        // be quick; it must not wait for the store work ahead of it (on the pool: minutes).
+        return yield* sessionAnswers(port, 20_000)
+      })
+    ], { concurrency: "unbounded" })
+    const answered = Object.values(tally.statuses).reduce((sum, count) => sum + count, 0)
+    const summary = JSON.stringify(tally)
+    assert.strictEqual(tally.unanswered, 0, summary)
+    assert.strictEqual(answered, requests, summary)
+    for (const status of Object.keys(tally.statuses)) assert.include(["401", "429", "503"], status, summary)
+    assert.strictEqual(tally.withoutRetryAfter, 0, summary)
+    assert.strictEqual(probe, 200, "GET /api/auth/session during the burst")
+    assert.strictEqual(yield* sessionAnswers(port, 2_000), 200, "GET /api/auth/session after the burst")
+
+    served.child.kill("SIGTERM")
+    const exit = yield* exited(served, "10 seconds")
+    assert.deepStrictEqual(exit, { code: 0, signal: null }, served.stderr())
+  })
+
+describe("a burst of 10 000 unauthenticated requests", { timeout: 150_000 }, () => {
+  it.live("on SQLite: every request answered, the server responsive, SIGTERM honoured", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const served = yield* serve(["--port", "0", "--state-dir", yield* tempDirectory])
+      yield* survive(served)
+    })))
+
+  describe.skipIf(unavailable !== undefined)("on PostgreSQL", () => {
+    it.live("with the database cut off mid-burst: every request answered, responsive, SIGTERM honoured", () =>
+      Effect.scoped(Effect.gen(function*() {
+        const { proxy, url } = yield* freshSchemaBehindProxy
+        const served = yield* serve(["--port", "0", "--state-dir", yield* tempDirectory, "--database-url", url])
+        // Connections die and new ones are refused for half a second, then the database is back.
+        yield* survive(served, Effect.andThen(proxy.down, Effect.andThen(Effect.sleep("500 millis"), proxy.up)))
+      })))
+  })
+})
+
+requirePostgresInCi()
