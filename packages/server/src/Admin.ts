@@ -92,13 +92,13 @@ export const pair = (input: PairInput) =>
     const ttl = Durations.parse(input.ttl)
     if (ttl === undefined || Duration.toMillis(ttl) > Duration.toMillis(Duration.days(1))) {
       return yield* usage(
-        `--ttl must be a duration from 100 millis to 1 day, like "10 minutes" or 10m (got ${JSON.stringify(input.ttl)})`
+        `--ttl must be a duration from 100 millis to 1 day, like "10 minutes" or 10m (got "${input.ttl}")`
       )
     }
     // `--scopes a --scopes b`, `--scopes a,b` and `--scopes "a b"` all mean the same.
     const asked = [...new Set(input.scopes.flatMap((value) => value.split(/[\s,]+/)).filter((scope) => scope !== ""))]
     const bad = asked.find((scope) => !Scopes.isScope(scope))
-    if (bad !== undefined) return yield* usage(`--scopes: ${JSON.stringify(bad)} is not a scope like read:hello`)
+    if (bad !== undefined) return yield* usage(`--scopes: "${bad}" is not a scope like read:hello`)
     const scopes = asked.length === 0 ? administrative : asked
     const beyond = Scopes.missing(administrative, scopes)
     if (beyond.length > 0) {
@@ -139,7 +139,7 @@ const baseUrl = (input: PairInput) =>
     if (Option.isSome(input.url)) {
       if (!Serve.isOrigin(input.url.value)) {
         return yield* usage(
-          `--url must be an origin like http://127.0.0.1:3773 (got ${JSON.stringify(input.url.value)})`
+          `--url must be an origin like http://127.0.0.1:3773 (got "${input.url.value}")`
         )
       }
       return input.url.value.replace(/\/+$/, "")
@@ -273,7 +273,7 @@ const callServer = <S extends Schema.ConstraintDecoder<unknown>>(
       const error = Schema.decodeUnknownOption(AuthApi.ErrorResponse)(body)
       return yield* usage(
         `The server at ${baseUrl} answered ${response.status}${
-          Option.isSome(error) ? `: ${Terminal.escape(error.value.error.message)}` : ""
+          Option.isSome(error) ? `: ${error.value.error.message}` : ""
         }`
       )
     }
@@ -326,6 +326,6 @@ export const revokeMcpCredential = (input: StateInput & { readonly id: string })
         `/api/auth/mcp-credentials/${encodeURIComponent(input.id)}`,
         "DELETE"
       )
-      if (!revoked) return yield* usage(`No MCP credential ${Terminal.escape(input.id)} (see gatehouse mcp list)`)
+      if (!revoked) return yield* usage(`No MCP credential ${input.id} (see gatehouse mcp list)`)
       yield* Console.log(`Revoked MCP credential ${Terminal.escape(input.id)}.`)
     }))

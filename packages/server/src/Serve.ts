@@ -16,6 +16,7 @@ import * as DesktopBootstrap from "./DesktopBootstrap.ts"
 import * as GatehouseServer from "./GatehouseServer.ts"
 import * as HelloRoutes from "./HelloRoutes.ts"
 import * as ServerFile from "./ServerFile.ts"
+import * as Terminal from "./Terminal.ts"
 
 export interface Input {
   readonly host: string
@@ -34,7 +35,15 @@ export interface Input {
 }
 
 /** A failure the CLI prints as one line (exit 1), with no stack trace. */
-export const usage = (message: string) => new CliError.UserError({ cause: message, userMessage: message })
+/**
+ * A one-line refusal of the command line. The message quotes what was typed or read from the
+ * state (an argument, a stored label, a database's error), so it is escaped for the terminal here,
+ * once, for every caller.
+ */
+export const usage = (message: string) => {
+  const printable = Terminal.escape(message)
+  return new CliError.UserError({ cause: printable, userMessage: printable })
+}
 
 /** An origin is exactly `scheme://host[:port]`: no path, query, fragment or credentials. */
 export const isOrigin = (value: string): boolean => {
@@ -62,9 +71,7 @@ export const validate = (input: Input): Effect.Effect<GatehouseServer.Options, C
   const keyRefreshInterval = Durations.parse(input.keyRefreshInterval)
   if (keyRefreshInterval === undefined) {
     return Effect.fail(usage(
-      `--key-refresh-interval must be a duration of at least 100 millis, like "30 seconds" (got ${
-        JSON.stringify(input.keyRefreshInterval)
-      })`
+      `--key-refresh-interval must be a duration of at least 100 millis, like "30 seconds" (got "${input.keyRefreshInterval}")`
     ))
   }
   if (!Number.isInteger(input.port) || input.port < 0 || input.port > 65535) {
@@ -75,19 +82,19 @@ export const validate = (input: Input): Effect.Effect<GatehouseServer.Options, C
   const badOrigin = input.allowedOrigins.find((origin) => !isOrigin(origin))
   if (badOrigin !== undefined) {
     return Effect.fail(
-      usage(`--allowed-origin must be an origin like https://app.example.com (got ${JSON.stringify(badOrigin)})`)
+      usage(`--allowed-origin must be an origin like https://app.example.com (got "${badOrigin}")`)
     )
   }
   const badProxy = input.trustedProxies.find((cidr) => !isNetwork(cidr))
   if (badProxy !== undefined) {
     return Effect.fail(
-      usage(`--trusted-proxy must be an address or CIDR network like 10.0.0.0/8 (got ${JSON.stringify(badProxy)})`)
+      usage(`--trusted-proxy must be an address or CIDR network like 10.0.0.0/8 (got "${badProxy}")`)
     )
   }
   const publicUrl = Option.getOrUndefined(input.publicUrl)
   if (publicUrl !== undefined && !isOrigin(publicUrl)) {
     return Effect.fail(
-      usage(`--public-url must be an origin like https://gatehouse.example.com (got ${JSON.stringify(publicUrl)})`)
+      usage(`--public-url must be an origin like https://gatehouse.example.com (got "${publicUrl}")`)
     )
   }
   return Effect.succeed({

@@ -38,6 +38,35 @@ describe("a server bound to 127.0.0.2", () => {
   )
 })
 
+describe("what the CLI prints back", () => {
+  it.live(
+    "an argument it refuses is quoted escaped: no C0, C1 or bidi character reaches the terminal",
+    () =>
+      Effect.gen(function*() {
+        const stateDir = yield* Support.tempDirectory
+        // CSI as C1 (JSON.stringify would let it through), OSC 52 as C0, and a right-to-left override.
+        const hostile = ["\u009b31mred", "\u001b]52;c;aGk=\u0007", "\u202egnp.exe"]
+        for (const value of hostile) {
+          for (
+            const args of [
+              ["pair", "--state-dir", stateDir, "--ttl", value],
+              ["pair", "--state-dir", stateDir, "--scopes", value],
+              ["sessions", "revoke", value, "--state-dir", stateDir],
+              ["serve", "--port", "0", "--state-dir", stateDir, "--allowed-origin", value]
+            ]
+          ) {
+            const result = yield* gatehouse(args)
+            const output = `${result.stdout}${result.stderr}`
+            assert.strictEqual(result.code, 1, `${args.join(" ")}: ${output}`)
+            assert.notMatch(output, /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/u, args[0])
+            assert.match(output, /\\x9B|\\x1B|\\u\{202E\}/, `${args.join(" ")}: the escape is shown`)
+          }
+        }
+      }),
+    120_000
+  )
+})
+
 describe("a malformed --database-url", () => {
   it.live("never prints its password, from serve or from a command", () =>
     Effect.gen(function*() {
