@@ -245,6 +245,25 @@ describe("the packed packages, installed in a fresh project", () => {
     assert.strictEqual(await stop(started), 0)
   })
 
+  it("bring no PostgreSQL driver to an SQLite user; asking for PostgreSQL says what to install", async () => {
+    // `@effect/sql-pg` is an optional peer of the sql and server packages: npm leaves it out.
+    assert.isFalse(Fs.existsSync(Path.join(project, "node_modules", "@effect", "sql-pg")))
+    const result = await run(
+      bin("gatehouse"),
+      [
+        "serve",
+        "--port",
+        "0",
+        "--state-dir",
+        Path.join(work, "pg-state"),
+        "--database-url",
+        "postgres://u:p@127.0.0.1:1/db"
+      ],
+      project
+    ).catch((error: { readonly stdout: string; readonly stderr: string }) => error)
+    assert.include(`${result.stdout}${result.stderr}`, "npm install @effect/sql-pg")
+  })
+
   it("install a working `gatehouse` bin: --help, then serve over loopback and stop on SIGTERM", async () => {
     const help = await run(bin("gatehouse"), ["--help"], project)
     assert.include(help.stdout, "serve")

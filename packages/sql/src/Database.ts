@@ -4,7 +4,6 @@
  * `DatabaseError` carrying a one-line message (no password, no stack trace) when the database is
  * down, unreachable, refuses the login or cannot be migrated.
  */
-import * as PgClient from "@effect/sql-pg/PgClient"
 import { Context, Duration, Effect, Layer, Redacted, Schema } from "effect"
 import { Reactivity } from "effect/reactivity"
 import { SqlClient } from "effect/sql"
@@ -137,12 +136,28 @@ export const describeUrl = (url: string): string | undefined => {
 }
 
 /**
- * `SqlClient` (and `PgClient`) over PostgreSQL, schema migrated, with the `StoreGate` that bounds
- * the stores' work on its pool.
+ * The PostgreSQL driver, loaded only when a PostgreSQL database is asked for: `@effect/sql-pg` is
+ * an optional peer, so an application on SQLite installs no PostgreSQL code.
+ */
+const loadPgClient = (database: string) =>
+  Effect.tryPromise({
+    try: () => import("@effect/sql-pg/PgClient"),
+    catch: (cause) =>
+      new DatabaseError({
+        database,
+        problem: "Unavailable",
+        detail: "PostgreSQL needs the @effect/sql-pg package: npm install @effect/sql-pg",
+        cause
+      })
+  })
+
+/**
+ * `SqlClient` over PostgreSQL, schema migrated, with the `StoreGate` that bounds the stores' work
+ * on its pool. Needs `@effect/sql-pg` installed (an optional peer dependency).
  */
 export const layerPg = (
   options: PgOptions
-): Layer.Layer<SqlClient.SqlClient | PgClient.PgClient | StoreGate.StoreGate, DatabaseError> => {
+): Layer.Layer<SqlClient.SqlClient | StoreGate.StoreGate, DatabaseError> => {
   const database = describeUrl(Redacted.value(options.url))
   if (database === undefined) {
     return Layer.effectContext(Effect.fail(
@@ -159,6 +174,7 @@ export const layerPg = (
       const gate = yield* StoreGate.make({ ...options, maxConcurrent: maxConnections }).pipe(
         Effect.mapError((error) => new DatabaseError({ database, problem: "InvalidSettings", detail: error.message }))
       )
+      const PgClient = yield* loadPgClient(database)
       const client = PgClient.make({
         url: options.url,
         maxConnections,
@@ -167,10 +183,7 @@ export const layerPg = (
         startupParameters: { statement_timeout: String(Math.ceil(Duration.toMillis(gate.statementTimeout))) }
       })
       const pg = yield* prepare(database, client)
-      return Context.make(PgClient.PgClient, pg).pipe(
-        Context.add(SqlClient.SqlClient, pg),
-        Context.add(StoreGate.StoreGate, gate)
-      )
+      return Context.make(SqlClient.SqlClient, pg).pipe(Context.add(StoreGate.StoreGate, gate))
     })
   ).pipe(Layer.provide(Reactivity.layer))
 }

@@ -28,6 +28,6 @@ export const layer = (options: SqlSessionStore.Options = {}) =>
 export const layerSqlite = (options: Database.SqliteOptions & SqlSessionStore.Options) =>
   layer(options).pipe(Layer.provideMerge(Database.layerSqlite(options)))
 
-/** The stores over PostgreSQL (migrated); also provides its `SqlClient` and `PgClient`. */
+/** The stores over PostgreSQL (migrated; needs `@effect/sql-pg`); also provides its `SqlClient`. */
 export const layerPg = (options: Database.PgOptions & SqlSessionStore.Options) =>
   layer(options).pipe(Layer.provideMerge(Database.layerPg(options)))
