@@ -98,6 +98,11 @@ export type GrantView = typeof GrantView.Type
 export const SessionStateResponse = Schema.Struct({
   authenticated: Schema.Boolean,
   session: Schema.optionalKey(SessionView),
+  /**
+   * `ambiguous_cookie`: the session cookie came twice (another page on this host set one), so
+   * neither was used and both are being cleared; the browser should pair again.
+   */
+  problem: Schema.optionalKey(Schema.Literal("ambiguous_cookie")),
   auth: Descriptor
 })
 export type SessionStateResponse = typeof SessionStateResponse.Type

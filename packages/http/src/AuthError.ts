@@ -112,6 +112,11 @@ export const rateLimited = (retryAfterSeconds: number) =>
   make(429, "rate_limited", "Too many attempts; try again later", {
     "retry-after": String(Math.max(1, Math.ceil(retryAfterSeconds)))
   })
+/** Two cookies of the session's name came: neither is used, and the response clears both. */
+export const ambiguousCookie = () =>
+  invalidCredential(
+    "Two session cookies were sent: another page on this machine set one. Both are cleared; pair this browser again"
+  )
 export const internalError = () => make(500, "internal_error", "Something went wrong")
 export const serviceUnavailable = () =>
   make(503, "service_unavailable", "The server cannot reach its storage; try again shortly", { "retry-after": "5" })

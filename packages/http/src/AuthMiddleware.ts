@@ -7,10 +7,15 @@
  *   `X-Forwarded-Host`. Then it applies
  *   `X-Forwarded-*` only from configured trusted proxies (so the client address used for rate
  *   limits and the scheme used for cookies cannot be spoofed).
+ * - `clearAmbiguousCookies`: global router middleware. A request that carried the session
+ *   cookie's name more than once (cookie tossing: any page on another port of this host can set
+ *   one) is authenticated by neither (`RequestInfo.cookieValue` says `Ambiguous`), and its
+ *   response expires that name on `/` and on every prefix of the request's path, so the browser
+ *   recovers by pairing again instead of staying stuck behind a cookie it cannot see.
  */
 import { ServerAuthPolicy } from "@gatehouse-auth/core"
 import { Effect, Result } from "effect"
-import { HttpMiddleware, HttpRouter, HttpServerRequest } from "effect/http"
+import { Cookies, HttpMiddleware, HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { IpNetwork } from "effect/net"
 import * as AuthError from "./AuthError.ts"
 import * as RequestInfo from "./RequestInfo.ts"
@@ -47,3 +52,47 @@ export const layer = (options: Options = {}) =>
     }),
     { global: true }
   )
+
+/** The expired cookies for `name` on each path (the response's own cookies are kept, and win). */
+const expireOnPaths = (
+  cookies: Cookies.Cookies,
+  name: string,
+  paths: ReadonlyArray<string>,
+  attributes: ServerAuthPolicy.CookieAttributes
+): Cookies.Cookies => {
+  const expired: Record<string, Cookies.Cookie> = {}
+  for (const path of paths) {
+    // A new session cookie set by this very response (a bootstrap) lives on `/`: keep it.
+    if (path === "/" && cookies.cookies[name] !== undefined) continue
+    const cookie = Cookies.makeCookie(name, "", {
+      path,
+      maxAge: 0,
+      expires: new Date(0),
+      httpOnly: attributes.httpOnly,
+      secure: attributes.secure,
+      sameSite: attributes.sameSite
+    })
+    // Keyed by name and path: one `Set-Cookie` each (the record's keys are not sent, its cookies are).
+    if (Result.isSuccess(cookie)) expired[`${name} ${path}`] = cookie.success
+  }
+  return Cookies.fromReadonlyRecord({ ...expired, ...cookies.cookies })
+}
+
+export const clearAmbiguousCookies = HttpRouter.middleware(
+  Effect.gen(function*() {
+    const policy = yield* ServerAuthPolicy.ServerAuthPolicy
+    return (httpApp) =>
+      Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
+        const attributes = policy.sessionCookie(RequestInfo.isHttps(request))
+        if (RequestInfo.cookieOccurrences(request.headers["cookie"], attributes.name) < 2) return httpApp
+        // `__Host-` cookies exist only on `/` (and only over HTTPS, where tossing cannot set them).
+        const paths = attributes.name.startsWith("__Host-") ? ["/"] : RequestInfo.cookiePathsFor(request.url)
+        return Effect.map(httpApp, (response) =>
+          HttpServerResponse.updateCookies(
+            response,
+            (cookies) => expireOnPaths(cookies, attributes.name, paths, attributes)
+          ))
+      })
+  }),
+  { global: true }
+)

@@ -62,6 +62,9 @@ export const layer = HttpRouter.use(Effect.fnUntraced(function*(router) {
           json(AuthApi.SessionStateResponse, {
             authenticated: Option.isSome(state),
             ...(Option.isSome(state) ? { session: AuthApi.sessionView(state.value.session) } : {}),
+            ...(RequestInfo.cookieValue(request, auth.sessionCookie(request).name)._tag === "Ambiguous"
+              ? { problem: "ambiguous_cookie" as const }
+              : {}),
             auth: serverAuth.policy.descriptor(RequestInfo.isHttps(request))
           }))
       )

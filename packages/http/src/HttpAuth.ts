@@ -154,6 +154,8 @@ export const make = Effect.gen(function*() {
     })
 
   const verify = (presented: RequestInfo.Presented, via: "cookie" | "bearer") => {
+    // Not a guess, so not counted: the owner's browser is the victim of another local page.
+    if (presented._tag === "Ambiguous") return Effect.fail(AuthError.ambiguousCookie())
     if (presented._tag !== "Token") {
       return failCredential(
         AuthError.invalidCredential(`The ${via === "cookie" ? "session cookie" : "bearer token"} is malformed`)

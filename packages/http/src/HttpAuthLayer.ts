@@ -80,7 +80,13 @@ const compose = <A, E, R, G, GE, GR, O, OE, OR>(
   HttpRouter.serve(
     // Registered innermost first: the application's routes, then Gatehouse's own (the router keeps
     // the first handler of a path). A path no route matches is the JSON 404 of `routeNotFound`.
-    Layer.mergeAll(AuthRoutes.layer, ownRoutes, AuthMiddleware.layer(options), WireErrors.routeNotFound).pipe(
+    Layer.mergeAll(
+      AuthRoutes.layer,
+      ownRoutes,
+      AuthMiddleware.layer(options),
+      AuthMiddleware.clearAmbiguousCookies,
+      WireErrors.routeNotFound
+    ).pipe(
       Layer.provideMerge(applicationRoutes(options, routes))
     ),
     { disableLogger: options.disableLogger ?? true, disableListenLog: options.disableListenLog ?? false }

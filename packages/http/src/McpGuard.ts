@@ -85,7 +85,8 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
         })
         : AuthError.missingCredential(challenge)
     }
-    if (presented._tag === "Malformed") {
+    // (A header is never `Ambiguous`: only cookies can come twice.)
+    if (presented._tag !== "Token") {
       return yield* auth.failCredential(AuthError.invalidCredential("The MCP credential is malformed", challenge))
     }
     const principal = yield* registry.resolve(presented.token)

@@ -35,10 +35,13 @@ const token68 = /^[A-Za-z0-9\-._~+/]+=*$/
 export type Presented =
   | { readonly _tag: "None" }
   | { readonly _tag: "Malformed" }
+  /** The cookie name came more than once: another page on this host set one (cookie tossing). */
+  | { readonly _tag: "Ambiguous" }
   | { readonly _tag: "Token"; readonly token: Redacted.Redacted<string> }
 
 const none: Presented = { _tag: "None" }
 const malformed: Presented = { _tag: "Malformed" }
+const ambiguous: Presented = { _tag: "Ambiguous" }
 
 const asToken = (value: string): Presented =>
   value.length === 0 || value.length > maxCredentialLength || !token68.test(value)
@@ -53,9 +56,49 @@ export const bearerToken = (request: HttpServerRequest.HttpServerRequest): Prese
   return match === null ? malformed : asToken(match[1]!)
 }
 
+/**
+ * How many `name=value` pairs named exactly `name` a raw `Cookie` header holds. Browsers send one
+ * pair per cookie, and cookies are not isolated by port: a page on any other port of this host can
+ * set a second cookie of the same name (with a longer `Path`, which browsers send first).
+ */
+export const cookieOccurrences = (header: string | undefined, name: string): number => {
+  if (header === undefined || !header.includes(name)) return 0
+  let count = 0
+  for (const pair of header.split(";")) {
+    const equals = pair.indexOf("=")
+    if ((equals < 0 ? pair : pair.slice(0, equals)).trim() === name) count++
+  }
+  return count
+}
+
+/**
+ * The cookie `name`: `None`, `Malformed`, `Ambiguous` when it came more than once (which of the
+ * two is ours cannot be told, so neither is used), or the token.
+ */
 export const cookieValue = (request: HttpServerRequest.HttpServerRequest, name: string): Presented => {
   const value = request.cookies[name]
-  return value === undefined ? none : asToken(value)
+  if (value === undefined) return none
+  return cookieOccurrences(request.headers["cookie"], name) > 1 ? ambiguous : asToken(value)
+}
+
+/** Longest path a clearing covers, in segments: deeper than any route Gatehouse or an app uses. */
+const maxClearedSegments = 8
+
+/**
+ * The `Path` values a cookie that applies to `pathname` can have been set with: `/` and every
+ * prefix of the path, with and without a trailing slash. Expiring the name on each removes a
+ * tossed cookie whatever path it was set on (a cookie is deleted only by its own name and path).
+ */
+export const cookiePathsFor = (pathname: string): ReadonlyArray<string> => {
+  const paths = ["/"]
+  let prefix = ""
+  for (const segment of pathname.split("?")[0]!.split("/").filter((part) => part.length > 0)) {
+    // Only what is safe inside a `Path` attribute; the clearing stops at anything else.
+    if (paths.length > 2 * maxClearedSegments || !/^[A-Za-z0-9._~%+-]+$/.test(segment)) break
+    prefix = `${prefix}/${segment}`
+    paths.push(prefix, `${prefix}/`)
+  }
+  return paths
 }
 
 /** The host name in a Host header (`[::1]:3773` -> `[::1]`), lower-cased; undefined if malformed. */

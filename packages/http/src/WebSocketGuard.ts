@@ -91,6 +91,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
   /** One credential, cookie or ticket; a refused or malformed one counts against the address. */
   const verify = (presented: RequestInfo.Presented, via: "cookie" | "ticket") => {
     if (presented._tag === "Malformed") return auth.failCredential(AuthError.invalidCredential())
+    if (presented._tag === "Ambiguous") return Effect.fail(AuthError.ambiguousCookie())
     // Neither cookie nor ticket is a missing credential, which does not count against the address.
     const credentials = presented._tag === "None"
       ? {}

@@ -9,8 +9,9 @@ import { assert, describe, it } from "@effect/vitest"
 import { tempDirectory } from "@gatehouse-auth/testing/support"
 import { Effect } from "effect"
 import * as Fs from "node:fs"
+import * as Http from "node:http"
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core"
-import { pairingUrl, serve } from "./helpers.ts"
+import { gatehouse, pairingUrl, serve } from "./helpers.ts"
 
 // Names that exist inside the page: page.evaluate callbacks run there, not in Node.
 declare const window: { testSocket: { code: number } }
@@ -212,6 +213,54 @@ describe.skipIf(!available && !inCi)("/pair in Chromium", () => {
       )
       assert.strictEqual(adminHello, 200)
       assert.deepStrictEqual(admin.problems, [])
+    }))
+
+  it.live("a page on another local port tosses a Path=/api session cookie: /pair says so, and pairing again recovers", () =>
+    Effect.gen(function*() {
+      const stateDir = yield* tempDirectory
+      const served = yield* serve(["--port", "0", "--state-dir", stateDir])
+      const pairing = yield* pairingUrl(served)
+      // Any other server on this host can set cookies for it: cookies are not isolated by port.
+      const evil = yield* Effect.acquireRelease(
+        Effect.promise(() =>
+          new Promise<Http.Server>((resolve) => {
+            const server = Http.createServer((_, response) => {
+              response.writeHead(200, {
+                "content-type": "text/html",
+                "set-cookie": `gatehouse_session_${pairing.port}=junk; Path=/api; Max-Age=31536000`
+              })
+              response.end("<html><body>an innocent page</body></html>")
+            })
+            server.listen(0, "127.0.0.1", () => resolve(server))
+          })
+        ),
+        (server) => Effect.promise(() => new Promise<void>((resolve) => server.close(() => resolve())))
+      )
+      const evilPort = (evil.address() as { port: number }).port
+      const browser = yield* launch
+      const owner = yield* device(browser)
+
+      yield* Effect.promise(() => owner.page.goto(pairing.url))
+      yield* visible(owner.page, "#paired-view")
+      yield* Effect.promise(() => owner.page.goto(`http://127.0.0.1:${evilPort}/`))
+      yield* Effect.promise(() => owner.page.goto(`${pairing.origin}/pair`))
+      // Both cookies go with every /api request now: the page says what happened in words.
+      yield* visible(owner.page, "#pair-view")
+      assert.match(yield* text(owner.page, "#error"), /Another page on this computer interfered/)
+
+      // A new code (from the CLI, as the owner would) pairs this browser again, and it stays paired.
+      const pair = yield* gatehouse(["pair", "--state-dir", stateDir])
+      const code = /^Code: ([0-9A-Z-]+)$/m.exec(pair.stdout)?.[1]
+      assert.isDefined(code, pair.stdout + pair.stderr)
+      yield* Effect.promise(() => owner.page.fill("#code", code!))
+      yield* Effect.promise(() => owner.page.click("#pair-button"))
+      yield* visible(owner.page, "#paired-view")
+      const hello = yield* Effect.promise(() =>
+        owner.page.evaluate(() => fetch("/api/hello").then((response) => response.status))
+      )
+      assert.strictEqual(hello, 200)
+      yield* Effect.promise(() => owner.page.reload())
+      yield* visible(owner.page, "#paired-view")
     }))
 
   it.live("a ?token= query also pairs, and is stripped too", () =>

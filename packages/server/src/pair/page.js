@@ -386,7 +386,13 @@
     try {
       const state = await api("GET", "/api/auth/session")
       if (state.authenticated) showPaired(state.session)
-      else showUnpaired("")
+      else if (state.problem === "ambiguous_cookie") {
+        // Another page on this machine (any other local port) set a second session cookie for
+        // this server. Neither is used and this answer cleared both: pairing again fixes it.
+        showUnpaired(
+          "Another page on this computer interfered with this browser's sign-in (it set a second session cookie), so you were signed out. Pair again to continue."
+        )
+      } else showUnpaired("")
     } catch (error) {
       showUnpaired("")
       showError(error.message)
