@@ -71,6 +71,9 @@ export const layer = (options: Options) =>
     host: options.host,
     port: options.port,
     gracefulShutdownTimeout: Duration.millis(options.shutdownMillis),
+    // Connections the kernel holds until the event loop accepts them (Node's default is 511): a
+    // burst beyond it is reset before the server sees it, where a longer queue gets answers.
+    backlog: 4096,
     // Echo frames and auth traffic are small; refuse anything big before buffering it.
     websocket: { maxPayload: 64 * 1024 }
   })
