@@ -130,8 +130,11 @@ const rateClosing: Closing = { code: policyViolationCloseCode, reason: "too many
 const positiveWhole = (value: number) => Number.isInteger(value) && value >= 1
 const positive = (value: number) => Number.isFinite(value) && value > 0
 
-/** The limits with their defaults; a count that is not a positive whole number is an `InvalidRequest`. */
-const limitsOf = Effect.fnUntraced(function*(limits: Limits = {}) {
+/**
+ * The limits with their defaults; a count that is not a positive whole number (or a rate that is
+ * not positive) is an `InvalidRequest`, at start rather than a socket that can never open.
+ */
+export const resolveLimits = Effect.fnUntraced(function*(limits: Limits = {}) {
   const resolved = { ...defaultLimits, ...definedOnly(limits) }
   const bufferCheckMillis = yield* Durations.toMillis(
     "webSocketLimits.bufferCheckInterval",
@@ -178,7 +181,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
   const auth = yield* HttpAuth
   const serverAuth = yield* ServerAuth.ServerAuth
   const sessions = yield* SessionCredentialService.SessionCredentialService
-  const limits = yield* limitsOf(options.webSocketLimits)
+  const limits = yield* resolveLimits(options.webSocketLimits)
   const live = new Map<Ids.SessionId, Set<Deferred.Deferred<Closing>>>()
   // Sockets by session and by address group, counted from before the upgrade to the socket's end.
   const perSession = counter()

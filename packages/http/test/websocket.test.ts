@@ -3,6 +3,7 @@ import { request } from "@gatehouse-auth/testing/support"
 import { Effect, Fiber } from "effect"
 import { TestClock } from "effect/testing"
 import WebSocket from "ws"
+import { WebSocketGuard } from "../src/index.ts"
 import { adminSession, startServer, type TestServer } from "./harness.ts"
 
 type Outcome =
@@ -235,6 +236,23 @@ describe("WebSocket upgrade guard", () => {
 })
 
 describe("WebSocket limits", () => {
+  it.effect("the limits default as documented; a bad one fails at start", () =>
+    Effect.gen(function*() {
+      assert.deepStrictEqual(yield* WebSocketGuard.resolveLimits(), {
+        ...WebSocketGuard.defaultLimits,
+        bufferCheckMillis: 1000
+      })
+      assert.strictEqual((yield* WebSocketGuard.resolveLimits({ maxPerSession: 2 })).maxPerSession, 2)
+      for (
+        const bad of [{ maxPerSession: 0 }, { maxPerAddress: 1.5 }, { messagesPerSecond: -1 }, {
+          maxBufferedBytes: Number.NaN
+        }]
+      ) {
+        const exit = yield* Effect.exit(WebSocketGuard.resolveLimits(bad))
+        assert.isTrue(exit._tag === "Failure", JSON.stringify(bad))
+      }
+    }))
+
   it.live("at most 16 open sockets per session: the 17th upgrade is a 429 with Retry-After; closing one frees a place", () =>
     Effect.gen(function*() {
       const server = yield* startServer()
