@@ -108,8 +108,8 @@ export const hostNotAllowed = () => make(403, "forbidden", "This host name is no
 export const notWhileAuthenticationIsOff = (what: string) =>
   make(403, "forbidden", `${what} cannot be made while authentication is off (policy unsafe-no-auth)`)
 export const guestRevoked = () => make(403, "guest_revoked", "This guest session has been revoked")
-export const rateLimited = (retryAfterSeconds: number) =>
-  make(429, "rate_limited", "Too many attempts; try again later", {
+export const rateLimited = (retryAfterSeconds: number, message = "Too many attempts; try again later") =>
+  make(429, "rate_limited", message, {
     "retry-after": String(Math.max(1, Math.ceil(retryAfterSeconds)))
   })
 /** Two cookies of the session's name came: neither is used, and the response clears both. */

@@ -4,7 +4,9 @@
  * - `GET /api/hello` (scope `read:hello`): `{ "hello": <subject> }`;
  * - `GET /ws` (scope `read:hello`): a WebSocket that echoes text frames. Revoking the session
  *   closes it with 4401 (the guard does that), and shutting down closes it with 1001. Frame size
- *   is capped by the server (`maxPayload`).
+ *   is capped by the server (`maxPayload`); the guard's limits (unread output, sockets per session
+ *   and per address, message rate) apply to the echo without anything here: a peer that floods it
+ *   without reading is closed once 1 MiB of echoes waits for it.
  */
 import { HttpAuth, WebSocketGuard } from "@gatehouse-auth/http"
 import { Effect } from "effect"
