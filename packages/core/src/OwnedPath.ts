@@ -41,6 +41,9 @@ export const currentUid = (): number | undefined => typeof process.getuid === "f
 
 const octal = (mode: number) => (mode & 0o777).toString(8).padStart(4, "0")
 
+const writers = (mode: number) =>
+  (mode & 0o022) === 0o022 ? "its group and other users" : (mode & 0o020) !== 0 ? "its group" : "other users"
+
 const quoted = (path: string) => `'${path.replace(/'/g, `'\\''`)}'`
 
 /**
@@ -86,7 +89,7 @@ export const check = Effect.fn("OwnedPath.check")(function*(path: string, kind: 
   if (kind === "directory" && (mode & 0o022) !== 0) {
     return yield* new UnsafePathError({
       path,
-      problem: `it is writable by ${(mode & 0o020) !== 0 ? "its group" : "other users"} (mode ${octal(mode)}), ` +
+      problem: `it is writable by ${writers(mode)} (mode ${octal(mode)}), ` +
         `so someone else may have planted files in it. Check what it holds, then run chmod 700 ${quoted(path)}`
     })
   }
