@@ -3,6 +3,9 @@
  *
  * - the directory is 0700 and every file is 0600 from the moment it exists (opened with the mode,
  *   never chmod-ed afterwards);
+ * - the state directory, `secrets/` and the secret files found there must be ours (`OwnedPath`):
+ *   a link, another uid or a directory others can write stops the layer; a loose mode of ours is
+ *   tightened and logged;
  * - `set` replaces atomically (temp file in the same directory, fsync, rename) and `create`
  *   publishes a complete file with `link`, which fails if the name exists, so no reader ever sees
  *   a half-written secret;
@@ -14,6 +17,7 @@
 import { Config, Context, Effect, FileSystem, Layer, Option, Path, Redacted, Schema, Semaphore } from "effect"
 import type { PlatformError } from "effect/PlatformError"
 import { randomBytes } from "./Hashing.ts"
+import * as OwnedPath from "./OwnedPath.ts"
 
 export class InvalidSecretName extends Schema.TaggedError<InvalidSecretName>()("InvalidSecretName", {
   name: Schema.String
@@ -209,13 +213,28 @@ export const makeFileBackend = Effect.fnUntraced(function*(stateDir: string) {
   const directory = path.join(stateDir, "secrets")
   const fail = (operation: string, name: string) => (cause: unknown) => new SecretStoreError({ operation, name, cause })
 
+  // Ours before anything is created in it or read from it (see `OwnedPath`): a state directory or
+  // `secrets/` another user controls, or a link to one, could hold keys they chose. Checked before
+  // mkdir (which would follow a link) and again after, for what mkdir found already there.
+  const checkDirectories = Effect.andThen(
+    OwnedPath.check(stateDir, "directory"),
+    OwnedPath.check(directory, "directory")
+  )
+  yield* checkDirectories
   yield* fs.makeDirectory(directory, { recursive: true, mode: 0o700 }).pipe(
-    // A directory that already existed keeps its mode through mkdir: tighten it.
-    Effect.andThen(fs.chmod(directory, 0o700)),
     Effect.mapError(fail("prepare the directory for", directory))
   )
+  yield* checkDirectories
 
   const fileOf = (name: string) => path.join(directory, `${name}.bin`)
+
+  // The secrets already there: no link, ours, 0600 (a loose one is tightened and logged).
+  const existing = yield* fs.readDirectory(directory).pipe(Effect.mapError(fail("list", directory)))
+  yield* Effect.forEach(
+    existing.filter((entry) => entry.endsWith(".bin")),
+    (entry) => OwnedPath.check(path.join(directory, entry), "file"),
+    { discard: true }
+  )
 
   /** Writes a complete, fsync-ed 0600 temp file next to the target; removes it if anything fails. */
   const writeTemp = Effect.fnUntraced(function*(name: string, bytes: Uint8Array) {

@@ -45,6 +45,9 @@ export * as McpSessionLink from "./McpSessionLink.ts"
 /** The McpSessionRegistry: per-agent-thread bearer credentials for an MCP endpoint. */
 export * as McpSessionRegistry from "./McpSessionRegistry.ts"
 
+/** Is a path of the state ours (lstat: no link, our uid, not writable by others)? Loose modes of ours are tightened. */
+export * as OwnedPath from "./OwnedPath.ts"
+
 /** The scope grammar `action:type[:id]` plus `admin`, coverage checks, and the standard/administrative bundles. */
 export * as Scopes from "./Scopes.ts"
 

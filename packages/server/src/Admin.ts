@@ -66,6 +66,14 @@ const withState = <A, E, R>(
     Effect.mapError((error) => error instanceof CliError.UserError ? error : usage((error as Error).message))
   )
 
+/**
+ * The running server's announcement; a state directory or `server.json` that is not ours, or a file
+ * that is not what a server writes (a `baseUrl` that is not an origin), is one line and stops the
+ * command before it prints a URL or opens anything.
+ */
+const readServerFile = (stateDir: string) =>
+  ServerFile.read(stateDir).pipe(Effect.mapError((error) => usage(error.message)))
+
 const time = (millis: number) => new Date(millis).toISOString().replace(/\.\d+Z$/, "Z")
 
 /** Columns padded to their widest cell (the cells are escaped already). */
@@ -144,7 +152,7 @@ const baseUrl = (input: PairInput) =>
       }
       return input.url.value.replace(/\/+$/, "")
     }
-    const announced = yield* ServerFile.read(input.stateDir)
+    const announced = yield* readServerFile(input.stateDir)
     if (Option.isSome(announced)) return announced.value.baseUrl
     yield* Console.error(
       `No running server found in ${input.stateDir}; assuming http://127.0.0.1:3773 (pass --url to say where it listens).`
@@ -234,7 +242,7 @@ const viaRunningServer = <A>(
   call: (baseUrl: string, authorization: string) => Effect.Effect<A, CliError.UserError>
 ) =>
   Effect.gen(function*() {
-    const announced = yield* ServerFile.read(input.stateDir)
+    const announced = yield* readServerFile(input.stateDir)
     if (Option.isNone(announced)) {
       return yield* usage(
         `No running server found in ${input.stateDir}: MCP credentials live in the running server's memory (start it with gatehouse serve)`

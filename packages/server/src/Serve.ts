@@ -15,6 +15,7 @@ import * as Browser from "./Browser.ts"
 import * as DesktopBootstrap from "./DesktopBootstrap.ts"
 import * as GatehouseServer from "./GatehouseServer.ts"
 import * as HelloRoutes from "./HelloRoutes.ts"
+import { isOrigin } from "./Origins.ts"
 import * as ServerFile from "./ServerFile.ts"
 import * as Terminal from "./Terminal.ts"
 
@@ -45,16 +46,7 @@ export const usage = (message: string) => {
   return new CliError.UserError({ cause: printable, userMessage: printable })
 }
 
-/** An origin is exactly `scheme://host[:port]`: no path, query, fragment or credentials. */
-export const isOrigin = (value: string): boolean => {
-  try {
-    const url = new URL(value)
-    return (url.protocol === "http:" || url.protocol === "https:") &&
-      url.origin === value.replace(/\/$/, "").toLowerCase()
-  } catch {
-    return false
-  }
-}
+export { isOrigin } from "./Origins.ts"
 
 const isNetwork = (value: string): boolean =>
   Result.isSuccess(IpNetwork.fromString(value.includes("/") ? value : `${value}/${value.includes(":") ? 128 : 32}`))

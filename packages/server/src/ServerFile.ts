@@ -3,9 +3,16 @@
  * `gatehouse pair` prints a URL that reaches it (the port may have been chosen with `--port 0`).
  * It holds no secret; it is written 0600 like everything else in the state directory, and removed
  * when the server stops. A file left by a server that was killed names a process that no longer
- * exists and is ignored.
+ * exists and is ignored; so is one naming another user's process, which is not our server.
+ *
+ * Written as a temp file created exclusively (`wx`, so a link planted at that name makes the write
+ * fail instead of being followed), then renamed over `server.json` (a rename replaces a link
+ * itself, never what it points to). Read only once the state directory and the file pass
+ * `OwnedPath.check`, and its `baseUrl` must be an origin: a pairing URL is built from it.
  */
+import { Hashing, OwnedPath } from "@gatehouse-auth/core"
 import { Effect, FileSystem, Option, Path, Schema } from "effect"
+import { isOrigin } from "./Origins.ts"
 
 const Announcement = Schema.fromJsonString(Schema.Struct({
   baseUrl: Schema.String,
@@ -14,37 +21,83 @@ const Announcement = Schema.fromJsonString(Schema.Struct({
 
 export type Announcement = typeof Announcement.Type
 
-const file = (stateDir: string) => Effect.map(Effect.service(Path.Path), (path) => path.join(stateDir, "server.json"))
-
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (error) {
-    // EPERM: it exists but belongs to someone else.
-    return (error as NodeJS.ErrnoException).code === "EPERM"
+export class InvalidServerFile extends Schema.TaggedError<InvalidServerFile>()("InvalidServerFile", {
+  path: Schema.String,
+  problem: Schema.String
+}) {
+  override get message(): string {
+    return `${this.path} was not written by a Gatehouse server: ${this.problem}. ` +
+      `Remove it (or pass --url to say where the server listens)`
   }
 }
+
+const file = (stateDir: string) => Effect.map(Effect.service(Path.Path), (path) => path.join(stateDir, "server.json"))
+
+/**
+ * True when `pid` is a live process of this user. EPERM (it exists but belongs to someone else)
+ * is not our server; and since root may signal anyone, the owner of `/proc/<pid>` decides where
+ * it exists (Linux).
+ */
+const ours = (pid: number) =>
+  Effect.gen(function*() {
+    // 0 and negative pids name process groups, which `kill` signals happily.
+    if (!Number.isSafeInteger(pid) || pid <= 0) return false
+    try {
+      process.kill(pid, 0)
+    } catch {
+      return false
+    }
+    const me = OwnedPath.currentUid()
+    if (me === undefined) return true
+    const owner = yield* (yield* FileSystem.FileSystem).stat(`/proc/${pid}`).pipe(
+      Effect.map((info) => info.uid),
+      Effect.orElseSucceed(() => Option.none<number>())
+    )
+    return Option.match(owner, { onNone: () => true, onSome: (uid) => uid === me })
+  })
 
 /** Writes the announcement for the scope's lifetime; a failure to write is a warning, not fatal. */
 export const announce = (stateDir: string, baseUrl: string) =>
   Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
     const target = yield* file(stateDir)
+    const temp = `${target}.${Buffer.from(Hashing.randomBytes(8)).toString("hex")}.tmp`
     const text = Schema.encodeSync(Announcement)({ baseUrl, pid: process.pid })
-    const written = yield* fs.writeFileString(target, text, { mode: 0o600 }).pipe(
-      Effect.andThen(fs.chmod(target, 0o600)),
+    const written = yield* Effect.scoped(Effect.gen(function*() {
+      const handle = yield* fs.open(temp, { flag: "wx", mode: 0o600 })
+      yield* handle.writeAll(new TextEncoder().encode(text))
+    })).pipe(
+      Effect.andThen(fs.rename(temp, target)),
+      Effect.onError(() => Effect.ignore(fs.remove(temp, { force: true }))),
       Effect.as(true),
       Effect.catch((error) => Effect.as(Effect.logWarning(`Could not write ${target}`, error.message), false))
     )
     if (written) yield* Effect.addFinalizer(() => Effect.ignore(fs.remove(target)))
   })
 
-/** What a live server on `stateDir` announced, if any. */
+/**
+ * What a live server of this user on `stateDir` announced, if any. Fails with `UnsafePathError`
+ * when the state directory or the file is not ours (a link, another owner), and with
+ * `InvalidServerFile` when the file is not what a server writes (its `baseUrl` not an origin).
+ */
 export const read = (stateDir: string) =>
   Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
-    const text = yield* fs.readFileString(yield* file(stateDir)).pipe(Effect.option)
-    const announcement = Option.flatMap(text, Schema.decodeUnknownOption(Announcement))
-    return Option.filter(announcement, (found) => alive(found.pid))
+    const target = yield* file(stateDir)
+    yield* OwnedPath.check(stateDir, "directory")
+    if (!(yield* OwnedPath.check(target, "file"))) return Option.none<Announcement>()
+    const text = yield* fs.readFileString(target).pipe(Effect.option)
+    if (Option.isNone(text)) return Option.none<Announcement>()
+    const announcement = Schema.decodeUnknownOption(Announcement)(text.value)
+    if (Option.isNone(announcement)) {
+      return yield* new InvalidServerFile({ path: target, problem: "it does not hold a baseUrl and a pid" })
+    }
+    const { baseUrl, pid } = announcement.value
+    if (!isOrigin(baseUrl)) {
+      return yield* new InvalidServerFile({
+        path: target,
+        problem: `its baseUrl "${baseUrl}" is not an origin like http://127.0.0.1:3773`
+      })
+    }
+    return (yield* ours(pid)) ? Option.some({ baseUrl: baseUrl.replace(/\/+$/, ""), pid }) : Option.none()
   })
