@@ -75,6 +75,26 @@ export const serve = Command.make("serve", {
     Flag.withDescription(
       "The origin browsers use to reach the server (e.g. behind a TLS proxy); the pairing URL's base."
     )
+  ),
+  maxConnections: Flag.Int("max-connections").pipe(
+    Flag.withDefault(1024),
+    Flag.withDescription("Open connections at once (default 1024); one more is closed at once.")
+  ),
+  maxConnectionsPerAddress: Flag.Int("max-connections-per-address").pipe(
+    Flag.withDefault(256),
+    Flag.withDescription("Open connections at once from one client address, IPv6 by its /64 (default 256).")
+  ),
+  headersTimeout: Flag.String("headers-timeout").pipe(
+    Flag.withDefault("10 seconds"),
+    Flag.withDescription("How long a client may take to send a request's headers (default 10 seconds); then 408.")
+  ),
+  requestTimeout: Flag.String("request-timeout").pipe(
+    Flag.withDefault("30 seconds"),
+    Flag.withDescription("How long a client may take to send a whole request, body included (default 30 seconds).")
+  ),
+  keepAliveTimeout: Flag.String("keep-alive-timeout").pipe(
+    Flag.withDefault("5 seconds"),
+    Flag.withDescription("How long an idle keep-alive connection stays open (default 5 seconds).")
   )
 }, Serve.run).pipe(
   Command.withDescription("Start the Gatehouse reference server and print a pairing URL."),
