@@ -116,7 +116,11 @@ export const pair = Command.make("pair", {
   ),
   scopes: Flag.String("scopes").pipe(
     Flag.atLeast(0),
-    Flag.withDescription("A scope to grant (repeatable; default: the administrative bundle).")
+    Flag.withDescription("A scope to grant (repeatable; default: the standard bundle, the application's own scopes).")
+  ),
+  admin: Flag.Boolean("admin").pipe(
+    Flag.withDefault(false),
+    Flag.withDescription("Grant the administrative bundle (pair other devices, list and revoke sessions).")
   ),
   uses: Flag.Int("uses").pipe(
     Flag.withDefault(1),
@@ -128,10 +132,10 @@ export const pair = Command.make("pair", {
   )
 }, Admin.pair).pipe(
   Command.withDescription("Make a pairing link and print its URL, code and QR code."),
-  Command.withExamples([{
-    command: "gatehouse pair --label phone --scopes read:hello",
-    description: "A read-only link for a phone"
-  }])
+  Command.withExamples([
+    { command: "gatehouse pair --label phone --scopes read:hello", description: "A read-only link for a phone" },
+    { command: "gatehouse pair --label laptop --admin", description: "A link that pairs another administrator" }
+  ])
 )
 
 const sessionsList = Command.make("list", state, Admin.listSessions).pipe(
