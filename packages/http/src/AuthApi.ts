@@ -146,8 +146,26 @@ export const PairingLinkResponse = Schema.Struct({
 })
 export type PairingLinkResponse = typeof PairingLinkResponse.Type
 
-/** `GET /api/auth/pairing-links` */
-export const PairingLinkListResponse = Schema.Struct({ links: Schema.Array(GrantView) })
+/**
+ * `GET /api/auth/pairing-links?limit=&cursor=`: the links in creation order, `limit` at a time
+ * (1 to 100, default 50), after the link the cursor names. Both are strings, as in a URL.
+ */
+export const PairingLinkListQuery = Schema.Struct({
+  limit: Schema.optionalKey(Schema.String),
+  cursor: Schema.optionalKey(Schema.String)
+})
+export type PairingLinkListQuery = typeof PairingLinkListQuery.Type
+
+export const pairingLinkPage = { defaultLimit: 50, maxLimit: 100 } as const
+
+/**
+ * `GET /api/auth/pairing-links`: one page. `nextCursor`, when present, asks for the next one; it
+ * is opaque to clients (it names the last link's creation time and id, never a code).
+ */
+export const PairingLinkListResponse = Schema.Struct({
+  links: Schema.Array(GrantView),
+  nextCursor: Schema.optionalKey(Schema.String)
+})
 export type PairingLinkListResponse = typeof PairingLinkListResponse.Type
 
 /** `POST /api/auth/mcp-credentials` (201): the only response that shows an MCP credential. */

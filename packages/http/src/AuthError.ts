@@ -33,6 +33,7 @@ export const Code = Schema.Literals([
   "forbidden",
   "insufficient_scope",
   "origin_not_allowed",
+  "too_many_pairing_links",
   "guest_revoked",
   "rate_limited",
   "internal_error",
@@ -107,6 +108,13 @@ export const hostNotAllowed = () => make(403, "forbidden", "This host name is no
  */
 export const notWhileAuthenticationIsOff = (what: string) =>
   make(403, "forbidden", `${what} cannot be made while authentication is off (policy unsafe-no-auth)`)
+/** The cap on open pairing links is reached: revoke one (or let one expire or be used) first. */
+export const tooManyPairingLinks = (max: number) =>
+  make(
+    409,
+    "too_many_pairing_links",
+    `There are already ${max} open pairing links, the most this server keeps; revoke one or wait for one to expire`
+  )
 export const guestRevoked = () => make(403, "guest_revoked", "This guest session has been revoked")
 export const rateLimited = (retryAfterSeconds: number, message = "Too many attempts; try again later") =>
   make(429, "rate_limited", message, {

@@ -78,8 +78,14 @@ export class AuthGroup extends HttpApiGroup.make("gatehouse").add(
     success: AuthApi.PairingLinkResponse.pipe(HttpApiSchema.status(201)),
     error: bodyErrors
   }).pipe(requireScopes(Scopes.writeAccess)).annotate(OpenApi.Summary, "Issue a pairing code (only scopes you hold)"),
-  HttpApiEndpoint.get("listPairingLinks", "/api/auth/pairing-links", { success: AuthApi.PairingLinkListResponse })
-    .pipe(requireScopes(Scopes.readAccess)),
+  HttpApiEndpoint.get("listPairingLinks", "/api/auth/pairing-links", {
+    query: AuthApi.PairingLinkListQuery,
+    success: AuthApi.PairingLinkListResponse,
+    error: InvalidRequest
+  }).pipe(requireScopes(Scopes.readAccess)).annotate(
+    OpenApi.Summary,
+    "List open pairing links, a page at a time (limit 1 to 100, default 50; follow nextCursor)"
+  ),
   HttpApiEndpoint.delete("revokePairingLink", "/api/auth/pairing-links/:id", {
     params: { id: Schema.String },
     success: AuthApi.RevokeResponse

@@ -4,6 +4,7 @@
  * response of the cookie flow or in a list; credential responses carry `Cache-Control: no-store`.
  */
 import {
+  Base64Url,
   BootstrapCredentialService,
   Crockford,
   Ids,
@@ -11,7 +12,7 @@ import {
   ServerAuth,
   SessionCredentialService
 } from "@gatehouse-auth/core"
-import { Effect, Option, Redacted, Schema } from "effect"
+import { Effect, Option, Redacted, Schema, Semaphore } from "effect"
 import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
 import * as AuthApi from "./AuthApi.ts"
 import * as AuthError from "./AuthError.ts"
@@ -29,6 +30,36 @@ const json = <S extends Schema.ConstraintEncoder<unknown>>(schema: S, body: S["T
 const compact = <A extends Record<string, unknown>>(record: A): A =>
   Object.fromEntries(Object.entries(record).filter(([, value]) => value !== undefined)) as A
 
+/** Where a page of the pairing-link list starts: after the link created at `createdAt` with `id`. */
+interface After {
+  readonly createdAt: number
+  readonly id: string
+}
+
+/** The cursor after `grant`: base64url of `<createdAt>.<id>`, opaque to clients. */
+export const pairingLinkCursor = (grant: After): string => Base64Url.encodeString(`${grant.createdAt}.${grant.id}`)
+
+const parseCursor = (cursor: string): After | undefined => {
+  const match = /^(\d{1,16})\.([A-Za-z0-9_-]{1,64})$/.exec(Base64Url.decodeOrUndefined(cursor)?.toString("utf8") ?? "")
+  return match === null ? undefined : { createdAt: Number(match[1]), id: match[2]! }
+}
+
+/** `limit` and `cursor` of `GET /api/auth/pairing-links`, or a 400 that says what is wrong. */
+const pairingLinkPage = (params: URLSearchParams) => {
+  const { defaultLimit, maxLimit } = AuthApi.pairingLinkPage
+  const limitText = params.get("limit")
+  const limit = limitText === null ? defaultLimit : /^\d{1,3}$/.test(limitText) ? Number(limitText) : Number.NaN
+  if (!(limit >= 1 && limit <= maxLimit)) {
+    return Effect.fail(AuthError.invalidRequest(`limit must be a whole number from 1 to ${maxLimit}`))
+  }
+  const cursor = params.get("cursor")
+  const after = cursor === null ? undefined : parseCursor(cursor)
+  if (cursor !== null && after === undefined) {
+    return Effect.fail(AuthError.invalidRequest("cursor must be a nextCursor from an earlier page"))
+  }
+  return Effect.succeed({ limit, after })
+}
+
 export const layer = HttpRouter.use(Effect.fnUntraced(function*(router) {
   const auth = yield* HttpAuth
   const serverAuth = yield* ServerAuth.ServerAuth
@@ -36,7 +67,10 @@ export const layer = HttpRouter.use(Effect.fnUntraced(function*(router) {
   const grants = yield* BootstrapCredentialService.BootstrapCredentialService
   const settings = yield* HttpAuthSettings
   const readBody = <S extends Schema.ConstraintDecoder<unknown>>(schema: S, expected: string, optional = false) =>
-    JsonBody.read(schema, { maxBytes: settings.maxBodyBytes, expected, optional })
+    JsonBody.read(schema, { maxBytes: settings.maxBodyBytes, maxDepth: settings.maxJsonDepth, expected, optional })
+  // Counting the open links and adding one is one step in this process, so concurrent requests
+  // cannot pass the cap together (instances sharing a database can, by one link each at most).
+  const issuing = yield* Semaphore.make(1)
 
   const presented = (request: HttpServerRequest.HttpServerRequest) => {
     const cookie = RequestInfo.cookieValue(request, auth.sessionCookie(request).name)
@@ -168,14 +202,21 @@ export const layer = HttpRouter.use(Effect.fnUntraced(function*(router) {
         if (ttlSeconds > settings.maxPairingLinkTtlSeconds) {
           return yield* AuthError.invalidRequest(`ttlSeconds must be at most ${settings.maxPairingLinkTtlSeconds}`)
         }
-        const issued = yield* grants.issue({
-          subject: session.subject,
-          scopes,
-          ttl: `${ttlSeconds} seconds`,
-          label: body.label,
-          // Revoking this session (revoke, revoke-others, logout) revokes the link.
-          createdBy: session.sid
-        })
+        const issued = yield* issuing.withPermit(Effect.gen(function*() {
+          // Links made here carry their creator; the startup URL and `gatehouse pair` are not counted.
+          const open = (yield* grants.list).filter((grant) => grant.kind === "pairing" && grant.createdBy !== undefined)
+          if (open.length >= settings.maxOpenPairingLinks) {
+            return yield* AuthError.tooManyPairingLinks(settings.maxOpenPairingLinks)
+          }
+          return yield* grants.issue({
+            subject: session.subject,
+            scopes,
+            ttl: `${ttlSeconds} seconds`,
+            label: body.label,
+            // Revoking this session (revoke, revoke-others, logout) revokes the link.
+            createdBy: session.sid
+          })
+        }))
         const origin = settings.publicOrigin ?? RequestInfo.ownOrigin(request) ?? ""
         return json(AuthApi.PairingLinkResponse, {
           id: issued.id,
@@ -190,9 +231,28 @@ export const layer = HttpRouter.use(Effect.fnUntraced(function*(router) {
   yield* router.add(
     "GET",
     "/api/auth/pairing-links",
-    auth.requireScopes([Scopes.readAccess])(
-      Effect.map(grants.list, (links) => json(AuthApi.PairingLinkListResponse, { links: links.map(AuthApi.grantView) }))
-    )
+    (request) =>
+      auth.requireScopes([Scopes.readAccess])(Effect.gen(function*() {
+        const page = yield* pairingLinkPage(new URL(request.url, "http://localhost").searchParams)
+        // In (createdAt, id) order, the links after the cursor's.
+        const all = [...yield* grants.list].sort((a, b) =>
+          a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
+        )
+        const after = page.after
+        const rest = after === undefined
+          ? all
+          : all.filter((grant) =>
+            grant.createdAt > after.createdAt || (grant.createdAt === after.createdAt && grant.id > after.id)
+          )
+        const links = rest.slice(0, page.limit)
+        const last = links.at(-1)
+        return json(AuthApi.PairingLinkListResponse, {
+          links: links.map(AuthApi.grantView),
+          ...(rest.length > links.length && last !== undefined
+            ? { nextCursor: pairingLinkCursor(last) }
+            : {})
+        })
+      }))
   )
 
   yield* router.add(

@@ -15,6 +15,14 @@ export interface HttpAuthSettingsShape {
   readonly publicOrigin: string | undefined
   /** Largest JSON body accepted (default 64 KiB). */
   readonly maxBodyBytes: number
+  /** Deepest nesting of arrays and objects in a JSON body (default 64); deeper is `400`. */
+  readonly maxJsonDepth: number
+  /**
+   * Pairing links made through `POST /api/auth/pairing-links` open at once (not used up, expired
+   * or revoked; default 100); one more is `409 too_many_pairing_links`. What bounds the list, the
+   * store and the `/pair` page a session can fill.
+   */
+  readonly maxOpenPairingLinks: number
   /** Default lifetime of a pairing link (seconds, default 300) and the longest allowed (default 7 days). */
   readonly pairingLinkTtlSeconds: number
   readonly maxPairingLinkTtlSeconds: number
@@ -44,6 +52,8 @@ export const make = (options: Options): HttpAuthSettingsShape => ({
   allowedOrigins: options.allowedOrigins ?? [],
   publicOrigin: options.publicOrigin?.replace(/\/+$/, "").toLowerCase(),
   maxBodyBytes: options.maxBodyBytes ?? 64 * 1024,
+  maxJsonDepth: options.maxJsonDepth ?? 64,
+  maxOpenPairingLinks: options.maxOpenPairingLinks ?? 100,
   pairingLinkTtlSeconds: options.pairingLinkTtlSeconds ?? 300,
   maxPairingLinkTtlSeconds: options.maxPairingLinkTtlSeconds ?? 7 * 24 * 3600,
   maxConcurrentUnauthenticated: options.maxConcurrentUnauthenticated ?? 8,

@@ -34,6 +34,7 @@ export const layer = HttpRouter.use(Effect.fnUntraced(function*(router) {
       if (via === "none") return yield* AuthError.notWhileAuthenticationIsOff("MCP credentials")
       const body = yield* JsonBody.read(AuthApi.McpCredentialRequest, {
         maxBytes: settings.maxBodyBytes,
+        maxDepth: settings.maxJsonDepth,
         expected: `{"threadId": "...", "providerInstanceId": "..."}`
       })
       const capabilities = body.capabilities ?? []

@@ -87,12 +87,19 @@ export interface PairInput extends StateInput {
   readonly label: Option.Option<string>
   readonly ttl: string
   readonly scopes: ReadonlyArray<string>
+  /** Grant the administrative bundle (without it, and without `scopes`: the standard bundle). */
+  readonly admin: boolean
   readonly uses: number
   readonly url: Option.Option<string>
 }
 
 /** The administrative bundle of the reference server: what the CLI, as the owner, may grant. */
 const administrative = Scopes.administrative(HelloRoutes.applicationScopes)
+/**
+ * The standard bundle: what a link grants unless asked for more. A link is often made for a phone
+ * or a guest; administering the server (pairing others, revoking sessions) is asked for by name.
+ */
+const standard = Scopes.standard(HelloRoutes.applicationScopes)
 
 /** `gatehouse pair`: a new pairing link, printed as URL, code and QR code. */
 export const pair = (input: PairInput) =>
@@ -107,7 +114,13 @@ export const pair = (input: PairInput) =>
     const asked = [...new Set(input.scopes.flatMap((value) => value.split(/[\s,]+/)).filter((scope) => scope !== ""))]
     const bad = asked.find((scope) => !Scopes.isScope(scope))
     if (bad !== undefined) return yield* usage(`--scopes: "${bad}" is not a scope like read:hello`)
-    const scopes = asked.length === 0 ? administrative : asked
+    if (input.admin && asked.length > 0) return yield* usage("--admin and --scopes cannot be given together")
+    const scopes = input.admin ? administrative : asked.length === 0 ? standard : asked
+    const bundle = input.admin
+      ? " (the administrative bundle)"
+      : asked.length === 0
+      ? " (the standard bundle; --admin for the administrative one)"
+      : ""
     const beyond = Scopes.missing(administrative, scopes)
     if (beyond.length > 0) {
       return yield* usage(
@@ -133,7 +146,7 @@ export const pair = (input: PairInput) =>
           `Pairing URL: ${url}`,
           `Code: ${Crockford.format(Redacted.value(issued.credential))}`,
           Serve.qrCode(url),
-          `Scopes: ${scopes.join(" ")}`,
+          `Scopes: ${scopes.join(" ")}${bundle}`,
           `Works ${input.uses === 1 ? "once" : `${input.uses} times`}, until ${
             time(issued.expiresAt)
           } (link id ${issued.id}).`

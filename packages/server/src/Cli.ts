@@ -75,6 +75,26 @@ export const serve = Command.make("serve", {
     Flag.withDescription(
       "The origin browsers use to reach the server (e.g. behind a TLS proxy); the pairing URL's base."
     )
+  ),
+  maxConnections: Flag.Int("max-connections").pipe(
+    Flag.withDefault(1024),
+    Flag.withDescription("Open connections at once (default 1024); one more is closed at once.")
+  ),
+  maxConnectionsPerAddress: Flag.Int("max-connections-per-address").pipe(
+    Flag.withDefault(256),
+    Flag.withDescription("Open connections at once from one client address, IPv6 by its /64 (default 256).")
+  ),
+  headersTimeout: Flag.String("headers-timeout").pipe(
+    Flag.withDefault("10 seconds"),
+    Flag.withDescription("How long a client may take to send a request's headers (default 10 seconds); then 408.")
+  ),
+  requestTimeout: Flag.String("request-timeout").pipe(
+    Flag.withDefault("30 seconds"),
+    Flag.withDescription("How long a client may take to send a whole request, body included (default 30 seconds).")
+  ),
+  keepAliveTimeout: Flag.String("keep-alive-timeout").pipe(
+    Flag.withDefault("5 seconds"),
+    Flag.withDescription("How long an idle keep-alive connection stays open (default 5 seconds).")
   )
 }, Serve.run).pipe(
   Command.withDescription("Start the Gatehouse reference server and print a pairing URL."),
@@ -96,7 +116,11 @@ export const pair = Command.make("pair", {
   ),
   scopes: Flag.String("scopes").pipe(
     Flag.atLeast(0),
-    Flag.withDescription("A scope to grant (repeatable; default: the administrative bundle).")
+    Flag.withDescription("A scope to grant (repeatable; default: the standard bundle, the application's own scopes).")
+  ),
+  admin: Flag.Boolean("admin").pipe(
+    Flag.withDefault(false),
+    Flag.withDescription("Grant the administrative bundle (pair other devices, list and revoke sessions).")
   ),
   uses: Flag.Int("uses").pipe(
     Flag.withDefault(1),
@@ -108,10 +132,10 @@ export const pair = Command.make("pair", {
   )
 }, Admin.pair).pipe(
   Command.withDescription("Make a pairing link and print its URL, code and QR code."),
-  Command.withExamples([{
-    command: "gatehouse pair --label phone --scopes read:hello",
-    description: "A read-only link for a phone"
-  }])
+  Command.withExamples([
+    { command: "gatehouse pair --label phone --scopes read:hello", description: "A read-only link for a phone" },
+    { command: "gatehouse pair --label laptop --admin", description: "A link that pairs another administrator" }
+  ])
 )
 
 const sessionsList = Command.make("list", state, Admin.listSessions).pipe(

@@ -18,7 +18,7 @@ import {
   SessionCredentialService
 } from "@gatehouse-auth/core"
 import { HttpAuthLayer, WebSocketGuard } from "@gatehouse-auth/http"
-import { Context, Duration, Effect, Layer } from "effect"
+import { Context, Duration, Effect, Layer, Schema } from "effect"
 import { HttpServer } from "effect/http"
 import * as HelloRoutes from "./HelloRoutes.ts"
 import * as Listener from "./Listener.ts"
@@ -41,7 +41,76 @@ export interface Options extends Stores.Options {
   readonly publicUrl?: string | undefined
   /** How long shutdown waits for open requests before closing them (default 3 seconds). */
   readonly shutdownTimeout?: Duration.Input | undefined
+  /**
+   * Open connections at once (default 1024) and from one client address (default 256; IPv6: its
+   * /64). A connection beyond either is closed at once; those already open carry on.
+   */
+  readonly maxConnections?: number | undefined
+  readonly maxConnectionsPerAddress?: number | undefined
+  /**
+   * How long a client may take to send a request's headers (default 10 seconds) and the whole
+   * request, body included (default 30 seconds; not less than the headers'); past it, `408` and
+   * the connection closes.
+   */
+  readonly headersTimeout?: Duration.Input | undefined
+  readonly requestTimeout?: Duration.Input | undefined
+  /** How long an idle keep-alive connection stays open (default 5 seconds). */
+  readonly keepAliveTimeout?: Duration.Input | undefined
 }
+
+/** A listener option (a connection cap, a timeout) that cannot be used. */
+export class InvalidListenerOption extends Schema.TaggedError<InvalidListenerOption>()("InvalidListenerOption", {
+  message: Schema.String
+}) {}
+
+/** A connection cap: a whole number from 1 up; anything else is refused when the layer is built. */
+const connectionCap = (option: string, value: number | undefined, fallback: number) =>
+  value === undefined
+    ? Effect.succeed(fallback)
+    : Number.isSafeInteger(value) && value >= 1
+    ? Effect.succeed(value)
+    : Effect.fail(
+      new InvalidListenerOption({ message: `${option} must be a whole number of at least 1 (got ${value})` })
+    )
+
+/** The listener's settings from the options, checked (Node itself throws on some of these). */
+export const listenerOptions = (options: Options) =>
+  Effect.gen(function*() {
+    const shutdownMillis = yield* Durations.toMillis("shutdownTimeout", options.shutdownTimeout, Duration.seconds(3))
+    const headersTimeoutMillis = yield* Durations.toMillis(
+      "headersTimeout",
+      options.headersTimeout,
+      Duration.millis(Listener.defaults.headersTimeoutMillis)
+    )
+    const requestTimeoutMillis = yield* Durations.toMillis(
+      "requestTimeout",
+      options.requestTimeout,
+      Duration.millis(Listener.defaults.requestTimeoutMillis)
+    )
+    const keepAliveTimeoutMillis = yield* Durations.toMillis(
+      "keepAliveTimeout",
+      options.keepAliveTimeout,
+      Duration.millis(Listener.defaults.keepAliveTimeoutMillis)
+    )
+    // Node refuses a headers timeout longer than the request's, and it would mean nothing.
+    if (headersTimeoutMillis > requestTimeoutMillis) {
+      return yield* new InvalidListenerOption({ message: "headersTimeout must not be longer than requestTimeout" })
+    }
+    return {
+      host: options.host,
+      port: options.port,
+      shutdownMillis,
+      maxConnections: yield* connectionCap("maxConnections", options.maxConnections, Listener.defaults.maxConnections),
+      maxConnectionsPerAddress: yield* connectionCap(
+        "maxConnectionsPerAddress",
+        options.maxConnectionsPerAddress,
+        Listener.defaults.maxConnectionsPerAddress
+      ),
+      headersTimeoutMillis,
+      requestTimeoutMillis,
+      keepAliveTimeoutMillis
+    } satisfies Listener.Options
+  })
 
 /** What `serve` needs beyond `Options`: the application's side of the contract. */
 export interface ServeOptions extends Options {
@@ -82,10 +151,7 @@ export const baseUrl = (options: Pick<Options, "host" | "publicUrl">, port: numb
 
 /** The application's routes with Gatehouse around them (see the module's comment). */
 export const serve = (options: ServeOptions) => <A, E, R>(routes: Layer.Layer<A, E, R>) => {
-  const listener = Layer.unwrap(Effect.map(
-    Durations.toMillis("shutdownTimeout", options.shutdownTimeout, Duration.seconds(3)),
-    (shutdownMillis) => Listener.layer({ host: options.host, port: options.port, shutdownMillis })
-  ))
+  const listener = Layer.unwrap(Effect.map(listenerOptions(options), Listener.layer))
 
   const boundPort = Effect.map(
     Effect.service(HttpServer.HttpServer),

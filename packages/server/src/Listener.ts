@@ -10,9 +10,19 @@
  *   alive for ever. From the moment the server is asked to close, whatever is still connected
  *   after `shutdownMillis` is destroyed, so shutdown ends within the grace period whatever the
  *   clients do.
+ * - **Connection caps.** Node accepts connections until the process runs out of file descriptors,
+ *   and then answers nobody. Every socket is counted on `connection` (upgraded ones included), in
+ *   total and per client address (IPv6 by its /64, as the rate limiter groups addresses); one beyond
+ *   either cap is destroyed at once, before Node reads a byte of it, while the connections already
+ *   open carry on. The caps sit well below a usual descriptor limit, so the process keeps
+ *   descriptors for its database, its files and its accepted clients.
+ * - **Short timeouts.** Node's own (`headersTimeout` 60 s, `requestTimeout` 300 s, checked every
+ *   30 s) let a client that trickles its headers or its body hold a connection for minutes. They are
+ *   lowered here (10 s, 30 s and a 5 s keep-alive by default) and checked often enough that a
+ *   request is cut within about a second of its deadline (408, in the contract's shape).
  */
 import { NodeHttpServer } from "@effect/platform-node"
-import { WireErrors } from "@gatehouse-auth/http"
+import { RateLimiter, WireErrors } from "@gatehouse-auth/http"
 import { Duration } from "effect"
 import * as Http from "node:http"
 import type * as Net from "node:net"
@@ -23,21 +33,67 @@ export interface Options {
   readonly port: number
   /** How long shutdown waits for open connections before destroying them (default 3 seconds). */
   readonly shutdownMillis: number
+  /** Open connections at once, in total and from one address (IPv6: its /64); see `defaults`. */
+  readonly maxConnections: number
+  readonly maxConnectionsPerAddress: number
+  /** Time to receive a request's headers, and the whole request; at most `requestTimeoutMillis`. */
+  readonly headersTimeoutMillis: number
+  readonly requestTimeoutMillis: number
+  /** How long an idle keep-alive connection stays open after a response. */
+  readonly keepAliveTimeoutMillis: number
 }
+
+/** The defaults, sized for a server that a few people and their agents use (docs/decisions.md). */
+export const defaults = {
+  maxConnections: 1024,
+  maxConnectionsPerAddress: 256,
+  headersTimeoutMillis: 10_000,
+  requestTimeoutMillis: 30_000,
+  keepAliveTimeoutMillis: 5_000
+} as const
+
+/**
+ * How often Node looks for requests past their deadline (its default is 30 s, so a 30 s
+ * `requestTimeout` could hold a connection for a minute): a quarter of the shortest timeout, from
+ * 50 ms to 1 s. The check walks the open connections, which the caps bound.
+ */
+const checkingInterval = (options: Options) =>
+  Math.min(1_000, Math.max(50, Math.floor(Math.min(options.headersTimeoutMillis, options.requestTimeoutMillis) / 4)))
 
 const unavailable = JSON.stringify({
   error: { code: "service_unavailable", message: "The server is starting or stopping; try again shortly" }
 })
 
 /** A server that answers 503 while nothing else handles requests; see the module's comment. */
-const createServer = (shutdownMillis: number): Http.Server => {
-  // What Node's HTTP parser refuses is answered in the contract's JSON error shape too.
-  const server = WireErrors.installClientErrorHandler(Http.createServer())
+const createServer = (options: Options): Http.Server => {
+  const { shutdownMillis } = options
+  // What Node's HTTP parser refuses (a request past its deadline too: 408) is answered in the
+  // contract's JSON error shape.
+  const server = WireErrors.installClientErrorHandler(Http.createServer({
+    headersTimeout: options.headersTimeoutMillis,
+    requestTimeout: options.requestTimeoutMillis,
+    connectionsCheckingInterval: checkingInterval(options)
+  }))
+  server.keepAliveTimeout = options.keepAliveTimeoutMillis
   // Upgraded sockets included: "connection" sees every socket, before any upgrade.
   const sockets = new Set<Net.Socket>()
+  const perAddress = new Map<string, number>()
   server.on("connection", (socket: Net.Socket) => {
+    const group = RateLimiter.addressGroup(socket.remoteAddress ?? "unknown")
+    const fromAddress = perAddress.get(group) ?? 0
+    if (sockets.size >= options.maxConnections || fromAddress >= options.maxConnectionsPerAddress) {
+      // Refused at once: no parser work, no timer, and the descriptor is released now.
+      socket.destroy()
+      return
+    }
     sockets.add(socket)
-    socket.once("close", () => sockets.delete(socket))
+    perAddress.set(group, fromAddress + 1)
+    socket.once("close", () => {
+      sockets.delete(socket)
+      const left = (perAddress.get(group) ?? 1) - 1
+      if (left <= 0) perAddress.delete(group)
+      else perAddress.set(group, left)
+    })
   })
   // `close` is where shutdown starts (whoever calls it: the grace-period timeout of
   // `HttpRouter.serve` or the scope's finalizer), so the deadline is armed there, once.
@@ -67,7 +123,7 @@ const createServer = (shutdownMillis: number): Http.Server => {
 
 /** `HttpServer` on `host:port`; see the module's comment. */
 export const layer = (options: Options) =>
-  NodeHttpServer.layer(() => createServer(options.shutdownMillis), {
+  NodeHttpServer.layer(() => createServer(options), {
     host: options.host,
     port: options.port,
     gracefulShutdownTimeout: Duration.millis(options.shutdownMillis),

@@ -17,7 +17,11 @@ export const layer = HttpRouter.use(Effect.fnUntraced(function*(router) {
     path,
     guard.serve(Effect.gen(function*() {
       const { threadId } = yield* McpGuard.CurrentMcpPrincipal
-      const body = yield* JsonBody.read(Schema.Unknown, { maxBytes: settings.maxBodyBytes, expected: "any JSON value" })
+      const body = yield* JsonBody.read(Schema.Unknown, {
+        maxBytes: settings.maxBodyBytes,
+        maxDepth: settings.maxJsonDepth,
+        expected: "any JSON value"
+      })
       return HttpServerResponse.jsonUnsafe({ threadId, body }, { headers: { "cache-control": "no-store" } })
     }))
   )

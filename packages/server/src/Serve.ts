@@ -7,7 +7,7 @@
  */
 import { BootstrapCredentialService, Durations, Scopes, type ServerAuthPolicy } from "@gatehouse-auth/core"
 import { Database } from "@gatehouse-auth/sql"
-import { Console, Effect, Layer, Option, Redacted, Result } from "effect"
+import { Console, Duration, Effect, Layer, Option, Redacted, Result } from "effect"
 import { CliError } from "effect/cli"
 import { IpNetwork } from "effect/net"
 import { renderUnicodeCompact } from "uqr"
@@ -33,6 +33,12 @@ export interface Input {
   readonly policy: Option.Option<ServerAuthPolicy.Policy>
   readonly publicUrl: Option.Option<string>
   readonly hosted: boolean
+  readonly maxConnections: number
+  readonly maxConnectionsPerAddress: number
+  /** Durations such as `10 seconds`. */
+  readonly headersTimeout: string
+  readonly requestTimeout: string
+  readonly keepAliveTimeout: string
 }
 
 /** A failure the CLI prints as one line (exit 1), with no stack trace. */
@@ -69,6 +75,35 @@ export const validate = (input: Input): Effect.Effect<GatehouseServer.Options, C
   if (!Number.isInteger(input.port) || input.port < 0 || input.port > 65535) {
     return Effect.fail(usage(`--port must be a whole number from 0 to 65535 (got ${input.port})`))
   }
+  for (
+    const [flag, value] of [
+      ["--max-connections", input.maxConnections],
+      ["--max-connections-per-address", input.maxConnectionsPerAddress]
+    ] as const
+  ) {
+    if (!Number.isSafeInteger(value) || value < 1) {
+      return Effect.fail(usage(`${flag} must be a whole number of at least 1 (got ${value})`))
+    }
+  }
+  const timeouts = {
+    headersTimeout: Durations.parse(input.headersTimeout),
+    requestTimeout: Durations.parse(input.requestTimeout),
+    keepAliveTimeout: Durations.parse(input.keepAliveTimeout)
+  }
+  for (
+    const [flag, parsed, typed] of [
+      ["--headers-timeout", timeouts.headersTimeout, input.headersTimeout],
+      ["--request-timeout", timeouts.requestTimeout, input.requestTimeout],
+      ["--keep-alive-timeout", timeouts.keepAliveTimeout, input.keepAliveTimeout]
+    ] as const
+  ) {
+    if (parsed === undefined) {
+      return Effect.fail(usage(`${flag} must be a duration of at least 100 millis, like "10 seconds" (got "${typed}")`))
+    }
+  }
+  if (Duration.toMillis(timeouts.headersTimeout!) > Duration.toMillis(timeouts.requestTimeout!)) {
+    return Effect.fail(usage("--headers-timeout must not be longer than --request-timeout"))
+  }
   if (input.host.trim() === "") return Effect.fail(usage("--host must not be empty"))
   if (input.stateDir.trim() === "") return Effect.fail(usage("--state-dir must not be empty"))
   const badOrigin = input.allowedOrigins.find((origin) => !isOrigin(origin))
@@ -100,7 +135,12 @@ export const validate = (input: Input): Effect.Effect<GatehouseServer.Options, C
     desktop: Option.isSome(input.desktopBootstrapFd),
     allowedOrigins: input.allowedOrigins.map((origin) => origin.replace(/\/$/, "").toLowerCase()),
     trustedProxies: input.trustedProxies,
-    publicUrl
+    publicUrl,
+    maxConnections: input.maxConnections,
+    maxConnectionsPerAddress: input.maxConnectionsPerAddress,
+    headersTimeout: timeouts.headersTimeout,
+    requestTimeout: timeouts.requestTimeout,
+    keepAliveTimeout: timeouts.keepAliveTimeout
   })
 }
 

@@ -349,10 +349,19 @@
 
   const loadLinks = async () => {
     try {
-      const body = await api("GET", "/api/auth/pairing-links")
+      // The list comes a page at a time; follow the cursors (at most 20 pages: 2 000 links).
+      const links = []
+      let cursor
+      for (let page = 0; page < 20; page++) {
+        const query = "?limit=100" + (cursor === undefined ? "" : "&cursor=" + encodeURIComponent(cursor))
+        const body = await api("GET", "/api/auth/pairing-links" + query)
+        links.push(...body.links)
+        cursor = body.nextCursor
+        if (cursor === undefined) break
+      }
       const list = $("links")
       list.replaceChildren()
-      for (const link of body.links) {
+      for (const link of links) {
         const name = link.label || (link.kind === "desktop" ? "desktop bootstrap" : "pairing link")
         const meta = link.expiresAt === null ? "not started yet" : "until " + when(link.expiresAt)
         const revoke = element("button", {
