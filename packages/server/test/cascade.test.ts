@@ -102,7 +102,7 @@ describe("gatehouse sessions revoke beside a running server", () => {
         const mcp = yield* mint(pairing.origin, admin.token, "thread-1")
         assert.strictEqual(yield* callMcp(pairing.origin, mcp.authorizationHeader), 200)
 
-        const revoked = yield* gatehouse(["sessions", "revoke", admin.id, "--state-dir", stateDir])
+        const revoked = yield* gatehouse(["sessions", "revoke", "--state-dir", stateDir, "--", admin.id])
         assert.strictEqual(revoked.code, 0, revoked.stderr)
         const refused = yield* request(`${pairing.origin}/api/auth/bootstrap/bearer`, {
           method: "POST",

@@ -159,7 +159,7 @@ describe("gatehouse commands beside a running server", () => {
         }
 
         const socket = yield* openSocket(pairing.origin, phone.token)
-        const revoked = yield* gatehouse(["sessions", "revoke", phone.id, "--state-dir", stateDir])
+        const revoked = yield* gatehouse(["sessions", "revoke", "--state-dir", stateDir, "--", phone.id])
         assert.strictEqual(revoked.code, 0, revoked.stderr)
         assert.strictEqual(
           (yield* request(`${pairing.origin}/api/hello`, { headers: bearer(phone.token) })).status,
@@ -167,7 +167,7 @@ describe("gatehouse commands beside a running server", () => {
         )
         const code = yield* Effect.promise(() => socket.closed).pipe(Effect.timeout("2 seconds"))
         assert.strictEqual(code, 4401)
-        const again = yield* gatehouse(["sessions", "revoke", phone.id, "--state-dir", stateDir])
+        const again = yield* gatehouse(["sessions", "revoke", "--state-dir", stateDir, "--", phone.id])
         assert.strictEqual(again.code, 1)
         assert.include(again.stderr, `No session ${phone.id}`)
 
@@ -178,7 +178,7 @@ describe("gatehouse commands beside a running server", () => {
           (yield* request(`${pairing.origin}/api/hello`, { headers: bearer(laptop.token) })).status,
           200
         )
-        const others = yield* gatehouse(["sessions", "revoke-others", "--keep", admin.id, "--state-dir", stateDir])
+        const others = yield* gatehouse(["sessions", "revoke-others", `--keep=${admin.id}`, "--state-dir", stateDir])
         assert.strictEqual(others.code, 0, others.stderr)
         assert.include(others.stdout, "Revoked 1 session")
         assert.strictEqual(
