@@ -56,6 +56,11 @@ export interface Options extends Stores.Options {
   readonly requestTimeout?: Duration.Input | undefined
   /** How long an idle keep-alive connection stays open (default 5 seconds). */
   readonly keepAliveTimeout?: Duration.Input | undefined
+  /**
+   * The limits of every WebSocket (unread output, sockets per session and per address, message
+   * rate); see `WebSocketGuard.Limits` in `@gatehouse-auth/http` for the defaults.
+   */
+  readonly webSocketLimits?: WebSocketGuard.Limits | undefined
 }
 
 /** A listener option (a connection cap, a timeout) that cannot be used. */
@@ -186,7 +191,8 @@ export const serve = (options: ServeOptions) => <A, E, R>(routes: Layer.Layer<A,
     applicationScopes: options.applicationScopes,
     allowedOrigins: options.allowedOrigins,
     trustedProxies: options.trustedProxies,
-    publicOrigin: options.publicUrl === undefined ? undefined : new URL(options.publicUrl).origin
+    publicOrigin: options.publicUrl === undefined ? undefined : new URL(options.publicUrl).origin,
+    webSocketLimits: options.webSocketLimits
   }
 
   const info = Layer.effect(

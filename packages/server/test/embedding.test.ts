@@ -9,7 +9,7 @@ import { tempDirectory } from "@gatehouse-auth/testing/support"
 import { Effect, Layer, Redacted } from "effect"
 import { HttpRouter, HttpServerResponse } from "effect/http"
 import { GatehouseServer } from "../src/index.ts"
-import { request } from "./helpers.ts"
+import { openSocket, request } from "./helpers.ts"
 
 const AppRoutes = HttpRouter.use(Effect.fnUntraced(function*(router) {
   const auth = yield* HttpAuth.HttpAuth
@@ -35,6 +35,20 @@ const start = (options: Partial<GatehouseServer.ServeOptions> = {}) =>
   })
 
 describe("GatehouseServer.serve", () => {
+  it.live("passes webSocketLimits to the WebSocket guard: a session's second socket is refused at a cap of one", () =>
+    Effect.gen(function*() {
+      const stateDir = yield* tempDirectory
+      const context = yield* Layer.build(
+        GatehouseServer.layer({ host: "127.0.0.1", port: 0, stateDir, webSocketLimits: { maxPerSession: 1 } })
+      )
+      const server = GatehouseServer.services(context)
+      const { token } = yield* server.sessions.issue({ subject: "me", scopes: ["read:hello"], method: "pairing" })
+      const first = yield* openSocket(server.info.baseUrl, Redacted.value(token))
+      assert.strictEqual(first.socket.readyState, 1)
+      const second = yield* Effect.exit(openSocket(server.info.baseUrl, Redacted.value(token)))
+      assert.isTrue(second._tag === "Failure", "the second upgrade is refused")
+    }))
+
   it.live("serves the application's own /, its guarded routes, the auth routes and /pair", () =>
     Effect.gen(function*() {
       const server = yield* start()
