@@ -77,7 +77,8 @@ export const layer = HttpRouter.use(Effect.fnUntraced(function*(router) {
     const bearer = RequestInfo.bearerToken(request)
     return {
       cookie: cookie._tag === "Token" ? cookie.token : undefined,
-      bearer: bearer._tag === "Token" ? bearer.token : undefined
+      bearer: bearer._tag === "Token" ? bearer.token : undefined,
+      ambiguousCookie: cookie._tag === "Ambiguous"
     }
   }
 
@@ -90,18 +91,18 @@ export const layer = HttpRouter.use(Effect.fnUntraced(function*(router) {
   yield* router.add(
     "GET",
     "/api/auth/session",
-    (request) =>
-      auth.respond(
-        Effect.map(serverAuth.getSessionState(presented(request)), (state) =>
+    (request) => {
+      const credentials = presented(request)
+      return auth.respond(
+        Effect.map(serverAuth.getSessionState(credentials), (state) =>
           json(AuthApi.SessionStateResponse, {
             authenticated: Option.isSome(state),
             ...(Option.isSome(state) ? { session: AuthApi.sessionView(state.value.session) } : {}),
-            ...(RequestInfo.cookieValue(request, auth.sessionCookie(request).name)._tag === "Ambiguous"
-              ? { problem: "ambiguous_cookie" as const }
-              : {}),
+            ...(credentials.ambiguousCookie ? { problem: "ambiguous_cookie" as const } : {}),
             auth: serverAuth.policy.descriptor(RequestInfo.isHttps(request))
           }))
       )
+    }
   )
 
   yield* router.add("POST", "/api/auth/bootstrap", (request) =>
