@@ -29,6 +29,13 @@ export type GrantId = typeof GrantId.Type
 export const McpCredentialId = IdText.pipe(Schema.brand("McpCredentialId"))
 export type McpCredentialId = typeof McpCredentialId.Type
 
+/**
+ * A guest's id (`gid` in its token; what the CLI lists and revokes, and what the promotion hook is
+ * handed). Never the guest cookie, and not derived from it: `guest_` and 96 random bits.
+ */
+export const GuestId = IdText.pipe(Schema.brand("GuestId"))
+export type GuestId = typeof GuestId.Type
+
 /** A fresh random session id (96 bits). */
 export const newSessionId = (): SessionId => randomId() as SessionId
 
@@ -37,6 +44,9 @@ export const newGrantId = (): GrantId => randomId() as GrantId
 
 /** A fresh random MCP credential id: `mcp_` and 96 random bits. */
 export const newMcpCredentialId = (): McpCredentialId => `mcp_${randomId()}` as McpCredentialId
+
+/** A fresh random guest id: `guest_` and 96 random bits. */
+export const newGuestId = (): GuestId => `guest_${randomId()}` as GuestId
 
 /** Who a credential stands for: 1 to 256 characters (the application decides what they mean). */
 export const Subject = Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(256))

@@ -30,7 +30,7 @@ export * as GrantStore from "./GrantStore.ts"
 /** Random bytes, SHA-256, HMAC-SHA256 and constant-time comparison: the only door to `node:crypto` hashing. */
 export * as Hashing from "./Hashing.ts"
 
-/** Branded identifiers (`SessionId`, `GrantId`, `McpCredentialId`) and the `Subject` Schema. */
+/** Branded identifiers (`SessionId`, `GrantId`, `McpCredentialId`, `GuestId`) and the `Subject` Schema. */
 export * as Ids from "./Ids.ts"
 
 /** The KeyringStore interface: where the signing keyring's keys live (secret store or database). */

@@ -50,6 +50,17 @@ export const McpCredentialRequest = Schema.Struct({
 })
 export type McpCredentialRequest = typeof McpCredentialRequest.Type
 
+/**
+ * `POST /api/auth/guest-session`. `mode` defaults to `lookup_or_create`; `lookup_only` never mints
+ * a guest (a miss is a 204). `legacyToken` is a guest bearer token from before the cookie: it
+ * re-binds that guest to a new cookie once; longer than a token can be is a 400.
+ */
+export const GuestSessionRequest = Schema.Struct({
+  mode: Schema.optional(Schema.Literals(["lookup_or_create", "lookup_only"])),
+  legacyToken: Schema.optional(Schema.String.check(Schema.isMaxLength(4096)))
+})
+export type GuestSessionRequest = typeof GuestSessionRequest.Type
+
 // ---------------------------------------------------------------------------------------------
 // Responses
 // ---------------------------------------------------------------------------------------------
@@ -196,6 +207,17 @@ export type McpCredentialView = typeof McpCredentialView.Type
 /** `GET /api/auth/mcp-credentials` */
 export const McpCredentialListResponse = Schema.Struct({ credentials: Schema.Array(McpCredentialView) })
 export type McpCredentialListResponse = typeof McpCredentialListResponse.Type
+
+/**
+ * `POST /api/auth/guest-session` (200): the guest and a bearer token for it (24 h, `kind: guest`;
+ * never a session). The identity itself is the HttpOnly guest cookie set with this answer.
+ */
+export const GuestSessionResponse = Schema.Struct({
+  guestId: Ids.GuestId,
+  token: Schema.String,
+  expiresAt: Millis
+})
+export type GuestSessionResponse = typeof GuestSessionResponse.Type
 
 /** Every error: `{ "error": { "code", "message" } }`. */
 export const ErrorResponse = Schema.Struct({ error: Schema.Struct({ code: Code, message: Schema.String }) })
