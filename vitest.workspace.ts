@@ -1,6 +1,7 @@
 // The test projects: one per package, one per example, and the consumer test of the packed
 // tarballs. vitest.config.ts hands this list to `test.projects`.
 export default [
+  "packages/client",
   "packages/core",
   "packages/http",
   "packages/sql",
