@@ -55,7 +55,7 @@ describe("GatehouseServer", () => {
         assert.isAtLeast(nonce.length, 16)
         assert.include(csp, `style-src 'nonce-${nonce}'`)
         // Exactly one script and one style block, both carrying this response's nonce.
-        assert.deepStrictEqual(page.text.match(/<script[^>]*>/g), [`<script nonce="${nonce}">`])
+        assert.deepStrictEqual(page.text.match(/<script[^>]*>/g), [`<script type="module" nonce="${nonce}">`])
         assert.deepStrictEqual(page.text.match(/<style[^>]*>/g), [`<style nonce="${nonce}">`])
         assert.notInclude(page.text, "{{")
       }
@@ -63,6 +63,23 @@ describe("GatehouseServer", () => {
         nonceOf(String(first.headers["content-security-policy"])),
         nonceOf(String(second.headers["content-security-policy"]))
       )
+    }))
+
+  it.live("/pair/client.js: the client as JavaScript (the source with its types stripped), public, nosniff", () =>
+    Effect.gen(function*() {
+      const server = yield* start
+      const script = yield* request(`${server.origin}/pair/client.js`)
+      assert.strictEqual(script.status, 200)
+      assert.strictEqual(script.headers["content-type"], "text/javascript; charset=utf-8")
+      assert.strictEqual(script.headers["x-content-type-options"], "nosniff")
+      assert.strictEqual(script.headers["cache-control"], "no-cache")
+      assert.include(script.text, "export const createAuthClient")
+      assert.include(script.text, "export const createGuestClient")
+      // Types gone: it parses as JavaScript, as the browser will parse it.
+      assert.notInclude(script.text, "import type")
+      assert.doesNotThrow(() => new Function(script.text.replaceAll(/^export /gm, "")))
+      const page = yield* request(`${server.origin}/pair`)
+      assert.include(page.text, `from "/pair/client.js"`)
     }))
 
   it.live("/ redirects to /pair, unknown paths are a JSON 404; /pair refuses a non-loopback Host (DNS rebinding)", () =>
