@@ -9,7 +9,10 @@
  *   declarations (a probe proves the types are real, not `any`); `effect-server` starts and pairs
  *   a client over loopback with the pairing URL it prints, and `desktop-shell` launches the
  *   installed bin with the desktop credential on fd 3;
- * - the installed `gatehouse` bin answers `--help`, serves, and stops on SIGTERM.
+ * - the installed `gatehouse` bin answers `--help`, serves, and stops on SIGTERM; its `/pair` page
+ *   serves the installed client's built `dist/index.js` and runs in Chromium (when installed);
+ * - `@gatehouse-auth/client` has no runtime dependency, and its declarations type-check (the
+ *   contract's types come from the installed `@gatehouse-auth/http`).
  */
 import * as Support from "@gatehouse-auth/testing/support"
 import { Effect } from "effect"
@@ -18,10 +21,11 @@ import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { promisify } from "node:util"
+import { chromium } from "playwright-core"
 import { afterAll, assert, beforeAll, describe, it } from "vitest"
 
 const repo = Path.resolve(import.meta.dirname, "..", "..")
-const packages = ["core", "sql", "http", "server", "testing"].map((name) => `@gatehouse-auth/${name}`)
+const packages = ["core", "sql", "http", "client", "server", "testing"].map((name) => `@gatehouse-auth/${name}`)
 const exec = promisify(execFile)
 const examples = Fs.readdirSync(Path.join(repo, "examples")).filter((name) =>
   Fs.existsSync(Path.join(repo, "examples", name, "src"))
@@ -156,6 +160,32 @@ beforeAll(async () => {
       ``
     ].join("\n")
   )
+  Fs.writeFileSync(
+    Path.join(project, "src", "client-probe.ts"),
+    [
+      `// The browser client's declarations: the contract's types, real (a wrong one fails to compile).`,
+      `import { createAuthClient, createGuestClient, GatehouseClientError } from "@gatehouse-auth/client"`,
+      `const auth = createAuthClient({ baseUrl: "http://127.0.0.1:3773" })`,
+      `void auth.resolveGateState().then((state) => {`,
+      `  if (state.status === "authenticated") {`,
+      `    const scopes: ReadonlyArray<string> = state.session.scopes`,
+      `    // @ts-expect-error the subject is a string`,
+      `    const subject: number = state.session.subject`,
+      `    void scopes, subject`,
+      `  } else if (state.status === "unreachable") {`,
+      `    const error: GatehouseClientError = state.error`,
+      `    void error.retryAfterSeconds`,
+      `  }`,
+      `})`,
+      `void createGuestClient({ baseUrl: "http://127.0.0.1:3773", storage: null }).getToken().then((guest) => {`,
+      `  const id: string = guest.guestId`,
+      `  // @ts-expect-error expiresAt is a number`,
+      `  const expiresAt: string = guest.expiresAt`,
+      `  void id, expiresAt`,
+      `})`,
+      ``
+    ].join("\n")
+  )
   await run("npm", ["install", "--no-audit", "--no-fund", "--prefer-offline"], project, 540_000)
   bin = (name) => Path.join(project, "node_modules", ".bin", name)
 }, 600_000)
@@ -179,6 +209,18 @@ describe("the packed packages, installed in a fresh project", () => {
       assert.include(entry.files, "dist/index.d.ts", entry.name)
       assert.include(entry.files, "LICENSE", entry.name)
     }
+  })
+
+  it("bring the client without a runtime dependency", () => {
+    const manifest = JSON.parse(
+      Fs.readFileSync(Path.join(project, "node_modules", "@gatehouse-auth", "client", "package.json"), "utf8")
+    )
+    assert.isUndefined(manifest.dependencies)
+    assert.deepStrictEqual(Object.keys(manifest.exports), [".", "./package.json"])
+    const server = JSON.parse(
+      Fs.readFileSync(Path.join(project, "node_modules", "@gatehouse-auth", "server", "package.json"), "utf8")
+    )
+    assert.property(server.dependencies, "@gatehouse-auth/client")
   })
 
   it("run on the project's own pinned Node 22", async () => {
@@ -280,6 +322,30 @@ describe("the packed packages, installed in a fresh project", () => {
     const page = await fetch(`http://127.0.0.1:${port}/pair`)
     assert.strictEqual(page.status, 200)
     assert.include(await page.text(), "<html")
+    // The page's client is the installed package's build, served as it is.
+    const client = await fetch(`http://127.0.0.1:${port}/pair/client.js`)
+    assert.strictEqual(client.status, 200)
+    assert.strictEqual(
+      await client.text(),
+      Fs.readFileSync(Path.join(project, "node_modules", "@gatehouse-auth", "client", "dist", "index.js"), "utf8")
+    )
+    // And the page runs on it in a browser, when one is installed.
+    if (Fs.existsSync("/usr/bin/chromium")) {
+      const browser = await chromium.launch({
+        executablePath: "/usr/bin/chromium",
+        args: ["--headless", "--no-sandbox"]
+      })
+      try {
+        const tab = await browser.newPage()
+        const problems: Array<string> = []
+        tab.on("pageerror", (error) => problems.push(error.message))
+        await tab.goto(`http://127.0.0.1:${port}/pair`)
+        await tab.waitForSelector("#pair-view:not([hidden])", { timeout: 15_000 })
+        assert.deepStrictEqual(problems, [])
+      } finally {
+        await browser.close()
+      }
+    }
     assert.strictEqual(await stop(started), 0)
   })
 })
