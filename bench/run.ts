@@ -1,5 +1,6 @@
 // `npm run bench`: every benchmark, each printing a table and writing bench/results/<name>.json.
 import * as AuthenticatedRoute from "./authenticatedRoute.ts"
+import * as ClientSize from "./clientSize.ts"
 import * as ConsumeRace from "./consumeRace.ts"
 import * as McpResolve from "./mcpResolve.ts"
 import * as SqlVerify from "./sqlVerify.ts"
@@ -10,3 +11,4 @@ await SqlVerify.run()
 await McpResolve.run()
 await ConsumeRace.run()
 await AuthenticatedRoute.run()
+await ClientSize.run()
