@@ -32,6 +32,7 @@ import { isSubject, newSessionId, type SessionId, subjectProblem } from "./Ids.t
 import * as Scopes from "./Scopes.ts"
 import * as SessionStore from "./SessionStore.ts"
 import * as SessionToken from "./SessionToken.ts"
+import * as SignedToken from "./SignedToken.ts"
 import * as SigningKeyring from "./SigningKeyring.ts"
 
 export class InvalidSessionToken extends Schema.TaggedError<InvalidSessionToken>()("InvalidSessionToken", {
@@ -192,16 +193,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
     return removed
   })
 
-  const sign = (claims: SessionToken.Claims) => {
-    return Effect.map(keyring.current, (key) => SessionToken.signingInput(key.kid, claims)).pipe(
-      Effect.flatMap((input) =>
-        Effect.map(
-          keyring.sign(input),
-          ({ signature }) => Redacted.make(SessionToken.assemble(input, signature), { label: `${claims.kind}-token` })
-        )
-      )
-    )
-  }
+  const sign = (claims: SessionToken.Claims) => SignedToken.sign(keyring, claims)
 
   /**
    * Tokens whose HMAC matched recently, with their claims, keyed by the SHA-256 of the whole

@@ -27,6 +27,15 @@ export * as Errors from "./Errors.ts"
 /** The GrantStore interface, the memory store, and the consume rule every store applies. */
 export * as GrantStore from "./GrantStore.ts"
 
+/** GuestPromotion: the application's hook that merges a guest's data into the session its browser paired as. */
+export * as GuestPromotion from "./GuestPromotion.ts"
+
+/** The GuestSessionService: anonymous guests known by an HttpOnly cookie (only its keyed hash is stored). */
+export * as GuestSessionService from "./GuestSessionService.ts"
+
+/** The GuestStore interface and the memory store: guest records keyed by their cookie's hash. */
+export * as GuestStore from "./GuestStore.ts"
+
 /** Random bytes, SHA-256, HMAC-SHA256 and constant-time comparison: the only door to `node:crypto` hashing. */
 export * as Hashing from "./Hashing.ts"
 
@@ -68,6 +77,9 @@ export * as SessionStore from "./SessionStore.ts"
 
 /** The token format shared by sessions, tickets and guests: strict, total parsing and the claim Schemas. */
 export * as SessionToken from "./SessionToken.ts"
+
+/** Signing and checking tokens of the shared format with the keyring (every token kind's common steps). */
+export * as SignedToken from "./SignedToken.ts"
 
 /** The SigningKeyring: HMAC keys with ids, rotation that logs nobody out, reload on an unknown key id. */
 export * as SigningKeyring from "./SigningKeyring.ts"

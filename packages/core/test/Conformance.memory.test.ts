@@ -1,5 +1,5 @@
 // The conformance suite against the core's memory layers: the reference behaviour.
-import { GrantStore, KeyringStore, ServerSecretStore, SessionStore } from "@gatehouse-auth/core"
+import { GrantStore, GuestStore, KeyringStore, ServerSecretStore, SessionStore } from "@gatehouse-auth/core"
 import { StoreConformance } from "@gatehouse-auth/testing"
 import { Layer } from "effect"
 
@@ -7,6 +7,7 @@ StoreConformance.run("memory", () =>
   Layer.mergeAll(
     Layer.effect(GrantStore.GrantStore, GrantStore.makeMemory),
     Layer.effect(SessionStore.SessionStore, SessionStore.makeMemory),
+    GuestStore.layerMemory(),
     KeyringStore.layerSecretStore.pipe(
       Layer.provide(ServerSecretStore.layerMemory())
     )

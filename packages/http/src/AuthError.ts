@@ -14,6 +14,7 @@ import type {
   Admission,
   BootstrapCredentialService,
   Errors,
+  GuestSessionService,
   McpSessionRegistry,
   ServerAuth,
   SessionCredentialService
@@ -157,6 +158,9 @@ export type CoreError =
   | BootstrapCredentialService.ProofKeyMismatch
   | McpSessionRegistry.TooManyMcpCredentials
   | Admission.Overloaded
+  | GuestSessionService.GuestRevoked
+  | GuestSessionService.InvalidGuestToken
+  | GuestSessionService.ExpiredGuestToken
 
 /** What `fromCoreError` accepts: a core error, or one already in the contract's shape. */
 export type Mappable = CoreError | HttpAuthError
@@ -174,7 +178,10 @@ const mappableTags = {
   RevokedCredential: true,
   ProofKeyMismatch: true,
   TooManyMcpCredentials: true,
-  Overloaded: true
+  Overloaded: true,
+  GuestRevoked: true,
+  InvalidGuestToken: true,
+  ExpiredGuestToken: true
 } as const satisfies Record<Mappable["_tag"], true>
 
 /**
@@ -218,6 +225,12 @@ export const fromCoreError = (error: Mappable): HttpAuthError => {
         : serviceUnavailable()
     case "Overloaded":
       return overloaded(error.retryAfterSeconds)
+    case "GuestRevoked":
+      return guestRevoked()
+    case "InvalidGuestToken":
+      return invalidCredential(error.message)
+    case "ExpiredGuestToken":
+      return expiredCredential(error.message)
     case "TooManyMcpCredentials":
       return make(503, "service_unavailable", error.message, { "retry-after": "60" })
     default:

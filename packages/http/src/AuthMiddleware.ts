@@ -8,7 +8,7 @@
  *   `X-Forwarded-*` only from configured trusted proxies (so the client address used for rate
  *   limits and the scheme used for cookies cannot be spoofed).
  * - `clearAmbiguousCookies`: global router middleware. A request that carried the session
- *   cookie's name more than once (cookie tossing: any page on another port of this host can set
+ *   cookie's (or the guest cookie's) name more than once (cookie tossing: any page on another port of this host can set
  *   one) is authenticated by neither (`RequestInfo.cookieValue` says `Ambiguous`), and its
  *   response expires that name on `/` and on every prefix of the request's path, so the browser
  *   recovers by pairing again instead of staying stuck behind a cookie it cannot see.
@@ -18,6 +18,7 @@ import { Effect, Result } from "effect"
 import { Cookies, HttpMiddleware, HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { IpNetwork } from "effect/net"
 import * as AuthError from "./AuthError.ts"
+import * as GuestCookie from "./GuestCookie.ts"
 import * as RequestInfo from "./RequestInfo.ts"
 
 export interface Options {
@@ -83,15 +84,23 @@ export const clearAmbiguousCookies = HttpRouter.middleware(
     const policy = yield* ServerAuthPolicy.ServerAuthPolicy
     return (httpApp) =>
       Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
-        const attributes = policy.sessionCookie(RequestInfo.isHttps(request))
-        if (RequestInfo.cookieOccurrences(request.headers["cookie"], attributes.name) < 2) return httpApp
-        // `__Host-` cookies exist only on `/` (and only over HTTPS, where tossing cannot set them).
-        const paths = attributes.name.startsWith("__Host-") ? ["/"] : RequestInfo.cookiePathsFor(request.url)
+        const https = RequestInfo.isHttps(request)
+        const header = request.headers["cookie"]
+        // The session cookie and the guest cookie: either can be tossed, and either is then unusable.
+        const ambiguous = [policy.sessionCookie(https), policy.cookie(GuestCookie.prefix, https)].filter((attributes) =>
+          RequestInfo.cookieOccurrences(header, attributes.name) >= 2
+        )
+        if (ambiguous.length === 0) return httpApp
         return Effect.map(httpApp, (response) =>
-          HttpServerResponse.updateCookies(
-            response,
-            (cookies) => expireOnPaths(cookies, attributes.name, paths, attributes)
-          ))
+          HttpServerResponse.updateCookies(response, (cookies) =>
+            ambiguous.reduce((current, attributes) =>
+              // `__Host-` cookies exist only on `/` (and only over HTTPS, where tossing cannot set them).
+              expireOnPaths(
+                current,
+                attributes.name,
+                attributes.name.startsWith("__Host-") ? ["/"] : RequestInfo.cookiePathsFor(request.url),
+                attributes
+              ), cookies)))
       })
   }),
   { global: true }

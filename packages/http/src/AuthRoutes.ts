@@ -7,6 +7,7 @@ import {
   Base64Url,
   BootstrapCredentialService,
   Crockford,
+  GuestSessionService,
   Ids,
   Scopes,
   ServerAuth,
@@ -16,6 +17,7 @@ import { Effect, Option, Redacted, Schema, Semaphore } from "effect"
 import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
 import * as AuthApi from "./AuthApi.ts"
 import * as AuthError from "./AuthError.ts"
+import * as GuestCookie from "./GuestCookie.ts"
 import { CurrentSession, HttpAuth } from "./HttpAuth.ts"
 import { HttpAuthSettings } from "./HttpAuthSettings.ts"
 import * as JsonBody from "./JsonBody.ts"
@@ -71,6 +73,33 @@ export const layer = HttpRouter.use(Effect.fnUntraced(function*(router) {
   // Counting the open links and adding one is one step in this process, so concurrent requests
   // cannot pass the cap together (instances sharing a database can, by one link each at most).
   const issuing = yield* Semaphore.make(1)
+  const guests = yield* Effect.serviceOption(GuestSessionService.GuestSessionService)
+
+  /**
+   * A browser that holds a guest cookie just paired as `session`: the guest is promoted (merged by
+   * the application's hook, then revoked) and its cookie cleared. Never fails the pairing: a
+   * failure is logged and the guest kept, so it can be merged later.
+   */
+  const promoteGuest = (
+    request: HttpServerRequest.HttpServerRequest,
+    session: SessionCredentialService.SessionInfo,
+    response: HttpServerResponse.HttpServerResponse
+  ) => {
+    const cookie = GuestCookie.read(serverAuth.policy, request)
+    if (Option.isNone(guests) || cookie === undefined) return Effect.succeed(response)
+    const service = guests.value
+    return Effect.flatMap(
+      service.lookup(cookie),
+      (found) => Option.isNone(found) ? Effect.succeed(false) : service.promote(found.value.guest.id, session)
+    ).pipe(
+      Effect.catchCause((cause) =>
+        Effect.as(Effect.logWarning("Guest promotion failed; the guest is kept", cause), false)
+      ),
+      Effect.flatMap((promoted) =>
+        promoted ? GuestCookie.clear(serverAuth.policy, request, response) : Effect.succeed(response)
+      )
+    )
+  }
 
   const presented = (request: HttpServerRequest.HttpServerRequest) => {
     const cookie = RequestInfo.cookieValue(request, auth.sessionCookie(request).name)
@@ -112,7 +141,8 @@ export const layer = HttpRouter.use(Effect.fnUntraced(function*(router) {
       const body = yield* readBody(AuthApi.BootstrapRequest, `{"credential": "XXXX-XXXX-XXXX-XXXX"}`)
       const { session, token } = yield* exchange(body.credential, { client: RequestInfo.describeClient(request) })
       const response = json(AuthApi.BootstrapResponse, { authenticated: true, session: AuthApi.sessionView(session) })
-      return yield* auth.setSessionCookie(request, response, token, session.absoluteExpiresAt)
+      const withCookie = yield* auth.setSessionCookie(request, response, token, session.absoluteExpiresAt)
+      return yield* promoteGuest(request, session, withCookie)
     })))
 
   yield* router.add("POST", "/api/auth/bootstrap/bearer", (request) =>
@@ -123,12 +153,16 @@ export const layer = HttpRouter.use(Effect.fnUntraced(function*(router) {
       )
       const client = { ...RequestInfo.describeClient(request), ...compact({ ...body.client }) }
       const { session, token } = yield* exchange(body.credential, { client })
-      return json(AuthApi.BearerBootstrapResponse, {
-        accessToken: Redacted.value(token),
-        tokenType: "Bearer",
-        expiresAt: session.expiresAt,
-        session: AuthApi.sessionView(session)
-      })
+      return yield* promoteGuest(
+        request,
+        session,
+        json(AuthApi.BearerBootstrapResponse, {
+          accessToken: Redacted.value(token),
+          tokenType: "Bearer",
+          expiresAt: session.expiresAt,
+          session: AuthApi.sessionView(session)
+        })
+      )
     })))
 
   yield* router.add("POST", "/api/auth/logout", (request) =>

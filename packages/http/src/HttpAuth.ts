@@ -62,6 +62,16 @@ export interface HttpAuthShape {
     effect: Effect.Effect<A, E, R>
   ) => Effect.Effect<A, AuthError.HttpAuthError, R | Request>
   /**
+   * Runs `effect`, a guest-session request (see `GuestRoutes`), against the client's `guest`
+   * budget: a token is reserved first (429 at once when none is left) and given back when
+   * `spent(result)` is false (a guest found by its cookie, or nothing looked at) or the effect
+   * fails; it runs through the unauthenticated gate, as a pairing attempt does.
+   */
+  readonly guestAttempt: <A, E extends AuthError.Mappable, R>(
+    effect: Effect.Effect<A, E, R>,
+    spent: (result: A) => boolean
+  ) => Effect.Effect<A, AuthError.HttpAuthError, R | Request>
+  /**
    * Counts a refused credential (session cookie, bearer token, ticket, MCP credential) against the
    * client's `token` budget, then fails with `error` (429 instead once that budget is used up). For
    * a failure decided here; a core call's: `countFailures`. A valid credential is never refused by
@@ -133,6 +143,23 @@ export const make = Effect.gen(function*() {
             // An interrupted or defective attempt keeps its token: only an answer gives it back.
             Effect.tap(() => refund),
             Effect.tapError((error) => isRefused(error) ? Effect.void : refund)
+          ))
+    })
+
+  const guestAttempt = <A, E extends AuthError.Mappable, R>(
+    effect: Effect.Effect<A, E, R>,
+    spent: (result: A) => boolean
+  ) =>
+    Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
+      const address = RequestInfo.clientAddress(request)
+      const refund = limiter.refund("guest", address)
+      return Effect.flatMap(limiter.reserve("guest", address), (wait) =>
+        wait > 0
+          ? Effect.fail(AuthError.rateLimited(wait))
+          : unauthenticated.run(effect).pipe(
+            Effect.mapError(AuthError.fromCoreError),
+            Effect.tap((result) => spent(result) ? Effect.void : refund),
+            Effect.tapError(() => refund)
           ))
     })
 
@@ -253,6 +280,7 @@ export const make = Effect.gen(function*() {
     public: (handler) => RouteAccess.declare(respond(handler)),
     checkOrigin,
     pairingAttempt,
+    guestAttempt,
     failCredential,
     countFailures,
     sessionCookie,

@@ -23,6 +23,7 @@ import { Effect, Layer } from "effect"
 import { HttpRouter } from "effect/http"
 import * as AuthMiddleware from "./AuthMiddleware.ts"
 import * as AuthRoutes from "./AuthRoutes.ts"
+import * as GuestRoutes from "./GuestRoutes.ts"
 import * as HttpAuth from "./HttpAuth.ts"
 import * as HttpAuthSettings from "./HttpAuthSettings.ts"
 import * as McpGuard from "./McpGuard.ts"
@@ -42,6 +43,12 @@ export interface Options
    * `McpSessionRegistry`; without `mcp` nothing of MCP is built, nor required.
    */
   readonly mcp?: true | McpGuard.Options | undefined
+  /**
+   * The guest routes (`POST /api/auth/guest-session` and `/revoke`, see `GuestRoutes`). They need
+   * core's `GuestSessionService`; without `guests` no guest route exists (a JSON 404). Whenever a
+   * `GuestSessionService` is provided, a browser that pairs with a guest cookie promotes its guest.
+   */
+  readonly guests?: boolean | undefined
   /**
    * `HttpRouter.serve`'s request logger; off unless `false`, because it prints URLs and a WebSocket
    * ticket rides in the query string.
@@ -92,12 +99,19 @@ const compose = <A, E, R, G, GE, GR, O, OE, OR>(
     { disableLogger: options.disableLogger ?? true, disableListenLog: options.disableListenLog ?? false }
   ).pipe(Layer.provideMerge(guards), Layer.provideMerge(services(options)))
 
-const withoutMcp = <A, E, R>(options: Options, routes: Layer.Layer<A, E, R>) =>
-  compose(options, routes, Layer.empty, Layer.empty)
+const withoutMcp = <A, E, R, G, GE, GR>(
+  options: Options,
+  routes: Layer.Layer<A, E, R>,
+  guestRoutes: Layer.Layer<G, GE, GR>
+) => compose(options, routes, Layer.empty, guestRoutes)
 
 // The route records the calling session on each credential; the link makes revoking that session
 // end it (at once here, within `livenessInterval` when revoked elsewhere), like a socket's.
-const withMcp = <A, E, R>(options: Options & { readonly mcp: true | McpGuard.Options }, routes: Layer.Layer<A, E, R>) =>
+const withMcp = <A, E, R, G, GE, GR>(
+  options: Options & { readonly mcp: true | McpGuard.Options },
+  routes: Layer.Layer<A, E, R>,
+  guestRoutes: Layer.Layer<G, GE, GR>
+) =>
   compose(
     options,
     routes,
@@ -105,16 +119,43 @@ const withMcp = <A, E, R>(options: Options & { readonly mcp: true | McpGuard.Opt
       McpGuard.layer(options.mcp === true ? {} : options.mcp),
       McpSessionLink.layer({ livenessInterval: options.livenessInterval })
     ),
-    McpRoutes.layer
+    Layer.merge(McpRoutes.layer, guestRoutes)
   )
 
-/** The application's routes served with everything of `@gatehouse-auth/http` (see the module's comment). */
+type GuestRoutesLayer = typeof GuestRoutes.layer
+type Guests = Layer.Success<GuestRoutesLayer>
+type GuestsError = Layer.Error<GuestRoutesLayer>
+type GuestsNeed = Layer.Services<GuestRoutesLayer>
+
+type McpOn = { readonly mcp: true | McpGuard.Options }
+type McpOff = { readonly mcp?: undefined }
+type GuestsOff = { readonly guests?: false | undefined }
+
+/**
+ * The application's routes served with everything of `@gatehouse-auth/http` (see the module's
+ * comment). With `mcp` the layer needs `McpSessionRegistry`; with `guests` (anything but
+ * `false`/absent, as far as the type can tell) it needs `GuestSessionService`.
+ */
 export const layer: {
-  (options: Options & { readonly mcp: true | McpGuard.Options }): <A, E, R>(
+  (options: Options & McpOn & GuestsOff): <A, E, R>(
     routes: Layer.Layer<A, E, R>
-  ) => ReturnType<typeof withMcp<A, E, R>>
-  (options: Options & { readonly mcp?: undefined }): <A, E, R>(
+  ) => ReturnType<typeof withMcp<A, E, R, never, never, never>>
+  (options: Options & McpOn): <A, E, R>(
     routes: Layer.Layer<A, E, R>
-  ) => ReturnType<typeof withoutMcp<A, E, R>>
-} = (options: Options) => (routes: Layer.Layer<any, any, any>): Layer.Layer<any, any, any> =>
-  options.mcp === undefined ? withoutMcp(options, routes) : withMcp({ ...options, mcp: options.mcp }, routes)
+  ) => ReturnType<typeof withMcp<A, E, R, Guests, GuestsError, GuestsNeed>>
+  (options: Options & McpOff & GuestsOff): <A, E, R>(
+    routes: Layer.Layer<A, E, R>
+  ) => ReturnType<typeof withoutMcp<A, E, R, never, never, never>>
+  (options: Options & McpOff): <A, E, R>(
+    routes: Layer.Layer<A, E, R>
+  ) => ReturnType<typeof withoutMcp<A, E, R, Guests, GuestsError, GuestsNeed>>
+} = (options: Options) => (routes: Layer.Layer<any, any, any>): Layer.Layer<any, any, any> => {
+  const guestRoutes = (options.guests === true ? GuestRoutes.layer : Layer.empty) as unknown as Layer.Layer<
+    any,
+    any,
+    any
+  >
+  return options.mcp === undefined
+    ? withoutMcp(options, routes, guestRoutes)
+    : withMcp({ ...options, mcp: options.mcp }, routes, guestRoutes)
+}

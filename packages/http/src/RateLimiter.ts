@@ -3,7 +3,7 @@
  * and refills at `capacity` per `window` (default 1 minute). An address is *locked out* of a budget
  * while its bucket has less than one token: it gets 429 with `Retry-After` until a token is back.
  *
- * Two budgets, kept apart so that one cannot use up the other:
+ * Three budgets, kept apart so that one cannot use up the other:
  *
  * - `pairing`: bootstrap (pairing) codes. A token is *reserved* when the request arrives, before
  *   the code is looked at, so however many requests arrive in parallel at most `capacity` codes
@@ -11,6 +11,9 @@
  * - `token`: session cookies, bearer tokens, WebSocket tickets, MCP credentials. A token is taken
  *   when one is refused (a valid one never is, so junk from a shared address cannot lock a live
  *   session out); once none is left, a refused credential is answered 429 instead of 401.
+ * - `guest`: `POST /api/auth/guest-session`. Reserved like `pairing`, before the guest cookie is
+ *   looked at; given back when the answer is a guest found by its cookie (or nothing was looked
+ *   at), kept when a guest was created, a legacy token tried or a cookie not found.
  *
  * Addresses are grouped: an IPv4 address (or IPv4-mapped IPv6) is its own group, an IPv6 address
  * is grouped by its /64 (one host, one subnet: a client can pick any address in its /64).
@@ -26,7 +29,7 @@ import { Durations } from "@gatehouse-auth/core"
 import { Clock, Context, Duration, Effect, Layer, Result } from "effect"
 import { NetAddress } from "effect/net"
 
-export type Budget = "pairing" | "token"
+export type Budget = "pairing" | "token" | "guest"
 
 export interface RateLimiterShape {
   /**
@@ -88,7 +91,7 @@ const makeWith = (options: Options, windowMillis: number): RateLimiterShape => {
   /** Oldest charge first: a charge moves its bucket to the back. */
   const buckets = new Map<string, Bucket>()
   /** Shared by the new addresses that found the table full of locked-out buckets, per budget. */
-  const overflow: Record<Budget, Bucket | undefined> = { pairing: undefined, token: undefined }
+  const overflow: Record<Budget, Bucket | undefined> = { pairing: undefined, token: undefined, guest: undefined }
 
   const keyOf = (budget: Budget, address: string) => `${budget} ${addressGroup(address)}`
 

@@ -8,6 +8,7 @@ import {
   Admission,
   BootstrapCredentialService,
   Errors,
+  GuestSessionService,
   KeyringStore,
   McpSessionRegistry,
   ServerAuth,
@@ -108,6 +109,26 @@ const expected = {
     code: "service_unavailable",
     message: "The server is busy; try again shortly",
     headers: { "retry-after": "2" }
+  },
+  GuestRevoked: {
+    error: new GuestSessionService.GuestRevoked(),
+    status: 403,
+    code: "guest_revoked",
+    message: "This guest session has been revoked"
+  },
+  InvalidGuestToken: {
+    error: new GuestSessionService.InvalidGuestToken({ reason: "Unknown" }),
+    status: 401,
+    code: "invalid_credential",
+    message: "The guest token is not valid",
+    headers: challenge
+  },
+  ExpiredGuestToken: {
+    error: new GuestSessionService.ExpiredGuestToken(),
+    status: 401,
+    code: "expired_credential",
+    message: "The guest token has expired",
+    headers: challenge
   }
 } satisfies { readonly [Tag in AuthError.Mappable["_tag"]]: Expected & { readonly error: { readonly _tag: Tag } } }
 

@@ -5,6 +5,9 @@
 import { NodeHttpServer } from "@effect/platform-node"
 import {
   BootstrapCredentialService,
+  GuestPromotion,
+  GuestSessionService,
+  GuestStore,
   McpSessionRegistry,
   ServerAuth,
   ServerAuthPolicy,
@@ -71,6 +74,10 @@ export interface ServerOptions {
   readonly rateLimit?: { readonly capacity?: number } | undefined
   readonly denyByDefault?: boolean | undefined
   readonly publicRoutes?: HttpAuthLayer.Options["publicRoutes"]
+  /** The guest routes (the `GuestSessionService` is always there: pairing promotes a guest). */
+  readonly guests?: boolean | undefined
+  /** The application's promotion hook. */
+  readonly promotion?: GuestPromotion.GuestPromotionShape | undefined
   /** More application routes, served beside the hello routes. */
   readonly routes?: Layer.Layer<never, never, HttpRouter.HttpRouter | HttpAuth.HttpAuth> | undefined
 }
@@ -82,6 +89,16 @@ export const startServer = (options: ServerOptions = {}) =>
       Layer.provideMerge(BootstrapCredentialService.layerMemory.pipe(
         Layer.provideMerge(SessionCredentialService.layer().pipe(Layer.provideMerge(SessionStore.layerMemory)))
       )),
+      Layer.provideMerge(
+        GuestSessionService.layer().pipe(
+          Layer.provideMerge(GuestStore.layerMemory()),
+          Layer.provide(
+            options.promotion === undefined
+              ? Layer.empty
+              : Layer.succeed(GuestPromotion.GuestPromotion, options.promotion)
+          )
+        )
+      ),
       Layer.provideMerge(SigningKeyring.layer()),
       Layer.provideMerge(ServerSecretStore.layerMemory()),
       Layer.provideMerge(ServerAuthPolicy.layer({ host: "127.0.0.1", port, policy: options.policy }))
@@ -104,7 +121,7 @@ export const startServer = (options: ServerOptions = {}) =>
         host: "127.0.0.1"
       })
     const server = Layer.merge(HelloRoutes, options.routes ?? Layer.empty).pipe(
-      HttpAuthLayer.layer({ ...settings, mcp: true, disableListenLog: true }),
+      HttpAuthLayer.layer({ ...settings, mcp: true, guests: options.guests ?? false, disableListenLog: true }),
       Layer.provideMerge(core),
       Layer.provideMerge(McpSessionRegistry.layer({ endpoint: { host: "127.0.0.1", port } })),
       Layer.provide(listener)
@@ -116,6 +133,9 @@ export const startServer = (options: ServerOptions = {}) =>
       grants: Context.get(context, BootstrapCredentialService.BootstrapCredentialService),
       sessions: Context.get(context, SessionCredentialService.SessionCredentialService),
       sessionStore: Context.get(context, SessionStore.SessionStore),
+      guests: Context.get(context, GuestSessionService.GuestSessionService),
+      guestStore: Context.get(context, GuestStore.GuestStore),
+      keyring: Context.get(context, SigningKeyring.SigningKeyring),
       serverAuth: Context.get(context, ServerAuth.ServerAuth),
       guard: Context.get(context, WebSocketGuard.WebSocketGuard),
       mcp: Context.get(context, McpSessionRegistry.McpSessionRegistry)

@@ -12,6 +12,7 @@
 import {
   BootstrapCredentialService,
   Durations,
+  GuestSessionService,
   McpSessionRegistry,
   ServerAuth,
   ServerAuthPolicy,
@@ -130,6 +131,12 @@ export interface ServeOptions extends Options {
   readonly publicRoutes?: HttpAuthLayer.Options["publicRoutes"]
   /** The path of the application's MCP endpoint, which MCP credentials are minted for (default `/mcp`). */
   readonly mcpPath?: `/${string}` | undefined
+  /**
+   * The guest routes (`POST /api/auth/guest-session`, default `true`). Guests live in the same
+   * database as sessions; a `GuestPromotion` provided around this layer merges a guest into the
+   * session its browser pairs as. `false` leaves the routes out (a JSON 404).
+   */
+  readonly guests?: boolean | undefined
 }
 
 /** What the running server tells its caller. */
@@ -183,6 +190,7 @@ export const serve = (options: ServeOptions) => <A, E, R>(routes: Layer.Layer<A,
 
   const core = ServerAuth.layer({ applicationScopes: options.applicationScopes }).pipe(
     Layer.provideMerge(BootstrapCredentialService.layer.pipe(Layer.provideMerge(SessionCredentialService.layer()))),
+    Layer.provideMerge(GuestSessionService.layerConfig()),
     Layer.provideMerge(Stores.layer(options)),
     Layer.provideMerge(Layer.merge(policy, mcpRegistry))
   )
@@ -211,6 +219,7 @@ export const serve = (options: ServeOptions) => <A, E, R>(routes: Layer.Layer<A,
     HttpAuthLayer.layer({
       ...settings,
       mcp: true,
+      guests: options.guests ?? true,
       denyByDefault: options.denyByDefault ?? true,
       publicRoutes: options.publicRoutes,
       disableListenLog: true
@@ -234,6 +243,7 @@ export const services = (context: Context.Context<Services>) => ({
   info: Context.get(context, GatehouseServer),
   grants: Context.get(context, BootstrapCredentialService.BootstrapCredentialService),
   sessions: Context.get(context, SessionCredentialService.SessionCredentialService),
+  guests: Context.get(context, GuestSessionService.GuestSessionService),
   serverAuth: Context.get(context, ServerAuth.ServerAuth),
   guard: Context.get(context, WebSocketGuard.WebSocketGuard),
   mcp: Context.get(context, McpSessionRegistry.McpSessionRegistry),

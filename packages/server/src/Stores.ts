@@ -2,7 +2,7 @@
  * Where the reference server (and every `gatehouse` command) keeps its state. The ONE place that
  * picks store implementations:
  *
- * - pairing grants, sessions, used WebSocket tickets and the signing keyring: SQLite at
+ * - pairing grants, sessions, used WebSocket tickets, guests and the signing keyring: SQLite at
  *   `<stateDir>/gatehouse.db` by default, or PostgreSQL when a database URL is given (several
  *   instances on one database then behave as one);
  * - secrets: on disk, `<stateDir>/secrets/<name>.bin` (directory 0700, files 0600), or from
@@ -14,6 +14,7 @@
  */
 import {
   type GrantStore,
+  type GuestStore,
   type KeyringStore,
   OwnedPath,
   ServerSecretStore,
@@ -83,7 +84,7 @@ const stateDirectory = (stateDir: string, options: { readonly sqlite: boolean })
   }))
 
 /**
- * `GrantStore`, `SessionStore`, `KeyringStore`, `SigningKeyring` and `ServerSecretStore`.
+ * `GrantStore`, `SessionStore`, `KeyringStore`, `GuestStore`, `SigningKeyring` and `ServerSecretStore`.
  * Needs `FileSystem` and `Path`; fails with `DatabaseError` when the database cannot be used,
  * `StateDirectoryError` when the state directory cannot be created and `UnsafePathError` when a
  * path of the state is not ours (see `check`).
@@ -92,7 +93,7 @@ export const layer = (options: Options) => {
   const sqlite = options.databaseUrl === undefined
   const secrets = ServerSecretStore.layer({ stateDir: options.stateDir, hosted: options.hosted })
   const database: Layer.Layer<
-    GrantStore.GrantStore | SessionStore.SessionStore | KeyringStore.KeyringStore,
+    GrantStore.GrantStore | SessionStore.SessionStore | KeyringStore.KeyringStore | GuestStore.GuestStore,
     Layer.Error<ReturnType<typeof SqlStores.layerPg>>,
     Layer.Services<ReturnType<typeof SqlStores.layerPg>> | FileSystem.FileSystem | Path.Path
   > = options.databaseUrl !== undefined

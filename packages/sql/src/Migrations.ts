@@ -81,9 +81,26 @@ const grantCreatedBy = statements(
   `CREATE INDEX gatehouse_grants_created_by ON gatehouse_grants (created_by) WHERE created_by IS NOT NULL`
 )
 
+// Guests (GuestSessionService): only the keyed hash of the cookie, UNIQUE so that one cookie can
+// never name two guests (NULL, a legacy guest with no cookie yet, may repeat). Pruning reads
+// `last_seen_at`; the CLI's list reads newest first.
+const guests = statements(
+  `CREATE TABLE gatehouse_guests (
+    id TEXT PRIMARY KEY,
+    cookie_hash TEXT UNIQUE,
+    created_at BIGINT NOT NULL,
+    last_seen_at BIGINT NOT NULL,
+    revoked_at BIGINT,
+    migrated_at BIGINT
+  )`,
+  `CREATE INDEX gatehouse_guests_last_seen_at ON gatehouse_guests (last_seen_at)`,
+  `CREATE INDEX gatehouse_guests_created_at ON gatehouse_guests (created_at)`
+)
+
 export const loader = Migrator.fromRecord({
   "1_initial": initial,
-  "2_grant_created_by": grantCreatedBy
+  "2_grant_created_by": grantCreatedBy,
+  "3_guests": guests
 })
 
 const migrate = Migrator.make({})

@@ -41,3 +41,5 @@ export const grantId = (value: unknown): Ids.GrantId => Ids.GrantId.make(text(va
 
 export const optionalSessionId = (value: unknown): Ids.SessionId | undefined =>
   value === null || value === undefined ? undefined : sessionId(value)
+
+export const guestId = (value: unknown): Ids.GuestId => Ids.GuestId.make(text(value))

@@ -1,6 +1,6 @@
 /**
- * Every store Gatehouse keeps in SQL, in one layer: `GrantStore`, `SessionStore` and
- * `KeyringStore`. Give them to the core services:
+ * Every store Gatehouse keeps in SQL, in one layer: `GrantStore`, `SessionStore`,
+ * `KeyringStore` and `GuestStore`. Give them to the core services:
  *
  * ```ts
  * const stores = SqlStores.layerSqlite({ filename: ".gatehouse/gatehouse.db" })
@@ -17,12 +17,13 @@
 import { Layer } from "effect"
 import * as Database from "./Database.ts"
 import * as SqlGrantStore from "./SqlGrantStore.ts"
+import * as SqlGuestStore from "./SqlGuestStore.ts"
 import * as SqlKeyringStore from "./SqlKeyringStore.ts"
 import * as SqlSessionStore from "./SqlSessionStore.ts"
 
 /** The stores over the `SqlClient` in context (migrated: see `Database`). */
 export const layer = (options: SqlSessionStore.Options = {}) =>
-  Layer.mergeAll(SqlGrantStore.layer(), SqlSessionStore.layer(options), SqlKeyringStore.layer())
+  Layer.mergeAll(SqlGrantStore.layer(), SqlSessionStore.layer(options), SqlKeyringStore.layer(), SqlGuestStore.layer())
 
 /** The stores over a SQLite file (created and migrated); also provides its `SqlClient`. */
 export const layerSqlite = (options: Database.SqliteOptions & SqlSessionStore.Options) =>

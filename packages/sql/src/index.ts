@@ -12,6 +12,9 @@ export * as Migrations from "./Migrations.ts"
 /** `GrantStore` over SQL: the atomic consume is one conditional `UPDATE ... RETURNING`. */
 export * as SqlGrantStore from "./SqlGrantStore.ts"
 
+/** `GuestStore` over SQL: guests by their cookie's keyed hash; one-winner inserts, binds and revokes. */
+export * as SqlGuestStore from "./SqlGuestStore.ts"
+
 /** Gatehouse's own `SqlClient` over `node:sqlite` (no native addon), with direct reads for the hot path. */
 export * as SqliteClient from "./SqliteClient.ts"
 

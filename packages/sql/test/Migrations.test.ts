@@ -12,6 +12,7 @@ import { fixture, raceProcesses } from "./helpers/processes.ts"
 import { tempDatabaseFile } from "./helpers/sqlite.ts"
 
 const tables = [
+  "gatehouse_guests",
   "gatehouse_grants",
   "gatehouse_migrations",
   "gatehouse_sessions",
@@ -33,7 +34,7 @@ const behaviours = (
     Effect.gen(function*() {
       const database = yield* target
       const first = yield* Migrations.run.pipe(Effect.provide(client(database)))
-      assert.deepStrictEqual(first, [[1, "initial"], [2, "grant_created_by"]])
+      assert.deepStrictEqual(first, [[1, "initial"], [2, "grant_created_by"], [3, "guests"]])
       const second = yield* Migrations.run.pipe(Effect.provide(client(database)))
       assert.deepStrictEqual(second, [])
     }))
@@ -58,7 +59,7 @@ const behaviours = (
         assert.strictEqual(reports.length, 4)
         assert.deepStrictEqual(
           reports.map((report) => report.applied.length).sort(),
-          [0, 0, 0, 2]
+          [0, 0, 0, 3]
         )
         for (const report of reports) assert.includeMembers([...report.tables], tables)
       }),

@@ -1,6 +1,6 @@
 /**
  * The store conformance suite: one behaviour suite for every implementation of the core store
- * interfaces (`GrantStore`, `SessionStore`, `KeyringStore`). This repository runs it unchanged
+ * interfaces (`GrantStore`, `SessionStore`, `KeyringStore`, `GuestStore`). This repository runs it unchanged
  * against the core's memory layers, SQLite and PostgreSQL; run it against a store of your own to
  * check that it behaves as the core relies on (atomic consumes, expiry and revocation, single-use
  * ticket ids, ordering, exact round trips).
@@ -11,9 +11,9 @@
  * import { StoreConformance } from "@gatehouse-auth/testing"
  * import { Layer } from "effect"
  *
- * // All three stores of a backend, fresh and empty for every test:
+ * // All four stores of a backend, fresh and empty for every test:
  * StoreConformance.run("my backend", () =>
- *   Layer.mergeAll(MyGrantStore.layer, MySessionStore.layer, MyKeyringStore.layer))
+ *   Layer.mergeAll(MyGrantStore.layer, MySessionStore.layer, MyKeyringStore.layer, MyGuestStore.layer))
  * // or a single store:
  * StoreConformance.sessionStore("my session store", () => MySessionStore.layer)
  * ```
@@ -30,15 +30,19 @@
  * - A layer that fails to build fails the test (as a defect) with its error.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { GrantStore, Ids, KeyringStore, SessionStore } from "@gatehouse-auth/core"
+import { GrantStore, GuestStore, Ids, KeyringStore, SessionStore } from "@gatehouse-auth/core"
 import { Context, Effect, Layer, Option, Redacted } from "effect"
 import * as fc from "fast-check"
 
-/** The three store services; `run` needs a layer of all of them. */
-export type Stores = GrantStore.GrantStore | SessionStore.SessionStore | KeyringStore.KeyringStore
+/** The four store services; `run` needs a layer of all of them. */
+export type Stores =
+  | GrantStore.GrantStore
+  | SessionStore.SessionStore
+  | KeyringStore.KeyringStore
+  | GuestStore.GuestStore
 
 /** The store interfaces the suite covers, one group of tests each. */
-export type Store = "GrantStore" | "SessionStore" | "KeyringStore"
+export type Store = "GrantStore" | "SessionStore" | "KeyringStore" | "GuestStore"
 
 export interface Options {
   /**
@@ -61,6 +65,9 @@ const build = (makeStores: () => Layer.Layer<never, unknown>) =>
       },
       get keyring() {
         return Context.getUnsafe(context, KeyringStore.KeyringStore)
+      },
+      get guests() {
+        return Context.getUnsafe(context, GuestStore.GuestStore)
       }
     }
   })
@@ -94,6 +101,16 @@ const session = (overrides: Partial<SessionStore.SessionRecord> = {}): SessionSt
   createdAt: 1_000,
   lastSeenAt: 1_000,
   client: { label: "Ada's phone", deviceType: "mobile", os: "Android", browser: "Chrome", ip: "127.0.0.1" },
+  ...overrides
+})
+
+const guest = (overrides: Partial<GuestStore.GuestRecord> = {}): GuestStore.GuestRecord => ({
+  id: Ids.GuestId.make(unique("guest_")),
+  cookieHash: unique("c"),
+  createdAt: 1_000,
+  lastSeenAt: 1_000,
+  revokedAt: undefined,
+  migratedAt: undefined,
   ...overrides
 })
 
@@ -537,16 +554,116 @@ const conformance = (
           assert.deepStrictEqual(Option.getOrThrow(yield* keyring.load).map(plainKey), [plainKey(b)])
         }))
     })
+
+    group("GuestStore", () => {
+      it.effect("insert then get and findByCookieHash return the guest exactly; unknown ones find nothing", () =>
+        Effect.gen(function*() {
+          const { guests } = yield* stores
+          const full = guest({ revokedAt: 5_000, migratedAt: 4_000, lastSeenAt: 6_000 })
+          const legacy = guest({ cookieHash: undefined })
+          assert.isTrue(yield* guests.insert(full))
+          assert.isTrue(yield* guests.insert(legacy))
+          assert.deepStrictEqual(Option.getOrThrow(yield* guests.get(full.id)), full)
+          assert.deepStrictEqual(Option.getOrThrow(yield* guests.findByCookieHash(full.cookieHash!)), full)
+          assert.deepStrictEqual(Option.getOrThrow(yield* guests.get(legacy.id)), legacy)
+          assert.isTrue(Option.isNone(yield* guests.get(Ids.GuestId.make("guest_missing"))))
+          assert.isTrue(Option.isNone(yield* guests.findByCookieHash("no-such-hash")))
+        }))
+
+      it.effect("insert refuses a taken id or a taken cookie hash, and keeps the first record", () =>
+        Effect.gen(function*() {
+          const { guests } = yield* stores
+          const original = guest()
+          assert.isTrue(yield* guests.insert(original))
+          assert.isFalse(yield* guests.insert(guest({ id: original.id })))
+          assert.isFalse(yield* guests.insert(guest({ cookieHash: original.cookieHash })))
+          // Guests without a cookie (legacy) do not collide with each other.
+          assert.isTrue(yield* guests.insert(guest({ cookieHash: undefined })))
+          assert.isTrue(yield* guests.insert(guest({ cookieHash: undefined })))
+          assert.deepStrictEqual(Option.getOrThrow(yield* guests.get(original.id)), original)
+          assert.strictEqual((yield* guests.list(10)).length, 3)
+        }))
+
+      it.effect("200 concurrent inserts of one id: exactly one goes in", () =>
+        Effect.gen(function*() {
+          const { guests } = yield* stores
+          const id = Ids.GuestId.make(unique("guest_"))
+          const results = yield* Effect.all(
+            Array.from({ length: 200 }, () => guests.insert(guest({ id }))),
+            { concurrency: "unbounded" }
+          )
+          assert.strictEqual(results.filter(Boolean).length, 1)
+        }))
+
+      it.effect("bindCookie binds a guest without a cookie once, under 200 concurrent binds", () =>
+        Effect.gen(function*() {
+          const { guests } = yield* stores
+          const legacy = guest({ cookieHash: undefined })
+          yield* guests.insert(legacy)
+          const hashes = Array.from({ length: 200 }, (_, i) => `bind-${i}-${unique("h")}`)
+          const results = yield* Effect.all(hashes.map((hash) => guests.bindCookie(legacy.id, hash, 7_000)), {
+            concurrency: "unbounded"
+          })
+          assert.strictEqual(results.filter(Boolean).length, 1)
+          const winner = hashes[results.indexOf(true)]!
+          const bound = Option.getOrThrow(yield* guests.findByCookieHash(winner))
+          assert.deepStrictEqual(bound, { ...legacy, cookieHash: winner, migratedAt: 7_000, lastSeenAt: 7_000 })
+          // A bound guest, a revoked one and a missing one are never bound.
+          assert.isFalse(yield* guests.bindCookie(legacy.id, "another", 8_000))
+          const revoked = guest({ cookieHash: undefined, revokedAt: 2_000 })
+          yield* guests.insert(revoked)
+          assert.isFalse(yield* guests.bindCookie(revoked.id, "yet-another", 8_000))
+          assert.isFalse(yield* guests.bindCookie(Ids.GuestId.make("guest_missing"), "x", 8_000))
+        }))
+
+      it.effect("touch moves lastSeenAt forward only; revoke answers true once", () =>
+        Effect.gen(function*() {
+          const { guests } = yield* stores
+          const g = guest({ lastSeenAt: 5_000 })
+          yield* guests.insert(g)
+          yield* guests.touch(g.id, 4_000)
+          assert.strictEqual(Option.getOrThrow(yield* guests.get(g.id)).lastSeenAt, 5_000)
+          yield* guests.touch(g.id, 9_000)
+          assert.strictEqual(Option.getOrThrow(yield* guests.get(g.id)).lastSeenAt, 9_000)
+          const revokes = yield* Effect.all(Array.from({ length: 50 }, () => guests.revoke(g.id, 10_000)), {
+            concurrency: "unbounded"
+          })
+          assert.strictEqual(revokes.filter(Boolean).length, 1)
+          assert.strictEqual(Option.getOrThrow(yield* guests.findByCookieHash(g.cookieHash!)).revokedAt, 10_000)
+        }))
+
+      it.effect("list is newest first and bounded by its limit; prune deletes those last seen at or before", () =>
+        Effect.gen(function*() {
+          const { guests } = yield* stores
+          const old = guest({ createdAt: 1_000, lastSeenAt: 2_000 })
+          const middle = guest({ createdAt: 2_000, lastSeenAt: 3_000, revokedAt: 2_500 })
+          const recent = guest({ createdAt: 3_000, lastSeenAt: 9_000 })
+          for (const g of [middle, old, recent]) yield* guests.insert(g)
+          assert.deepStrictEqual((yield* guests.list(10)).map((g) => g.id), [recent.id, middle.id, old.id])
+          assert.deepStrictEqual((yield* guests.list(2)).map((g) => g.id), [recent.id, middle.id])
+          assert.strictEqual(yield* guests.prune(3_000), 2)
+          assert.deepStrictEqual((yield* guests.list(10)).map((g) => g.id), [recent.id])
+          assert.isTrue(Option.isNone(yield* guests.findByCookieHash(old.cookieHash!)))
+          assert.strictEqual(yield* guests.prune(3_000), 0)
+        }))
+    })
   })
 }
 
 /**
- * Registers the whole suite, `store conformance: <name>`, with a `GrantStore`, a `SessionStore`
- * and a `KeyringStore` group. `makeStores` is called once per test and must return a layer of
+ * Registers the whole suite, `store conformance: <name>`, with a `GrantStore`, a `SessionStore`,
+ * a `KeyringStore` and a `GuestStore` group. `makeStores` is called once per test and must return a layer of
  * fresh, empty stores (it may provide more services; they are ignored).
  */
 export const run = (name: string, makeStores: () => Layer.Layer<Stores, unknown>, options: Options = {}): void =>
-  conformance(name, ["GrantStore", "SessionStore", "KeyringStore"], makeStores, options)
+  conformance(name, ["GrantStore", "SessionStore", "KeyringStore", "GuestStore"], makeStores, options)
+
+/** Registers the `GuestStore` tests alone, for a layer of a fresh, empty `GuestStore` per test. */
+export const guestStore = (
+  name: string,
+  makeStore: () => Layer.Layer<GuestStore.GuestStore, unknown>,
+  options: Options = {}
+): void => conformance(name, ["GuestStore"], makeStore, options)
 
 /** Registers the `GrantStore` tests alone, for a layer of a fresh, empty `GrantStore` per test. */
 export const grantStore = (
