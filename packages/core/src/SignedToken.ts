@@ -7,18 +7,20 @@ import { Effect, Redacted } from "effect"
 import * as SessionToken from "./SessionToken.ts"
 import type { SigningKeyringShape } from "./SigningKeyring.ts"
 
-/** `claims` signed with the keyring's current key, as a `Redacted` labelled `<kind>-token`. */
+/**
+ * `claims` signed with the keyring's current key (the `kid` in the token is the key that signed
+ * it), as a `Redacted` labelled `<kind>-token`. Synchronous: the key is already in memory.
+ */
+export const signUnsafe = (keyring: SigningKeyringShape, claims: SessionToken.Claims): Redacted.Redacted<string> => {
+  const signed = keyring.signUnsafe((kid) => SessionToken.signingInput(kid, claims))
+  return Redacted.make(SessionToken.assemble(signed.data, signed.signature), { label: `${claims.kind}-token` })
+}
+
+/** `signUnsafe` as an Effect. */
 export const sign = (
   keyring: SigningKeyringShape,
   claims: SessionToken.Claims
-): Effect.Effect<Redacted.Redacted<string>> =>
-  Effect.flatMap(keyring.current, (key) => {
-    const input = SessionToken.signingInput(key.kid, claims)
-    return Effect.map(
-      keyring.sign(input),
-      ({ signature }) => Redacted.make(SessionToken.assemble(input, signature), { label: `${claims.kind}-token` })
-    )
-  })
+): Effect.Effect<Redacted.Redacted<string>> => Effect.sync(() => signUnsafe(keyring, claims))
 
 /**
  * The claims of a well-formed token whose signature a key of the keyring (loaded, or found by a

@@ -1,5 +1,5 @@
 /**
- * What the `gatehouse pair | sessions | keys | mcp` commands do: they open the same state as a
+ * What the `gatehouse pair | sessions | guests | keys | mcp` commands do: they open the same state as a
  * running server (the SQLite file in the state directory, or the PostgreSQL database) and act on it
  * directly. A running server sees the result on its next request: it reads every session from the
  * store on each request (so a revoked session is refused at once, and its sockets close and its MCP
@@ -14,13 +14,14 @@ import {
   BootstrapCredentialService,
   Crockford,
   Durations,
+  GuestStore,
   Ids,
   Scopes,
   SessionCredentialService,
   SigningKeyring
 } from "@gatehouse-auth/core"
 import { AuthApi } from "@gatehouse-auth/http"
-import { Console, Context, Duration, Effect, Layer, Option, Redacted, Schema } from "effect"
+import { Clock, Console, Context, Duration, Effect, Layer, Option, Redacted, Schema } from "effect"
 import { CliError } from "effect/cli"
 import * as HelloRoutes from "./HelloRoutes.ts"
 import * as Serve from "./Serve.ts"
@@ -44,6 +45,7 @@ const withState = <A, E, R>(
       | BootstrapCredentialService.BootstrapCredentialService
       | SessionCredentialService.SessionCredentialService
       | SigningKeyring.SigningKeyring
+      | GuestStore.GuestStore
     >
   ) => Effect.Effect<A, E, R>,
   sessionOptions: SessionCredentialService.Options = {}
@@ -217,6 +219,45 @@ export const revokeOthers = (input: StateInput & { readonly keep: string }) =>
       }
       const count = yield* sessions.revokeAllExcept(keep.value)
       yield* Console.log(`Revoked ${count} session${count === 1 ? "" : "s"}; kept ${input.keep}.`)
+    }))
+
+/** Most guests `gatehouse guests list` prints (newest first). */
+const guestListLimit = 200
+
+/**
+ * `gatehouse guests list`: the newest guests, with when they were last seen and whether they are
+ * revoked. Never a cookie (the store holds only its keyed hash, and that is not printed either).
+ * The store is read directly: listing and revoking by id need no pepper, so these commands work
+ * in hosted mode without the guest pepper's variable.
+ */
+export const listGuests = (input: StateInput) =>
+  withState(input, (services) =>
+    Effect.gen(function*() {
+      const guests = yield* Context.get(services, GuestStore.GuestStore).list(guestListLimit + 1)
+      if (guests.length === 0) return yield* Console.log("No guests.")
+      const rows = guests.slice(0, guestListLimit).map((guest) =>
+        [
+          guest.id,
+          time(guest.createdAt),
+          time(guest.lastSeenAt),
+          guest.revokedAt === undefined ? "live" : `revoked ${time(guest.revokedAt)}`
+        ].map(Terminal.escape)
+      )
+      yield* Console.log(table(["ID", "CREATED", "LAST SEEN", "STATE"], rows))
+      if (guests.length > guestListLimit) yield* Console.log(`(the newest ${guestListLimit} are shown)`)
+    }))
+
+/** `gatehouse guests revoke <id>`: its cookie and tokens stop working; an unknown id is an error. */
+export const revokeGuest = (input: StateInput & { readonly id: string }) =>
+  withState(input, (services) =>
+    Effect.gen(function*() {
+      const store = Context.get(services, GuestStore.GuestStore)
+      const id = Ids.GuestId.makeOption(input.id)
+      const now = yield* Clock.currentTimeMillis
+      if (Option.isNone(id) || !(yield* store.revoke(id.value, now))) {
+        return yield* usage(`No live guest ${input.id} (see gatehouse guests list)`)
+      }
+      yield* Console.log(`Revoked guest ${Terminal.escape(input.id)}.`)
     }))
 
 /** `gatehouse keys rotate`: tokens signed before stay valid until they expire. */

@@ -155,6 +155,19 @@ export const sessions = Command.make("sessions").pipe(
   Command.withSubcommands([sessionsList, sessionsRevoke, sessionsRevokeOthers])
 )
 
+const guestsList = Command.make("list", state, Admin.listGuests).pipe(
+  Command.withDescription("List the newest guests (ids, dates, revoked or not; never cookies).")
+)
+const guestsRevoke = Command.make("revoke", {
+  ...state,
+  id: Argument.String("id").pipe(Argument.withDescription("The guest id (from gatehouse guests list)."))
+}, Admin.revokeGuest).pipe(Command.withDescription("Revoke one guest: its cookie and tokens stop working."))
+
+export const guests = Command.make("guests").pipe(
+  Command.withDescription("List and revoke guests (visitors who have not paired)."),
+  Command.withSubcommands([guestsList, guestsRevoke])
+)
+
 const keysRotate = Command.make("rotate", state, Admin.rotateKeys).pipe(
   Command.withDescription("Start signing with a new key; tokens signed before stay valid.")
 )
@@ -184,7 +197,7 @@ export const keys = Command.make("keys").pipe(
 
 export const gatehouse = Command.make("gatehouse").pipe(
   Command.withDescription("Gatehouse: authentication for local-first servers."),
-  Command.withSubcommands([serve, pair, sessions, keys, mcp])
+  Command.withSubcommands([serve, pair, sessions, guests, keys, mcp])
 )
 
 /** The whole CLI; reads the arguments from `Stdio` (process.argv on Node). */
