@@ -452,7 +452,9 @@ export const createGuestClient = (options: GuestClientOptions = {}): GuestClient
 
   const readLegacy = (): string | undefined => {
     try {
-      return storage?.getItem(key) || undefined
+      const value = storage?.getItem(key)
+      // Longer than any token: the server would refuse the whole request (400), every time.
+      return value && value.length <= 4096 ? value : undefined
     } catch {
       return undefined
     }
@@ -488,6 +490,8 @@ export const createGuestClient = (options: GuestClientOptions = {}): GuestClient
     if (!response.ok) {
       const error = await GatehouseClientError.fromResponse(response)
       if (response.status === 429) blockedUntil = Date.now() + (error.retryAfterSeconds ?? 1) * 1000
+      // The guest is over: a token kept here would still be offered to the app.
+      if (error.code === "guest_revoked" && startedIn === generation) current = undefined
       throw error
     }
     let guest: GuestSession | undefined

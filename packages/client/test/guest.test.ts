@@ -106,6 +106,26 @@ describe("getToken and getExisting", () => {
   })
 })
 
+describe("a revoked guest", () => {
+  it("is forgotten on 403 guest_revoked: the next call asks again", async () => {
+    // Naive: the token cached before stays on offer until it expires.
+    const { server, client } = setup()
+    const first = client.getToken()
+    await server.call(0).respond(200, guest("g1"))
+    await first
+    await advance(day - 4 * 60_000)
+    const refused = client.getToken().catch((error: unknown) => error)
+    await server.call(1).respond(403, {
+      error: { code: "guest_revoked", message: "This guest session has been revoked" }
+    })
+    assert.deepInclude(await refused, { code: "guest_revoked" })
+    const existing = client.getExisting()
+    assert.strictEqual(server.calls.length, 3)
+    await server.call(2).respond(204)
+    assert.isUndefined(await existing)
+  })
+})
+
 describe("late answers", () => {
   it("clear() while a request is in flight: its late answer is dropped", async () => {
     // Naive: the answer is stored when it comes, bringing the cleared guest back.
@@ -211,6 +231,15 @@ describe("the legacy token", () => {
     await server.call(1).respond(200, guest("g1"))
     await Promise.all([created, looked])
     assert.isFalse(storage.items.has(defaultLegacyStorageKey))
+  })
+
+  it("is not sent when it is longer than any token (the server would refuse every request)", async () => {
+    const { server, client, storage } = setup(memoryStorage({ [defaultLegacyStorageKey]: "x".repeat(5000) }))
+    const got = client.getToken()
+    assert.deepStrictEqual(server.call(0).body, { mode: "lookup_or_create" })
+    await server.call(0).respond(200, guest("g1"))
+    await got
+    assert.isTrue(storage.items.has(defaultLegacyStorageKey), "left alone: the client only deletes what it sent")
   })
 
   it("comes from localStorage by default, under the key given", async () => {
