@@ -48,12 +48,12 @@ describe("gatehouse serve", () => {
       assert.strictEqual(sessions.status, 200)
       assert.strictEqual((yield* bearerBootstrap(pairing.origin, pairing.token)).status, 401)
 
-      // State is in the state directory: the SQLite database and the key that wraps the signing
-      // keys stored in it; directories 0700, files 0600.
+      // State is in the state directory: the SQLite database, the key that wraps the signing keys
+      // stored in it and the guest pepper; directories 0700, files 0600.
       assert.strictEqual(Fs.statSync(stateDir).mode & 0o777, 0o700)
       const secrets = Path.join(stateDir, "secrets")
       assert.strictEqual(Fs.statSync(secrets).mode & 0o777, 0o700)
-      assert.deepStrictEqual(Fs.readdirSync(secrets), ["keyring-wrapping-key.bin"])
+      assert.deepStrictEqual(Fs.readdirSync(secrets).sort(), ["guest-session-pepper.bin", "keyring-wrapping-key.bin"])
       assert.include(Fs.readdirSync(stateDir), "gatehouse.db")
       for (const dir of [stateDir, secrets]) {
         for (const file of Fs.readdirSync(dir)) {
@@ -191,6 +191,15 @@ describe("gatehouse serve", () => {
         assert.include(hosted.stderr(), "Set GATEHOUSE_SECRET_KEYRING_WRAPPING_KEY")
         assert.notMatch(hosted.stderr(), /^\s+at /m, "no stack trace")
         assert.isFalse(Fs.existsSync(Path.join(stateDir, "secrets", "keyring-wrapping-key.bin")), "nothing generated")
+        // With the wrapping key but not the guest pepper: the same, naming the pepper's variable.
+        const elsewhere = yield* tempDirectory
+        const noPepper = yield* serve(["--port", "0", "--state-dir", elsewhere, "--hosted"], {
+          env: { GATEHOUSE_SECRET_KEYRING_WRAPPING_KEY: Buffer.alloc(32, 7).toString("base64url") }
+        })
+        assert.strictEqual((yield* exited(noPepper)).code, 1)
+        assert.include(noPepper.stderr(), "GATEHOUSE_SECRET_GUEST_SESSION_PEPPER")
+        assert.notMatch(noPepper.stderr(), /^\s+at /m, "no stack trace")
+        assert.isFalse(Fs.existsSync(Path.join(elsewhere, "secrets", "guest-session-pepper.bin")), "nothing generated")
 
         // A state directory whose keys were wrapped with its own key, started with another one.
         const first = yield* serve(["--port", "0", "--state-dir", stateDir])
