@@ -4,6 +4,7 @@
  * on: a route added without a guard answers 401 until a session comes with the request.
  */
 import { assert, describe, it } from "@effect/vitest"
+import { GuestPromotion } from "@gatehouse-auth/core"
 import { HttpAuth } from "@gatehouse-auth/http"
 import { tempDirectory } from "@gatehouse-auth/testing/support"
 import { Effect, Layer, Redacted } from "effect"
@@ -83,5 +84,37 @@ describe("GatehouseServer.serve", () => {
     Effect.gen(function*() {
       const server = yield* start({ denyByDefault: false })
       assert.strictEqual((yield* request(`${server.info.baseUrl}/attachments/7`)).status, 200)
+    }))
+
+  it.live("a GuestPromotion provided around serve merges the guest of a browser that pairs; guests: false has no route", () =>
+    Effect.gen(function*() {
+      const merged: Array<string> = []
+      const stateDir = yield* tempDirectory
+      const context = yield* Layer.build(
+        AppRoutes.pipe(
+          GatehouseServer.serve({ host: "127.0.0.1", port: 0, stateDir, applicationScopes: ["read:notes"] }),
+          Layer.provide(Layer.succeed(
+            GuestPromotion.GuestPromotion,
+            GuestPromotion.GuestPromotion.of({ merge: (guestId) => Effect.sync(() => merged.push(guestId)) })
+          ))
+        )
+      )
+      const server = GatehouseServer.services(context)
+      const origin = server.info.baseUrl
+      const guest = yield* request(`${origin}/api/auth/guest-session`, { method: "POST", body: {} })
+      assert.strictEqual(guest.status, 200, guest.text)
+      const cookie = guest.setCookies.find((line) => line.startsWith("gatehouse_guest_"))!.split(";")[0]!
+      const issued = yield* server.grants.issue({ subject: "me", scopes: ["read:notes"] })
+      const paired = yield* request(`${origin}/api/auth/bootstrap`, {
+        method: "POST",
+        body: { credential: Redacted.value(issued.credential) },
+        headers: { cookie }
+      })
+      assert.strictEqual(paired.status, 200, paired.text)
+      assert.deepStrictEqual(merged, [guest.json.guestId])
+
+      const off = yield* start({ guests: false })
+      const missing = yield* request(`${off.info.baseUrl}/api/auth/guest-session`, { method: "POST", body: {} })
+      assert.strictEqual(missing.status, 404)
     }))
 })
