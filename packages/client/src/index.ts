@@ -169,6 +169,17 @@ const httpBase = (baseUrl: string | undefined): string => {
   return url.origin + url.pathname.replace(/\/+$/, "")
 }
 
+/** The JSON body of a response, or an `invalid_response` error when it is not JSON. */
+const readJson = async <A>(response: ResponseLike): Promise<A> => {
+  try {
+    return await response.json() as A
+  } catch (cause) {
+    throw new GatehouseClientError("invalid_response", "The server's answer is not JSON", response.status, undefined, {
+      cause
+    })
+  }
+}
+
 const makeHttp = (options: ClientOptions) => {
   const base = httpBase(options.baseUrl)
   const doFetch: FetchLike = (url, init) => {
@@ -200,20 +211,7 @@ const makeHttp = (options: ClientOptions) => {
   const json = async <A>(method: string, path: string, body?: unknown): Promise<A> => {
     const response = await send(method, path, body)
     if (!response.ok) throw await GatehouseClientError.fromResponse(response)
-    if (response.status === 204) return undefined as A
-    try {
-      return await response.json() as A
-    } catch (cause) {
-      throw new GatehouseClientError(
-        "invalid_response",
-        "The server's answer is not JSON",
-        response.status,
-        undefined,
-        {
-          cause
-        }
-      )
-    }
+    return response.status === 204 ? undefined as A : readJson<A>(response)
   }
   return { base, send, json }
 }
@@ -500,19 +498,7 @@ export const createGuestClient = (options: GuestClientOptions = {}): GuestClient
         throw new GatehouseClientError("invalid_response", "The server made no guest", response.status)
       }
     } else {
-      try {
-        guest = await response.json() as GuestSession
-      } catch (cause) {
-        throw new GatehouseClientError(
-          "invalid_response",
-          "The server's answer is not JSON",
-          response.status,
-          undefined,
-          {
-            cause
-          }
-        )
-      }
+      guest = await readJson<GuestSession>(response)
     }
     // 200, or 204 to lookup_only: the server has answered for the legacy token.
     if (legacyToken !== undefined) dropLegacy(legacyToken)

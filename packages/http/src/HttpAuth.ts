@@ -131,37 +131,40 @@ export const make = Effect.gen(function*() {
   /** A 401 for a credential that was presented and refused (presenting nothing is no guess). */
   const isRefused = (error: AuthError.HttpAuthError) => error.status === 401 && error.code !== "missing_credential"
 
-  const pairingAttempt = <A, E extends AuthError.Mappable, R>(effect: Effect.Effect<A, E, R>) =>
+  /**
+   * Reserves a token of `budget` for the client's address (429 when none is left), runs `effect`
+   * through the unauthenticated gate, and gives the token back unless the answer spent it. An
+   * interrupted or defective attempt keeps its token: only an answer gives it back.
+   */
+  const budgeted = <A, E extends AuthError.Mappable, R>(
+    budget: "pairing" | "guest",
+    effect: Effect.Effect<A, E, R>,
+    spent: {
+      readonly onSuccess: (result: A) => boolean
+      readonly onFailure: (error: AuthError.HttpAuthError) => boolean
+    }
+  ) =>
     Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
       const address = RequestInfo.clientAddress(request)
-      const refund = limiter.refund("pairing", address)
-      return Effect.flatMap(limiter.reserve("pairing", address), (wait) =>
+      const refund = limiter.refund(budget, address)
+      return Effect.flatMap(limiter.reserve(budget, address), (wait) =>
         wait > 0
           ? Effect.fail(AuthError.rateLimited(wait))
           : unauthenticated.run(effect).pipe(
             Effect.mapError(AuthError.fromCoreError),
-            // An interrupted or defective attempt keeps its token: only an answer gives it back.
-            Effect.tap(() => refund),
-            Effect.tapError((error) => isRefused(error) ? Effect.void : refund)
+            Effect.tap((result) => spent.onSuccess(result) ? Effect.void : refund),
+            Effect.tapError((error) => spent.onFailure(error) ? Effect.void : refund)
           ))
     })
+
+  // A refused code keeps its token; an accepted one, or none evaluated (a 503), gives it back.
+  const pairingAttempt = <A, E extends AuthError.Mappable, R>(effect: Effect.Effect<A, E, R>) =>
+    budgeted("pairing", effect, { onSuccess: () => false, onFailure: isRefused })
 
   const guestAttempt = <A, E extends AuthError.Mappable, R>(
     effect: Effect.Effect<A, E, R>,
     spent: (result: A) => boolean
-  ) =>
-    Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
-      const address = RequestInfo.clientAddress(request)
-      const refund = limiter.refund("guest", address)
-      return Effect.flatMap(limiter.reserve("guest", address), (wait) =>
-        wait > 0
-          ? Effect.fail(AuthError.rateLimited(wait))
-          : unauthenticated.run(effect).pipe(
-            Effect.mapError(AuthError.fromCoreError),
-            Effect.tap((result) => spent(result) ? Effect.void : refund),
-            Effect.tapError(() => refund)
-          ))
-    })
+  ) => budgeted("guest", effect, { onSuccess: spent, onFailure: () => false })
 
   const failCredential = (error: AuthError.HttpAuthError) =>
     Effect.flatMap(
