@@ -11,9 +11,9 @@ import { assert, describe, it } from "@effect/vitest"
 import { Ids, SignedToken, SigningKeyring } from "@gatehouse-auth/core"
 import { tempDirectory } from "@gatehouse-auth/testing/support"
 import { Effect, Layer, Redacted } from "effect"
-import * as Fs from "node:fs"
-import { type Browser, chromium, type Page } from "playwright-core"
+import type { Browser, Page } from "playwright-core"
 import * as Stores from "../src/Stores.ts"
+import { launch, noteIfSkipped, skipped, timeout } from "./chromium.ts"
 import { pairingUrl, serve } from "./helpers.ts"
 
 // Names that exist inside the page: page.evaluate callbacks run there, not in Node.
@@ -21,20 +21,7 @@ declare const localStorage: { getItem(key: string): string | null; setItem(key: 
 declare const sessionStorage: { length: number; key(index: number): string | null; getItem(key: string): string | null }
 declare const document: { cookie: string }
 
-const executablePath = "/usr/bin/chromium"
-const available = Fs.existsSync(executablePath)
-const inCi = process.env.CI === "true" || process.env.CI === "1"
-if (!available && !inCi) {
-  console.warn(`Skipping the client browser tests: ${executablePath} not found (apt-get install chromium).`)
-}
-
-const args = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
-const timeout = 15_000
-
-const launch = Effect.acquireRelease(
-  Effect.promise(() => chromium.launch({ executablePath, args, timeout: 30_000 })),
-  (browser) => Effect.promise(() => browser.close())
-)
+noteIfSkipped("the client browser tests")
 
 /** A fresh context (a device of its own) recording its requests, WebSockets and page errors. */
 const device = (browser: Browser) =>
@@ -101,7 +88,7 @@ const guestCookies = (page: Page) =>
     Effect.map((cookies) => cookies.filter((cookie) => cookie.name.startsWith("gatehouse_guest")))
   )
 
-describe.skipIf(!available && !inCi)("@gatehouse-auth/client in Chromium", () => {
+describe.skipIf(skipped)("@gatehouse-auth/client in Chromium", () => {
   it.live("the page loads the client under its CSP, pairs through it and opens /ws through openSocket", () =>
     Effect.gen(function*() {
       const served = yield* serve(["--port", "0", "--state-dir", yield* tempDirectory])

@@ -8,9 +8,9 @@
 import { assert, describe, it } from "@effect/vitest"
 import { tempDirectory } from "@gatehouse-auth/testing/support"
 import { Effect } from "effect"
-import * as Fs from "node:fs"
 import * as Http from "node:http"
-import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core"
+import type { Browser, BrowserContext, Page } from "playwright-core"
+import { available, executablePath, launch, noteIfSkipped, skipped, timeout } from "./chromium.ts"
 import { gatehouse, pairingUrl, serve } from "./helpers.ts"
 
 // Names that exist inside the page: page.evaluate callbacks run there, not in Node.
@@ -18,30 +18,7 @@ declare const window: { testSocket: { code: number } }
 declare let location: { host: string; href: string }
 declare const document: { querySelectorAll: (selector: string) => { length: number } }
 
-const executablePath = "/usr/bin/chromium"
-const available = Fs.existsSync(executablePath)
-const inCi = process.env.CI === "true" || process.env.CI === "1"
-if (!available && !inCi) {
-  console.warn(`Skipping the /pair browser tests: ${executablePath} not found (apt-get install chromium).`)
-}
-
-const args = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync"
-]
-
-const timeout = 15_000
-
-const launch = Effect.acquireRelease(
-  Effect.promise(() => chromium.launch({ executablePath, args, timeout: 30_000 })),
-  (browser) => Effect.promise(() => browser.close())
-)
+noteIfSkipped("the /pair browser tests")
 
 /** A fresh browser context (its own cookie jar: another device) with its console errors collected. */
 const device = (browser: Browser) =>
@@ -96,7 +73,7 @@ const openPageSocket = (page: Page) =>
     )
   )
 
-describe.skipIf(!available && !inCi)("/pair in Chromium", () => {
+describe.skipIf(skipped)("/pair in Chromium", () => {
   it.live("Chromium is installed", () =>
     Effect.sync(() => assert.isTrue(available, `${executablePath} is missing: apt-get install chromium`)))
 
