@@ -29,7 +29,7 @@ import * as SessionCredentialService from "../packages/core/src/SessionCredentia
 import * as SigningKeyring from "../packages/core/src/SigningKeyring.ts"
 import { HttpAuth, HttpAuthLayer } from "../packages/http/src/index.ts"
 import { SqlStores } from "../packages/sql/src/index.ts"
-import { compare, ratio, report } from "./harness.ts"
+import { compare, ratio, report, smoke } from "./harness.ts"
 import type { Done, Job } from "./loadWorker.ts"
 
 const applicationScopes = ["read:hello", "write:hello"]
@@ -144,9 +144,10 @@ export const measure = async () => {
       sqlite.port
     )
     // Warm every path up (JIT) before anything is measured.
-    await load("/bench/authenticated", { host, cookie })(20_000)
-    await load("/bench/open", { host })(20_000)
-    await sqliteRoute(20_000)
+    const warmUp = smoke ? 200 : 20_000
+    await load("/bench/authenticated", { host, cookie })(warmUp)
+    await load("/bench/open", { host })(warmUp)
+    await sqliteRoute(warmUp)
     cpu.clear()
     const results = await compare([
       { name: "authenticated (cookie)", run: load("/bench/authenticated", { host, cookie }) },

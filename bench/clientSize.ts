@@ -3,12 +3,13 @@
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { budgetBytes, describe, measure } from "../packages/client/scripts/size.ts"
+import { resultsDirectory } from "./harness.ts"
 
 export const run = async () => {
   console.log("\n== clientSize: @gatehouse-auth/client, minified and gzipped")
   const size = await measure()
   console.log(describe(size))
-  const directory = Path.join(import.meta.dirname, "results")
+  const directory = resultsDirectory
   Fs.mkdirSync(directory, { recursive: true })
   Fs.writeFileSync(
     Path.join(directory, "clientSize.json"),

@@ -1,11 +1,18 @@
-// `npm run bench`: every benchmark, each printing a table and writing bench/results/<name>.json.
+// `npm run bench`: every benchmark, each printing a table and writing bench/results/<name>.json,
+// then one table of every ratio against its target, bench/results/summary.md and ratios.svg.
+import * as Os from "node:os"
 import * as AuthenticatedRoute from "./authenticatedRoute.ts"
 import * as ClientSize from "./clientSize.ts"
 import * as ConsumeRace from "./consumeRace.ts"
 import * as GuestLookup from "./guestLookup.ts"
 import * as McpResolve from "./mcpResolve.ts"
+import * as Peer from "./peer.ts"
 import * as SqlVerify from "./sqlVerify.ts"
+import * as Summary from "./summary.ts"
 import * as Verify from "./verify.ts"
+
+const started = new Date()
+const loadAverage = Os.loadavg()
 
 await Verify.run()
 await SqlVerify.run()
@@ -13,4 +20,6 @@ await GuestLookup.run()
 await McpResolve.run()
 await ConsumeRace.run()
 await AuthenticatedRoute.run()
+await Peer.run()
 await ClientSize.run()
+Summary.summarize(started, loadAverage)
