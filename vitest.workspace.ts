@@ -1,5 +1,5 @@
-// The test projects: one per package, one per example, and the consumer test of the packed
-// tarballs. vitest.config.ts hands this list to `test.projects`.
+// The test projects: one per package, one per example, the consumer test of the packed
+// tarballs, and the bench smoke test. vitest.config.ts hands this list to `test.projects`.
 export default [
   "packages/client",
   "packages/core",
@@ -10,5 +10,6 @@ export default [
   "examples/effect-server",
   "examples/http-api",
   "examples/desktop-shell",
-  "test/consumer"
+  "test/consumer",
+  "bench"
 ]
