@@ -6,7 +6,7 @@
  * - `session.verify (SQLite, every read from the file)`: the same with `rememberReads: false`;
  * - `session.verify (memory)`: the same service over the memory store;
  * - `raw HMAC`: node:crypto HMAC-SHA256 + timingSafeEqual over the token's signing input.
- * Target: SQLite-backed verify >= 0.25x raw HMAC.
+ * Target: SQLite-backed verify >= 0.35x raw HMAC (issue 20; it was 0.25).
  */
 import { Context, Effect, Exit, Layer, Redacted, Scope } from "effect"
 import type { SqlClient } from "effect/sql"
@@ -78,7 +78,7 @@ export const run = async () => {
       }
     ])
     report("sqlVerify", results, [
-      ratio(results, "SQLite verify / raw HMAC", "session.verify (SQLite)", "raw HMAC", 0.25),
+      ratio(results, "SQLite verify / raw HMAC", "session.verify (SQLite)", "raw HMAC", 0.35),
       ratio(
         results,
         "SQLite verify, every read from the file / raw HMAC (informational)",

@@ -4,10 +4,10 @@
  *   (as an HTTP handler runs it), of one token again and again, as a browser's cookie arrives
  *   (after the first time the verified-token cache answers and the HMAC is skipped);
  * - `session.verify (first sight)`: the same over 20 000 distinct tokens, more than the cache
- *   holds, so nearly every call parses the token and checks its HMAC (informational);
+ *   holds, so nearly every call parses the token and checks its HMAC;
  * - `raw HMAC`: node:crypto HMAC-SHA256 + timingSafeEqual over a payload of the same size;
  * - `jose HS256`: jose `jwtVerify` with a pre-imported key.
- * Targets: verify >= 0.5x raw HMAC, verify >= 5x jose.
+ * Targets: verify >= 0.5x raw HMAC, verify >= 5x jose, first sight >= 0.5x raw HMAC (issue 20).
  */
 import { Context, Effect, Layer, Redacted } from "effect"
 import * as Jose from "jose"
@@ -92,6 +92,6 @@ export const run = async () => {
   report("verify", results, [
     ratio(results, "session.verify / raw HMAC", "session.verify", "raw HMAC", 0.5),
     ratio(results, "session.verify / jose HS256", "session.verify", "jose HS256", 5),
-    ratio(results, "first sight / raw HMAC (informational)", "session.verify (first sight)", "raw HMAC", 0)
+    ratio(results, "first sight / raw HMAC", "session.verify (first sight)", "raw HMAC", 0.5)
   ], { tokenLength: tokenText.length, jwtLength: jwt.length })
 }
