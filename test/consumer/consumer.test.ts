@@ -12,7 +12,8 @@
  * - the installed `gatehouse` bin answers `--help`, serves, and stops on SIGTERM; its `/pair` page
  *   serves the installed client's built `dist/index.js` and runs in Chromium (when installed);
  * - `@gatehouse-auth/client` has no runtime dependency, and its declarations type-check (the
- *   contract's types come from the installed `@gatehouse-auth/http`).
+ *   contract's types come from the installed `@gatehouse-auth/http`);
+ * - better-auth, the benchmarks' peer (a root devDependency), is in no tarball's dependency tree.
  */
 import * as Support from "@gatehouse-auth/testing/support"
 import { Effect } from "effect"
@@ -221,6 +222,27 @@ describe("the packed packages, installed in a fresh project", () => {
       Fs.readFileSync(Path.join(project, "node_modules", "@gatehouse-auth", "server", "package.json"), "utf8")
     )
     assert.property(server.dependencies, "@gatehouse-auth/client")
+  })
+
+  it("bring no benchmark peer: better-auth is in no packed package's dependency tree", async () => {
+    // better-auth is a devDependency of the workspace root for bench/peer.ts only.
+    for (const entry of packed) {
+      const manifest = JSON.parse(
+        Fs.readFileSync(Path.join(project, "node_modules", ...entry.name.split("/"), "package.json"), "utf8")
+      )
+      for (const field of ["dependencies", "peerDependencies", "optionalDependencies"]) {
+        assert.notProperty(manifest[field] ?? {}, "better-auth", `${entry.name} ${field}`)
+      }
+    }
+    // The whole installed tree of the tarballs (and what the project adds beside them) lacks it.
+    // (`npm ls` exits non-zero for tree problems unrelated to this, so its output is what counts.)
+    const listed = await run("npm", ["ls", "--all", "--json"], project).catch((error) => error)
+    const stdout: string = listed.stdout ?? ""
+    assert.include(stdout, "\"@gatehouse-auth/core\"")
+    assert.notInclude(stdout, "\"better-auth\"")
+    assert.notInclude(stdout, "@better-auth/")
+    assert.isFalse(Fs.existsSync(Path.join(project, "node_modules", "better-auth")))
+    assert.isFalse(Fs.existsSync(Path.join(project, "node_modules", "@better-auth")))
   })
 
   it("run on the project's own pinned Node 22", async () => {
