@@ -8,7 +8,7 @@ import { tempDirectory } from "@gatehouse-auth/testing/support"
 import { Effect, Layer, Redacted } from "effect"
 import * as Jose from "jose"
 import { GatehouseServer } from "../src/index.ts"
-import { request } from "./helpers.ts"
+import { gatehouse, request } from "./helpers.ts"
 
 const start = Effect.gen(function*() {
   const stateDir = yield* tempDirectory
@@ -36,7 +36,7 @@ const start = Effect.gen(function*() {
   const batch = (token: string, tasks: ReadonlyArray<string>) =>
     request(`${origin}/api/runs/batch`, { method: "POST", headers: bearer(token), body: { tasks } })
   const readRun = (token: string, id: string) => request(`${origin}/api/runs/${id}`, { headers: bearer(token) })
-  return { ...services, origin, session, bearer, mint, jwt, createRun, batch, readRun }
+  return { ...services, stateDir, origin, session, bearer, mint, jwt, createRun, batch, readRun }
 })
 
 describe("access tokens on the reference server", () => {
@@ -199,5 +199,57 @@ describe("access tokens on the reference server", () => {
         (yield* request(`${server.origin}/api/hello`, { headers: server.bearer(tampered) })).status,
         401
       )
+    }))
+
+  it.live("gatehouse tokens mint: prints the token once; it works on /api/runs for its task only; a bad scope is one line", () =>
+    Effect.gen(function*() {
+      const server = yield* start
+      const minted = yield* gatehouse([
+        "tokens",
+        "mint",
+        "--state-dir",
+        server.stateDir,
+        "--url",
+        server.origin,
+        "--scopes",
+        "write:tasks:foo",
+        "--ttl",
+        "10m"
+      ])
+      assert.strictEqual(minted.code, 0, minted.stderr)
+      const token = minted.stdout.trim()
+      assert.match(token, /^eyJ[\w-]+\.[\w-]+\.[\w-]+$/)
+      assert.include(minted.stderr, "write:tasks:foo")
+      assert.notInclude(minted.stderr, token)
+      assert.strictEqual((yield* server.createRun(token, "foo")).status, 201)
+      assert.strictEqual((yield* server.createRun(token, "bar")).status, 403)
+      const claims = Jose.decodeJwt(token)
+      assert.strictEqual(claims.exp! - claims.iat!, 600)
+      const beyond = yield* gatehouse([
+        "tokens",
+        "mint",
+        "--state-dir",
+        server.stateDir,
+        "--url",
+        server.origin,
+        "--scopes",
+        "admin"
+      ])
+      assert.strictEqual(beyond.code, 1)
+      assert.include(beyond.stderr, "cannot grant admin")
+      const long = yield* gatehouse([
+        "tokens",
+        "mint",
+        "--state-dir",
+        server.stateDir,
+        "--url",
+        server.origin,
+        "--scopes",
+        "read:hello",
+        "--ttl",
+        "25h"
+      ])
+      assert.strictEqual(long.code, 1)
+      assert.include(long.stderr, "--ttl")
     }))
 })
