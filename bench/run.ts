@@ -1,4 +1,5 @@
 // `npm run bench`: every benchmark, each printing a table and writing bench/results/<name>.json.
+import * as AccessToken from "./accessToken.ts"
 import * as AuthenticatedRoute from "./authenticatedRoute.ts"
 import * as ClientSize from "./clientSize.ts"
 import * as ConsumeRace from "./consumeRace.ts"
@@ -13,4 +14,5 @@ await GuestLookup.run()
 await McpResolve.run()
 await ConsumeRace.run()
 await AuthenticatedRoute.run()
+await AccessToken.run()
 await ClientSize.run()

@@ -12,12 +12,17 @@
  *   with it (`gatehouse keys rotate`): a retired key keeps verifying for the keyring's retention.
  *   `jwks` is the public half, for a verifier in another process (which cannot see revocation).
  * - `verify(token)`: canonical base64url segments, the algorithm allow-list (the configured one
- *   only), `typ`, a known `kid`, the signature, `iss`, `aud`, `exp` (with a small clock skew), the
- *   claims' Schema; then, on this server, the minting session must still be live (a revoked session
+ *   only), `typ`, no `crit`, a known `kid`, the signature, the claims' Schema, `iss`, `aud`, `exp`
+ *   (with a small clock skew); then, on this server, the minting session must still be live (a revoked session
  *   kills its tokens at once) and a one-time token's `jti` is recorded through
  *   `SessionStore.consumeTicket`, exactly once across every process on the store. A verified token
  *   is remembered by the SHA-256 of its text until it expires, so a repeat costs no signature check
  *   (never the session read nor the one-time record).
+ *
+ * Tokens are minted with `jose` (`SignJWT`). They are verified with `node:crypto` directly, by the
+ * rules above: `jose.jwtVerify` is asynchronous (WebCrypto) and accepts non-canonical base64url,
+ * while this check runs synchronously inside the request and admits one spelling per token.
+ * `jose` stays the reference: the tests verify minted tokens with it as an outside verifier would.
  *
  * The effective scopes of a token are its own scopes that the session still covers: a scope removed
  * from the session is gone from its tokens at once.
@@ -28,7 +33,7 @@ import * as Crypto from "node:crypto"
 import * as Base64Url from "./Base64Url.ts"
 import * as Durations from "./Durations.ts"
 import { InvalidRequest, type StoreError } from "./Errors.ts"
-import { hmacSha256, randomId, sha256Base64Url } from "./Hashing.ts"
+import { constantTimeEqual, hmacSha256, randomId, sha256Base64Url } from "./Hashing.ts"
 import { SessionId, Subject } from "./Ids.ts"
 import * as Scopes from "./Scopes.ts"
 import * as SessionCredentialService from "./SessionCredentialService.ts"
@@ -199,19 +204,6 @@ export const deriveKey = (algorithm: Algorithm, kid: string, keyringKey: Uint8Ar
   }
 }
 
-/** The jose error of a failed check, as the reason (or `expired`). */
-const reasonOf = (error: unknown): InvalidAccessToken["reason"] | "expired" => {
-  if (error instanceof Jose.errors.JWTExpired) return "expired"
-  if (error instanceof Jose.errors.JWSSignatureVerificationFailed) return "BadSignature"
-  if (error instanceof Jose.errors.JOSEAlgNotAllowed) return "WrongAlgorithm"
-  if (error instanceof Jose.errors.JWTClaimValidationFailed) {
-    return error.claim === "iss" ? "WrongIssuer" : error.claim === "aud" ? "WrongAudience" : error.claim === "typ"
-      ? "WrongType"
-      : "Malformed"
-  }
-  return "Malformed"
-}
-
 export const make = Effect.fnUntraced(function*(options: Options) {
   const keyring = yield* SigningKeyring.SigningKeyring
   const sessions = yield* SessionCredentialService.SessionCredentialService
@@ -222,7 +214,6 @@ export const make = Effect.fnUntraced(function*(options: Options) {
   const defaultTtl = yield* Durations.toMillis("defaultExpiresIn", options.defaultExpiresIn, Duration.minutes(15))
   const maxTtl = yield* Durations.toMillis("maxExpiresIn", options.maxExpiresIn, Duration.hours(24))
   const skew = yield* Durations.toMillis("clockSkew", options.clockSkew, Duration.seconds(5))
-  const skewSeconds = Math.ceil(skew / 1000)
 
   /** Derived keys by kid (a derivation costs two key imports; a keyring holds a handful of keys). */
   const derived = new Map<string, DerivedKey>()
@@ -287,54 +278,80 @@ export const make = Effect.fnUntraced(function*(options: Options) {
 
   const invalid = (reason: InvalidAccessToken["reason"]) => Effect.fail(new InvalidAccessToken({ reason }))
 
-  /** The full check: structure, header, key, signature and claims (jose), then the claims' Schema. */
+  const parseJson = (bytes: Buffer): unknown => {
+    try {
+      return JSON.parse(bytes.toString("utf8"))
+    } catch {
+      return undefined
+    }
+  }
+
+  /**
+   * The header of a token, checked: a JSON object with exactly the algorithm configured, `typ`
+   * `at+jwt` and a well-formed `kid`, and no `crit` (no extension is understood here).
+   */
+  const checkHeader = (bytes: Buffer): string | InvalidAccessToken => {
+    const header = parseJson(bytes)
+    if (typeof header !== "object" || header === null || Array.isArray(header)) {
+      return new InvalidAccessToken({ reason: "Malformed" })
+    }
+    const { alg, crit, kid, typ } = header as Record<string, unknown>
+    if (alg !== algorithm) return new InvalidAccessToken({ reason: "WrongAlgorithm" })
+    if (typ !== tokenType) return new InvalidAccessToken({ reason: "WrongType" })
+    if (crit !== undefined) return new InvalidAccessToken({ reason: "Malformed" })
+    if (typeof kid !== "string" || !kidPattern.test(kid)) return new InvalidAccessToken({ reason: "UnknownKey" })
+    return kid
+  }
+
+  const signatureValid = (key: DerivedKey, input: string, signature: Buffer): boolean =>
+    algorithm === "EdDSA"
+      ? signature.byteLength === 64 && Crypto.verify(null, Buffer.from(input, "latin1"), key.verifying, signature)
+      : constantTimeEqual(hmacSha256(key.verifying, input), signature)
+
+  /** The claims of a payload whose signature checked out: Schema, `iss`, `aud`, `exp`, `nbf`. */
+  const checkClaims = (bytes: Buffer, now: number): Claims | InvalidAccessToken | ExpiredAccessToken => {
+    const json = parseJson(bytes)
+    const decoded = decodeClaims(json)
+    if (Option.isNone(decoded)) return new InvalidAccessToken({ reason: "Malformed" })
+    const claims = decoded.value
+    if (!Scopes.isScopes(claims.scope.split(" "))) return new InvalidAccessToken({ reason: "Malformed" })
+    if (claims.iss !== issuer) return new InvalidAccessToken({ reason: "WrongIssuer" })
+    if (!audiences.includes(claims.aud)) return new InvalidAccessToken({ reason: "WrongAudience" })
+    const nbf = (json as { readonly nbf?: unknown }).nbf
+    if (nbf !== undefined && !(typeof nbf === "number" && nbf * 1000 <= now + skew)) {
+      return new InvalidAccessToken({ reason: "Malformed" })
+    }
+    if (now >= claims.exp * 1000 + skew) return new ExpiredAccessToken()
+    return claims
+  }
+
+  /**
+   * The full check of a token not seen before: three canonical base64url segments (one spelling per
+   * token), the header, a known key, the signature, then the claims. Synchronous (node:crypto) when
+   * the key is loaded; an unknown key id goes through `keyring.byId`, which may reload.
+   */
   const checkSignature = (
     text: string,
     digest: string,
     now: number
   ): Effect.Effect<Claims, InvalidAccessToken | ExpiredAccessToken> => {
-    const segments = text.split(".")
-    // One spelling per token: jose's decoder would also take non-canonical base64url.
-    if (segments.length !== 3 || segments.some((segment) => Base64Url.decodeOrUndefined(segment) === undefined)) {
-      return invalid("Malformed")
-    }
-    let header: Jose.ProtectedHeaderParameters
-    try {
-      header = Jose.decodeProtectedHeader(text)
-    } catch {
-      return invalid("Malformed")
-    }
-    if (header.alg !== algorithm) return invalid("WrongAlgorithm")
-    if (header.typ !== tokenType) return invalid("WrongType")
-    const kid = header.kid
-    if (typeof kid !== "string" || !kidPattern.test(kid)) return invalid("UnknownKey")
+    const first = text.indexOf(".")
+    const second = text.indexOf(".", first + 1)
+    if (first < 0 || second < 0 || text.indexOf(".", second + 1) >= 0) return invalid("Malformed")
+    const header = Base64Url.decodeOrUndefined(text.slice(0, first))
+    const payload = Base64Url.decodeOrUndefined(text.slice(first + 1, second))
+    const signature = Base64Url.decodeOrUndefined(text.slice(second + 1))
+    if (header === undefined || payload === undefined || signature === undefined) return invalid("Malformed")
+    const kid = checkHeader(header)
+    if (kid instanceof InvalidAccessToken) return Effect.fail(kid)
     return Effect.flatMap(keyring.byId(kid), (found) => {
       if (Option.isNone(found)) return invalid("UnknownKey")
-      const key = keyFor(found.value)
-      return Effect.tryPromise({
-        try: () =>
-          Jose.jwtVerify(text, key.verifying, {
-            algorithms: [algorithm],
-            typ: tokenType,
-            issuer,
-            audience: [...audiences],
-            clockTolerance: skewSeconds,
-            currentDate: new Date(now),
-            requiredClaims: ["iss", "aud", "sub", "iat", "exp", "jti", "scope", "sid"]
-          }),
-        catch: reasonOf
-      }).pipe(
-        Effect.mapError((reason) =>
-          reason === "expired" ? new ExpiredAccessToken() : new InvalidAccessToken({ reason })
-        ),
-        Effect.flatMap(({ payload }) => {
-          const claims = decodeClaims(payload)
-          if (Option.isNone(claims) || !Scopes.isScopes(claims.value.scope.split(" "))) return invalid("Malformed")
-          if (verified.size >= 10_000) verified.clear()
-          verified.set(digest, claims.value)
-          return Effect.succeed(claims.value)
-        })
-      )
+      if (!signatureValid(keyFor(found.value), text.slice(0, second), signature)) return invalid("BadSignature")
+      const claims = checkClaims(payload, now)
+      if (claims instanceof InvalidAccessToken || claims instanceof ExpiredAccessToken) return Effect.fail(claims)
+      if (verified.size >= 10_000) verified.clear()
+      verified.set(digest, claims)
+      return Effect.succeed(claims)
     })
   }
 
