@@ -147,7 +147,7 @@ const routeBench = async () => {
     const port = address._tag === "UnixPathAddress" ? 0 : address.port
     const sessions = Context.get(context, Sessions.SessionCredentialService)
     const tokens = Context.get(context, AccessTokens.AccessTokens)
-    const { session } = await Effect.runPromise(
+    const { session, token: sessionToken } = await Effect.runPromise(
       sessions.issue({ subject: "owner", scopes: applicationScopes, method: "pairing" })
     )
     const jwt = Redacted.value(
@@ -173,14 +173,29 @@ const routeBench = async () => {
       if (done.failures > 0) throw new Error(`${path}: ${done.failures} of ${requests} failed (${done.firstFailure})`)
     }
     const withJwt = load("/bench/hello", { authorization: `Bearer ${jwt}` })
+    const withSession = load("/bench/hello", { authorization: `Bearer ${Redacted.value(sessionToken)}` })
     const open = load("/bench/open", {})
     await withJwt(20_000)
+    await withSession(20_000)
     await open(20_000)
     const results = await compare([
       { name: "GET with a JWT", run: withJwt },
+      { name: "GET with a session bearer token", run: withSession },
       { name: "GET unauthenticated", run: open }
     ], { rounds: 9, roundMillis: 1000, collectGarbage: false })
-    return { results, ratios: [ratio(results, "JWT / unauthenticated", "GET with a JWT", "GET unauthenticated", 0.9)] }
+    return {
+      results,
+      ratios: [
+        ratio(results, "JWT / unauthenticated", "GET with a JWT", "GET unauthenticated", 0.9),
+        ratio(
+          results,
+          "session bearer / unauthenticated (informational)",
+          "GET with a session bearer token",
+          "GET unauthenticated",
+          0
+        )
+      ]
+    }
   } finally {
     worker.disconnect()
     await Effect.runPromise(Scope.close(scope, Exit.void))
