@@ -1,6 +1,7 @@
 // `npm run bench`: every benchmark, each printing a table and writing bench/results/<name>.json,
 // then one table of every ratio against its target, bench/results/summary.md and ratios.svg.
 import * as Os from "node:os"
+import * as AccessToken from "./accessToken.ts"
 import * as AuthenticatedRoute from "./authenticatedRoute.ts"
 import * as ClientSize from "./clientSize.ts"
 import * as ConsumeRace from "./consumeRace.ts"
@@ -21,5 +22,6 @@ await McpResolve.run()
 await ConsumeRace.run()
 await AuthenticatedRoute.run()
 await Peer.run()
+await AccessToken.run()
 await ClientSize.run()
 Summary.summarize(started, loadAverage)

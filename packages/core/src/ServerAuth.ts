@@ -2,7 +2,8 @@
  * The facade the HTTP layer uses. It knows credentials, not requests: the HTTP layer extracts
  * what a request presents (a cookie token, a bearer token, a WebSocket ticket) and hands it here.
  *
- * - `authenticateHttpRequest`: the cookie first, then `Authorization: Bearer`. Never a query string.
+ * - `authenticateHttpRequest`: the cookie first, then `Authorization: Bearer` (a session token, or an
+ *   access token when `AccessTokens` is provided and the text is shaped like a JWT). Never a query string.
  * - `authenticateWebSocketUpgrade`: the cookie, or a single-use `wsTicket`.
  * - `exchangeBootstrapCredential`: a pairing or desktop credential for a session (the HTTP layer
  *   decides whether the token goes into a cookie or, for the bearer variant, into the body).
@@ -10,6 +11,7 @@
  *   one credential per call.
  */
 import { Context, Duration, Effect, Layer, Option, Redacted, Schema } from "effect"
+import * as AccessTokens from "./AccessTokens.ts"
 import * as Bootstrap from "./BootstrapCredentialService.ts"
 import type { ClientMetadata } from "./ClientMetadata.ts"
 import type { InvalidRequest, StoreError } from "./Errors.ts"
@@ -27,7 +29,9 @@ export class MissingCredential extends Schema.TaggedError<MissingCredential>()("
 /** A session as the HTTP layer sees it, with how it was presented. */
 export interface Authenticated {
   readonly session: Sessions.SessionInfo
-  readonly via: "cookie" | "bearer" | "ticket" | "none"
+  /** `access-token`: a JWT of `AccessTokens` (then `accessToken` says which, and `session.scopes` are its own). */
+  readonly via: "cookie" | "bearer" | "access-token" | "ticket" | "none"
+  readonly accessToken?: AccessTokens.Verified | undefined
 }
 
 export interface PresentedCredentials {
@@ -35,7 +39,7 @@ export interface PresentedCredentials {
   readonly bearer?: Redacted.Redacted<string> | undefined
 }
 
-export type AuthenticateError = MissingCredential | Sessions.VerifyError
+export type AuthenticateError = MissingCredential | Sessions.VerifyError | AccessTokens.VerifyError
 
 export interface ServerAuthShape {
   readonly policy: ServerAuthPolicy.ServerAuthPolicyShape
@@ -98,6 +102,7 @@ export const make = Effect.fnUntraced(function*(options: Options) {
   const policy = yield* ServerAuthPolicy.ServerAuthPolicy
   const grants = yield* Bootstrap.BootstrapCredentialService
   const sessions = yield* Sessions.SessionCredentialService
+  const accessTokens = Option.getOrUndefined(yield* Effect.serviceOption(AccessTokens.AccessTokens))
   const administrative = Scopes.administrative(options.applicationScopes)
   const unsafe = policy.policy === "unsafe-no-auth"
 
@@ -106,6 +111,15 @@ export const make = Effect.fnUntraced(function*(options: Options) {
   )
 
   const as = (via: Authenticated["via"]) => (session: Sessions.SessionInfo): Authenticated => ({ session, via })
+
+  /** A bearer token: an access token (a JWT) when the service is there, else a session token. */
+  const bearer = (token: Redacted.Redacted<string>): Effect.Effect<Authenticated, AuthenticateError> =>
+    accessTokens !== undefined && AccessTokens.looksLikeJwt(Redacted.value(token))
+      ? Effect.map(
+        accessTokens.verify(token),
+        (verified): Authenticated => ({ session: verified.session, via: "access-token", accessToken: verified })
+      )
+      : Effect.map(sessions.verify(token), as("bearer"))
 
   /** The first credential presented, in order of preference, decides. */
   const first = (
@@ -124,7 +138,7 @@ export const make = Effect.fnUntraced(function*(options: Options) {
   const authenticateHttpRequest = (credentials: PresentedCredentials) =>
     first([
       [credentials.cookie, (token) => Effect.map(sessions.verify(token), as("cookie"))],
-      [credentials.bearer, (token) => Effect.map(sessions.verify(token), as("bearer"))]
+      [credentials.bearer, bearer]
     ])
 
   const getSessionState = (credentials: PresentedCredentials) =>
@@ -133,7 +147,9 @@ export const make = Effect.fnUntraced(function*(options: Options) {
       Effect.catchTags({
         MissingCredential: () => Effect.succeed(Option.none<Authenticated>()),
         InvalidSessionToken: () => Effect.succeed(Option.none<Authenticated>()),
-        ExpiredSessionToken: () => Effect.succeed(Option.none<Authenticated>())
+        ExpiredSessionToken: () => Effect.succeed(Option.none<Authenticated>()),
+        InvalidAccessToken: () => Effect.succeed(Option.none<Authenticated>()),
+        ExpiredAccessToken: () => Effect.succeed(Option.none<Authenticated>())
       })
     )
 

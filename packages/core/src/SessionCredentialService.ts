@@ -349,10 +349,14 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
     return records.filter(live(now)).sort((a, b) => a.createdAt - b.createdAt).map(toInfo)
   })
 
-  const get = Effect.fn("SessionCredentialService.get")(function*(sid: SessionId) {
-    const now = yield* Clock.currentTimeMillis
-    return Option.map(Option.filter(yield* store.get(sid), live(now)), toInfo)
-  })
+  // Untraced: every request with an access token reads its session through here.
+  const get = (sid: SessionId) =>
+    Clock.clockWith((clock) =>
+      Effect.map(
+        store.get(sid),
+        (found) => Option.map(Option.filter(found, live(clock.currentTimeMillisUnsafe())), toInfo)
+      )
+    )
 
   const liveAmong = Effect.fn("SessionCredentialService.liveAmong")(function*(sids: ReadonlyArray<SessionId>) {
     if (sids.length === 0) return new Set<SessionId>()

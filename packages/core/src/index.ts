@@ -3,6 +3,9 @@
  * SQL here; `@gatehouse-auth/http` and `@gatehouse-auth/sql` build on these modules.
  */
 
+/** AccessTokens: short-lived JWTs (Ed25519 or HS256) minted from a session with narrowed scopes; JWKS, revocation, one-time use. */
+export * as AccessTokens from "./AccessTokens.ts"
+
 /** Canonical base64url (one spelling per byte string): encode, and decode only the canonical form. */
 export * as Base64Url from "./Base64Url.ts"
 

@@ -42,6 +42,17 @@ export type PairingLinkRequest = typeof PairingLinkRequest.Type
 /** The body of logout, ws-ticket and revoke-others: nothing, `{}`, or no body at all. */
 export const EmptyRequest = Schema.Struct({})
 
+/**
+ * `POST /api/auth/tokens`: an access token (a JWT) for some of the calling session's scopes.
+ * `expiresInSeconds` defaults to 900 (15 minutes), at most 86 400 (24 hours).
+ */
+export const AccessTokenRequest = Schema.Struct({
+  scopes: Scopes.Scopes.check(Schema.isMinLength(1)),
+  expiresInSeconds: Schema.optional(Schema.Int.check(Schema.isGreaterThan(0), Schema.isLessThanOrEqualTo(86_400))),
+  oneTimeUse: Schema.optional(Schema.Boolean)
+})
+export type AccessTokenRequest = typeof AccessTokenRequest.Type
+
 /** `POST /api/auth/mcp-credentials` */
 export const McpCredentialRequest = Schema.Struct({
   threadId: McpSessionRegistry.ThreadId,
@@ -134,6 +145,28 @@ export type BearerBootstrapResponse = typeof BearerBootstrapResponse.Type
 /** `POST /api/auth/ws-ticket` */
 export const WebSocketTicketResponse = Schema.Struct({ ticket: Schema.String, expiresAt: Millis })
 export type WebSocketTicketResponse = typeof WebSocketTicketResponse.Type
+
+/** `POST /api/auth/tokens`: the token once (`no-store`); `expiresAt` in milliseconds. */
+export const AccessTokenResponse = Schema.Struct({
+  token: Schema.String,
+  tokenType: Schema.Literal("Bearer"),
+  expiresAt: Millis,
+  scopes: Schema.Array(Schema.String)
+})
+export type AccessTokenResponse = typeof AccessTokenResponse.Type
+
+/** `GET /.well-known/jwks.json`: the public keys access tokens are signed with (RFC 7517). */
+export const JwksResponse = Schema.Struct({
+  keys: Schema.Array(Schema.Struct({
+    kty: Schema.String,
+    crv: Schema.String,
+    x: Schema.String,
+    kid: Schema.String,
+    alg: Schema.Literal("EdDSA"),
+    use: Schema.Literal("sig")
+  }))
+})
+export type JwksResponse = typeof JwksResponse.Type
 
 /** `GET /api/auth/sessions` */
 export const SessionListResponse = Schema.Struct({ sessions: Schema.Array(SessionView) })

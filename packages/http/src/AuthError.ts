@@ -11,6 +11,7 @@
  *   anything else is a 500 that names nothing.
  */
 import type {
+  AccessTokens,
   Admission,
   BootstrapCredentialService,
   Errors,
@@ -161,6 +162,9 @@ export type CoreError =
   | GuestSessionService.GuestRevoked
   | GuestSessionService.InvalidGuestToken
   | GuestSessionService.ExpiredGuestToken
+  | AccessTokens.InvalidAccessToken
+  | AccessTokens.ExpiredAccessToken
+  | AccessTokens.ScopesNotHeld
 
 /** What `fromCoreError` accepts: a core error, or one already in the contract's shape. */
 export type Mappable = CoreError | HttpAuthError
@@ -181,7 +185,10 @@ const mappableTags = {
   Overloaded: true,
   GuestRevoked: true,
   InvalidGuestToken: true,
-  ExpiredGuestToken: true
+  ExpiredGuestToken: true,
+  InvalidAccessToken: true,
+  ExpiredAccessToken: true,
+  ScopesNotHeld: true
 } as const satisfies Record<Mappable["_tag"], true>
 
 /**
@@ -231,6 +238,12 @@ export const fromCoreError = (error: Mappable): HttpAuthError => {
       return invalidCredential(error.message)
     case "ExpiredGuestToken":
       return expiredCredential(error.message)
+    case "InvalidAccessToken":
+      return invalidCredential(error.message)
+    case "ExpiredAccessToken":
+      return expiredCredential(error.message)
+    case "ScopesNotHeld":
+      return insufficientScope(error.scopes)
     case "TooManyMcpCredentials":
       return make(503, "service_unavailable", error.message, { "retry-after": "60" })
     default:

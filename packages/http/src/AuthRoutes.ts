@@ -4,6 +4,7 @@
  * response of the cookie flow or in a list; credential responses carry `Cache-Control: no-store`.
  */
 import {
+  AccessTokens,
   Base64Url,
   BootstrapCredentialService,
   Crockford,
@@ -74,6 +75,7 @@ export const layer = HttpRouter.use(Effect.fnUntraced(function*(router) {
   // cannot pass the cap together (instances sharing a database can, by one link each at most).
   const issuing = yield* Semaphore.make(1)
   const guests = yield* Effect.serviceOption(GuestSessionService.GuestSessionService)
+  const accessTokens = yield* Effect.serviceOption(AccessTokens.AccessTokens)
 
   /**
    * A browser that holds a guest cookie just paired as `session`: the guest is promoted (merged by
@@ -302,4 +304,47 @@ export const layer = HttpRouter.use(Effect.fnUntraced(function*(router) {
       })
     )
   )
+
+  if (Option.isSome(accessTokens)) {
+    const tokens = accessTokens.value
+
+    yield* router.add(
+      "POST",
+      "/api/auth/tokens",
+      auth.requireSession(Effect.gen(function*() {
+        const { session, via } = yield* CurrentSession
+        if (via === "none") return yield* AuthError.notWhileAuthenticationIsOff("Access tokens")
+        // A token is narrower and shorter-lived than its session; minting from a token would chain them.
+        if (via === "access-token") return yield* AuthError.forbidden("An access token cannot mint access tokens")
+        const body = yield* readBody(
+          AuthApi.AccessTokenRequest,
+          `{"scopes": ["read:hello"], "expiresInSeconds": 900, "oneTimeUse": false}`
+        )
+        const minted = yield* tokens.mint({
+          session,
+          scopes: body.scopes,
+          expiresIn: body.expiresInSeconds === undefined ? undefined : `${body.expiresInSeconds} seconds`,
+          oneTimeUse: body.oneTimeUse
+        })
+        return json(AuthApi.AccessTokenResponse, {
+          token: Redacted.value(minted.token),
+          tokenType: "Bearer",
+          expiresAt: minted.expiresAt,
+          scopes: minted.scopes
+        })
+      }))
+    )
+
+    yield* router.add(
+      "GET",
+      "/.well-known/jwks.json",
+      auth.public(
+        Effect.map(tokens.jwks, (jwks) =>
+          HttpServerResponse.jsonUnsafe(Schema.encodeSync(AuthApi.JwksResponse)(jwks), {
+            // Short, so a verifier sees a rotated key within a minute.
+            headers: { "cache-control": "public, max-age=60" }
+          }))
+      )
+    )
+  }
 }))

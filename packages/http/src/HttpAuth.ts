@@ -13,12 +13,15 @@
  *   }))
  */
 import { Admission, Scopes, ServerAuth, ServerAuthPolicy } from "@gatehouse-auth/core"
-import { Cause, Context, Effect, Layer, Redacted } from "effect"
-import { HttpServerRequest, HttpServerResponse } from "effect/http"
+import { Cause, Context, Effect, Layer, Redacted, Schema } from "effect"
+import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
 import * as AuthError from "./AuthError.ts"
 import { HttpAuthSettings } from "./HttpAuthSettings.ts"
+import * as JsonBody from "./JsonBody.ts"
 import { RateLimiter } from "./RateLimiter.ts"
 import * as RequestInfo from "./RequestInfo.ts"
+import type * as ResourceAccess from "./ResourceAccess.ts"
+import { decide } from "./ResourceAccess.ts"
 import * as RouteAccess from "./RouteAccess.ts"
 
 /** The authenticated session of the current request. */
@@ -28,6 +31,33 @@ export class CurrentSession extends Context.Service<CurrentSession, ServerAuth.A
 
 type Request = HttpServerRequest.HttpServerRequest
 type Response = HttpServerResponse.HttpServerResponse
+
+type Decoder = Schema.ConstraintDecoder<unknown>
+type Params = Readonly<Record<string, string | undefined>>
+
+/** What `requireAccess` checks: see `ResourceAccess`. */
+export interface AccessOptions<I> {
+  /** The scope's action: `write` makes `write:<type>:<id>`. */
+  readonly action: string
+  /** Built only by `ResourceAccess.anyResource` or `everyResource` (a plain array does not type-check). */
+  readonly resources: ResourceAccess.Resources<I>
+  /** Scopes that pass this route whatever the resources (`write:runs`); `admin` always passes. */
+  readonly superScopes?: ReadonlyArray<string> | undefined
+}
+
+/** How `decoding` reads a request before `requireAccess` decides. */
+export interface InputOptions<B, P> {
+  /** The JSON body's Schema (400 on a bad body, in `JsonBody`'s terms). */
+  readonly body?: Schema.ConstraintDecoder<B> | undefined
+  /** Describes the body in the 400 message (`{"task": "..."}`). */
+  readonly expected?: string | undefined
+  /** The path parameters' Schema; without it they are the raw record. Parameters it refuses are a 404. */
+  readonly params?: Schema.ConstraintDecoder<P> | undefined
+}
+
+export type AccessGuard<I> = (options: AccessOptions<I>) => <E, R>(
+  handler: (input: I) => Effect.Effect<Response, E, R>
+) => Effect.Effect<Response, never, Request | HttpRouter.RouteContext | Exclude<R, CurrentSession>>
 
 export interface HttpAuthShape {
   /** Authenticates the current request; fails with the response-ready error. */
@@ -40,6 +70,20 @@ export interface HttpAuthShape {
   ) => <E, R>(
     handler: Effect.Effect<Response, E, R>
   ) => Effect.Effect<Response, never, Request | Exclude<R, CurrentSession>>
+  /**
+   * Resource-level authorization (see `ResourceAccess`): authenticates (401), computes the
+   * resources from the request's path parameters and checks the caller's scopes (403
+   * `insufficient_scope` naming what is missing), then runs `handler` with `CurrentSession`.
+   * For a body, decode it first: `decoding({ body }).requireAccess(...)`.
+   */
+  readonly requireAccess: AccessGuard<ResourceAccess.AccessInput<undefined, Params>>
+  /**
+   * `requireAccess` over a decoded request: after authentication the body and path parameters are
+   * decoded with these Schemas, and the resources (and the handler) receive them.
+   */
+  readonly decoding: <B = undefined, P = Params>(
+    input: InputOptions<B, P>
+  ) => { readonly requireAccess: AccessGuard<ResourceAccess.AccessInput<B, P>> }
   /** Maps every failure of a handler to the contract's error response (500 for the unexpected). */
   readonly respond: <E, R>(handler: Effect.Effect<Response, E, R>) => Effect.Effect<Response, never, R>
   /**
@@ -255,6 +299,30 @@ export const make = Effect.gen(function*() {
       )
     ))
 
+  const decoding = <B = undefined, P = Params>(
+    input: InputOptions<B, P>
+  ): { readonly requireAccess: AccessGuard<ResourceAccess.AccessInput<B, P>> } => ({
+    requireAccess: (options) => (handler) =>
+      RouteAccess.declare(respond(Effect.gen(function*() {
+        const authenticated = yield* authenticate
+        const raw = yield* HttpRouter.params
+        const params = (input.params === undefined
+          ? raw
+          : yield* Schema.decodeUnknownEffect(input.params as Decoder)(raw).pipe(
+            Effect.mapError(() => AuthError.notFound())
+          )) as P
+        const body = (input.body === undefined ? undefined : yield* JsonBody.read(input.body as Decoder, {
+          maxBytes: settings.maxBodyBytes,
+          maxDepth: settings.maxJsonDepth,
+          expected: input.expected ?? "a JSON object"
+        })) as B
+        const decoded = { body, params }
+        const missing = decide(authenticated.session.scopes, options, decoded)
+        if (missing !== undefined) return yield* AuthError.insufficientScope(missing)
+        return yield* Effect.provideService(handler(decoded), CurrentSession, authenticated)
+      })))
+  })
+
   const setSessionCookie = (
     request: Request,
     response: Response,
@@ -279,6 +347,8 @@ export const make = Effect.gen(function*() {
     authenticate,
     requireSession: requireScopes([]),
     requireScopes,
+    requireAccess: decoding({}).requireAccess,
+    decoding,
     respond,
     public: (handler) => RouteAccess.declare(respond(handler)),
     checkOrigin,

@@ -51,6 +51,9 @@ export * as RequestInfo from "./RequestInfo.ts"
  */
 export * as RouteAccess from "./RouteAccess.ts"
 
+/** Resource-level authorization for `HttpAuth.requireAccess`: `anyResource`, `everyResource` and the rule. */
+export * as ResourceAccess from "./ResourceAccess.ts"
+
 /** The WebSocket upgrade guard: cookie or ticket, Origin check, scopes, close on revoke (4401). */
 export * as WebSocketGuard from "./WebSocketGuard.ts"
 

@@ -5,6 +5,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import {
+  AccessTokens,
   Admission,
   BootstrapCredentialService,
   Errors,
@@ -129,6 +130,28 @@ const expected = {
     code: "expired_credential",
     message: "The guest token has expired",
     headers: challenge
+  },
+  InvalidAccessToken: {
+    error: new AccessTokens.InvalidAccessToken({ reason: "Revoked" }),
+    status: 401,
+    code: "invalid_credential",
+    // The reason is for logs only.
+    message: "The access token is not valid",
+    headers: challenge
+  },
+  ExpiredAccessToken: {
+    error: new AccessTokens.ExpiredAccessToken(),
+    status: 401,
+    code: "expired_credential",
+    message: "The access token has expired",
+    headers: challenge
+  },
+  ScopesNotHeld: {
+    error: new AccessTokens.ScopesNotHeld({ scopes: ["admin"] }),
+    status: 403,
+    code: "insufficient_scope",
+    message: "This needs the scope admin",
+    headers: { "www-authenticate": `Bearer error="insufficient_scope", scope="admin"` }
   }
 } satisfies { readonly [Tag in AuthError.Mappable["_tag"]]: Expected & { readonly error: { readonly _tag: Tag } } }
 
@@ -160,7 +183,8 @@ export type ServicesAreMapped = Assignable<
   | ErrorsOf<ServerAuth.ServerAuthShape>
   | ErrorsOf<SessionCredentialService.SessionCredentialServiceShape>
   | ErrorsOf<BootstrapCredentialService.BootstrapCredentialServiceShape>
-  | ErrorsOf<McpSessionRegistry.McpSessionRegistryShape>,
+  | ErrorsOf<McpSessionRegistry.McpSessionRegistryShape>
+  | ErrorsOf<AccessTokens.AccessTokensShape>,
   AuthError.CoreError
 >
 

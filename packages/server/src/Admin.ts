@@ -11,6 +11,7 @@
  * session made for the one call (exactly the scope it needs, a 1-minute token, revoked afterwards).
  */
 import {
+  AccessTokens,
   BootstrapCredentialService,
   Crockford,
   Durations,
@@ -18,6 +19,7 @@ import {
   Ids,
   Scopes,
   SessionCredentialService,
+  SessionStore,
   SigningKeyring
 } from "@gatehouse-auth/core"
 import { AuthApi } from "@gatehouse-auth/http"
@@ -46,6 +48,7 @@ const withState = <A, E, R>(
       | SessionCredentialService.SessionCredentialService
       | SigningKeyring.SigningKeyring
       | GuestStore.GuestStore
+      | SessionStore.SessionStore
     >
   ) => Effect.Effect<A, E, R>,
   sessionOptions: SessionCredentialService.Options = {}
@@ -157,7 +160,7 @@ export const pair = (input: PairInput) =>
   })
 
 /** `--url`, else the address the server in this state directory announced, else the default port. */
-const baseUrl = (input: PairInput) =>
+const baseUrl = (input: StateInput & { readonly url: Option.Option<string> }) =>
   Effect.gen(function*() {
     if (Option.isSome(input.url)) {
       if (!Serve.isOrigin(input.url.value)) {
@@ -173,6 +176,62 @@ const baseUrl = (input: PairInput) =>
       `No running server found in ${input.stateDir}; assuming http://127.0.0.1:3773 (pass --url to say where it listens).`
     )
     return "http://127.0.0.1:3773"
+  })
+
+export interface MintTokenInput extends StateInput {
+  readonly scopes: ReadonlyArray<string>
+  readonly ttl: string
+  readonly oneTimeUse: boolean
+  readonly url: Option.Option<string>
+}
+
+/**
+ * `gatehouse tokens mint`: an access token (a JWT) as the owner, printed once. It is minted from a
+ * session made for it (subject `owner`, method `cli`, exactly the asked scopes), so that
+ * `gatehouse sessions revoke <id>` ends it at once; `iss` and `aud` are the server's origin.
+ */
+export const mintToken = (input: MintTokenInput) =>
+  Effect.gen(function*() {
+    const ttl = Durations.parse(input.ttl, Duration.seconds(1))
+    if (ttl === undefined || Duration.toMillis(ttl) > Duration.toMillis(Duration.hours(24))) {
+      return yield* usage(
+        `--ttl must be a duration from 1 second to 24 hours, like 15m or "1 hour" (got "${input.ttl}")`
+      )
+    }
+    const scopes = [...new Set(input.scopes.flatMap((value) => value.split(/[\s,]+/)).filter((scope) => scope !== ""))]
+    if (scopes.length === 0) return yield* usage("--scopes: name at least one scope, like --scopes read:hello")
+    const bad = scopes.find((scope) => !Scopes.isScope(scope))
+    if (bad !== undefined) return yield* usage(`--scopes: "${bad}" is not a scope like read:hello`)
+    const beyond = Scopes.missing(administrative, scopes)
+    if (beyond.length > 0) {
+      return yield* usage(
+        `--scopes: the owner cannot grant ${beyond.join(", ")} (it holds ${administrative.join(", ")})`
+      )
+    }
+    const issuer = new URL(yield* baseUrl(input)).origin
+    yield* withState(input, (services) =>
+      Effect.gen(function*() {
+        const sessions = Context.get(services, SessionCredentialService.SessionCredentialService)
+        const tokens = yield* AccessTokens.make({ issuer }).pipe(Effect.provide(services))
+        const { session } = yield* sessions.issue({
+          subject: "owner",
+          scopes,
+          method: "cli",
+          client: { label: "gatehouse tokens mint" }
+        })
+        const minted = yield* tokens.mint({ session, scopes, expiresIn: ttl, oneTimeUse: input.oneTimeUse }).pipe(
+          Effect.catchTags({
+            InvalidRequest: (error) => Effect.fail(usage(error.message)),
+            ScopesNotHeld: (error) => Effect.fail(usage(error.message))
+          })
+        )
+        yield* Console.error(
+          `Access token for owner (${scopes.join(" ")}), valid until ${time(minted.expiresAt)}${
+            input.oneTimeUse ? ", once" : ""
+          }. Revoke session ${session.sid} to end it sooner. It is printed once:`
+        )
+        yield* Console.log(Redacted.value(minted.token))
+      }))
   })
 
 /** `gatehouse sessions list`: one line per live session, oldest first. No token is shown. */

@@ -190,6 +190,38 @@ export const mcp = Command.make("mcp").pipe(
   Command.withSubcommands([mcpList, mcpRevoke])
 )
 
+const tokensMint = Command.make("mint", {
+  ...state,
+  scopes: Flag.String("scopes").pipe(
+    Flag.atLeast(1),
+    Flag.withDescription("A scope the token carries (repeatable, or comma-separated); the owner must hold it.")
+  ),
+  ttl: Flag.String("ttl").pipe(
+    Flag.withDefault("15 minutes"),
+    Flag.withDescription("How long the token works (default 15 minutes, at most 24 hours).")
+  ),
+  oneTimeUse: Flag.Boolean("once").pipe(
+    Flag.withDefault(false),
+    Flag.withDescription("The token is accepted once.")
+  ),
+  url: Flag.String("url").pipe(
+    Flag.optional,
+    Flag.withDescription(
+      "The server's origin, the token's iss and aud (default: where the server on this state directory listens)."
+    )
+  )
+}, Admin.mintToken).pipe(
+  Command.withDescription("Mint an access token (a JWT) as the owner and print it once."),
+  Command.withExamples([
+    { command: "gatehouse tokens mint --scopes write:tasks:build --ttl 10m", description: "A token for one task" }
+  ])
+)
+
+export const tokens = Command.make("tokens").pipe(
+  Command.withDescription("Access tokens: short-lived JWTs with narrowed scopes, for tools and agents."),
+  Command.withSubcommands([tokensMint])
+)
+
 export const keys = Command.make("keys").pipe(
   Command.withDescription("The signing keyring."),
   Command.withSubcommands([keysRotate, keysList])
@@ -197,7 +229,7 @@ export const keys = Command.make("keys").pipe(
 
 export const gatehouse = Command.make("gatehouse").pipe(
   Command.withDescription("Gatehouse: authentication for local-first servers."),
-  Command.withSubcommands([serve, pair, sessions, guests, keys, mcp])
+  Command.withSubcommands([serve, pair, sessions, guests, keys, tokens, mcp])
 )
 
 /** The whole CLI; reads the arguments from `Stdio` (process.argv on Node). */

@@ -10,6 +10,7 @@
  * accepting, ends open connections (WebSockets included) and releases everything.
  */
 import {
+  AccessTokens,
   BootstrapCredentialService,
   Durations,
   GuestSessionService,
@@ -25,6 +26,7 @@ import * as HelloRoutes from "./HelloRoutes.ts"
 import * as Listener from "./Listener.ts"
 import * as McpEcho from "./McpEcho.ts"
 import * as PairPage from "./PairPage.ts"
+import * as RunRoutes from "./RunRoutes.ts"
 import * as Shutdown from "./Shutdown.ts"
 import * as Stores from "./Stores.ts"
 
@@ -62,6 +64,11 @@ export interface Options extends Stores.Options {
    * rate); see `WebSocketGuard.Limits` in `@gatehouse-auth/http` for the defaults.
    */
   readonly webSocketLimits?: WebSocketGuard.Limits | undefined
+  /**
+   * Access tokens (`POST /api/auth/tokens`, `/.well-known/jwks.json`, `Authorization: Bearer <jwt>`):
+   * the signing algorithm (default `EdDSA`; `HS256` publishes no JWKS), or `false` to turn them off.
+   */
+  readonly accessTokens?: false | { readonly algorithm?: AccessTokens.Algorithm | undefined } | undefined
 }
 
 /** A listener option (a connection cap, a timeout) that cannot be used. */
@@ -188,7 +195,15 @@ export const serve = (options: ServeOptions) => <A, E, R>(routes: Layer.Layer<A,
     )
   )
 
+  // `iss` and the default `aud` of access tokens: the origin the server is reached at.
+  const tokenOptions = options.accessTokens
+  const accessTokens = tokenOptions === false ? Layer.empty : Layer.unwrap(Effect.map(
+    boundPort,
+    (port) => AccessTokens.layer({ issuer: new URL(baseUrl(options, port)).origin, algorithm: tokenOptions?.algorithm })
+  ))
+
   const core = ServerAuth.layer({ applicationScopes: options.applicationScopes }).pipe(
+    Layer.provideMerge(accessTokens),
     Layer.provideMerge(BootstrapCredentialService.layer.pipe(Layer.provideMerge(SessionCredentialService.layer()))),
     Layer.provideMerge(GuestSessionService.layerConfig()),
     Layer.provideMerge(Stores.layer(options)),
@@ -230,10 +245,10 @@ export const serve = (options: ServeOptions) => <A, E, R>(routes: Layer.Layer<A,
   )
 }
 
-/** The reference server: the hello application and the MCP echo, `/` redirecting to `/pair`. */
+/** The reference server: the hello application, the runs routes and the MCP echo, `/` redirecting to `/pair`. */
 export const layer = (options: Options) =>
   serve({ ...options, applicationScopes: HelloRoutes.applicationScopes, mcpPath: McpEcho.path })(
-    Layer.mergeAll(HelloRoutes.layer, McpEcho.layer, PairPage.redirectRoot)
+    Layer.mergeAll(HelloRoutes.layer, RunRoutes.layer, McpEcho.layer, PairPage.redirectRoot)
   )
 
 /** The services a caller of `layer` may want (tests, the CLI). */

@@ -14,8 +14,11 @@ import { HttpRouter, HttpServerResponse } from "effect/http"
 import { Socket } from "effect/socket"
 import * as Shutdown from "./Shutdown.ts"
 
-/** The application's own scopes (the standard bundle). */
-export const applicationScopes: ReadonlyArray<string> = ["read:hello", "write:hello"]
+/**
+ * The application's own scopes (the standard bundle): the hello routes', and those of the runs
+ * routes (`RunRoutes`; `write:runs`, their super-scope, is not in the bundle).
+ */
+export const applicationScopes: ReadonlyArray<string> = ["read:hello", "write:hello", "read:runs", "write:tasks"]
 
 export const layer = HttpRouter.use(Effect.fnUntraced(function*(router) {
   const auth = yield* HttpAuth.HttpAuth

@@ -219,7 +219,14 @@ describe("GatehouseServer over SQLite: hostile ids and credentials", () => {
     () =>
       Effect.gen(function*() {
         const server = yield* start
-        const admin = yield* server.session(["read:access", "write:access", "read:hello", "write:hello"])
+        const admin = yield* server.session([
+          "read:access",
+          "write:access",
+          "read:hello",
+          "write:hello",
+          "read:runs",
+          "write:tasks"
+        ])
         const bystander = yield* server.session(["read:hello"])
         const link = yield* request(`${server.origin}/api/auth/pairing-links`, {
           method: "POST",

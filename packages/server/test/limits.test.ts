@@ -17,7 +17,7 @@ const start = Effect.gen(function*() {
   const admin = Redacted.value(
     (yield* services.sessions.issue({
       subject: "owner",
-      scopes: ["read:hello", "write:hello", "read:access", "write:access"],
+      scopes: ["read:hello", "write:hello", "read:runs", "write:tasks", "read:access", "write:access"],
       method: "pairing"
     })).token
   )
@@ -175,20 +175,27 @@ describe("gatehouse pair", () => {
 
       const plain = yield* gatehouse(["pair", "--state-dir", server.stateDir, "--url", server.origin])
       assert.strictEqual(plain.code, 0, plain.stderr)
-      assert.include(plain.stdout, "Scopes: read:hello write:hello (the standard bundle")
-      assert.deepStrictEqual(yield* scopesOf(codeOf(plain.stdout)), ["read:hello", "write:hello"])
+      assert.include(plain.stdout, "Scopes: read:hello write:hello read:runs write:tasks (the standard bundle")
+      assert.deepStrictEqual(yield* scopesOf(codeOf(plain.stdout)), [
+        "read:hello",
+        "read:runs",
+        "write:hello",
+        "write:tasks"
+      ])
 
       const admin = yield* gatehouse(["pair", "--state-dir", server.stateDir, "--url", server.origin, "--admin"])
       assert.strictEqual(admin.code, 0, admin.stderr)
       assert.include(
         admin.stdout,
-        "Scopes: read:hello write:hello read:access write:access (the administrative bundle)"
+        "Scopes: read:hello write:hello read:runs write:tasks read:access write:access (the administrative bundle)"
       )
       assert.deepStrictEqual(yield* scopesOf(codeOf(admin.stdout)), [
         "read:access",
         "read:hello",
+        "read:runs",
         "write:access",
-        "write:hello"
+        "write:hello",
+        "write:tasks"
       ])
 
       const named = yield* gatehouse([

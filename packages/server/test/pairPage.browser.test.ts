@@ -145,7 +145,7 @@ describe.skipIf(skipped)("/pair in Chromium", () => {
       yield* Effect.promise(() => phone.page.fill("#code", code.toLowerCase()))
       yield* Effect.promise(() => phone.page.click("#pair-button"))
       yield* visible(phone.page, "#paired-view")
-      assert.strictEqual(yield* text(phone.page, "#scopes"), "read:hello, write:hello")
+      assert.strictEqual(yield* text(phone.page, "#scopes"), "read:hello, write:hello, read:runs, write:tasks")
       // A standard session: no session management on this device.
       assert.isTrue(yield* Effect.promise(() => phone.page.isHidden("#sessions-view")))
       yield* Effect.promise(() => phone.page.waitForSelector("#live[data-state='open']"))

@@ -10,7 +10,7 @@ import * as Net from "node:net"
 import * as Path from "node:path"
 import { bearerBootstrap, eventually, exited, openSocket, pairingUrl, request, serve, waitFor } from "./helpers.ts"
 
-const administrative = ["read:hello", "write:hello", "read:access", "write:access"]
+const administrative = ["read:hello", "write:hello", "read:runs", "write:tasks", "read:access", "write:access"]
 
 describe("gatehouse serve", () => {
   it.live("prints one Pairing URL line and a QR code; the URL pairs an administrator; --port and --state-dir are honoured", () =>
