@@ -119,6 +119,8 @@ export class McpSessionRegistry extends Context.Service<McpSessionRegistry, McpS
 export interface StoredCredential {
   readonly id: McpCredentialId
   readonly principal: McpPrincipal
+  /** `Option.some(principal)`, made once: `resolve` allocates nothing per call for it. */
+  readonly resolved: Option.Option<McpPrincipal>
   readonly sessionId: SessionId | undefined
   readonly createdAt: number
   /** `createdAt + absoluteLifetime`; `expiresAt` never slides past it. */
@@ -277,7 +279,7 @@ const makeInternal = Effect.fnUntraced(function*(options: Options) {
     if (now > entry.lastUsedAt) entry.lastUsedAt = now
     // Slides, but never past the absolute cap (so `isDead` needs no second deadline).
     if (now + maxLifetime > entry.expiresAt) entry.expiresAt = Math.min(now + maxLifetime, entry.absoluteExpiresAt)
-    return Option.some(entry.principal)
+    return entry.resolved
   }
 
   const resolve = (token: string | Redacted.Redacted<string>) => Effect.sync(() => resolveAt(token, currentTime()))
@@ -308,6 +310,7 @@ const makeInternal = Effect.fnUntraced(function*(options: Options) {
     const entry: StoredCredential = {
       id: newMcpCredentialId(),
       principal,
+      resolved: Option.some(principal),
       sessionId: input.sessionId,
       createdAt: now,
       absoluteExpiresAt: now + absoluteLifetime,
@@ -502,8 +505,8 @@ export const makeStored = Effect.fnUntraced(function*(options: Options) {
     }
     const now = currentTime()
     // As in memory: the thread's earlier credential goes even when the cap then refuses this one.
+    // (Dead credentials not yet swept count toward the cap: the sweep runs every `sweepInterval`.)
     yield* store.removeByThread(input.threadId)
-    yield* store.removeDead(now, idle)
     if ((yield* store.count) >= maxCredentials) return yield* new TooManyMcpCredentials({ limit: maxCredentials })
     const token = randomId(32)
     const record = {

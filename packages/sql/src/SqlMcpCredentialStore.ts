@@ -83,6 +83,9 @@ export const make = Effect.gen(function*() {
       ),
     onSome: (direct) => {
       const read = direct.memoizedRow({
+        // Agents call often and each presents one credential: remember up to 200 000 of them (about
+        // 300 bytes each), forgotten whenever the database changes.
+        capacity: 200_000,
         sql: `SELECT ${columns.join(", ")} FROM gatehouse_mcp_credentials WHERE token_hash = ?`,
         decode: (values) => toRecord(Object.fromEntries(columns.map((column, i) => [column, values[i]])))
       })
