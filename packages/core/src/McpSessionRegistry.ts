@@ -24,9 +24,10 @@
  */
 import { Clock, Context, Duration, Effect, Layer, Option, Redacted, Schedule, Schema } from "effect"
 import * as Durations from "./Durations.ts"
-import { InvalidRequest } from "./Errors.ts"
+import { InvalidRequest, type StoreError } from "./Errors.ts"
 import { randomId, sha256Base64Url } from "./Hashing.ts"
 import { type McpCredentialId, newMcpCredentialId, type SessionId } from "./Ids.ts"
+import { type McpCredentialRecord as McpCredentialStoreRecord, McpCredentialStore } from "./McpCredentialStore.ts"
 import { type EndpointConfig, validEndpoint } from "./McpEndpoint.ts"
 import * as Scopes from "./Scopes.ts"
 
@@ -82,28 +83,32 @@ export class TooManyMcpCredentials extends Schema.TaggedError<TooManyMcpCredenti
 export interface McpSessionRegistryShape {
   /** The endpoint URL handed out with every credential. */
   readonly endpoint: string
-  readonly issue: (input: IssueInput) => Effect.Effect<IssuedMcpCredential, InvalidRequest | TooManyMcpCredentials>
+  readonly issue: (
+    input: IssueInput
+  ) => Effect.Effect<IssuedMcpCredential, InvalidRequest | TooManyMcpCredentials | StoreError>
   /**
    * The principal of a live credential, sliding its lifetime; `None` for anything else. Total for
    * any input: accepts the bare token (not the `Bearer ` header) as a string or `Redacted`.
    */
-  readonly resolve: (token: string | Redacted.Redacted<string>) => Effect.Effect<Option.Option<McpPrincipal>>
+  readonly resolve: (
+    token: string | Redacted.Redacted<string>
+  ) => Effect.Effect<Option.Option<McpPrincipal>, StoreError>
   /** Revokes the credential with this id; `false` when there is none. */
-  readonly revoke: (id: McpCredentialId) => Effect.Effect<boolean>
+  readonly revoke: (id: McpCredentialId) => Effect.Effect<boolean, StoreError>
   /** Each returns how many credentials it revoked. */
-  readonly revokeThread: (threadId: string) => Effect.Effect<number>
-  readonly revokeProviderSession: (providerInstanceId: string) => Effect.Effect<number>
+  readonly revokeThread: (threadId: string) => Effect.Effect<number, StoreError>
+  readonly revokeProviderSession: (providerInstanceId: string) => Effect.Effect<number, StoreError>
   /** The credentials issued for any of `sids` (what revoking those sessions ends). */
-  readonly revokeSessions: (sids: Iterable<SessionId>) => Effect.Effect<number>
-  readonly revokeAll: Effect.Effect<number>
+  readonly revokeSessions: (sids: Iterable<SessionId>) => Effect.Effect<number, StoreError>
+  readonly revokeAll: Effect.Effect<number, StoreError>
   /**
    * The distinct sessions credentials were issued for, dead credentials not yet pruned included:
    * what `McpSessionLink` checks for liveness. O(sessions), not O(credentials).
    */
-  readonly sessionIds: Effect.Effect<ReadonlyArray<SessionId>>
+  readonly sessionIds: Effect.Effect<ReadonlyArray<SessionId>, StoreError>
   /** Live credentials, oldest first (dead ones are pruned on the way). */
-  readonly list: Effect.Effect<ReadonlyArray<McpCredentialInfo>>
-  readonly count: Effect.Effect<number>
+  readonly list: Effect.Effect<ReadonlyArray<McpCredentialInfo>, StoreError>
+  readonly count: Effect.Effect<number, StoreError>
 }
 
 export class McpSessionRegistry extends Context.Service<McpSessionRegistry, McpSessionRegistryShape>()(
@@ -114,6 +119,8 @@ export class McpSessionRegistry extends Context.Service<McpSessionRegistry, McpS
 export interface StoredCredential {
   readonly id: McpCredentialId
   readonly principal: McpPrincipal
+  /** `Option.some(principal)`, made once: `resolve` allocates nothing per call for it. */
+  readonly resolved: Option.Option<McpPrincipal>
   readonly sessionId: SessionId | undefined
   readonly createdAt: number
   /** `createdAt + absoluteLifetime`; `expiresAt` never slides past it. */
@@ -174,7 +181,8 @@ const validId = Schema.is(ThreadId)
 const validCapabilities = (value: ReadonlyArray<string>): ReadonlyArray<string> | undefined =>
   Scopes.isScopes(value) ? Object.freeze([...new Set(value)]) : undefined
 
-const makeInternal = Effect.fnUntraced(function*(options: Options) {
+/** The options, checked and in milliseconds. */
+const settingsOf = Effect.fnUntraced(function*(options: Options) {
   const idle = yield* Durations.toMillis("MCP idleTimeout", options.idleTimeout, defaultIdleTimeout)
   const maxLifetime = yield* Durations.toMillis("MCP maxLifetime", options.maxLifetime, defaultMaxLifetime)
   const absoluteLifetime = yield* Durations.toMillis(
@@ -197,6 +205,12 @@ const makeInternal = Effect.fnUntraced(function*(options: Options) {
       message: "The MCP endpoint needs a valid host, a port from 1 to 65535 and http(s)"
     })
   }
+  return { idle, maxLifetime, absoluteLifetime, sweepEvery, maxCredentials, defaultCapabilities, endpoint }
+})
+
+const makeInternal = Effect.fnUntraced(function*(options: Options) {
+  const { absoluteLifetime, defaultCapabilities, endpoint, idle, maxCredentials, maxLifetime, sweepEvery } =
+    yield* settingsOf(options)
 
   // The Clock the layer is built with (a TestClock in tests), read synchronously: looking it up
   // per call would cost `resolve` about 15% of its throughput on the per-request path.
@@ -265,7 +279,7 @@ const makeInternal = Effect.fnUntraced(function*(options: Options) {
     if (now > entry.lastUsedAt) entry.lastUsedAt = now
     // Slides, but never past the absolute cap (so `isDead` needs no second deadline).
     if (now + maxLifetime > entry.expiresAt) entry.expiresAt = Math.min(now + maxLifetime, entry.absoluteExpiresAt)
-    return Option.some(entry.principal)
+    return entry.resolved
   }
 
   const resolve = (token: string | Redacted.Redacted<string>) => Effect.sync(() => resolveAt(token, currentTime()))
@@ -296,6 +310,7 @@ const makeInternal = Effect.fnUntraced(function*(options: Options) {
     const entry: StoredCredential = {
       id: newMcpCredentialId(),
       principal,
+      resolved: Option.some(principal),
       sessionId: input.sessionId,
       createdAt: now,
       absoluteExpiresAt: now + absoluteLifetime,
@@ -408,20 +423,21 @@ export const layer = (options: Options) => Layer.effect(McpSessionRegistry, make
  * `45 minutes`, `7 days`; see `Durations`) when set; explicit `options` win over the configuration.
  */
 export const layerConfig = (options: Options) =>
-  Layer.effect(
-    McpSessionRegistry,
-    Effect.gen(function*() {
-      const idleTimeout = yield* Durations.config("GATEHOUSE_MCP_IDLE_TIMEOUT")
-      const maxLifetime = yield* Durations.config("GATEHOUSE_MCP_MAX_LIFETIME")
-      const absoluteLifetime = yield* Durations.config("GATEHOUSE_MCP_ABSOLUTE_LIFETIME")
-      return yield* make({
-        ...options,
-        idleTimeout: options.idleTimeout ?? Option.getOrUndefined(idleTimeout),
-        maxLifetime: options.maxLifetime ?? Option.getOrUndefined(maxLifetime),
-        absoluteLifetime: options.absoluteLifetime ?? Option.getOrUndefined(absoluteLifetime)
-      })
-    })
-  )
+  Layer.effect(McpSessionRegistry, Effect.flatMap(optionsFromConfig(options), make))
+
+/** `options` with the lifetimes the environment sets where `options` leaves them out. */
+const optionsFromConfig = (options: Options) =>
+  Effect.gen(function*() {
+    const idleTimeout = yield* Durations.config("GATEHOUSE_MCP_IDLE_TIMEOUT")
+    const maxLifetime = yield* Durations.config("GATEHOUSE_MCP_MAX_LIFETIME")
+    const absoluteLifetime = yield* Durations.config("GATEHOUSE_MCP_ABSOLUTE_LIFETIME")
+    return {
+      ...options,
+      idleTimeout: options.idleTimeout ?? Option.getOrUndefined(idleTimeout),
+      maxLifetime: options.maxLifetime ?? Option.getOrUndefined(maxLifetime),
+      absoluteLifetime: options.absoluteLifetime ?? Option.getOrUndefined(absoluteLifetime)
+    }
+  })
 
 /** The registry plus `McpSessionRegistryInspector`; the endpoint defaults to `127.0.0.1:3773`. */
 export const layerTest = (options: Partial<Options> = {}) =>
@@ -432,3 +448,127 @@ export const layerTest = (options: Partial<Options> = {}) =>
         Context.make(McpSessionRegistry, registry).pipe(Context.add(McpSessionRegistryInspector, inspector))
     )
   )
+
+/** How often a stored credential's use is written: at most once a minute per credential. */
+export const storedTouchInterval = Duration.minutes(1)
+const storedTouchMillis = Duration.toMillis(storedTouchInterval)
+
+/**
+ * The registry over the `McpCredentialStore` in context (SQL, shared by every instance on the
+ * database). `resolve` reads the store on every call (one indexed read: a revoke anywhere is seen
+ * by the next request), and writes a use back at most once a minute per credential
+ * (`storedTouchInterval`), like session touches. So the stored `lastUsedAt` may lag the real last
+ * use by up to a minute, and an idle credential dies up to a minute before `idleTimeout` after
+ * its real last use, never later; the sliding deadline likewise moves in steps of a minute.
+ * Closing the layer's scope revokes nothing: the other instances still serve the credentials.
+ */
+export const makeStored = Effect.fnUntraced(function*(options: Options) {
+  const { absoluteLifetime, defaultCapabilities, endpoint, idle, maxCredentials, maxLifetime, sweepEvery } =
+    yield* settingsOf(options)
+  const store = yield* McpCredentialStore
+  const clock = yield* Clock.Clock
+  const currentTime = () => clock.currentTimeMillisUnsafe()
+  const noneEffect = Effect.succeed(none)
+
+  const isDead = (record: { readonly lastUsedAt: number; readonly expiresAt: number }, now: number) =>
+    now - record.lastUsedAt >= idle || now >= record.expiresAt
+
+  const resolve = (token: string | Redacted.Redacted<string>) => {
+    const text = typeof token === "string" ? token : Redacted.isRedacted(token) ? Redacted.value(token) : undefined
+    if (typeof text !== "string" || text.length !== tokenLength) return noneEffect
+    const key = hashToken(text)
+    return Effect.flatMap(store.findByHash(key), (found) => {
+      if (Option.isNone(found)) return noneEffect
+      const record = found.value
+      const now = currentTime()
+      if (isDead(record, now)) return noneEffect
+      const principal = Option.some<McpPrincipal>({
+        threadId: record.threadId,
+        providerInstanceId: record.providerInstanceId,
+        capabilities: record.capabilities
+      })
+      if (now - record.lastUsedAt < storedTouchMillis) return Effect.succeed(principal)
+      const expiresAt = Math.min(Math.max(record.expiresAt, now + maxLifetime), record.absoluteExpiresAt)
+      return Effect.as(store.touch(key, now, expiresAt), principal)
+    })
+  }
+
+  const issue = Effect.fn("McpSessionRegistry.issue")(function*(input: IssueInput) {
+    if (!validId(input.threadId) || !validId(input.providerInstanceId)) {
+      return yield* new InvalidRequest({ message: "threadId and providerInstanceId must be 1 to 256 characters" })
+    }
+    const capabilities = input.capabilities === undefined
+      ? defaultCapabilities
+      : validCapabilities(input.capabilities)
+    if (capabilities === undefined) {
+      return yield* new InvalidRequest({ message: `capabilities: ${Scopes.problem}` })
+    }
+    const now = currentTime()
+    // As in memory: the thread's earlier credential goes even when the cap then refuses this one.
+    // (Dead credentials not yet swept count toward the cap: the sweep runs every `sweepInterval`.)
+    yield* store.removeByThread(input.threadId)
+    if ((yield* store.count) >= maxCredentials) return yield* new TooManyMcpCredentials({ limit: maxCredentials })
+    const token = randomId(32)
+    const record = {
+      id: newMcpCredentialId(),
+      tokenHash: hashToken(token),
+      threadId: input.threadId,
+      providerInstanceId: input.providerInstanceId,
+      capabilities,
+      sessionId: input.sessionId,
+      createdAt: now,
+      absoluteExpiresAt: now + absoluteLifetime,
+      lastUsedAt: now,
+      expiresAt: Math.min(now + maxLifetime, now + absoluteLifetime)
+    }
+    yield* store.insertReplacingThread(record)
+    return {
+      endpoint,
+      authorizationHeader: Redacted.make(`Bearer ${token}`, { label: "mcp-authorization" }),
+      expiresAt: record.expiresAt,
+      credential: infoOf(record)
+    }
+  })
+
+  const pruneNow = Effect.suspend(() => store.removeDead(currentTime(), idle))
+
+  yield* pruneNow.pipe(
+    Effect.catch((error) => Effect.logWarning("MCP credential sweep failed", error.message)),
+    Effect.repeat(Schedule.spaced(Duration.millis(sweepEvery))),
+    Effect.delay(Duration.millis(sweepEvery)),
+    Effect.forkScoped
+  )
+
+  return McpSessionRegistry.of({
+    endpoint,
+    issue,
+    resolve,
+    revoke: store.removeById,
+    revokeThread: store.removeByThread,
+    revokeProviderSession: store.removeByProvider,
+    revokeSessions: (sids) => store.removeBySessions([...sids]),
+    revokeAll: store.removeAll,
+    sessionIds: store.sessionIds,
+    list: Effect.andThen(pruneNow, Effect.map(store.list, (records) => records.map(infoOf))),
+    count: Effect.andThen(pruneNow, store.count)
+  })
+})
+
+const infoOf = (record: McpCredentialStoreRecord): McpCredentialInfo => ({
+  threadId: record.threadId,
+  providerInstanceId: record.providerInstanceId,
+  capabilities: record.capabilities,
+  id: record.id,
+  createdBy: record.sessionId,
+  createdAt: record.createdAt,
+  lastUsedAt: record.lastUsedAt,
+  expiresAt: record.expiresAt,
+  absoluteExpiresAt: record.absoluteExpiresAt
+})
+
+/** The registry over the `McpCredentialStore` in context (see `makeStored`). */
+export const layerStore = (options: Options) => Layer.effect(McpSessionRegistry, makeStored(options))
+
+/** `layerStore` with the lifetimes from the environment, as `layerConfig`. */
+export const layerStoreConfig = (options: Options) =>
+  Layer.effect(McpSessionRegistry, Effect.flatMap(optionsFromConfig(options), makeStored))

@@ -48,6 +48,9 @@ export * as Ids from "./Ids.ts"
 /** The KeyringStore interface: where the signing keyring's keys live (secret store or database). */
 export * as KeyringStore from "./KeyringStore.ts"
 
+/** The McpCredentialStore interface: MCP credentials shared by instances on one database (hashes only). */
+export * as McpCredentialStore from "./McpCredentialStore.ts"
+
 /** The MCP endpoint URL handed to agents, derived from the bind address (pure helpers). */
 export * as McpEndpoint from "./McpEndpoint.ts"
 

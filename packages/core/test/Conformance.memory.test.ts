@@ -1,5 +1,12 @@
 // The conformance suite against the core's memory layers: the reference behaviour.
-import { GrantStore, GuestStore, KeyringStore, ServerSecretStore, SessionStore } from "@gatehouse-auth/core"
+import {
+  GrantStore,
+  GuestStore,
+  KeyringStore,
+  McpCredentialStore,
+  ServerSecretStore,
+  SessionStore
+} from "@gatehouse-auth/core"
 import { StoreConformance } from "@gatehouse-auth/testing"
 import { Layer } from "effect"
 
@@ -8,6 +15,7 @@ StoreConformance.run("memory", () =>
     Layer.effect(GrantStore.GrantStore, GrantStore.makeMemory),
     Layer.effect(SessionStore.SessionStore, SessionStore.makeMemory),
     GuestStore.layerMemory(),
+    McpCredentialStore.layerMemory,
     KeyringStore.layerSecretStore.pipe(
       Layer.provide(ServerSecretStore.layerMemory())
     )

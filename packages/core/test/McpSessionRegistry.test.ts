@@ -77,6 +77,7 @@ describe("McpSessionRegistry", () => {
         assert.sameMembers(Object.keys(entry), [
           "id",
           "principal",
+          "resolved",
           "sessionId",
           "createdAt",
           "absoluteExpiresAt",

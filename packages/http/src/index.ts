@@ -36,6 +36,9 @@ export * as JsonBody from "./JsonBody.ts"
 /** Protects an MCP endpoint with per-thread credentials (`401` with an RFC 9728 `resource_metadata`). */
 export * as McpGuard from "./McpGuard.ts"
 
+/** A real MCP endpoint (`effect/ai`'s `McpServer`, Streamable HTTP) with every request behind `McpGuard`. */
+export * as McpServerRoutes from "./McpServerRoutes.ts"
+
 /** `POST /api/auth/mcp-credentials` and the RFC 9728 protected-resource metadata documents. */
 export * as McpRoutes from "./McpRoutes.ts"
 

@@ -186,13 +186,16 @@ export const serve = (options: ServeOptions) => <A, E, R>(routes: Layer.Layer<A,
     })))
 
   // Agents reach `/mcp` at the address the server bound; a wildcard bind is advertised as
-  // 127.0.0.1. Closing the layer's scope (shutdown) revokes every MCP credential.
+  // 127.0.0.1. On SQLite (one instance) credentials live in memory, and closing the layer's scope
+  // (shutdown) revokes every one; on PostgreSQL they are in the database, shared by every instance
+  // on it, and a shutdown revokes none (the other instances still serve them).
   const mcpRegistry = Layer.unwrap(
-    Effect.map(
-      boundPort,
-      (port) =>
-        McpSessionRegistry.layerConfig({ endpoint: { host: options.host, port, path: options.mcpPath ?? "/mcp" } })
-    )
+    Effect.map(boundPort, (port) => {
+      const registryOptions = { endpoint: { host: options.host, port, path: options.mcpPath ?? "/mcp" } }
+      return options.databaseUrl === undefined
+        ? McpSessionRegistry.layerConfig(registryOptions)
+        : McpSessionRegistry.layerStoreConfig(registryOptions)
+    })
   )
 
   // `iss` and the default `aud` of access tokens: the origin the server is reached at.
@@ -206,8 +209,9 @@ export const serve = (options: ServeOptions) => <A, E, R>(routes: Layer.Layer<A,
     Layer.provideMerge(accessTokens),
     Layer.provideMerge(BootstrapCredentialService.layer.pipe(Layer.provideMerge(SessionCredentialService.layer()))),
     Layer.provideMerge(GuestSessionService.layerConfig()),
+    Layer.provideMerge(mcpRegistry),
     Layer.provideMerge(Stores.layer(options)),
-    Layer.provideMerge(Layer.merge(policy, mcpRegistry))
+    Layer.provideMerge(policy)
   )
 
   const settings: HttpAuthLayer.Options = {

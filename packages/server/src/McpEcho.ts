@@ -1,28 +1,52 @@
 /**
- * The reference MCP-style endpoint: `POST /mcp` behind `McpGuard` (an agent's per-thread bearer
- * credential from `POST /api/auth/mcp-credentials`). It echoes the JSON body with the thread the
- * credential speaks for: `{ "threadId": ..., "body": ... }`.
+ * The reference MCP endpoint: `effect/ai`'s `McpServer` over Streamable HTTP at `/mcp`, behind
+ * `McpGuard` (an agent's per-thread bearer credential from `POST /api/auth/mcp-credentials`), with
+ * two tools:
+ *
+ * - `whoami`: the thread id, provider instance and capabilities of the calling credential;
+ * - `echo`: returns its `text` with the calling thread, `{ threadId, text }`.
+ *
+ * Both read the credential as the `McpGuard.CurrentMcpPrincipal` service: how an application's
+ * own tools scope what they do to the calling thread.
  */
-import { HttpAuthSettings, JsonBody, McpGuard } from "@gatehouse-auth/http"
-import { Effect, Schema } from "effect"
-import { HttpRouter, HttpServerResponse } from "effect/http"
+import { McpGuard, McpServerRoutes } from "@gatehouse-auth/http"
+import { Effect, Layer, Schema } from "effect"
+import { McpServer, Tool, Toolkit } from "effect/ai"
 
 export const path = "/mcp"
 
-export const layer = HttpRouter.use(Effect.fnUntraced(function*(router) {
-  const guard = yield* McpGuard.McpGuard
-  const settings = yield* HttpAuthSettings.HttpAuthSettings
-  yield* router.add(
-    "POST",
-    path,
-    guard.serve(Effect.gen(function*() {
-      const { threadId } = yield* McpGuard.CurrentMcpPrincipal
-      const body = yield* JsonBody.read(Schema.Unknown, {
-        maxBytes: settings.maxBodyBytes,
-        maxDepth: settings.maxJsonDepth,
-        expected: "any JSON value"
-      })
-      return HttpServerResponse.jsonUnsafe({ threadId, body }, { headers: { "cache-control": "no-store" } })
-    }))
-  )
-}))
+export const WhoAmI = Tool.make("whoami", {
+  description: "The agent thread this credential speaks for: thread id, provider instance, capabilities",
+  success: Schema.Struct({
+    threadId: Schema.String,
+    providerInstanceId: Schema.String,
+    capabilities: Schema.Array(Schema.String)
+  }),
+  dependencies: [McpGuard.CurrentMcpPrincipal]
+})
+
+export const Echo = Tool.make("echo", {
+  description: "Echoes the text back with the calling thread",
+  parameters: Schema.Struct({ text: Schema.String.check(Schema.isMaxLength(10_000)) }),
+  success: Schema.Struct({ threadId: Schema.String, text: Schema.String }),
+  dependencies: [McpGuard.CurrentMcpPrincipal]
+})
+
+export const Tools = Toolkit.make(WhoAmI, Echo)
+
+export const ToolHandlers = Tools.toLayer({
+  whoami: () =>
+    Effect.map(Effect.service(McpGuard.CurrentMcpPrincipal), (principal) => ({
+      threadId: principal.threadId,
+      providerInstanceId: principal.providerInstanceId,
+      capabilities: [...principal.capabilities]
+    })),
+  echo: ({ text }) => Effect.map(Effect.service(McpGuard.CurrentMcpPrincipal), ({ threadId }) => ({ threadId, text }))
+})
+
+export const layer = McpServerRoutes.layer({
+  name: "gatehouse",
+  version: "0.1.0",
+  path,
+  registrations: McpServer.toolkit(Tools).pipe(Layer.provide(ToolHandlers))
+})

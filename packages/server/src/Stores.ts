@@ -16,6 +16,7 @@ import {
   type GrantStore,
   type GuestStore,
   type KeyringStore,
+  type McpCredentialStore,
   OwnedPath,
   ServerSecretStore,
   type SessionStore,
@@ -84,7 +85,8 @@ const stateDirectory = (stateDir: string, options: { readonly sqlite: boolean })
   }))
 
 /**
- * `GrantStore`, `SessionStore`, `KeyringStore`, `GuestStore`, `SigningKeyring` and `ServerSecretStore`.
+ * `GrantStore`, `SessionStore`, `KeyringStore`, `GuestStore`, `McpCredentialStore` (used on PostgreSQL),
+ * `SigningKeyring` and `ServerSecretStore`.
  * Needs `FileSystem` and `Path`; fails with `DatabaseError` when the database cannot be used,
  * `StateDirectoryError` when the state directory cannot be created and `UnsafePathError` when a
  * path of the state is not ours (see `check`).
@@ -93,7 +95,11 @@ export const layer = (options: Options) => {
   const sqlite = options.databaseUrl === undefined
   const secrets = ServerSecretStore.layer({ stateDir: options.stateDir, hosted: options.hosted })
   const database: Layer.Layer<
-    GrantStore.GrantStore | SessionStore.SessionStore | KeyringStore.KeyringStore | GuestStore.GuestStore,
+    | GrantStore.GrantStore
+    | SessionStore.SessionStore
+    | KeyringStore.KeyringStore
+    | GuestStore.GuestStore
+    | McpCredentialStore.McpCredentialStore,
     Layer.Error<ReturnType<typeof SqlStores.layerPg>>,
     Layer.Services<ReturnType<typeof SqlStores.layerPg>> | FileSystem.FileSystem | Path.Path
   > = options.databaseUrl !== undefined

@@ -162,7 +162,7 @@ describe("GatehouseServer", () => {
 })
 
 describe("GatehouseServer /mcp", () => {
-  it.live("an MCP credential minted over HTTP reaches /mcp, which echoes the body with the thread", () =>
+  it.live("an MCP credential minted over HTTP reaches /mcp, a real MCP endpoint (initialize over Streamable HTTP)", () =>
     Effect.gen(function*() {
       const server = yield* start
       const admin = yield* server.session(["write:access"])
@@ -173,18 +173,27 @@ describe("GatehouseServer /mcp", () => {
       })
       assert.strictEqual(minted.status, 201, minted.text)
       assert.strictEqual(minted.json.endpoint, `${server.origin}/mcp`)
+      const initialize = {
+        jsonrpc: "2.0",
+        id: 1,
+        method: "initialize",
+        params: { protocolVersion: "2025-11-25", capabilities: {}, clientInfo: { name: "raw", version: "1" } }
+      }
       const call = (authorization?: string) =>
         request(`${server.origin}/mcp`, {
           method: "POST",
-          headers: authorization ? { authorization } : {},
-          body: { jsonrpc: "2.0", id: 1, method: "tools/list" }
+          headers: {
+            accept: "application/json, text/event-stream",
+            ...(authorization ? { authorization } : {})
+          },
+          body: initialize
         })
-      const echoed = yield* call(minted.json.authorizationHeader)
-      assert.strictEqual(echoed.status, 200, echoed.text)
-      assert.deepStrictEqual(echoed.json, {
-        threadId: "thread-7",
-        body: { jsonrpc: "2.0", id: 1, method: "tools/list" }
-      })
+      const initialized = yield* call(minted.json.authorizationHeader)
+      assert.strictEqual(initialized.status, 200, initialized.text)
+      assert.strictEqual(initialized.json.id, 1)
+      assert.strictEqual(initialized.json.result.protocolVersion, "2025-11-25")
+      assert.strictEqual(initialized.json.result.serverInfo.name, "gatehouse")
+      assert.isString(initialized.headers["mcp-session-id"])
       const anonymous = yield* call()
       assert.strictEqual(anonymous.status, 401)
       assert.strictEqual(

@@ -25,7 +25,16 @@ const mint = (origin: string, token: string, threadId: string) =>
 
 const callMcp = (origin: string, authorization: string) =>
   Effect.map(
-    request(`${origin}/mcp`, { method: "POST", headers: { authorization }, body: { ping: 1 } }),
+    request(`${origin}/mcp`, {
+      method: "POST",
+      headers: { authorization, accept: "application/json, text/event-stream" },
+      body: {
+        jsonrpc: "2.0",
+        id: 1,
+        method: "initialize",
+        params: { protocolVersion: "2025-11-25", capabilities: {}, clientInfo: { name: "test", version: "1" } }
+      }
+    }),
     (response) => response.status
   )
 

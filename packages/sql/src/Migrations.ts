@@ -97,10 +97,34 @@ const guests = statements(
   `CREATE INDEX gatehouse_guests_created_at ON gatehouse_guests (created_at)`
 )
 
+// MCP credentials shared by instances (SqlMcpCredentialStore): only the SHA-256 of the token, UNIQUE.
+// `thread_id` is UNIQUE too, so issuing for a thread replaces its earlier credential in one upsert
+// (one live credential per thread, whichever instance issues). The liveness check reads the
+// distinct sessions; revoking a session deletes by `session_id`.
+const mcpCredentials = statements(
+  `CREATE TABLE gatehouse_mcp_credentials (
+    id TEXT PRIMARY KEY,
+    token_hash TEXT NOT NULL UNIQUE,
+    thread_id TEXT NOT NULL UNIQUE,
+    provider_instance_id TEXT NOT NULL,
+    capabilities TEXT NOT NULL,
+    session_id TEXT,
+    created_at BIGINT NOT NULL,
+    absolute_expires_at BIGINT NOT NULL,
+    last_used_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL
+  )`,
+  `CREATE INDEX gatehouse_mcp_credentials_session_id ON gatehouse_mcp_credentials (session_id)
+    WHERE session_id IS NOT NULL`,
+  `CREATE INDEX gatehouse_mcp_credentials_provider ON gatehouse_mcp_credentials (provider_instance_id)`,
+  `CREATE INDEX gatehouse_mcp_credentials_created_at ON gatehouse_mcp_credentials (created_at)`
+)
+
 export const loader = Migrator.fromRecord({
   "1_initial": initial,
   "2_grant_created_by": grantCreatedBy,
-  "3_guests": guests
+  "3_guests": guests,
+  "4_mcp_credentials": mcpCredentials
 })
 
 const migrate = Migrator.make({})

@@ -1,6 +1,6 @@
 /**
  * Every store Gatehouse keeps in SQL, in one layer: `GrantStore`, `SessionStore`,
- * `KeyringStore` and `GuestStore`. Give them to the core services:
+ * `KeyringStore`, `GuestStore` and `McpCredentialStore` (used by `McpSessionRegistry.layerStore`). Give them to the core services:
  *
  * ```ts
  * const stores = SqlStores.layerSqlite({ filename: ".gatehouse/gatehouse.db" })
@@ -19,11 +19,18 @@ import * as Database from "./Database.ts"
 import * as SqlGrantStore from "./SqlGrantStore.ts"
 import * as SqlGuestStore from "./SqlGuestStore.ts"
 import * as SqlKeyringStore from "./SqlKeyringStore.ts"
+import * as SqlMcpCredentialStore from "./SqlMcpCredentialStore.ts"
 import * as SqlSessionStore from "./SqlSessionStore.ts"
 
 /** The stores over the `SqlClient` in context (migrated: see `Database`). */
 export const layer = (options: SqlSessionStore.Options = {}) =>
-  Layer.mergeAll(SqlGrantStore.layer(), SqlSessionStore.layer(options), SqlKeyringStore.layer(), SqlGuestStore.layer())
+  Layer.mergeAll(
+    SqlGrantStore.layer(),
+    SqlSessionStore.layer(options),
+    SqlKeyringStore.layer(),
+    SqlGuestStore.layer(),
+    SqlMcpCredentialStore.layer()
+  )
 
 /** The stores over a SQLite file (created and migrated); also provides its `SqlClient`. */
 export const layerSqlite = (options: Database.SqliteOptions & SqlSessionStore.Options) =>

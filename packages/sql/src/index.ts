@@ -18,6 +18,9 @@ export * as SqlGuestStore from "./SqlGuestStore.ts"
 /** Gatehouse's own `SqlClient` over `node:sqlite` (no native addon), with direct reads for the hot path. */
 export * as SqliteClient from "./SqliteClient.ts"
 
+/** MCP credentials in SQL, shared by every instance on the database (token hashes only). */
+export * as SqlMcpCredentialStore from "./SqlMcpCredentialStore.ts"
+
 /** `KeyringStore` over SQL: signing keys encrypted at rest, rotations serialised across instances. */
 export * as SqlKeyringStore from "./SqlKeyringStore.ts"
 

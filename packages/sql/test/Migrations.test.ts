@@ -14,6 +14,7 @@ import { tempDatabaseFile } from "./helpers/sqlite.ts"
 const tables = [
   "gatehouse_guests",
   "gatehouse_grants",
+  "gatehouse_mcp_credentials",
   "gatehouse_migrations",
   "gatehouse_sessions",
   "gatehouse_signing_keys",
@@ -34,7 +35,7 @@ const behaviours = (
     Effect.gen(function*() {
       const database = yield* target
       const first = yield* Migrations.run.pipe(Effect.provide(client(database)))
-      assert.deepStrictEqual(first, [[1, "initial"], [2, "grant_created_by"], [3, "guests"]])
+      assert.deepStrictEqual(first, [[1, "initial"], [2, "grant_created_by"], [3, "guests"], [5, "mcp_credentials"]])
       const second = yield* Migrations.run.pipe(Effect.provide(client(database)))
       assert.deepStrictEqual(second, [])
     }))
@@ -59,7 +60,7 @@ const behaviours = (
         assert.strictEqual(reports.length, 4)
         assert.deepStrictEqual(
           reports.map((report) => report.applied.length).sort(),
-          [0, 0, 0, 3]
+          [0, 0, 0, 4]
         )
         for (const report of reports) assert.includeMembers([...report.tables], tables)
       }),

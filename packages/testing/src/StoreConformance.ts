@@ -1,6 +1,6 @@
 /**
  * The store conformance suite: one behaviour suite for every implementation of the core store
- * interfaces (`GrantStore`, `SessionStore`, `KeyringStore`, `GuestStore`). This repository runs it unchanged
+ * interfaces (`GrantStore`, `SessionStore`, `KeyringStore`, `GuestStore`, `McpCredentialStore`). This repository runs it unchanged
  * against the core's memory layers, SQLite and PostgreSQL; run it against a store of your own to
  * check that it behaves as the core relies on (atomic consumes, expiry and revocation, single-use
  * ticket ids, ordering, exact round trips).
@@ -30,7 +30,7 @@
  * - A layer that fails to build fails the test (as a defect) with its error.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { GrantStore, GuestStore, Ids, KeyringStore, SessionStore } from "@gatehouse-auth/core"
+import { GrantStore, GuestStore, Ids, KeyringStore, McpCredentialStore, SessionStore } from "@gatehouse-auth/core"
 import { Context, Effect, Layer, Option, Redacted } from "effect"
 import * as fc from "fast-check"
 
@@ -40,9 +40,10 @@ export type Stores =
   | SessionStore.SessionStore
   | KeyringStore.KeyringStore
   | GuestStore.GuestStore
+  | McpCredentialStore.McpCredentialStore
 
 /** The store interfaces the suite covers, one group of tests each. */
-export type Store = "GrantStore" | "SessionStore" | "KeyringStore" | "GuestStore"
+export type Store = "GrantStore" | "SessionStore" | "KeyringStore" | "GuestStore" | "McpCredentialStore"
 
 export interface Options {
   /**
@@ -68,6 +69,9 @@ const build = (makeStores: () => Layer.Layer<never, unknown>) =>
       },
       get guests() {
         return Context.getUnsafe(context, GuestStore.GuestStore)
+      },
+      get mcp() {
+        return Context.getUnsafe(context, McpCredentialStore.McpCredentialStore)
       }
     }
   })
@@ -129,6 +133,22 @@ const plainKey = (key: KeyringStore.SigningKey) => ({
 })
 
 const tag = (outcome: GrantStore.ConsumeOutcome) => outcome._tag
+
+const mcpCredential = (
+  overrides: Partial<McpCredentialStore.McpCredentialRecord> = {}
+): McpCredentialStore.McpCredentialRecord => ({
+  id: Ids.McpCredentialId.make(unique("mcp_")),
+  tokenHash: unique("th"),
+  threadId: unique("thread-"),
+  providerInstanceId: "provider-1",
+  capabilities: ["read:notes"],
+  sessionId: Ids.SessionId.make(unique("s")),
+  createdAt: 1_000,
+  absoluteExpiresAt: 90_000,
+  lastUsedAt: 1_000,
+  expiresAt: 30_000,
+  ...overrides
+})
 
 const conformance = (
   name: string,
@@ -647,6 +667,101 @@ const conformance = (
           assert.strictEqual(yield* guests.prune(3_000), 0)
         }))
     })
+
+    group("McpCredentialStore", () => {
+      it.effect("insert then findByHash returns the record exactly; an unknown hash finds nothing", () =>
+        Effect.gen(function*() {
+          const { mcp } = yield* stores
+          const full = mcpCredential({ capabilities: ["read:notes", "write:notes"] })
+          const bare = mcpCredential({ capabilities: [], sessionId: undefined })
+          yield* mcp.insertReplacingThread(full)
+          yield* mcp.insertReplacingThread(bare)
+          assert.deepStrictEqual(Option.getOrThrow(yield* mcp.findByHash(full.tokenHash)), full)
+          assert.deepStrictEqual(Option.getOrThrow(yield* mcp.findByHash(bare.tokenHash)), bare)
+          assert.isTrue(Option.isNone(yield* mcp.findByHash("no-such-hash")))
+          assert.strictEqual(yield* mcp.count, 2)
+        }))
+
+      it.effect("one credential per thread: an insert replaces the thread's earlier one, even 50 at once", () =>
+        Effect.gen(function*() {
+          const { mcp } = yield* stores
+          const first = mcpCredential({ threadId: "thread-shared" })
+          const second = mcpCredential({ threadId: "thread-shared", createdAt: 2_000 })
+          yield* mcp.insertReplacingThread(first)
+          yield* mcp.insertReplacingThread(second)
+          assert.isTrue(Option.isNone(yield* mcp.findByHash(first.tokenHash)))
+          assert.deepStrictEqual(Option.getOrThrow(yield* mcp.findByHash(second.tokenHash)), second)
+          const racers = Array.from({ length: 50 }, () => mcpCredential({ threadId: "thread-race" }))
+          yield* Effect.all(racers.map((record) => mcp.insertReplacingThread(record)), { concurrency: "unbounded" })
+          const left = (yield* mcp.list).filter((record) => record.threadId === "thread-race")
+          assert.strictEqual(left.length, 1)
+          assert.isTrue(racers.some((record) => record.id === left[0]!.id))
+        }))
+
+      it.effect("touch moves lastUsedAt and expiresAt forward only", () =>
+        Effect.gen(function*() {
+          const { mcp } = yield* stores
+          const record = mcpCredential({ lastUsedAt: 5_000, expiresAt: 20_000 })
+          yield* mcp.insertReplacingThread(record)
+          yield* mcp.touch(record.tokenHash, 4_000, 10_000)
+          const unchanged = Option.getOrThrow(yield* mcp.findByHash(record.tokenHash))
+          assert.deepStrictEqual([unchanged.lastUsedAt, unchanged.expiresAt], [5_000, 20_000])
+          yield* mcp.touch(record.tokenHash, 9_000, 25_000)
+          const moved = Option.getOrThrow(yield* mcp.findByHash(record.tokenHash))
+          assert.deepStrictEqual([moved.lastUsedAt, moved.expiresAt], [9_000, 25_000])
+          yield* mcp.touch("no-such-hash", 9_000, 25_000)
+          assert.strictEqual(yield* mcp.count, 1)
+        }))
+
+      it.effect("removeById, removeByThread, removeByProvider, removeBySessions, removeAll count what they remove", () =>
+        Effect.gen(function*() {
+          const { mcp } = yield* stores
+          const sid = Ids.SessionId.make(unique("s"))
+          const a = mcpCredential({ sessionId: sid })
+          const b = mcpCredential({ sessionId: sid, providerInstanceId: "provider-2" })
+          const c = mcpCredential({ providerInstanceId: "provider-2", sessionId: undefined })
+          const d = mcpCredential()
+          const e = mcpCredential()
+          for (const record of [a, b, c, d, e]) yield* mcp.insertReplacingThread(record)
+          assert.deepStrictEqual(
+            [...(yield* mcp.sessionIds)].sort(),
+            [sid, d.sessionId!, e.sessionId!].sort()
+          )
+          assert.isTrue(yield* mcp.removeById(d.id))
+          assert.isFalse(yield* mcp.removeById(d.id))
+          assert.strictEqual(yield* mcp.removeBySessions([sid, Ids.SessionId.make("s_missing")]), 2)
+          assert.strictEqual(yield* mcp.removeByProvider("provider-2"), 1)
+          assert.strictEqual(yield* mcp.removeByThread(e.threadId), 1)
+          assert.strictEqual(yield* mcp.removeByThread(e.threadId), 0)
+          assert.strictEqual(yield* mcp.count, 0)
+          yield* mcp.insertReplacingThread(mcpCredential())
+          yield* mcp.insertReplacingThread(mcpCredential())
+          assert.strictEqual(yield* mcp.removeAll, 2)
+          assert.deepStrictEqual(yield* mcp.sessionIds, [])
+        }))
+
+      it.effect("removeDead removes the idle (now - lastUsedAt >= idle) and the expired (now >= expiresAt)", () =>
+        Effect.gen(function*() {
+          const { mcp } = yield* stores
+          const idle = mcpCredential({ lastUsedAt: 1_000, expiresAt: 99_000 })
+          const expired = mcpCredential({ lastUsedAt: 9_000, expiresAt: 10_000 })
+          const alive = mcpCredential({ lastUsedAt: 9_001, expiresAt: 10_001 })
+          for (const record of [idle, expired, alive]) yield* mcp.insertReplacingThread(record)
+          // At 10 000 with an idle timeout of 1 000: the first was last used 9 000 ago, the second expires now.
+          assert.strictEqual(yield* mcp.removeDead(10_000, 1_000), 2)
+          assert.deepStrictEqual((yield* mcp.list).map((record) => record.id), [alive.id])
+        }))
+
+      it.effect("list is oldest first", () =>
+        Effect.gen(function*() {
+          const { mcp } = yield* stores
+          const late = mcpCredential({ createdAt: 3_000 })
+          const early = mcpCredential({ createdAt: 1_000 })
+          const middle = mcpCredential({ createdAt: 2_000 })
+          for (const record of [late, early, middle]) yield* mcp.insertReplacingThread(record)
+          assert.deepStrictEqual((yield* mcp.list).map((record) => record.id), [early.id, middle.id, late.id])
+        }))
+    })
   })
 }
 
@@ -656,7 +771,19 @@ const conformance = (
  * fresh, empty stores (it may provide more services; they are ignored).
  */
 export const run = (name: string, makeStores: () => Layer.Layer<Stores, unknown>, options: Options = {}): void =>
-  conformance(name, ["GrantStore", "SessionStore", "KeyringStore", "GuestStore"], makeStores, options)
+  conformance(
+    name,
+    ["GrantStore", "SessionStore", "KeyringStore", "GuestStore", "McpCredentialStore"],
+    makeStores,
+    options
+  )
+
+/** Registers the `McpCredentialStore` tests alone, for a layer of a fresh, empty store per test. */
+export const mcpCredentialStore = (
+  name: string,
+  makeStore: () => Layer.Layer<McpCredentialStore.McpCredentialStore, unknown>,
+  options: Options = {}
+): void => conformance(name, ["McpCredentialStore"], makeStore, options)
 
 /** Registers the `GuestStore` tests alone, for a layer of a fresh, empty `GuestStore` per test. */
 export const guestStore = (
