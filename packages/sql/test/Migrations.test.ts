@@ -35,7 +35,7 @@ const behaviours = (
     Effect.gen(function*() {
       const database = yield* target
       const first = yield* Migrations.run.pipe(Effect.provide(client(database)))
-      assert.deepStrictEqual(first, [[1, "initial"], [2, "grant_created_by"], [3, "guests"], [5, "mcp_credentials"]])
+      assert.deepStrictEqual(first, [[1, "initial"], [2, "grant_created_by"], [3, "guests"], [4, "mcp_credentials"]])
       const second = yield* Migrations.run.pipe(Effect.provide(client(database)))
       assert.deepStrictEqual(second, [])
     }))
