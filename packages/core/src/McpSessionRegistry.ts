@@ -181,6 +181,17 @@ const validId = Schema.is(ThreadId)
 const validCapabilities = (value: ReadonlyArray<string>): ReadonlyArray<string> | undefined =>
   Scopes.isScopes(value) ? Object.freeze([...new Set(value)]) : undefined
 
+/** An issue's ids checked and its capabilities (default `fallback`), or why they cannot be used. */
+const checkedCapabilities = (input: IssueInput, fallback: ReadonlyArray<string>) => {
+  if (!validId(input.threadId) || !validId(input.providerInstanceId)) {
+    return Effect.fail(new InvalidRequest({ message: "threadId and providerInstanceId must be 1 to 256 characters" }))
+  }
+  const capabilities = input.capabilities === undefined ? fallback : validCapabilities(input.capabilities)
+  return capabilities === undefined
+    ? Effect.fail(new InvalidRequest({ message: `capabilities: ${Scopes.problem}` }))
+    : Effect.succeed(capabilities)
+}
+
 /** The options, checked and in milliseconds. */
 const settingsOf = Effect.fnUntraced(function*(options: Options) {
   const idle = yield* Durations.toMillis("MCP idleTimeout", options.idleTimeout, defaultIdleTimeout)
@@ -285,15 +296,7 @@ const makeInternal = Effect.fnUntraced(function*(options: Options) {
   const resolve = (token: string | Redacted.Redacted<string>) => Effect.sync(() => resolveAt(token, currentTime()))
 
   const issue = Effect.fn("McpSessionRegistry.issue")(function*(input: IssueInput) {
-    if (!validId(input.threadId) || !validId(input.providerInstanceId)) {
-      return yield* new InvalidRequest({ message: "threadId and providerInstanceId must be 1 to 256 characters" })
-    }
-    const capabilities = input.capabilities === undefined
-      ? defaultCapabilities
-      : validCapabilities(input.capabilities)
-    if (capabilities === undefined) {
-      return yield* new InvalidRequest({ message: `capabilities: ${Scopes.problem}` })
-    }
+    const capabilities = yield* checkedCapabilities(input, defaultCapabilities)
     const now = currentTime()
     const earlier = byThread.get(input.threadId)
     if (earlier !== undefined) remove(earlier, entries.get(earlier)!)
@@ -494,15 +497,7 @@ export const makeStored = Effect.fnUntraced(function*(options: Options) {
   }
 
   const issue = Effect.fn("McpSessionRegistry.issue")(function*(input: IssueInput) {
-    if (!validId(input.threadId) || !validId(input.providerInstanceId)) {
-      return yield* new InvalidRequest({ message: "threadId and providerInstanceId must be 1 to 256 characters" })
-    }
-    const capabilities = input.capabilities === undefined
-      ? defaultCapabilities
-      : validCapabilities(input.capabilities)
-    if (capabilities === undefined) {
-      return yield* new InvalidRequest({ message: `capabilities: ${Scopes.problem}` })
-    }
+    const capabilities = yield* checkedCapabilities(input, defaultCapabilities)
     const now = currentTime()
     // As in memory: the thread's earlier credential goes even when the cap then refuses this one.
     // (Dead credentials not yet swept count toward the cap: the sweep runs every `sweepInterval`.)

@@ -30,6 +30,7 @@ import * as AuthError from "./AuthError.ts"
 import { HttpAuthSettings } from "./HttpAuthSettings.ts"
 import * as JsonBody from "./JsonBody.ts"
 import { CurrentMcpPrincipal, McpGuard } from "./McpGuard.ts"
+import { normalize } from "./RouteAccess.ts"
 
 type Handler = Effect.Effect<HttpServerResponse.HttpServerResponse, any, any>
 
@@ -57,18 +58,6 @@ export interface Options<RA, RE, RR> {
 }
 
 const sessionHeader = "mcp-session-id"
-
-const normalize = (
-  handler:
-    | HttpServerResponse.HttpServerResponse
-    | Handler
-    | ((request: HttpServerRequest.HttpServerRequest) => Handler)
-): Handler =>
-  Effect.isEffect(handler)
-    ? handler
-    : typeof handler === "function"
-    ? Effect.flatMap(HttpServerRequest.HttpServerRequest, handler)
-    : Effect.succeed(handler)
 
 /** Which thread opened each MCP session; bounded, oldest first out. */
 const makeSessionOwners = (max: number) => {

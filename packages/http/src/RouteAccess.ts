@@ -47,7 +47,8 @@ export interface Options {
   readonly publicRoutes?: ReadonlyArray<PublicRoute> | undefined
 }
 
-const normalize = (
+/** A route's handler as `router.add` takes it (a response, an effect, a function of the request), as an effect. */
+export const normalize = (
   handler:
     | HttpServerResponse.HttpServerResponse
     | Handler
