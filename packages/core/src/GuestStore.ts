@@ -62,9 +62,33 @@ export interface MemoryOptions {
 export const makeMemory = (options: MemoryOptions = {}) =>
   Effect.sync(() => {
     const maxGuests = Math.max(1, options.maxGuests ?? 100_000)
-    /** In creation order: the first entry is the one dropped at the cap. */
     const guests = new Map<GuestId, GuestRecord>()
     const byCookie = new Map<string, GuestId>()
+
+    /**
+     * Ids in creation order, read from `head`: the next one dropped at the cap. Not the Map's own
+     * order: finding a Map's first key after many deletions from its front walks every deleted
+     * slot (O(n) per insert at the cap). Ids already gone (pruned) are skipped; compacted when
+     * mostly read or mostly stale, so the work stays O(1) per insert on average.
+     */
+    let order: Array<GuestId> = []
+    let head = 0
+    const dropEarliest = () => {
+      while (head < order.length) {
+        const id = order[head++]!
+        if (guests.has(id)) return drop(id)
+      }
+    }
+    const remember = (id: GuestId) => {
+      order.push(id)
+      if (head > 1024 && head * 2 > order.length) {
+        order = order.slice(head)
+        head = 0
+      } else if (order.length - head > 2 * guests.size + 1024) {
+        order = order.slice(head).filter((each) => guests.has(each))
+        head = 0
+      }
+    }
 
     const put = (record: GuestRecord) => {
       guests.set(record.id, record)
@@ -90,8 +114,9 @@ export const makeMemory = (options: MemoryOptions = {}) =>
         Effect.sync(() => {
           if (guests.has(record.id)) return false
           if (record.cookieHash !== undefined && byCookie.has(record.cookieHash)) return false
-          while (guests.size >= maxGuests) drop(guests.keys().next().value!)
+          while (guests.size >= maxGuests) dropEarliest()
           put(record)
+          remember(record.id)
           return true
         }),
       get: (id) => Effect.sync(() => Option.fromNullishOr(guests.get(id))),

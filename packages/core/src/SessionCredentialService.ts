@@ -118,7 +118,32 @@ export interface SessionCredentialServiceShape {
   >
   /** Uses a ticket (once) and returns its session. */
   readonly consumeWebSocketTicket: (ticket: Redacted.Redacted<string>) => Effect.Effect<SessionInfo, VerifyError>
+  /**
+   * Entries held in this process's memory, per table (for tests and metrics): `verifiedTokens`
+   * (at most `maxCachedTokens`), `touchThrottle` (at most `maxCachedTokens`), `connectedSessions`
+   * (at most the open connections).
+   */
+  readonly memoryEntries: () => MemoryEntries
 }
+
+export interface MemoryEntries {
+  readonly verifiedTokens: number
+  readonly touchThrottle: number
+  readonly connectedSessions: number
+}
+
+/**
+ * The most entries of each in-memory cache (verified tokens, last touch per session); a cache at
+ * the cap is cleared whole: O(1), and what it held is only recomputed (an HMAC, one extra write).
+ */
+export const maxCachedTokens = 10_000
+
+/**
+ * How long a token's verified signature is remembered. Revocation is not cached at all (the
+ * store is read on every request), so this bounds only how long a key withdrawn from the keyring
+ * by another process keeps verifying tokens this process has seen.
+ */
+export const reverifyAfter = Duration.minutes(1)
 
 export class SessionCredentialService extends Context.Service<
   SessionCredentialService,
@@ -159,6 +184,11 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
 
   const forget = (sid: SessionId) => {
     lastWrite.delete(sid)
+  }
+  /** Records a `lastSeenAt` write; the throttle forgets everything at the cap (one extra write each). */
+  const wrote = (sid: SessionId, at: number) => {
+    if (lastWrite.size >= maxCachedTokens && !lastWrite.has(sid)) lastWrite.clear()
+    lastWrite.set(sid, at)
   }
 
   const cascades = new Set<RevocationCascade>()
@@ -201,10 +231,12 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
    * Only a token that verified is ever entered, so a forged or altered token always takes the full
    * path; lookup compares digests, never the token itself. An entry counts for `reverifyAfter`
    * (1 minute), after which the token is checked in full again (a key withdrawn from the keyring
-   * stops working within that time). Bounded: cleared whole at 10 000 entries.
+   * stops working within that time). Only the signature is remembered: the session record is read
+   * on every request, so a revocation by any process on the store holds at the next request.
+   * Bounded: cleared whole at `maxCachedTokens` entries.
    */
   const verified = new Map<string, { readonly claims: SessionToken.Claims; readonly until: number }>()
-  const reverifyAfter = 60_000
+  const reverifyMillis = Duration.toMillis(reverifyAfter)
 
   /**
    * The claims of a token, from the cache or by parsing it and checking its HMAC against the keys
@@ -232,8 +264,8 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
     if (!valid) return new InvalidSessionToken({ reason: "BadSignature" })
     const claims = SessionToken.decodeClaims(parsed.payload)
     if (claims === undefined) return new InvalidSessionToken({ reason: "Malformed" })
-    if (verified.size >= 10_000) verified.clear()
-    verified.set(digest, { claims, until: now + reverifyAfter })
+    if (verified.size >= maxCachedTokens) verified.clear()
+    verified.set(digest, { claims, until: now + reverifyMillis })
     return claims
   }
 
@@ -271,7 +303,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
       }
       const seen = Math.max(record.lastSeenAt, lastWrite.get(sid) ?? 0)
       if (now - seen < touchInterval) return Effect.succeed(toInfo(record))
-      lastWrite.set(sid, now)
+      wrote(sid, now)
       return Effect.as(store.touch(sid, now), toInfo({ ...record, lastSeenAt: now }))
     })
 
@@ -435,7 +467,12 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
     markConnected,
     markDisconnected,
     issueWebSocketTicket,
-    consumeWebSocketTicket
+    consumeWebSocketTicket,
+    memoryEntries: () => ({
+      verifiedTokens: verified.size,
+      touchThrottle: lastWrite.size,
+      connectedSessions: connections.size
+    })
   })
 })
 

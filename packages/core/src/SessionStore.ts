@@ -44,11 +44,19 @@ export class SessionStore extends Context.Service<SessionStore, SessionStoreShap
   "@gatehouse-auth/core/SessionStore"
 ) {}
 
+/**
+ * The most one-use ticket ids the memory store remembers (WebSocket tickets and one-time access
+ * tokens, each until it expires). Expired ones are swept every minute, and at the cap at most once
+ * a second; a ticket that finds the table full of live ones is refused.
+ */
+export const maxMemoryTickets = 100_000
+
 /** Sessions in a `Map`. Every operation is one synchronous step, so each is atomic. */
 export const makeMemory = Effect.sync(() => {
   const sessions = new Map<SessionId, SessionRecord>()
   const tickets = new Map<string, number>()
   let nextTicketSweep = 0
+  let nextFullSweep = 0
 
   return SessionStore.of({
     insert: (record) => Effect.sync(() => void sessions.set(record.sid, record)),
@@ -69,11 +77,14 @@ export const makeMemory = Effect.sync(() => {
     list: Effect.sync(() => [...sessions.values()]),
     consumeTicket: (jti, expiresAt, now) =>
       Effect.sync(() => {
-        if (now >= nextTicketSweep) {
+        if (now >= nextTicketSweep || (tickets.size >= maxMemoryTickets && now >= nextFullSweep)) {
           for (const [id, expiry] of tickets) if (expiry <= now) tickets.delete(id)
           nextTicketSweep = now + 60_000
+          nextFullSweep = now + 1_000
         }
         if (tickets.has(jti)) return false
+        // Full of unexpired tickets: refused (never one forgotten early, which would let it replay).
+        if (tickets.size >= maxMemoryTickets) return false
         tickets.set(jti, expiresAt)
         return true
       })

@@ -18,7 +18,7 @@
  * Addresses are grouped: an IPv4 address (or IPv4-mapped IPv6) is its own group, an IPv6 address
  * is grouped by its /64 (one host, one subnet: a client can pick any address in its /64).
  *
- * Memory is bounded by `maxEntries` with bounded work per call: buckets are kept in a Map in
+ * Memory is bounded by `maxEntries` with bounded work per call: buckets are kept in a list in
  * order of last charge (oldest first). Each charge looks at no more than `scanLimit` of the
  * oldest buckets, dropping full ones (they carry no information) and, when the table is full,
  * evicting the oldest that is not locked out; a locked-out bucket is never evicted (it is moved
@@ -60,11 +60,23 @@ interface Bucket {
   updatedAt: number
 }
 
+/** A tracked bucket: also a node of the list in order of last charge. */
+interface Entry extends Bucket {
+  readonly key: string
+  older: Entry | undefined
+  newer: Entry | undefined
+}
+
+const octet = "(?:25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)"
+const canonicalIpv4 = new RegExp(`^${octet}\\.${octet}\\.${octet}\\.${octet}$`)
+
 /**
  * The group an address is limited as: IPv4 (and IPv4-mapped IPv6) as is, IPv6 by its /64
  * (`2001:db8:1:2::/64`); anything that is not an IP address (`unknown`) as is.
  */
 export const addressGroup = (address: string): string => {
+  // The usual case, a canonical dotted quad, is its own group without a parse.
+  if (canonicalIpv4.test(address)) return address
   const zone = address.indexOf("%")
   const parsed = NetAddress.ipFromString(zone < 0 ? address : address.slice(0, zone))
   if (Result.isFailure(parsed)) return address
@@ -88,12 +100,34 @@ const makeWith = (options: Options, windowMillis: number): RateLimiterShape => {
   const perMilli = capacity / windowMillis
   const maxEntries = Math.max(1, options.maxEntries ?? 100_000)
   const scanLimit = Math.max(1, options.scanLimit ?? 8)
-  /** Oldest charge first: a charge moves its bucket to the back. */
-  const buckets = new Map<string, Bucket>()
+  /**
+   * By key, and in order of last charge (oldest first) as a doubly linked list: a Map's own order
+   * is no good here, since finding its first entry after many deletions from the front walks every
+   * deleted slot until the Map is rehashed (O(n) per charge in a full table).
+   */
+  const buckets = new Map<string, Entry>()
+  let oldest: Entry | undefined
+  let newest: Entry | undefined
   /** Shared by the new addresses that found the table full of locked-out buckets, per budget. */
   const overflow: Record<Budget, Bucket | undefined> = { pairing: undefined, token: undefined, guest: undefined }
 
   const keyOf = (budget: Budget, address: string) => `${budget} ${addressGroup(address)}`
+
+  const unlink = (entry: Entry) => {
+    if (entry.older === undefined) oldest = entry.newer
+    else entry.older.newer = entry.newer
+    if (entry.newer === undefined) newest = entry.older
+    else entry.newer.older = entry.older
+    entry.older = entry.newer = undefined
+  }
+
+  const append = (entry: Entry) => {
+    entry.older = newest
+    entry.newer = undefined
+    if (newest === undefined) oldest = entry
+    else newest.newer = entry
+    newest = entry
+  }
 
   const refill = (bucket: Bucket, now: number) => {
     bucket.tokens = Math.min(capacity, bucket.tokens + Math.max(0, now - bucket.updatedAt) * perMilli)
@@ -106,17 +140,17 @@ const makeWith = (options: Options, windowMillis: number): RateLimiterShape => {
    * Looks at no more than `scanLimit` of the oldest buckets: drops the full ones and, while the
    * table is full, evicts the oldest that is not locked out. True when there is room for one more.
    */
-  const makeRoom = (now: number): boolean => {
+  const makeRoom = (now: number, charged: Entry | undefined): boolean => {
     for (let looked = 0; looked < scanLimit; looked++) {
-      const oldest = buckets.entries().next()
-      if (oldest.done === true) break
-      const [key, bucket] = oldest.value
-      refill(bucket, now)
-      const full = bucket.tokens >= capacity
+      const entry = oldest
+      if (entry === undefined) break
+      refill(entry, now)
+      const full = entry.tokens >= capacity
       if (!full && buckets.size < maxEntries) break
-      buckets.delete(key)
-      // Locked out: never evicted; it goes to the back and the next oldest is looked at.
-      if (!full && bucket.tokens < 1) buckets.set(key, bucket)
+      unlink(entry)
+      // Locked out, or the one being charged: never evicted; it goes to the back.
+      if (entry === charged || (!full && entry.tokens < 1)) append(entry)
+      else buckets.delete(entry.key)
     }
     return buckets.size < maxEntries
   }
@@ -124,36 +158,37 @@ const makeWith = (options: Options, windowMillis: number): RateLimiterShape => {
   /** The bucket `key` is charged to: its own, a new one, or the overflow bucket when there is no room. */
   const bucketFor = (budget: Budget, key: string, now: number): Bucket => {
     const existing = buckets.get(key)
-    const room = makeRoom(now)
+    const room = makeRoom(now, existing)
     if (existing !== undefined) {
       // Last charged now: to the back of the order.
-      buckets.delete(key)
-      buckets.set(key, existing)
+      unlink(existing)
+      append(existing)
       return existing
     }
     if (room) {
-      const bucket = { tokens: capacity, updatedAt: now }
-      buckets.set(key, bucket)
-      return bucket
+      const entry: Entry = { key, tokens: capacity, updatedAt: now, older: undefined, newer: undefined }
+      buckets.set(key, entry)
+      append(entry)
+      return entry
     }
     return overflow[budget] ??= { tokens: capacity, updatedAt: now }
   }
 
+  // Untraced and synchronous: every refused credential and every pairing attempt comes through here.
   const withNow = <A>(f: (now: number) => A): Effect.Effect<A> =>
-    Clock.clockWith((clock) => Effect.sync(() => f(clock.currentTimeMillisUnsafe())))
+    Clock.clockWith((clock) => Effect.succeed(f(clock.currentTimeMillisUnsafe())))
 
-  const reserve = Effect.fn("RateLimiter.reserve")(function*(budget: Budget, address: string) {
-    return yield* withNow((now) => {
+  const reserve = (budget: Budget, address: string) =>
+    withNow((now) => {
       const bucket = bucketFor(budget, keyOf(budget, address), now)
       refill(bucket, now)
       if (bucket.tokens < 1) return wait(bucket)
       bucket.tokens -= 1
       return 0
     })
-  })
 
-  const refund = Effect.fn("RateLimiter.refund")(function*(budget: Budget, address: string) {
-    yield* withNow((now) => {
+  const refund = (budget: Budget, address: string) =>
+    withNow((now) => {
       // Evicted meanwhile (it was not locked out), or charged to the overflow bucket: nothing is
       // given back (the shared bucket only refills with time).
       const bucket = buckets.get(keyOf(budget, address))
@@ -161,16 +196,14 @@ const makeWith = (options: Options, windowMillis: number): RateLimiterShape => {
       refill(bucket, now)
       bucket.tokens = Math.min(capacity, bucket.tokens + 1)
     })
-  })
 
-  const retryAfter = Effect.fn("RateLimiter.retryAfter")(function*(budget: Budget, address: string) {
-    return yield* withNow((now) => {
+  const retryAfter = (budget: Budget, address: string) =>
+    withNow((now) => {
       const bucket = buckets.get(keyOf(budget, address))
       if (bucket === undefined) return 0
       refill(bucket, now)
       return wait(bucket)
     })
-  })
 
   return RateLimiter.of({ reserve, refund, retryAfter, size: () => buckets.size })
 }

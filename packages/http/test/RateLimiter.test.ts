@@ -123,3 +123,53 @@ describe("RateLimiter (token bucket, TestClock)", () => {
       assert.strictEqual(limiter.size(), 1)
     }))
 })
+
+describe("RateLimiter caps at 1,000,000 distinct addresses", () => {
+  const million = 1_000_000
+  const ipv4 = (i: number) => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`
+
+  it.effect("1,000,000 IPv4 addresses: never more than maxEntries buckets", () =>
+    Effect.gen(function*() {
+      const limiter = yield* RateLimiter.make()
+      let peak = 0
+      for (let i = 0; i < million; i++) {
+        yield* limiter.reserve("token", ipv4(i))
+        if (i % 1000 === 0) peak = Math.max(peak, limiter.size())
+      }
+      assert.isAtMost(peak, 100_000)
+      assert.isAtMost(limiter.size(), 100_000)
+    }), 120_000)
+
+  it.effect("1,000,000 IPv6 addresses of one /64 are one bucket, locked out after 10", () =>
+    Effect.gen(function*() {
+      const limiter = yield* RateLimiter.make()
+      let accepted = 0
+      for (let i = 0; i < million; i++) {
+        const host = `${(i >> 16).toString(16)}:${(i & 0xffff).toString(16)}`
+        if ((yield* limiter.reserve("pairing", `2001:db8:5:6:0:0:${host}`)) === 0) accepted++
+      }
+      assert.strictEqual(accepted, 10)
+      assert.strictEqual(limiter.size(), 1)
+    }), 120_000)
+
+  it.effect(
+    "a table full of locked-out addresses: 1,000,000 newcomers share 10 attempts, no lock evicted",
+    () =>
+      Effect.gen(function*() {
+        const maxEntries = 10_000
+        const limiter = yield* RateLimiter.make({ maxEntries })
+        for (let i = 0; i < maxEntries; i++) yield* lockOut(limiter, `192.168.${i >> 8}.${i & 255}`)
+        let accepted = 0
+        for (let i = 0; i < million; i++) {
+          if ((yield* limiter.reserve("pairing", ipv4(i))) === 0) accepted++
+        }
+        // The overflow bucket: guessing from fresh addresses stays at one budget per window.
+        assert.strictEqual(accepted, 10)
+        assert.strictEqual(limiter.size(), maxEntries)
+        for (let i = 0; i < maxEntries; i += 97) {
+          assert.isAbove(yield* limiter.retryAfter("pairing", `192.168.${i >> 8}.${i & 255}`), 0)
+        }
+      }),
+    120_000
+  )
+})
