@@ -4,6 +4,7 @@
  * `DatabaseError` carrying a one-line message (no password, no stack trace) when the database is
  * down, unreachable, refuses the login or cannot be migrated.
  */
+import { Durations } from "@gatehouse-auth/core"
 import { Context, Duration, Effect, Layer, Redacted, Schema } from "effect"
 import { Reactivity } from "effect/reactivity"
 import { SqlClient } from "effect/sql"
@@ -113,7 +114,17 @@ export interface PgOptions {
    * session, and the client's own deadline too, which holds when the server cannot answer at all.
    */
   readonly statementTimeout?: Duration.Input | undefined
+  /**
+   * The longest a connection may sit idle inside an open transaction (default 10 seconds):
+   * PostgreSQL's `idle_in_transaction_session_timeout`, so a process that stalls or dies mid
+   * transaction cannot hold row locks (a consume, a rotation) for longer.
+   */
+  readonly idleInTransactionTimeout?: Duration.Input | undefined
 }
+
+/** Defaults of the PostgreSQL layer's connection settings. */
+export const defaultConnectTimeout = Duration.seconds(5)
+export const defaultIdleInTransactionTimeout = Duration.seconds(10)
 
 /**
  * `host:port/database` of a URL, never its credentials; `undefined` if it is not a postgres URL.
@@ -174,13 +185,23 @@ export const layerPg = (
       const gate = yield* StoreGate.make({ ...options, maxConcurrent: maxConnections }).pipe(
         Effect.mapError((error) => new DatabaseError({ database, problem: "InvalidSettings", detail: error.message }))
       )
+      const idleInTransaction = yield* Durations.toMillis(
+        "idleInTransactionTimeout",
+        options.idleInTransactionTimeout,
+        defaultIdleInTransactionTimeout
+      ).pipe(
+        Effect.mapError((error) => new DatabaseError({ database, problem: "InvalidSettings", detail: error.message }))
+      )
       const PgClient = yield* loadPgClient(database)
       const client = PgClient.make({
         url: options.url,
         maxConnections,
-        connectTimeout: options.connectTimeout ?? Duration.seconds(5),
+        connectTimeout: options.connectTimeout ?? defaultConnectTimeout,
         applicationName: "gatehouse",
-        startupParameters: { statement_timeout: String(Math.ceil(Duration.toMillis(gate.statementTimeout))) }
+        startupParameters: {
+          statement_timeout: String(Math.ceil(Duration.toMillis(gate.statementTimeout))),
+          idle_in_transaction_session_timeout: String(idleInTransaction)
+        }
       })
       const pg = yield* prepare(database, client)
       return Context.make(SqlClient.SqlClient, pg).pipe(Context.add(StoreGate.StoreGate, gate))
