@@ -18,6 +18,10 @@ export interface Job {
   readonly concurrency: number
   readonly expectStatus: number
   readonly expectBody: string
+  /** Requests sent in turn instead of `request` (each one whole, like `request`). */
+  readonly variants?: ReadonlyArray<string> | undefined
+  /** Loopback source addresses, one per connection in turn (default: the system's choice). */
+  readonly localAddresses?: ReadonlyArray<string> | undefined
 }
 
 export interface Done {
@@ -67,7 +71,8 @@ const run = (job: Job): Promise<Done> =>
     let failures = 0
     let firstFailure: string | undefined
     const sockets: Array<Net.Socket> = []
-    const request = Buffer.from(job.request, "latin1")
+    const requests = (job.variants ?? [job.request]).map((text) => Buffer.from(text, "latin1"))
+    let opened = 0
     let finished = false
     const finish = () => {
       if (finished) return
@@ -80,16 +85,22 @@ const run = (job: Job): Promise<Done> =>
       firstFailure ??= why
     }
     const connection = () => {
-      const socket = Net.connect({ host: "127.0.0.1", port: job.port, noDelay: true })
+      const localAddress = job.localAddresses?.[opened++ % job.localAddresses.length]
+      const socket = Net.connect({
+        host: "127.0.0.1",
+        port: job.port,
+        noDelay: true,
+        ...(localAddress === undefined ? {} : { localAddress })
+      })
       sockets.push(socket)
       let buffer: Buffer = Buffer.alloc(0)
       let inFlight = false
       let gone = false
       const next = () => {
         if (sent < job.requests) {
-          sent++
           inFlight = true
-          socket.write(request)
+          socket.write(requests[sent % requests.length]!)
+          sent++
         }
       }
       socket.on("connect", next)

@@ -46,6 +46,7 @@ export const gatehouseInstance = async (stateDir: string) => {
   return {
     port,
     httpAuth: Context.get(context, HttpAuth.HttpAuth),
+    sessions,
     valid,
     revoked: Redacted.value(gone.token),
     bad: forged(valid),
