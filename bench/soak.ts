@@ -195,7 +195,7 @@ const plot = (samples: ReadonlyArray<Sample>, report: { readonly sessions: numbe
 <rect width="100%" height="100%" fill="white"/>
 <text x="${left}" y="20" font-size="13">Soak: RSS over time (${report.sessions} sessions, ${report.requests} requests)</text>
 ${ticks}
-<line x1="${left}" x2="${x(maxT / 2)}" y1="${height - bottom}" y2="${height - bottom}" stroke="#999"/>
+<line x1="${left}" x2="${width - right}" y1="${height - bottom}" y2="${height - bottom}" stroke="#999"/>
 <line x1="${x(maxT / 2)}" x2="${x(maxT / 2)}" y1="${top}" y2="${height - bottom}" stroke="#bbb" stroke-dasharray="4 3"/>
 <text x="${x(maxT / 2) + 4}" y="${top + 10}">last half</text>
 <polyline fill="none" stroke="#1f6feb" stroke-width="2" points="${line((s) => s.rssMiB)}"/>
