@@ -19,6 +19,7 @@ import {
   url as testUrl
 } from "@gatehouse-auth/testing/support/postgres"
 import { Context, Duration, Effect, Exit, Layer, Option, Redacted, Scope } from "effect"
+import { SqlClient } from "effect/sql"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { DatabaseSync } from "node:sqlite"
@@ -117,6 +118,41 @@ describe("bad input at construction", () => {
         assert.match(error.message, /password|authentication/i)
       })
   )
+})
+
+describe.skipIf(unavailable !== undefined)("PostgreSQL session timeouts", () => {
+  it.effect("every connection has statement_timeout and idle_in_transaction_session_timeout set", () =>
+    Effect.gen(function*() {
+      const context = yield* Layer.build(Database.layerPg({
+        url: Redacted.make(testUrl!),
+        statementTimeout: "3 seconds",
+        idleInTransactionTimeout: "7 seconds"
+      }))
+      const sql = Context.get(context, SqlClient.SqlClient)
+      const [statement] = yield* sql<{ statement_timeout: string }>`SHOW statement_timeout`
+      const [idle] = yield* sql<
+        { idle_in_transaction_session_timeout: string }
+      >`SHOW idle_in_transaction_session_timeout`
+      assert.strictEqual(statement!.statement_timeout, "3s")
+      assert.strictEqual(idle!.idle_in_transaction_session_timeout, "7s")
+      // The defaults when none is given: 5 s and 10 s.
+      const defaults = Context.get(
+        yield* Layer.build(Database.layerPg({ url: Redacted.make(testUrl!) })),
+        SqlClient.SqlClient
+      )
+      const [byDefault] = yield* defaults<
+        { idle_in_transaction_session_timeout: string }
+      >`SHOW idle_in_transaction_session_timeout`
+      assert.strictEqual(byDefault!.idle_in_transaction_session_timeout, "10s")
+    }))
+
+  it.effect("a timeout that is not a positive duration fails construction with InvalidSettings", () =>
+    Effect.gen(function*() {
+      const error = yield* constructionError(
+        Database.layerPg({ url: Redacted.make(testUrl!), idleInTransactionTimeout: "-1 seconds" as never })
+      )
+      assert.strictEqual(error.problem, "InvalidSettings")
+    }))
 })
 
 describe("outage after construction", () => {
