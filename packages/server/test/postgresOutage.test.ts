@@ -68,6 +68,7 @@ describe.skipIf(unavailable !== undefined && !inCi)("a PostgreSQL outage under t
           Effect.all([
             call("pair page", `${origin}/pair`),
             call("jwks", `${origin}/.well-known/jwks.json`),
+            call("resource metadata", `${origin}/.well-known/oauth-protected-resource`),
             call("anonymous session", `${origin}/api/auth/session`),
             call("hello", `${origin}/api/hello`, { headers: bearer(admin.token) }),
             Effect.gen(function*() {
@@ -153,7 +154,7 @@ describe.skipIf(unavailable !== undefined && !inCi)("a PostgreSQL outage under t
         assert.isTrue(during.some((each) => each.status === 503), "the outage was seen")
         assert.isFalse(during.some((each) => each.route === "hello" && each.status === 401))
         // The routes that need no store answered 200 throughout, the outage included.
-        for (const route of ["pair page", "jwks", "anonymous session"]) {
+        for (const route of ["pair page", "jwks", "resource metadata", "anonymous session"]) {
           const answers = seen.filter((each) => each.route === route)
           assert.isTrue(answers.length > 0 && answers.every((each) => each.status === 200), route)
           assert.isTrue(
