@@ -69,6 +69,12 @@ export interface Options extends Stores.Options {
    * the signing algorithm (default `EdDSA`; `HS256` publishes no JWKS), or `false` to turn them off.
    */
   readonly accessTokens?: false | { readonly algorithm?: AccessTokens.Algorithm | undefined } | undefined
+  /**
+   * What a browser that asked to pair over plain HTTP under a non-loopback name is told to do
+   * (`400 insecure_transport`: its Secure cookie would be dropped, so its code is not used).
+   * The CLI names its TLS flags; the default of `HttpAuthSettings` otherwise.
+   */
+  readonly insecureTransportAdvice?: string | undefined
 }
 
 /** A listener option (a connection cap, a timeout) that cannot be used. */
@@ -219,7 +225,8 @@ export const serve = (options: ServeOptions) => <A, E, R>(routes: Layer.Layer<A,
     allowedOrigins: options.allowedOrigins,
     trustedProxies: options.trustedProxies,
     publicOrigin: options.publicUrl === undefined ? undefined : new URL(options.publicUrl).origin,
-    webSocketLimits: options.webSocketLimits
+    webSocketLimits: options.webSocketLimits,
+    insecureTransportAdvice: options.insecureTransportAdvice
   }
 
   const info = Layer.effect(

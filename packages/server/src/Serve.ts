@@ -57,6 +57,13 @@ export { isOrigin } from "./Origins.ts"
 const isNetwork = (value: string): boolean =>
   Result.isSuccess(IpNetwork.fromString(value.includes("/") ? value : `${value}/${value.includes(":") ? 128 : 32}`))
 
+/** What `400 insecure_transport` tells a browser on plain HTTP under a non-loopback name to do. */
+const insecureTransportAdvice = (publicUrl: string | undefined): string =>
+  publicUrl !== undefined && publicUrl.startsWith("https:")
+    ? `Open ${publicUrl.replace(/\/+$/, "")}/pair instead.`
+    : "Start gatehouse serve with --tls-self-signed (or --tls-cert and --tls-key) and open the https:// pairing " +
+      "URL it prints, or put a TLS proxy in front (--public-url https://...)."
+
 /** Turns the flags into server options, or a message that says what is wrong. */
 export const validate = (input: Input): Effect.Effect<GatehouseServer.Options, CliError.UserError> => {
   if (Option.isSome(input.databaseUrl) && Database.describeUrl(Redacted.value(input.databaseUrl.value)) === undefined) {
@@ -140,7 +147,8 @@ export const validate = (input: Input): Effect.Effect<GatehouseServer.Options, C
     maxConnectionsPerAddress: input.maxConnectionsPerAddress,
     headersTimeout: timeouts.headersTimeout,
     requestTimeout: timeouts.requestTimeout,
-    keepAliveTimeout: timeouts.keepAliveTimeout
+    keepAliveTimeout: timeouts.keepAliveTimeout,
+    insecureTransportAdvice: insecureTransportAdvice(publicUrl)
   })
 }
 
