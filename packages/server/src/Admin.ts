@@ -135,7 +135,8 @@ export const pair = (input: PairInput) =>
     if (!Number.isInteger(input.uses) || input.uses < 1 || input.uses > 100) {
       return yield* usage(`--uses must be a whole number from 1 to 100 (got ${input.uses})`)
     }
-    const base = yield* baseUrl(input)
+    const target = yield* pairingTarget(input)
+    const base = target.baseUrl
     yield* withState(input, (services) =>
       Effect.gen(function*() {
         const grants = Context.get(services, BootstrapCredentialService.BootstrapCredentialService)
@@ -151,12 +152,28 @@ export const pair = (input: PairInput) =>
           `Pairing URL: ${url}`,
           `Code: ${Crockford.format(Redacted.value(issued.credential))}`,
           Serve.qrCode(url),
+          ...(target.otherBaseUrls.length > 0 ? [`Also listening on: ${target.otherBaseUrls.join("  ")}`] : []),
           `Scopes: ${scopes.join(" ")}${bundle}`,
           `Works ${input.uses === 1 ? "once" : `${input.uses} times`}, until ${
             time(issued.expiresAt)
           } (link id ${issued.id}).`
         ].join("\n"))
       }))
+  })
+
+/**
+ * Where a pairing link points: `--url`, else where the running server said a device elsewhere
+ * reaches it (its primary network address on a wildcard bind), else the default port.
+ */
+const pairingTarget = (input: StateInput & { readonly url: Option.Option<string> }) =>
+  Effect.gen(function*() {
+    if (Option.isNone(input.url)) {
+      const announced = yield* readServerFile(input.stateDir)
+      if (Option.isSome(announced)) {
+        return { baseUrl: announced.value.pairingBaseUrl, otherBaseUrls: announced.value.otherBaseUrls }
+      }
+    }
+    return { baseUrl: yield* baseUrl(input), otherBaseUrls: [] as ReadonlyArray<string> }
   })
 
 /** `--url`, else the address the server in this state directory announced, else the default port. */

@@ -25,6 +25,7 @@ import { HttpServer } from "effect/http"
 import * as HelloRoutes from "./HelloRoutes.ts"
 import * as Listener from "./Listener.ts"
 import * as McpEcho from "./McpEcho.ts"
+import * as NetworkAddresses from "./NetworkAddresses.ts"
 import * as PairPage from "./PairPage.ts"
 import * as RunRoutes from "./RunRoutes.ts"
 import * as Shutdown from "./Shutdown.ts"
@@ -156,8 +157,20 @@ export interface ServeOptions extends Options {
 export interface GatehouseServerShape {
   readonly host: string
   readonly port: number
-  /** The URL printed and encoded in the pairing URL (`publicUrl`, else `http://<host>:<port>`). */
+  /**
+   * The server's own URL for clients on this machine (`publicUrl`, else `http://<host>:<port>`, a
+   * wildcard bind as `127.0.0.1`): `server.json`'s `baseUrl`, the access tokens' issuer.
+   */
   readonly baseUrl: string
+  /**
+   * The base of the pairing URL a device elsewhere can open: `publicUrl`, else the bound address, a
+   * wildcard bind as the machine's primary non-loopback address (see `NetworkAddresses`).
+   */
+  readonly pairingBaseUrl: string
+  /** The other URLs the server listens on (a wildcard bind's other addresses, loopback last). */
+  readonly otherBaseUrls: ReadonlyArray<string>
+  /** No address but loopback was found or bound: a device elsewhere cannot open `pairingBaseUrl` (without `publicUrl`). */
+  readonly loopbackOnly: boolean
   readonly policy: ServerAuthPolicy.Policy
 }
 
@@ -234,7 +247,17 @@ export const serve = (options: ServeOptions) => <A, E, R>(routes: Layer.Layer<A,
     Effect.gen(function*() {
       const port = yield* boundPort
       const { policy } = yield* ServerAuthPolicy.ServerAuthPolicy
-      return GatehouseServer.of({ host: options.host, port, baseUrl: baseUrl(options, port), policy })
+      const found = NetworkAddresses.reachable(options.host, yield* (yield* NetworkAddresses.NetworkAddresses).list)
+      const direct = (host: string) => `http://${host}:${port}`
+      return GatehouseServer.of({
+        host: options.host,
+        port,
+        baseUrl: baseUrl(options, port),
+        pairingBaseUrl: options.publicUrl !== undefined ? baseUrl(options, port) : direct(found.primary),
+        otherBaseUrls: (options.publicUrl !== undefined ? [found.primary, ...found.others] : found.others).map(direct),
+        loopbackOnly: options.publicUrl === undefined && found.loopbackOnly,
+        policy
+      })
     })
   )
 

@@ -15,6 +15,7 @@ import * as Browser from "./Browser.ts"
 import * as DesktopBootstrap from "./DesktopBootstrap.ts"
 import * as GatehouseServer from "./GatehouseServer.ts"
 import * as HelloRoutes from "./HelloRoutes.ts"
+import * as NetworkAddresses from "./NetworkAddresses.ts"
 import { isOrigin } from "./Origins.ts"
 import * as ServerFile from "./ServerFile.ts"
 import * as Terminal from "./Terminal.ts"
@@ -166,6 +167,17 @@ const listenError = (options: GatehouseServer.Options) => (error: unknown) => {
   )
 }
 
+/** The banner's lines about where else the server listens, and whether a phone can reach it. */
+export const reachability = (info: GatehouseServer.GatehouseServerShape): ReadonlyArray<string> => [
+  ...(info.otherBaseUrls.length > 0 ? [`Also listening on: ${info.otherBaseUrls.join("  ")}`] : []),
+  ...(info.loopbackOnly && NetworkAddresses.isWildcard(info.host)
+    ? [
+      "No network address besides loopback was found: only this machine can open the pairing URL. " +
+      "Pass --public-url with the address other devices use."
+    ]
+    : [])
+]
+
 /** Runs the server until interrupted (SIGINT / SIGTERM). */
 export const run = (input: Input) =>
   Effect.scoped(Effect.gen(function*() {
@@ -213,14 +225,18 @@ export const run = (input: Input) =>
       )
     }
     // Before the banner: whoever reads the banner may run `gatehouse pair` at once.
-    yield* ServerFile.announce(options.stateDir, info.baseUrl)
-    const startup = yield* serverAuth.issueStartupPairingUrl(info.baseUrl)
+    yield* ServerFile.announce(options.stateDir, info.baseUrl, {
+      pairingBaseUrl: info.pairingBaseUrl,
+      otherBaseUrls: info.otherBaseUrls
+    })
+    const startup = yield* serverAuth.issueStartupPairingUrl(info.pairingBaseUrl)
     const url = Redacted.value(startup.url)
     // One write, so that a reader of stdout sees the banner whole.
     yield* Console.log([
       `Gatehouse is listening on ${info.baseUrl} (policy ${info.policy}). Press Ctrl+C to stop.`,
       `Pairing URL: ${url}`,
       qrCode(url),
+      ...reachability(info),
       `Open the URL or scan the code to pair a browser as administrator. It works once, until ${
         new Date(startup.expiresAt).toLocaleTimeString()
       }.`
