@@ -239,7 +239,12 @@ describe("gatehouse commands beside a running server", () => {
         const served = yield* serve(["--port", "0", "--state-dir", stateDir])
         const { origin } = yield* pairingUrl(served)
         const announced = JSON.parse(Fs.readFileSync(Path.join(stateDir, "server.json"), "utf8"))
-        assert.deepStrictEqual(announced, { baseUrl: origin, pid: served.child.pid })
+        assert.deepStrictEqual(announced, {
+          baseUrl: origin,
+          pid: served.child.pid,
+          pairingBaseUrl: origin,
+          otherBaseUrls: []
+        })
         assert.strictEqual(Fs.statSync(Path.join(stateDir, "server.json")).mode & 0o777, 0o600)
         yield* stop(served)
         assert.isFalse(Fs.existsSync(Path.join(stateDir, "server.json")), "removed on shutdown")
