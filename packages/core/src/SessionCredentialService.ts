@@ -1,8 +1,10 @@
 /**
  * Sessions: a signed token (see `SessionToken`) plus a record in the `SessionStore`.
  *
- * Expiry is idle and absolute at once: `expiresAt = min(lastSeenAt + idle, createdAt + absolute)`
- * (defaults 7 and 30 days). A verified session slides `lastSeenAt`, written at most once per
+ * Expiry is idle and absolute at once: `expiresAt = min(lastSeenAt + idle, createdAt + absolute)`,
+ * with lifetimes by transport: a cookie session 7 days idle and 30 days absolute, a bearer session
+ * (a paired device or a CLI that holds its token and cannot keep a cookie, so pairing again costs
+ * its person a new code) 30 days idle and 90 days absolute. A verified session slides `lastSeenAt`, written at most once per
  * `touchInterval` (1 minute) per session so a busy client does not turn every request into a write.
  *
  * WebSocket tickets are single-use tokens of kind `ws-ticket`, valid 60 seconds and bound to their
@@ -67,6 +69,8 @@ export interface IssueInput {
   readonly subject: string
   readonly scopes: ReadonlyArray<string>
   readonly method: string
+  /** How the token is carried (default `cookie`, whose lifetimes are the shorter ones). */
+  readonly transport?: SessionStore.Transport | undefined
   readonly client?: ClientMetadata.ClientMetadata | undefined
 }
 
@@ -126,8 +130,12 @@ export class SessionCredentialService extends Context.Service<
 >()("@gatehouse-auth/core/SessionCredentialService") {}
 
 export interface Options {
+  /** A cookie session's idle timeout (default 7 days) and absolute lifetime (default 30 days). */
   readonly idleTimeout?: Duration.Input | undefined
   readonly absoluteLifetime?: Duration.Input | undefined
+  /** A bearer session's idle timeout (default 30 days) and absolute lifetime (default 90 days). */
+  readonly bearerIdleTimeout?: Duration.Input | undefined
+  readonly bearerAbsoluteLifetime?: Duration.Input | undefined
   readonly touchInterval?: Duration.Input | undefined
   readonly ticketTtl?: Duration.Input | undefined
   /** How often expired records are swept from the store (default 1 hour). */
@@ -137,8 +145,18 @@ export interface Options {
 export const make = Effect.fnUntraced(function*(options: Options = {}) {
   const store = yield* SessionStore.SessionStore
   const keyring = yield* SigningKeyring.SigningKeyring
-  const idle = yield* Durations.toMillis("idleTimeout", options.idleTimeout, Duration.days(7))
-  const absolute = yield* Durations.toMillis("absoluteLifetime", options.absoluteLifetime, Duration.days(30))
+  const lifetimes: Record<SessionStore.Transport, { readonly idle: number; readonly absolute: number }> = {
+    cookie: {
+      idle: yield* Durations.toMillis("idleTimeout", options.idleTimeout, Duration.days(7)),
+      absolute: yield* Durations.toMillis("absoluteLifetime", options.absoluteLifetime, Duration.days(30))
+    },
+    bearer: {
+      idle: yield* Durations.toMillis("bearerIdleTimeout", options.bearerIdleTimeout, Duration.days(30)),
+      absolute: yield* Durations.toMillis("bearerAbsoluteLifetime", options.bearerAbsoluteLifetime, Duration.days(90))
+    }
+  }
+  // A record of a transport this version does not know gets the shorter, cookie lifetimes.
+  const lifetimeOf = (record: SessionStore.SessionRecord) => lifetimes[record.transport] ?? lifetimes.cookie
   const touchInterval = yield* Durations.toMillis("touchInterval", options.touchInterval, Duration.minutes(1))
   const ticketTtl = yield* Durations.toMillis("ticketTtl", options.ticketTtl, Duration.seconds(60))
   const sweepEvery = yield* Durations.toMillis("sweepInterval", options.sweepInterval, Duration.hours(1))
@@ -147,13 +165,15 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
   const lastWrite = new Map<SessionId, number>()
   const connections = new Map<SessionId, number>()
 
-  const expiresAt = (record: SessionStore.SessionRecord) =>
-    Math.min(record.lastSeenAt + idle, record.createdAt + absolute)
+  const expiresAt = (record: SessionStore.SessionRecord) => {
+    const { absolute, idle } = lifetimeOf(record)
+    return Math.min(record.lastSeenAt + idle, record.createdAt + absolute)
+  }
 
   const toInfo = (record: SessionStore.SessionRecord): SessionInfo => ({
     ...record,
     expiresAt: expiresAt(record),
-    absoluteExpiresAt: record.createdAt + absolute,
+    absoluteExpiresAt: record.createdAt + lifetimeOf(record).absolute,
     connected: (connections.get(record.sid) ?? 0) > 0
   })
 
@@ -319,6 +339,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
       subject: input.subject,
       scopes: [...new Set(input.scopes)],
       method: input.method,
+      transport: input.transport ?? "cookie",
       createdAt: now,
       lastSeenAt: now,
       client: ClientMetadata.clip(input.client)
@@ -331,7 +352,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
       scopes: record.scopes,
       method: record.method,
       iat: now,
-      exp: now + absolute
+      exp: now + lifetimeOf(record).absolute
     })
     const session = toInfo(record)
     yield* PubSub.publish(changes, { _tag: "Issued", session })
@@ -443,4 +464,25 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
 export const layer = (options: Options = {}) => Layer.effect(SessionCredentialService, make(options))
 
 /** The service with sessions in memory. */
+/**
+ * `layer`, with the lifetimes the options leave out read from `GATEHOUSE_SESSION_IDLE_TIMEOUT`,
+ * `GATEHOUSE_SESSION_ABSOLUTE_LIFETIME` (cookie sessions), `GATEHOUSE_BEARER_SESSION_IDLE_TIMEOUT`
+ * and `GATEHOUSE_BEARER_SESSION_ABSOLUTE_LIFETIME` (bearer sessions) when set.
+ */
+export const layerConfig = (options: Options = {}) =>
+  Layer.effect(
+    SessionCredentialService,
+    Effect.gen(function*() {
+      const read = (name: string) => Effect.map(Durations.config(name), Option.getOrUndefined)
+      return yield* make({
+        ...options,
+        idleTimeout: options.idleTimeout ?? (yield* read("GATEHOUSE_SESSION_IDLE_TIMEOUT")),
+        absoluteLifetime: options.absoluteLifetime ?? (yield* read("GATEHOUSE_SESSION_ABSOLUTE_LIFETIME")),
+        bearerIdleTimeout: options.bearerIdleTimeout ?? (yield* read("GATEHOUSE_BEARER_SESSION_IDLE_TIMEOUT")),
+        bearerAbsoluteLifetime: options.bearerAbsoluteLifetime ??
+          (yield* read("GATEHOUSE_BEARER_SESSION_ABSOLUTE_LIFETIME"))
+      })
+    })
+  )
+
 export const layerMemory = (options: Options = {}) => layer(options).pipe(Layer.provide(SessionStore.layerMemory))

@@ -157,7 +157,10 @@ export const layer = HttpRouter.use(Effect.fnUntraced(function*(router) {
       const refused = insecureTransport(request)
       if (refused !== undefined) return yield* refused
       const body = yield* readBody(AuthApi.BootstrapRequest, `{"credential": "XXXX-XXXX-XXXX-XXXX"}`)
-      const { session, token } = yield* exchange(body.credential, { client: RequestInfo.describeClient(request) })
+      const { session, token } = yield* exchange(body.credential, {
+        client: RequestInfo.describeClient(request),
+        transport: "cookie"
+      })
       const response = json(AuthApi.BootstrapResponse, { authenticated: true, session: AuthApi.sessionView(session) })
       const withCookie = yield* auth.setSessionCookie(request, response, token, session.absoluteExpiresAt)
       return yield* promoteGuest(request, session, withCookie)
@@ -170,7 +173,7 @@ export const layer = HttpRouter.use(Effect.fnUntraced(function*(router) {
         `{"credential": "XXXX-XXXX-XXXX-XXXX", "client": {"label": "..."}}`
       )
       const client = { ...RequestInfo.describeClient(request), ...compact({ ...body.client }) }
-      const { session, token } = yield* exchange(body.credential, { client })
+      const { session, token } = yield* exchange(body.credential, { client, transport: "bearer" })
       return yield* promoteGuest(
         request,
         session,

@@ -55,7 +55,7 @@ const withState = <A, E, R>(
 ) =>
   Effect.scoped(Effect.gen(function*() {
     const layer = BootstrapCredentialService.layer.pipe(
-      Layer.provideMerge(SessionCredentialService.layer(sessionOptions))
+      Layer.provideMerge(SessionCredentialService.layerConfig(sessionOptions))
     ).pipe(
       Layer.provideMerge(Stores.layer({
         stateDir: input.stateDir,
@@ -234,6 +234,7 @@ export const mintToken = (input: MintTokenInput) =>
           subject: "owner",
           scopes,
           method: "cli",
+          transport: "bearer",
           client: { label: "gatehouse tokens mint" }
         })
         const minted = yield* tokens.mint({ session, scopes, expiresIn: ttl, oneTimeUse: input.oneTimeUse }).pipe(
@@ -263,13 +264,16 @@ export const listSessions = (input: StateInput) =>
           session.sid,
           session.subject,
           session.method,
+          session.transport,
           session.client.label ?? "",
           time(session.createdAt),
           time(session.lastSeenAt),
           session.scopes.join(" ")
         ].map(Terminal.escape)
       )
-      yield* Console.log(table(["ID", "SUBJECT", "METHOD", "LABEL", "CREATED", "LAST SEEN", "SCOPES"], rows))
+      yield* Console.log(
+        table(["ID", "SUBJECT", "METHOD", "TRANSPORT", "LABEL", "CREATED", "LAST SEEN", "SCOPES"], rows)
+      )
     }))
 
 /** `gatehouse sessions revoke <id>`. */
@@ -383,7 +387,13 @@ const viaRunningServer = <A>(
       Effect.gen(function*() {
         const sessions = Context.get(services, SessionCredentialService.SessionCredentialService)
         const { token } = yield* Effect.acquireRelease(
-          sessions.issue({ subject: "owner", scopes: [scope], method: "cli", client: { label: "gatehouse CLI" } }),
+          sessions.issue({
+            subject: "owner",
+            scopes: [scope],
+            method: "cli",
+            transport: "bearer",
+            client: { label: "gatehouse CLI" }
+          }),
           ({ session }) => Effect.ignore(sessions.revoke(session.sid))
         )
         return yield* call(baseUrl, `Bearer ${Redacted.value(token)}`)

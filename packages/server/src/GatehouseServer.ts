@@ -226,7 +226,9 @@ export const serve = (options: ServeOptions) => <A, E, R>(routes: Layer.Layer<A,
 
   const core = ServerAuth.layer({ applicationScopes: options.applicationScopes }).pipe(
     Layer.provideMerge(accessTokens),
-    Layer.provideMerge(BootstrapCredentialService.layer.pipe(Layer.provideMerge(SessionCredentialService.layer()))),
+    Layer.provideMerge(
+      BootstrapCredentialService.layer.pipe(Layer.provideMerge(SessionCredentialService.layerConfig()))
+    ),
     Layer.provideMerge(GuestSessionService.layerConfig()),
     Layer.provideMerge(mcpRegistry),
     Layer.provideMerge(Stores.layer(options)),

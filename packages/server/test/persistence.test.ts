@@ -65,7 +65,7 @@ describe("state across restarts (SQLite in --state-dir)", () => {
           body: { label: "later", scopes: ["read:hello"] }
         })
         const migrations = appliedMigrations(stateDir)
-        assert.deepStrictEqual(migrations, [1, 2, 3, 4])
+        assert.deepStrictEqual(migrations, [1, 2, 3, 4, 5])
         yield* stop(first)
 
         const second = yield* serve(["--port", "0", "--state-dir", stateDir])
@@ -156,6 +156,11 @@ describe("gatehouse commands beside a running server", () => {
           assert.include(listed.stdout, session.id)
           assert.notInclude(listed.stdout, session.token)
           assert.notInclude(listed.stdout, session.token.split(".")[3]!)
+        }
+        // Paired through the bearer flow: each row says so, in the TRANSPORT column.
+        assert.match(listed.stdout, /^ID\s+SUBJECT\s+METHOD\s+TRANSPORT\s+LABEL/m)
+        for (const session of [admin, phone, laptop]) {
+          assert.match(listed.stdout, new RegExp(`^${session.id}\\s+owner\\s+pairing\\s+bearer\\s`, "m"))
         }
 
         const socket = yield* openSocket(pairing.origin, phone.token)

@@ -120,11 +120,18 @@ const mcpCredentials = statements(
   `CREATE INDEX gatehouse_mcp_credentials_created_at ON gatehouse_mcp_credentials (created_at)`
 )
 
+// How a session's token is carried (`cookie` or `bearer`), which decides its lifetimes. Sessions
+// made before this migration did not record it: they read as `cookie`, the shorter lifetimes.
+const sessionTransport = statements(
+  `ALTER TABLE gatehouse_sessions ADD COLUMN transport TEXT NOT NULL DEFAULT 'cookie'`
+)
+
 export const loader = Migrator.fromRecord({
   "1_initial": initial,
   "2_grant_created_by": grantCreatedBy,
   "3_guests": guests,
-  "4_mcp_credentials": mcpCredentials
+  "4_mcp_credentials": mcpCredentials,
+  "5_session_transport": sessionTransport
 })
 
 const migrate = Migrator.make({})
