@@ -150,6 +150,7 @@ export const pair = (input: PairInput) =>
         const url = Redacted.value(BootstrapCredentialService.pairingUrl(base, issued.credential))
         yield* Console.log([
           `Pairing URL: ${url}`,
+          ...Serve.fingerprintLines(target.tlsFingerprint),
           `Code: ${Crockford.format(Redacted.value(issued.credential))}`,
           Serve.qrCode(url),
           ...(target.otherBaseUrls.length > 0 ? [`Also listening on: ${target.otherBaseUrls.join("  ")}`] : []),
@@ -170,10 +171,18 @@ const pairingTarget = (input: StateInput & { readonly url: Option.Option<string>
     if (Option.isNone(input.url)) {
       const announced = yield* readServerFile(input.stateDir)
       if (Option.isSome(announced)) {
-        return { baseUrl: announced.value.pairingBaseUrl, otherBaseUrls: announced.value.otherBaseUrls }
+        return {
+          baseUrl: announced.value.pairingBaseUrl,
+          otherBaseUrls: announced.value.otherBaseUrls,
+          tlsFingerprint: announced.value.tlsFingerprint
+        }
       }
     }
-    return { baseUrl: yield* baseUrl(input), otherBaseUrls: [] as ReadonlyArray<string> }
+    return {
+      baseUrl: yield* baseUrl(input),
+      otherBaseUrls: [] as ReadonlyArray<string>,
+      tlsFingerprint: undefined as string | undefined
+    }
   })
 
 /** `--url`, else the address the server in this state directory announced, else the default port. */

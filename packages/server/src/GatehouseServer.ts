@@ -20,7 +20,7 @@ import {
   SessionCredentialService
 } from "@gatehouse-auth/core"
 import { HttpAuthLayer, WebSocketGuard } from "@gatehouse-auth/http"
-import { Context, Duration, Effect, Layer, Schema } from "effect"
+import { Context, Duration, Effect, Layer, Redacted, Schema } from "effect"
 import { HttpServer } from "effect/http"
 import * as HelloRoutes from "./HelloRoutes.ts"
 import * as Listener from "./Listener.ts"
@@ -76,6 +76,16 @@ export interface Options extends Stores.Options {
    * The CLI names its TLS flags; the default of `HttpAuthSettings` otherwise.
    */
   readonly insecureTransportAdvice?: string | undefined
+  /**
+   * Serve HTTPS and WSS directly with this certificate (PEM; see `TlsCertificate`): the URLs are
+   * `https://`, the session cookie `__Host-gatehouse_session`, and the `/pair` page shows the
+   * certificate's SHA-256 fingerprint.
+   */
+  readonly tls?: {
+    readonly cert: string
+    readonly key: Redacted.Redacted<string>
+    readonly fingerprint: string
+  } | undefined
 }
 
 /** A listener option (a connection cap, a timeout) that cannot be used. */
@@ -128,7 +138,8 @@ export const listenerOptions = (options: Options) =>
       ),
       headersTimeoutMillis,
       requestTimeoutMillis,
-      keepAliveTimeoutMillis
+      keepAliveTimeoutMillis,
+      tls: options.tls === undefined ? undefined : { cert: options.tls.cert, key: Redacted.value(options.tls.key) }
     } satisfies Listener.Options
   })
 
@@ -171,6 +182,8 @@ export interface GatehouseServerShape {
   readonly otherBaseUrls: ReadonlyArray<string>
   /** No address but loopback was found or bound: a device elsewhere cannot open `pairingBaseUrl` (without `publicUrl`). */
   readonly loopbackOnly: boolean
+  /** The SHA-256 fingerprint of the certificate served, when the server serves HTTPS itself. */
+  readonly tlsFingerprint: string | undefined
   readonly policy: ServerAuthPolicy.Policy
 }
 
@@ -184,8 +197,12 @@ export const urlHost = (host: string): string => {
   return name.includes(":") && !name.startsWith("[") ? `[${name}]` : name
 }
 
-export const baseUrl = (options: Pick<Options, "host" | "publicUrl">, port: number): string =>
-  options.publicUrl !== undefined ? options.publicUrl.replace(/\/+$/, "") : `http://${urlHost(options.host)}:${port}`
+export const baseUrl = (options: Pick<Options, "host" | "publicUrl" | "tls">, port: number): string =>
+  options.publicUrl !== undefined
+    ? options.publicUrl.replace(/\/+$/, "")
+    : `${scheme(options)}://${urlHost(options.host)}:${port}`
+
+const scheme = (options: Pick<Options, "tls">) => options.tls === undefined ? "http" : "https"
 
 /** The application's routes with Gatehouse around them (see the module's comment). */
 export const serve = (options: ServeOptions) => <A, E, R>(routes: Layer.Layer<A, E, R>) => {
@@ -250,7 +267,7 @@ export const serve = (options: ServeOptions) => <A, E, R>(routes: Layer.Layer<A,
       const port = yield* boundPort
       const { policy } = yield* ServerAuthPolicy.ServerAuthPolicy
       const found = NetworkAddresses.reachable(options.host, yield* (yield* NetworkAddresses.NetworkAddresses).list)
-      const direct = (host: string) => `http://${host}:${port}`
+      const direct = (host: string) => `${scheme(options)}://${host}:${port}`
       return GatehouseServer.of({
         host: options.host,
         port,
@@ -258,6 +275,7 @@ export const serve = (options: ServeOptions) => <A, E, R>(routes: Layer.Layer<A,
         pairingBaseUrl: options.publicUrl !== undefined ? baseUrl(options, port) : direct(found.primary),
         otherBaseUrls: (options.publicUrl !== undefined ? [found.primary, ...found.others] : found.others).map(direct),
         loopbackOnly: options.publicUrl === undefined && found.loopbackOnly,
+        tlsFingerprint: options.tls?.fingerprint,
         policy
       })
     })
@@ -265,7 +283,7 @@ export const serve = (options: ServeOptions) => <A, E, R>(routes: Layer.Layer<A,
 
   // The application's routes, then the pair page; `HttpAuthLayer.layer` adds the auth and MCP
   // routes, the guards and the JSON 404 after them (the router keeps the first handler of a path).
-  return PairPage.layer.pipe(
+  return PairPage.layerWith({ tlsFingerprint: options.tls?.fingerprint }).pipe(
     Layer.provideMerge(routes),
     HttpAuthLayer.layer({
       ...settings,

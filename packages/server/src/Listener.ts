@@ -25,6 +25,7 @@ import { NodeHttpServer } from "@effect/platform-node"
 import { RateLimiter, WireErrors } from "@gatehouse-auth/http"
 import { Duration } from "effect"
 import * as Http from "node:http"
+import * as Https from "node:https"
 import type * as Net from "node:net"
 
 export interface Options {
@@ -41,6 +42,8 @@ export interface Options {
   readonly requestTimeoutMillis: number
   /** How long an idle keep-alive connection stays open after a response. */
   readonly keepAliveTimeoutMillis: number
+  /** Serve HTTPS (and WSS) with this certificate and key (PEM); plain HTTP without. */
+  readonly tls?: { readonly cert: string; readonly key: string } | undefined
 }
 
 /** The defaults, sized for a server that a few people and their agents use (docs/decisions.md). */
@@ -69,11 +72,18 @@ const createServer = (options: Options): Http.Server => {
   const { shutdownMillis } = options
   // What Node's HTTP parser refuses (a request past its deadline too: 408) is answered in the
   // contract's JSON error shape.
-  const server = WireErrors.installClientErrorHandler(Http.createServer({
+  const settings = {
     headersTimeout: options.headersTimeoutMillis,
     requestTimeout: options.requestTimeoutMillis,
     connectionsCheckingInterval: checkingInterval(options)
-  }))
+  }
+  // An HTTPS server is an HTTP server over TLS: the same events, caps and timeouts; "connection"
+  // still sees the raw socket before its handshake, so the caps count it before any TLS work.
+  const server = WireErrors.installClientErrorHandler(
+    options.tls === undefined
+      ? Http.createServer(settings)
+      : Https.createServer({ ...settings, cert: options.tls.cert, key: options.tls.key })
+  )
   server.keepAliveTimeout = options.keepAliveTimeoutMillis
   // Upgraded sockets included: "connection" sees every socket, before any upgrade.
   const sockets = new Set<Net.Socket>()

@@ -10,6 +10,7 @@ import { Database } from "@gatehouse-auth/sql"
 import { Console, Duration, Effect, Layer, Option, Redacted, Result } from "effect"
 import { CliError } from "effect/cli"
 import { IpNetwork } from "effect/net"
+import * as Os from "node:os"
 import { renderUnicodeCompact } from "uqr"
 import * as Browser from "./Browser.ts"
 import * as DesktopBootstrap from "./DesktopBootstrap.ts"
@@ -19,6 +20,8 @@ import * as NetworkAddresses from "./NetworkAddresses.ts"
 import { isOrigin } from "./Origins.ts"
 import * as ServerFile from "./ServerFile.ts"
 import * as Terminal from "./Terminal.ts"
+import * as TlsCertificate from "./TlsCertificate.ts"
+import * as X509 from "./X509.ts"
 
 export interface Input {
   readonly host: string
@@ -40,6 +43,11 @@ export interface Input {
   readonly headersTimeout: string
   readonly requestTimeout: string
   readonly keepAliveTimeout: string
+  /** `--tls-cert` and `--tls-key`: serve HTTPS with these PEM files. */
+  readonly tlsCert: Option.Option<string>
+  readonly tlsKey: Option.Option<string>
+  /** `--tls-self-signed`: serve HTTPS with a certificate made once in the state directory. */
+  readonly tlsSelfSigned: boolean
 }
 
 /** A failure the CLI prints as one line (exit 1), with no stack trace. */
@@ -112,6 +120,12 @@ export const validate = (input: Input): Effect.Effect<GatehouseServer.Options, C
   if (Duration.toMillis(timeouts.headersTimeout!) > Duration.toMillis(timeouts.requestTimeout!)) {
     return Effect.fail(usage("--headers-timeout must not be longer than --request-timeout"))
   }
+  if (Option.isSome(input.tlsCert) !== Option.isSome(input.tlsKey)) {
+    return Effect.fail(usage("--tls-cert and --tls-key go together: the certificate and its private key (PEM files)"))
+  }
+  if (input.tlsSelfSigned && Option.isSome(input.tlsCert)) {
+    return Effect.fail(usage("--tls-self-signed makes its own certificate: give it or --tls-cert/--tls-key, not both"))
+  }
   if (input.host.trim() === "") return Effect.fail(usage("--host must not be empty"))
   if (input.stateDir.trim() === "") return Effect.fail(usage("--state-dir must not be empty"))
   const badOrigin = input.allowedOrigins.find((origin) => !isOrigin(origin))
@@ -178,6 +192,36 @@ export const reachability = (info: GatehouseServer.GatehouseServerShape): Readon
     : [])
 ]
 
+/** The line beside the pairing URL that lets a person check the certificate their phone is shown. */
+export const fingerprintLines = (fingerprint: string | undefined): ReadonlyArray<string> =>
+  fingerprint === undefined ? [] : [`TLS certificate SHA-256 fingerprint: ${fingerprint}`]
+
+/**
+ * The certificate to serve, if any: the files of `--tls-cert`/`--tls-key`, or the state
+ * directory's self-signed one for every name and address the server is reached at.
+ */
+const certificate = (input: Input, options: GatehouseServer.Options) =>
+  Effect.gen(function*() {
+    if (Option.isSome(input.tlsCert) && Option.isSome(input.tlsKey)) {
+      return yield* TlsCertificate.load(input.tlsCert.value, input.tlsKey.value)
+    }
+    if (!input.tlsSelfSigned) return undefined
+    const addresses = yield* (yield* NetworkAddresses.NetworkAddresses).list
+    const found = NetworkAddresses.reachable(options.host, addresses)
+    const hostname = Os.hostname().toLowerCase()
+    const named = [options.host, ...(options.publicUrl === undefined ? [] : [new URL(options.publicUrl).hostname])]
+      .map((name) => name.replace(/^\[|\]$/g, ""))
+      .filter((name) => name !== "" && !NetworkAddresses.isWildcard(name))
+    return yield* TlsCertificate.selfSigned({
+      stateDir: options.stateDir,
+      commonName: `Gatehouse on ${X509.isDnsName(hostname) ? hostname : "this machine"}`,
+      dnsNames: ["localhost", hostname, ...(hostname.includes(".") ? [] : [`${hostname}.local`]), ...named],
+      ipAddresses: ["127.0.0.1", "::1", found.primary, ...found.others, ...named].map((each) =>
+        each.replace(/^\[|\]$/g, "")
+      )
+    })
+  }).pipe(Effect.mapError((error) => usage(error.message)))
+
 /** Runs the server until interrupted (SIGINT / SIGTERM). */
 export const run = (input: Input) =>
   Effect.scoped(Effect.gen(function*() {
@@ -200,7 +244,8 @@ export const run = (input: Input) =>
       )
     }
 
-    const context = yield* Layer.build(GatehouseServer.layer(options)).pipe(
+    const tls = yield* certificate(input, options)
+    const context = yield* Layer.build(GatehouseServer.layer({ ...options, tls })).pipe(
       // Whatever stops the start (the port, the database, a secret hosted mode may not generate,
       // a wrapping key that does not open the stored keyring) is one line that says what to do:
       // no stack trace, and never a password (DatabaseError names `host:port/db` only).
@@ -221,13 +266,15 @@ export const run = (input: Input) =>
     if (info.policy === "remote-reachable" && !info.baseUrl.startsWith("https:")) {
       yield* Effect.logWarning(
         "This server is reachable beyond this machine over plain HTTP. Its session cookies are Secure, so browsers " +
-          "elsewhere need HTTPS: put a TLS proxy in front (--public-url https://... --trusted-proxy <proxy address>)."
+          "elsewhere need HTTPS: start it with --tls-self-signed (or --tls-cert/--tls-key), or put a TLS proxy in " +
+          "front (--public-url https://... --trusted-proxy <proxy address>)."
       )
     }
     // Before the banner: whoever reads the banner may run `gatehouse pair` at once.
     yield* ServerFile.announce(options.stateDir, info.baseUrl, {
       pairingBaseUrl: info.pairingBaseUrl,
-      otherBaseUrls: info.otherBaseUrls
+      otherBaseUrls: info.otherBaseUrls,
+      tlsFingerprint: info.tlsFingerprint
     })
     const startup = yield* serverAuth.issueStartupPairingUrl(info.pairingBaseUrl)
     const url = Redacted.value(startup.url)
@@ -235,6 +282,7 @@ export const run = (input: Input) =>
     yield* Console.log([
       `Gatehouse is listening on ${info.baseUrl} (policy ${info.policy}). Press Ctrl+C to stop.`,
       `Pairing URL: ${url}`,
+      ...fingerprintLines(info.tlsFingerprint),
       qrCode(url),
       ...reachability(info),
       `Open the URL or scan the code to pair a browser as administrator. It works once, until ${

@@ -41,6 +41,9 @@ const input = (overrides: Partial<Serve.Input> & Pick<Serve.Input, "port" | "sta
   headersTimeout: "10 seconds",
   requestTimeout: "30 seconds",
   keepAliveTimeout: "5 seconds",
+  tlsCert: Option.none(),
+  tlsKey: Option.none(),
+  tlsSelfSigned: false,
   ...overrides
 })
 

@@ -433,6 +433,9 @@ const takeToken = () => {
   return token
 }
 
+// The certificate's fingerprint, when the server serves HTTPS itself: compare it with the printed one.
+$("tls-fingerprint").hidden = $("tls-fingerprint-value").textContent === ""
+
 const start = async () => {
   const token = takeToken()
   if (token !== undefined) await pair(token)
