@@ -26,6 +26,7 @@ import { AuthApi } from "@gatehouse-auth/http"
 import { Clock, Console, Context, Duration, Effect, Layer, Option, Redacted, Schema } from "effect"
 import { CliError } from "effect/cli"
 import * as HelloRoutes from "./HelloRoutes.ts"
+import * as PinnedRequest from "./PinnedRequest.ts"
 import * as Serve from "./Serve.ts"
 import * as ServerFile from "./ServerFile.ts"
 import * as Stores from "./Stores.ts"
@@ -382,7 +383,7 @@ export const listKeys = (input: StateInput) =>
 const viaRunningServer = <A>(
   input: StateInput,
   scope: string,
-  call: (baseUrl: string, authorization: string) => Effect.Effect<A, CliError.UserError>
+  call: (target: PinnedRequest.Target, authorization: string) => Effect.Effect<A, CliError.UserError>
 ) =>
   Effect.gen(function*() {
     const announced = yield* readServerFile(input.stateDir)
@@ -391,7 +392,7 @@ const viaRunningServer = <A>(
         `No running server found in ${input.stateDir}: MCP credentials live in the running server's memory (start it with gatehouse serve)`
       )
     }
-    const baseUrl = announced.value.baseUrl
+    const target = { baseUrl: announced.value.baseUrl, tlsFingerprint: announced.value.tlsFingerprint }
     return yield* withState(input, (services) =>
       Effect.gen(function*() {
         const sessions = Context.get(services, SessionCredentialService.SessionCredentialService)
@@ -405,28 +406,29 @@ const viaRunningServer = <A>(
           }),
           ({ session }) => Effect.ignore(sessions.revoke(session.sid))
         )
-        return yield* call(baseUrl, `Bearer ${Redacted.value(token)}`)
-      }), { absoluteLifetime: Duration.minutes(1) })
+        return yield* call(target, `Bearer ${Redacted.value(token)}`)
+      }), { bearerAbsoluteLifetime: Duration.minutes(1) })
   })
 
 /** One JSON call to the running server, decoded with its `AuthApi` Schema; anything else is one line. */
 const callServer = <S extends Schema.ConstraintDecoder<unknown>>(
   schema: S,
-  baseUrl: string,
+  target: PinnedRequest.Target,
   authorization: string,
   path: string,
   method: "GET" | "DELETE" = "GET"
 ) =>
   Effect.gen(function*() {
+    const { baseUrl } = target
     const response = yield* Effect.tryPromise({
-      try: (signal) => fetch(`${baseUrl}${path}`, { method, headers: { authorization }, signal }),
-      catch: () => usage(`Could not reach the server at ${baseUrl}`)
+      try: (signal) => PinnedRequest.request(target, path, { method, headers: { authorization }, signal }),
+      catch: (error) => usage(`Could not reach the server at ${baseUrl}: ${(error as Error).message}`)
     })
-    const body: unknown = yield* Effect.tryPromise({
-      try: () => response.json(),
+    const body: unknown = yield* Effect.try({
+      try: () => JSON.parse(response.text),
       catch: () => usage(`The server at ${baseUrl} answered ${response.status} without JSON`)
     })
-    if (!response.ok) {
+    if (response.status < 200 || response.status > 299) {
       const error = Schema.decodeUnknownOption(AuthApi.ErrorResponse)(body)
       return yield* usage(
         `The server at ${baseUrl} answered ${response.status}${
@@ -439,16 +441,16 @@ const callServer = <S extends Schema.ConstraintDecoder<unknown>>(
     )
   }).pipe(Effect.timeoutOrElse({
     duration: "10 seconds",
-    orElse: () => Effect.fail(usage(`The server at ${baseUrl} did not answer within 10 seconds`))
+    orElse: () => Effect.fail(usage(`The server at ${target.baseUrl} did not answer within 10 seconds`))
   }))
 
 /** `gatehouse mcp list`: the running server's live MCP credentials, oldest first. Never a token. */
 export const listMcpCredentials = (input: StateInput) =>
-  viaRunningServer(input, Scopes.readAccess, (baseUrl, authorization) =>
+  viaRunningServer(input, Scopes.readAccess, (target, authorization) =>
     Effect.gen(function*() {
       const { credentials } = yield* callServer(
         AuthApi.McpCredentialListResponse,
-        baseUrl,
+        target,
         authorization,
         "/api/auth/mcp-credentials"
       )
@@ -474,11 +476,11 @@ export const listMcpCredentials = (input: StateInput) =>
 
 /** `gatehouse mcp revoke <id>`: an unknown id is an error, as for sessions. */
 export const revokeMcpCredential = (input: StateInput & { readonly id: string }) =>
-  viaRunningServer(input, Scopes.writeAccess, (baseUrl, authorization) =>
+  viaRunningServer(input, Scopes.writeAccess, (target, authorization) =>
     Effect.gen(function*() {
       const { revoked } = yield* callServer(
         AuthApi.RevokeResponse,
-        baseUrl,
+        target,
         authorization,
         `/api/auth/mcp-credentials/${encodeURIComponent(input.id)}`,
         "DELETE"

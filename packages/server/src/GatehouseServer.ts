@@ -227,7 +227,9 @@ export const serve = (options: ServeOptions) => <A, E, R>(routes: Layer.Layer<A,
   // on it, and a shutdown revokes none (the other instances still serve them).
   const mcpRegistry = Layer.unwrap(
     Effect.map(boundPort, (port) => {
-      const registryOptions = { endpoint: { host: options.host, port, path: options.mcpPath ?? "/mcp" } }
+      const registryOptions = {
+        endpoint: { host: options.host, port, path: options.mcpPath ?? "/mcp", scheme: scheme(options) } as const
+      }
       return options.databaseUrl === undefined
         ? McpSessionRegistry.layerConfig(registryOptions)
         : McpSessionRegistry.layerStoreConfig(registryOptions)

@@ -18,7 +18,7 @@ import { promisify } from "node:util"
 import WebSocket from "ws"
 import * as TlsCertificate from "../src/TlsCertificate.ts"
 import * as X509 from "../src/X509.ts"
-import { exited, serve, waitFor } from "./helpers.ts"
+import { exited, gatehouse, serve, waitFor } from "./helpers.ts"
 
 const run = promisify(execFile)
 const day = 24 * 3600 * 1000
@@ -379,6 +379,18 @@ describe("gatehouse serve over HTTPS", () => {
       const announced = JSON.parse(Fs.readFileSync(Path.join(stateDir, "server.json"), "utf8"))
       assert.strictEqual(announced.tlsFingerprint, cert.fingerprint256)
       assert.strictEqual(announced.pairingBaseUrl, origin)
+
+      // The commands that call the running server pin its certificate by that fingerprint.
+      const listed = yield* gatehouse(["mcp", "list", "--state-dir", stateDir])
+      assert.strictEqual(listed.code, 0, listed.stderr + listed.stdout)
+      assert.include(listed.stdout, "No MCP credentials.")
+      const serverFile = Path.join(stateDir, "server.json")
+      const wrong = cert.fingerprint256.replace(/^../, cert.fingerprint256.startsWith("00") ? "11" : "00")
+      Fs.writeFileSync(serverFile, JSON.stringify({ ...announced, tlsFingerprint: wrong }), { mode: 0o600 })
+      const refused = yield* gatehouse(["mcp", "list", "--state-dir", stateDir])
+      assert.strictEqual(refused.code, 1)
+      assert.include(refused.stderr, "is not the one it announced")
+      Fs.writeFileSync(serverFile, JSON.stringify(announced), { mode: 0o600 })
       yield* stop(served)
 
       const restarted = yield* serve(args)
