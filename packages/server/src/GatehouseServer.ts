@@ -5,8 +5,9 @@
  * page and the MCP credential routes, on a Node HTTP server. `layer(options)` is the reference
  * server: `serve` around the hello application and the MCP echo, with `/` redirecting to `/pair`.
  *
- * The policy (and so the cookie name, `gatehouse_session_<port>`) is built from the address the
- * server actually bound, so `port: 0` works. Building the layer listens; closing its scope stops
+ * The policy (and so the cookie name, `gatehouse_session_<port>`, or `__Host-gatehouse_session`
+ * over HTTPS) is built from the address the server actually bound, so `port: 0` works. With `tls`
+ * it serves HTTPS and WSS itself. Building the layer listens; closing its scope stops
  * accepting, ends open connections (WebSockets included) and releases everything.
  */
 import {

@@ -1,5 +1,6 @@
 /**
- * The Node HTTP server under Gatehouse, with two things Node does not do by itself:
+ * The Node HTTP server under Gatehouse (HTTPS when given a certificate: `node:https`, the same
+ * server over TLS, so everything below holds for it too), with what Node does not do by itself:
  *
  * - **An answer before the routes.** It listens before the rest of the layer is built (the policy
  *   needs the bound port, and the stores open after that), and Node leaves a request that no

@@ -3,7 +3,9 @@
  * handed over, then print ONE startup pairing URL (an administrative grant) and its QR code.
  *
  * The same credential is used for the `Pairing URL:` line, the QR code and `--open`; the desktop
- * bootstrap credential is never printed.
+ * bootstrap credential is never printed. The URL names an address another device can open (see
+ * `NetworkAddresses`); with `--tls-cert`/`--tls-key` or `--tls-self-signed` (see `TlsCertificate`)
+ * it is `https://`, and the certificate's SHA-256 fingerprint is printed beside it.
  */
 import { BootstrapCredentialService, Durations, Scopes, type ServerAuthPolicy } from "@gatehouse-auth/core"
 import { Database } from "@gatehouse-auth/sql"
