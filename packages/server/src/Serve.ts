@@ -128,6 +128,11 @@ export const validate = (input: Input): Effect.Effect<GatehouseServer.Options, C
   if (input.tlsSelfSigned && Option.isSome(input.tlsCert)) {
     return Effect.fail(usage("--tls-self-signed makes its own certificate: give it or --tls-cert/--tls-key, not both"))
   }
+  if (input.tlsSelfSigned && input.hosted) {
+    return Effect.fail(
+      usage("--tls-self-signed writes a private key to disk, which --hosted never does: use --tls-cert and --tls-key")
+    )
+  }
   if (input.host.trim() === "") return Effect.fail(usage("--host must not be empty"))
   if (input.stateDir.trim() === "") return Effect.fail(usage("--state-dir must not be empty"))
   const badOrigin = input.allowedOrigins.find((origin) => !isOrigin(origin))

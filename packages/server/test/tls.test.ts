@@ -315,13 +315,17 @@ describe("gatehouse serve over HTTPS", () => {
       yield* stop(served)
     }))
 
-  it.live("--tls-cert without --tls-key, or with the wrong key, stops with one clear line", () =>
+  it.live("--tls-cert without --tls-key, --tls-self-signed with --hosted, or the wrong key: one clear line, nothing served", () =>
     Effect.gen(function*() {
       const directory = yield* tempDirectory
       const served = yield* serve(["--port", "0", "--state-dir", directory, "--tls-cert", "/nonexistent.pem"])
       const exit = yield* exited(served)
       assert.strictEqual(exit.code, 1)
       assert.include(served.stderr() + served.stdout(), "--tls-cert and --tls-key go together")
+
+      const hosted = yield* serve(["--port", "0", "--state-dir", directory, "--hosted", "--tls-self-signed"])
+      assert.strictEqual((yield* exited(hosted)).code, 1)
+      assert.include(hosted.stderr() + hosted.stdout(), "--tls-self-signed writes a private key to disk")
 
       const a = X509.selfSigned({
         commonName: "a",
