@@ -152,7 +152,16 @@ const keyIdOf = (token: string): string => token.split(".")[1]!
 class Violation extends Error {}
 
 /** The state directory's files, as every kill must leave them: modes, whole secrets, whole server.json. */
-const assertSoundFiles = (stateDir: string, where: string, afterStart: boolean) => {
+/**
+ * `afterStart`: the start removed every temp file, except those of `writing` (a CLI running now,
+ * which may be creating a secret this very moment).
+ */
+const assertSoundFiles = (
+  stateDir: string,
+  where: string,
+  afterStart: boolean,
+  writing: ReadonlyArray<number | undefined> = []
+) => {
   const secrets = Path.join(stateDir, "secrets")
   const entries = [
     ...Fs.readdirSync(stateDir).map((name) => Path.join(stateDir, name)),
@@ -163,8 +172,9 @@ const assertSoundFiles = (stateDir: string, where: string, afterStart: boolean) 
     const stat = Fs.statSync(entry)
     assert.strictEqual(stat.mode & 0o777, stat.isDirectory() ? 0o700 : 0o600, `${where}: mode of ${entry}`)
     const name = Path.basename(entry)
-    if (AtomicFile.tempOwner(name) !== undefined) {
-      assert.isFalse(afterStart, `${where}: ${entry} left after a start`)
+    const owner = AtomicFile.tempOwner(name)
+    if (owner !== undefined) {
+      assert.isFalse(afterStart && !writing.includes(owner), `${where}: ${entry} left after a start`)
     } else if (name.endsWith(".bin")) {
       assert.strictEqual(stat.size, 32, `${where}: ${entry} is whole`)
     } else if (name === "server.json") {
@@ -180,8 +190,9 @@ interface Cli {
 }
 
 /** `gatehouse keys rotate` in its own process; resolves with the key id it printed, if it did. */
-const rotate = (stateDir: string): Cli => {
+const rotate = (stateDir: string, env: Record<string, string>): Cli => {
   const child = spawn(process.execPath, [...nodeArgs, bin, "keys", "rotate", "--state-dir", stateDir], {
+    env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],
     timeout: 60_000
   })
@@ -201,7 +212,12 @@ const rotate = (stateDir: string): Cli => {
   return { child, done }
 }
 
-const runLane = (lane: number, perLane: number, deadline: number) =>
+/**
+ * `env` is the children's: Node's compile cache, shared by every start of the run, since a start
+ * spends most of its CPU compiling effect's modules (a third less with the cache). It changes
+ * nothing the harness tests.
+ */
+const runLane = (lane: number, perLane: number, deadline: number, env: Record<string, string>) =>
   Effect.gen(function*() {
     const stateDir = Path.join(yield* tempDirectory, "state")
     const model: Model = { sessions: [], links: [], rotations: [], kids: [] }
@@ -234,7 +250,7 @@ const runLane = (lane: number, perLane: number, deadline: number) =>
       yield* Effect.scoped(Effect.gen(function*() {
         // The schedule of this cycle, drawn up front so that a seed replays it.
         const startupKill = cycle > 0 && schedule.chance(0.35)
-        const killAfter = startupKill ? 100 + schedule.int(1400) : 30 + schedule.int(700)
+        const killAfter = startupKill ? 100 + schedule.int(1400) : 20 + schedule.int(650)
         const cliAt: "spawn" | "listening" | "none" = cycle === 0 || schedule.chance(0.03)
           ? "spawn"
           : schedule.chance(0.1)
@@ -246,7 +262,7 @@ const runLane = (lane: number, perLane: number, deadline: number) =>
 
         let cli: Cli | undefined
         const startCli = () => {
-          cli = rotate(stateDir)
+          cli = rotate(stateDir, env)
         }
         yield* Effect.addFinalizer(() =>
           Effect.sync(() => {
@@ -262,7 +278,7 @@ const runLane = (lane: number, perLane: number, deadline: number) =>
           stateDir,
           "--key-refresh-interval",
           "1 second"
-        ])
+        ], { env })
         if (cliAt === "spawn") startCli()
         const kill = () => {
           served.child.kill("SIGKILL")
@@ -289,7 +305,7 @@ const runLane = (lane: number, perLane: number, deadline: number) =>
           if (!startupKill) yield* Effect.forkScoped(Effect.delay(Effect.sync(kill), Duration.millis(killAfter)))
           if (cliAt === "listening") yield* Effect.forkScoped(Effect.delay(Effect.sync(startCli), cliDelay))
           const { port } = listened
-          assertSoundFiles(stateDir, `${where}, at listening`, true)
+          assertSoundFiles(stateDir, `${where}, at listening`, true, [cli?.child.pid])
 
           const session = (answer: Answer, admin: boolean): Session => {
             const token = answer.json.accessToken as string
@@ -424,7 +440,9 @@ const runLane = (lane: number, perLane: number, deadline: number) =>
                       body: { ttlSeconds: 3600, label: `lane ${lane}` }
                     })
                   )
-                  if (answer === undefined) continue
+                  // 409: the server's cap on open links, reached by links whose creation the kills
+                  // cut off (open on the server, unknown here); in long runs only.
+                  if (answer === undefined || answer.status === 409) continue
                   if (answer.status !== 201) unexpected("mint", answer)
                   model.links.push({ credential: answer.json.credential, state: "open", busy: false, dirty: false })
                   counts.minted++
@@ -514,13 +532,14 @@ describe("the kill harness (SQLite)", () => {
       Effect.gen(function*() {
         console.log(`kill harness: GATEHOUSE_KILL_SEED=${seed} GATEHOUSE_KILLS=${kills} lanes=${lanes}`)
         const deadline = Date.now() + Duration.toMillis(budget)
+        const env = { NODE_COMPILE_CACHE: Path.join(yield* tempDirectory, "compile-cache") }
         const perLane = Array.from({ length: lanes }, (_, lane) =>
           Math.floor(kills / lanes) + (lane < kills % lanes ? 1 : 0))
         const results = yield* Effect.forEach(
           perLane.map((count, lane) =>
             [lane, count] as const
           ),
-          ([lane, count]) => runLane(lane, count, deadline),
+          ([lane, count]) => runLane(lane, count, deadline, env),
           { concurrency: lanes }
         ).pipe(Effect.scoped)
         const sum = (key: Exclude<keyof (typeof results)[number], never>) =>
