@@ -1,6 +1,6 @@
 /**
  * The kill harness: `gatehouse serve` on SQLite in a fresh state directory, driven over loopback
- * (pairing with the startup URL, pairing links made and consumed, sessions verified, revoked and
+ * (pairing with the startup URL and with a desktop bootstrap credential, pairing links made and consumed, sessions verified, revoked and
  * logged out, `gatehouse keys rotate` from the CLI, first-start secret creation raced by the CLI),
  * and `SIGKILL`ed at a random moment, again and again, restarting after each kill.
  *
@@ -27,7 +27,7 @@
  * The seed is printed at the start and in every failure.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { AtomicFile } from "@gatehouse-auth/core"
+import { AtomicFile, Crockford } from "@gatehouse-auth/core"
 import { tempDirectory } from "@gatehouse-auth/testing/support"
 import { Duration, Effect, Fiber } from "effect"
 import { type ChildProcess, spawn } from "node:child_process"
@@ -40,7 +40,7 @@ const kills = Number(process.env.GATEHOUSE_KILLS ?? (process.env.CI ? 200 : 24))
 const lanes = Math.max(1, Math.min(Number(process.env.GATEHOUSE_KILL_LANES ?? 4), kills))
 const seed = Number(process.env.GATEHOUSE_KILL_SEED ?? Math.floor(Math.random() * 2 ** 31))
 /** Every lane stops by then, kills done or not (the test then fails, saying how far it got). */
-const budget = Duration.minutes(Number(process.env.GATEHOUSE_KILL_MINUTES ?? 8))
+const budget = Duration.minutes(Number(process.env.GATEHOUSE_KILL_MINUTES ?? 12))
 
 /** mulberry32: a small seeded generator, so that a seed replays the schedule. */
 const generator = (...parts: ReadonlyArray<number>) => {
@@ -232,6 +232,7 @@ const runLane = (lane: number, perLane: number, deadline: number, env: Record<st
     const counts = {
       startupKills: 0,
       paired: 0,
+      desktopPaired: 0,
       minted: 0,
       consumed: 0,
       revoked: 0,
@@ -258,6 +259,8 @@ const runLane = (lane: number, perLane: number, deadline: number, env: Record<st
           : "none"
         const cliDelay = schedule.int(400)
         const killCli = schedule.chance(0.4)
+        // As a desktop shell launches it: a bootstrap credential on descriptor 3, paired at once.
+        const desktop = schedule.chance(0.25) ? Crockford.generate() : undefined
         const workers = 3
 
         let cli: Cli | undefined
@@ -277,8 +280,15 @@ const runLane = (lane: number, perLane: number, deadline: number, env: Record<st
           "--state-dir",
           stateDir,
           "--key-refresh-interval",
-          "1 second"
-        ], { env })
+          "1 second",
+          ...(desktop === undefined ? [] : ["--desktop-bootstrap-fd", "3"])
+        ], { env, fd3: desktop !== undefined })
+        if (desktop !== undefined) {
+          const pipe = served.child.stdio[3] as NodeJS.WritableStream
+          // A kill closes the other end at any moment: a reset here is expected, not an error.
+          pipe.on("error", () => {})
+          pipe.end(`${desktop}\n`)
+        }
         if (cliAt === "spawn") startCli()
         const kill = () => {
           served.child.kill("SIGKILL")
@@ -394,6 +404,18 @@ const runLane = (lane: number, perLane: number, deadline: number, env: Record<st
               }
               const older = model.rotations.slice(0, lastKnown).map((rotation) => rotation.kid)
               if (older.includes(admin.kid)) fail(`the server signs with ${admin.kid}, rotated away from`)
+            }
+          }
+
+          if (desktop !== undefined) {
+            const answer = screen(
+              "desktop pair",
+              yield* call(port, address(), "POST", "/api/auth/bootstrap/bearer", { body: { credential: desktop } })
+            )
+            if (answer !== undefined) {
+              if (answer.status !== 200) unexpected("desktop pair", answer)
+              model.sessions.push(session(answer, false))
+              counts.desktopPaired++
             }
           }
 
@@ -552,7 +574,7 @@ describe("the kill harness (SQLite)", () => {
           assert.isAbove(sum(key), 0, `seed ${seed}: no ${key}`)
         }
         if (kills >= 100) {
-          for (const key of ["revoked", "loggedOut", "rotations", "startupKills"] as const) {
+          for (const key of ["revoked", "loggedOut", "rotations", "startupKills", "desktopPaired"] as const) {
             assert.isAbove(sum(key), 0, `seed ${seed}: no ${key}`)
           }
         }
