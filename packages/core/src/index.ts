@@ -6,6 +6,9 @@
 /** AccessTokens: short-lived JWTs (Ed25519 or HS256) minted from a session with narrowed scopes; JWKS, revocation, one-time use. */
 export * as AccessTokens from "./AccessTokens.ts"
 
+/** Crash-safe state files: temp (0600, O_EXCL), fsync, rename or link, directory fsync; stale temps removed at start. */
+export * as AtomicFile from "./AtomicFile.ts"
+
 /** Canonical base64url (one spelling per byte string): encode, and decode only the canonical form. */
 export * as Base64Url from "./Base64Url.ts"
 
@@ -17,6 +20,9 @@ export * as BootstrapCredentialService from "./BootstrapCredentialService.ts"
 
 /** What a client says about itself (label, device, OS, browser, address): the one Schema and its limits. */
 export * as ClientMetadata from "./ClientMetadata.ts"
+
+/** TEST ONLY: `GATEHOUSE_TEST_CRASH_POINT` names a step of a state write at which the process kills itself. */
+export * as CrashPoint from "./CrashPoint.ts"
 
 /** Crockford base32 pairing codes: generate, normalise what a person typed, and format for display. */
 export * as Crockford from "./Crockford.ts"

@@ -5,12 +5,13 @@
  * when the server stops. A file left by a server that was killed names a process that no longer
  * exists and is ignored; so is one naming another user's process, which is not our server.
  *
- * Written as a temp file created exclusively (`wx`, so a link planted at that name makes the write
- * fail instead of being followed), then renamed over `server.json` (a rename replaces a link
- * itself, never what it points to). Read only once the state directory and the file pass
+ * Written with `AtomicFile.replace`: a temp file created exclusively (`wx`, so a link planted at
+ * that name makes the write fail instead of being followed), fsync-ed, renamed over `server.json`
+ * (a rename replaces a link itself, never what it points to), then the directory fsync-ed; a kill
+ * at any step leaves the old file or the new one, never a torn one. Read only once the state directory and the file pass
  * `OwnedPath.check`, and its `baseUrl` must be an origin: a pairing URL is built from it.
  */
-import { Hashing, OwnedPath } from "@gatehouse-auth/core"
+import { AtomicFile, OwnedPath } from "@gatehouse-auth/core"
 import { Effect, FileSystem, Option, Path, Schema } from "effect"
 import { isOrigin } from "./Origins.ts"
 
@@ -83,7 +84,6 @@ export const announce = (stateDir: string, baseUrl: string, extra: Extra = {}) =
   Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
     const target = yield* file(stateDir)
-    const temp = `${target}.${Buffer.from(Hashing.randomBytes(8)).toString("hex")}.tmp`
     const text = Schema.encodeSync(Announcement)({
       baseUrl,
       pid: process.pid,
@@ -91,15 +91,11 @@ export const announce = (stateDir: string, baseUrl: string, extra: Extra = {}) =
       ...(extra.otherBaseUrls === undefined ? {} : { otherBaseUrls: extra.otherBaseUrls }),
       ...(extra.tlsFingerprint === undefined ? {} : { tlsFingerprint: extra.tlsFingerprint })
     })
-    const written = yield* Effect.scoped(Effect.gen(function*() {
-      const handle = yield* fs.open(temp, { flag: "wx", mode: 0o600 })
-      yield* handle.writeAll(new TextEncoder().encode(text))
-    })).pipe(
-      Effect.andThen(fs.rename(temp, target)),
-      Effect.onError(() => Effect.ignore(fs.remove(temp, { force: true }))),
-      Effect.as(true),
-      Effect.catch((error) => Effect.as(Effect.logWarning(`Could not write ${target}`, error.message), false))
-    )
+    const written = yield* AtomicFile.replace(target, new TextEncoder().encode(text), { crashPoint: "server-json" })
+      .pipe(
+        Effect.as(true),
+        Effect.catch((error) => Effect.as(Effect.logWarning(`Could not write ${target}`, error.message), false))
+      )
     if (written) yield* Effect.addFinalizer(() => Effect.ignore(fs.remove(target)))
   })
 

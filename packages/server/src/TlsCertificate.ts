@@ -3,14 +3,14 @@
  * `--tls-key`), or one it makes itself (`--tls-self-signed`) and keeps in the state directory.
  *
  * The self-signed one is made once and reused, so its fingerprint stays the one a person compared
- * with their phone's: `<stateDir>/tls-self-signed.key` (created 0600, exclusively, then renamed
+ * with their phone's: `<stateDir>/tls-self-signed.key` (written like every state file, see `AtomicFile`: created 0600, exclusively, fsync-ed, then renamed
  * into place: never written through a planted link) and `<stateDir>/tls-self-signed.crt`. It is
  * made again only when it expires within `renewBefore` (30 days; it is valid for 365), when it no
  * longer names every name and address the server is reached at (a new address from DHCP), or when
  * the files do not match. Both files, and a key the person supplies, are read only once they pass
  * `OwnedPath.check` (ours, no link, not open to others).
  */
-import { Hashing, OwnedPath } from "@gatehouse-auth/core"
+import { AtomicFile, OwnedPath } from "@gatehouse-auth/core"
 import { Clock, Effect, FileSystem, Path, Redacted, Schema } from "effect"
 import * as Crypto from "node:crypto"
 import * as X509 from "./X509.ts"
@@ -85,20 +85,9 @@ const stillGood = (parsed: Crypto.X509Certificate, options: SelfSignedOptions, n
     })
 }
 
-/** Writes `text` to `target` through a temp file created exclusively with mode 0600, then renamed. */
+/** Writes `text` to `target` the way every state file is written (see `AtomicFile`): whole, 0600, fsync-ed. */
 const writePrivate = (target: string, text: string) =>
-  Effect.gen(function*() {
-    const fs = yield* FileSystem.FileSystem
-    const temp = `${target}.${Buffer.from(Hashing.randomBytes(8)).toString("hex")}.tmp`
-    yield* Effect.scoped(Effect.gen(function*() {
-      const handle = yield* fs.open(temp, { flag: "wx", mode: 0o600 })
-      yield* handle.writeAll(new TextEncoder().encode(text))
-      yield* handle.sync
-    })).pipe(
-      Effect.andThen(fs.rename(temp, target)),
-      Effect.onError(() => Effect.ignore(fs.remove(temp, { force: true })))
-    )
-  })
+  AtomicFile.replace(target, new TextEncoder().encode(text), { crashPoint: "tls" })
 
 /** The self-signed certificate of the state directory, made (or made again) when it will not do. */
 export const selfSigned = Effect.fn("TlsCertificate.selfSigned")(function*(options: SelfSignedOptions) {
