@@ -78,7 +78,11 @@ export type SessionChange =
  * What else a revoke ends: given the ids of sessions just revoked, revokes what they made (the
  * pairing links of `BootstrapCredentialService`, the MCP credentials of `McpSessionLink`).
  */
-export type RevocationCascade = (sids: ReadonlyArray<SessionId>) => Effect.Effect<void, StoreError>
+export type RevocationCascade = (
+  sids: ReadonlyArray<SessionId>,
+  /** `expired`: the records were pruned because they expired; `revoked`: someone revoked them. */
+  reason: "revoked" | "expired"
+) => Effect.Effect<void, StoreError>
 
 export interface SessionCredentialServiceShape {
   readonly issue: (input: IssueInput) => Effect.Effect<
@@ -132,7 +136,20 @@ export interface Options {
   readonly ticketTtl?: Duration.Input | undefined
   /** How often expired records are swept from the store (default 1 hour). */
   readonly sweepInterval?: Duration.Input | undefined
+  /**
+   * Lifetimes of the sessions of one `method` instead of `idleTimeout`/`absoluteLifetime`. By
+   * default the `oauth` sessions (the grants of the OAuth authorization server, which no browser
+   * holds) live 30 days idle and 90 days at most.
+   */
+  readonly methodLifetimes?:
+    | Readonly<
+      Record<string, { readonly idleTimeout?: Duration.Input | undefined; readonly absoluteLifetime?: Duration.Input }>
+    >
+    | undefined
 }
+
+/** The lifetimes of the `oauth` sessions unless `methodLifetimes` says otherwise. */
+export const oauthLifetimes = { idleTimeout: Duration.days(30), absoluteLifetime: Duration.days(90) } as const
 
 export const make = Effect.fnUntraced(function*(options: Options = {}) {
   const store = yield* SessionStore.SessionStore
@@ -142,18 +159,27 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
   const touchInterval = yield* Durations.toMillis("touchInterval", options.touchInterval, Duration.minutes(1))
   const ticketTtl = yield* Durations.toMillis("ticketTtl", options.ticketTtl, Duration.seconds(60))
   const sweepEvery = yield* Durations.toMillis("sweepInterval", options.sweepInterval, Duration.hours(1))
+  const lifetimes = new Map<string, { readonly idle: number; readonly absolute: number }>()
+  for (const [method, given] of Object.entries({ oauth: oauthLifetimes, ...options.methodLifetimes })) {
+    lifetimes.set(method, {
+      idle: yield* Durations.toMillis(`${method} idleTimeout`, given.idleTimeout, Duration.days(7)),
+      absolute: yield* Durations.toMillis(`${method} absoluteLifetime`, given.absoluteLifetime, Duration.days(30))
+    })
+  }
+  const idleOf = (record: SessionStore.SessionRecord) => lifetimes.get(record.method)?.idle ?? idle
+  const absoluteOf = (record: SessionStore.SessionRecord) => lifetimes.get(record.method)?.absolute ?? absolute
   const changes = yield* PubSub.unbounded<SessionChange>()
   /** Last `lastSeenAt` write per session from this process, so concurrent requests write once. */
   const lastWrite = new Map<SessionId, number>()
   const connections = new Map<SessionId, number>()
 
   const expiresAt = (record: SessionStore.SessionRecord) =>
-    Math.min(record.lastSeenAt + idle, record.createdAt + absolute)
+    Math.min(record.lastSeenAt + idleOf(record), record.createdAt + absoluteOf(record))
 
   const toInfo = (record: SessionStore.SessionRecord): SessionInfo => ({
     ...record,
     expiresAt: expiresAt(record),
-    absoluteExpiresAt: record.createdAt + absolute,
+    absoluteExpiresAt: record.createdAt + absoluteOf(record),
     connected: (connections.get(record.sid) ?? 0) > 0
   })
 
@@ -167,7 +193,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
     Effect.acquireRelease(
       Effect.sync(() => {
         // Wrapped, so the same function added twice is two registrations, each removed with its scope.
-        const registered: RevocationCascade = (sids) => cascade(sids)
+        const registered: RevocationCascade = (sids, reason) => cascade(sids, reason)
         cascades.add(registered)
         return registered
       }),
@@ -175,23 +201,27 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
     ).pipe(Effect.asVoid)
 
   /** Runs every cascade for `sids`; each runs even if another fails, then the first failure wins. */
-  const cascade = (sids: ReadonlyArray<SessionId>) =>
+  const cascade = (sids: ReadonlyArray<SessionId>, reason: "revoked" | "expired") =>
     sids.length === 0 || cascades.size === 0
       ? Effect.void
       : Effect.flatMap(
-        Effect.forEach([...cascades], (each) => Effect.exit(each(sids))),
+        Effect.forEach([...cascades], (each) => Effect.exit(each(sids, reason))),
         (exits) => Exit.asVoidAll(exits)
       )
 
-  const revoke = Effect.fn("SessionCredentialService.revoke")(function*(sid: SessionId) {
-    const removed = yield* store.remove(sid)
-    forget(sid)
-    if (removed) {
-      yield* PubSub.publish(changes, { _tag: "Revoked", sid })
-      yield* cascade([sid])
-    }
-    return removed
-  })
+  const removeWith = (reason: "revoked" | "expired") =>
+    Effect.fn("SessionCredentialService.revoke")(function*(sid: SessionId) {
+      const removed = yield* store.remove(sid)
+      forget(sid)
+      if (removed) {
+        yield* PubSub.publish(changes, { _tag: "Revoked", sid })
+        yield* cascade([sid], reason)
+      }
+      return removed
+    })
+  const revoke = removeWith("revoked")
+  /** An expired record pruned: the same as a revoke, but the cascades hear `expired`. */
+  const expire = removeWith("expired")
 
   const sign = (claims: SessionToken.Claims) => SignedToken.sign(keyring, claims)
 
@@ -267,7 +297,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
       }
       const record = found.value
       if (now >= expiresAt(record)) {
-        return Effect.andThen(revoke(sid), Effect.fail(new ExpiredSessionToken()))
+        return Effect.andThen(expire(sid), Effect.fail(new ExpiredSessionToken()))
       }
       const seen = Math.max(record.lastSeenAt, lastWrite.get(sid) ?? 0)
       if (now - seen < touchInterval) return Effect.succeed(toInfo(record))
@@ -331,7 +361,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
       scopes: record.scopes,
       method: record.method,
       iat: now,
-      exp: now + absolute
+      exp: now + absoluteOf(record)
     })
     const session = toInfo(record)
     yield* PubSub.publish(changes, { _tag: "Issued", session })
@@ -343,7 +373,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
   const list = Effect.gen(function*() {
     const now = yield* Clock.currentTimeMillis
     const records = yield* store.list
-    yield* Effect.forEach(records.filter((record) => !live(now)(record)), (record) => revoke(record.sid), {
+    yield* Effect.forEach(records.filter((record) => !live(now)(record)), (record) => expire(record.sid), {
       discard: true
     })
     return records.filter(live(now)).sort((a, b) => a.createdAt - b.createdAt).map(toInfo)
@@ -370,7 +400,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
       forget(id)
       yield* PubSub.publish(changes, { _tag: "Revoked", sid: id })
     }
-    yield* cascade(removed)
+    yield* cascade(removed, "revoked")
     return removed.length
   })
 

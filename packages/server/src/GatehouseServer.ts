@@ -15,13 +15,17 @@ import {
   Durations,
   GuestSessionService,
   McpSessionRegistry,
+  OAuthAuthorizationServer,
+  OAuthClients,
+  OAuthStore,
   ServerAuth,
   ServerAuthPolicy,
   SessionCredentialService
 } from "@gatehouse-auth/core"
-import { HttpAuthLayer, WebSocketGuard } from "@gatehouse-auth/http"
+import { HttpAuthLayer, OAuthRoutes, WebSocketGuard } from "@gatehouse-auth/http"
 import { Context, Duration, Effect, Layer, Schema } from "effect"
 import { HttpServer } from "effect/http"
+import * as ConsentPage from "./ConsentPage.ts"
 import * as HelloRoutes from "./HelloRoutes.ts"
 import * as Listener from "./Listener.ts"
 import * as McpEcho from "./McpEcho.ts"
@@ -69,6 +73,12 @@ export interface Options extends Stores.Options {
    * the signing algorithm (default `EdDSA`; `HS256` publishes no JWKS), or `false` to turn them off.
    */
   readonly accessTokens?: false | { readonly algorithm?: AccessTokens.Algorithm | undefined } | undefined
+  /**
+   * The OAuth 2.1 authorization server of `/mcp` (`/oauth/*`, RFC 8414 discovery), for MCP clients
+   * the server did not launch (default on; needs access tokens). `false` turns it off: `/mcp` then
+   * takes only per-thread credentials and its metadata lists no authorization server.
+   */
+  readonly oauth?: false | undefined
 }
 
 /** A listener option (a connection cap, a timeout) that cannot be used. */
@@ -205,7 +215,19 @@ export const serve = (options: ServeOptions) => <A, E, R>(routes: Layer.Layer<A,
     (port) => AccessTokens.layer({ issuer: new URL(baseUrl(options, port)).origin, algorithm: tokenOptions?.algorithm })
   ))
 
+  const oauthOn = tokenOptions !== false && options.oauth !== false
+  const oauthLayer = OAuthAuthorizationServer.layer({ scopesSupported: options.applicationScopes }).pipe(
+    Layer.provideMerge(Layer.merge(OAuthClients.layer, OAuthStore.layerMemory))
+  )
+  // Built only with access tokens on (`oauthOn`), so its need of `AccessTokens` is always met.
+  const oauth = (oauthOn ? oauthLayer : Layer.empty) as Layer.Layer<
+    Layer.Success<typeof oauthLayer>,
+    Layer.Error<typeof oauthLayer>,
+    Exclude<Layer.Services<typeof oauthLayer>, AccessTokens.AccessTokens>
+  >
+
   const core = ServerAuth.layer({ applicationScopes: options.applicationScopes }).pipe(
+    Layer.provideMerge(oauth),
     Layer.provideMerge(accessTokens),
     Layer.provideMerge(BootstrapCredentialService.layer.pipe(Layer.provideMerge(SessionCredentialService.layer()))),
     Layer.provideMerge(GuestSessionService.layerConfig()),
@@ -233,7 +255,10 @@ export const serve = (options: ServeOptions) => <A, E, R>(routes: Layer.Layer<A,
 
   // The application's routes, then the pair page; `HttpAuthLayer.layer` adds the auth and MCP
   // routes, the guards and the JSON 404 after them (the router keeps the first handler of a path).
-  return PairPage.layer.pipe(
+  const oauthRoutes = oauthOn
+    ? OAuthRoutes.layer({ pages: ConsentPage.pages, mcpPath: options.mcpPath ?? "/mcp" })
+    : Layer.empty
+  return Layer.merge(PairPage.layer, oauthRoutes).pipe(
     Layer.provideMerge(routes),
     HttpAuthLayer.layer({
       ...settings,
