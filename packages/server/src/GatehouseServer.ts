@@ -17,7 +17,6 @@ import {
   McpSessionRegistry,
   OAuthAuthorizationServer,
   OAuthClients,
-  OAuthStore,
   ServerAuth,
   ServerAuthPolicy,
   SessionCredentialService
@@ -217,7 +216,7 @@ export const serve = (options: ServeOptions) => <A, E, R>(routes: Layer.Layer<A,
 
   const oauthOn = tokenOptions !== false && options.oauth !== false
   const oauthLayer = OAuthAuthorizationServer.layer({ scopesSupported: options.applicationScopes }).pipe(
-    Layer.provideMerge(Layer.merge(OAuthClients.layer, OAuthStore.layerMemory))
+    Layer.provideMerge(OAuthClients.layer)
   )
   // Built only with access tokens on (`oauthOn`), so its need of `AccessTokens` is always met.
   const oauth = (oauthOn ? oauthLayer : Layer.empty) as Layer.Layer<
