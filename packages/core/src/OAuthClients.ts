@@ -15,6 +15,7 @@
 import { Clock, Context, Effect, Layer, Option, Schema } from "effect"
 import * as Base64Url from "./Base64Url.ts"
 import * as ClientMetadata from "./ClientMetadata.ts"
+import { randomId } from "./Hashing.ts"
 import * as OAuthRedirectUri from "./OAuthRedirectUri.ts"
 import * as SigningKeyring from "./SigningKeyring.ts"
 
@@ -73,7 +74,8 @@ const Payload = Schema.Struct({
   v: Schema.Literal(1),
   n: Schema.optional(ClientMetadata.PlainText(maxClientNameLength)),
   r: Schema.Array(Schema.String).check(Schema.isMinLength(1), Schema.isMaxLength(maxRedirectUris)),
-  t: Schema.Int
+  t: Schema.Int,
+  j: Schema.String
 })
 const decodePayload = Schema.decodeUnknownOption(Schema.fromJsonString(Payload))
 
@@ -119,7 +121,8 @@ export const make = Effect.fnUntraced(function*() {
     }
     const issuedAt = Math.floor((yield* Clock.currentTimeMillis) / 1000)
     const payload = Base64Url.encodeString(
-      JSON.stringify({ v: 1, ...(name === undefined ? {} : { n: name }), r: uris, t: issuedAt })
+      // `j`: random, so two registrations alike are still two clients.
+      JSON.stringify({ v: 1, ...(name === undefined ? {} : { n: name }), r: uris, t: issuedAt, j: randomId(9) })
     )
     let kid = ""
     const signed = keyring.signUnsafe((current) => signingInput(kid = current, payload))

@@ -7,6 +7,7 @@ import { assert } from "@effect/vitest"
 import type { ServerAuth } from "@gatehouse-auth/core"
 import { tempDirectory } from "@gatehouse-auth/testing/support"
 import { Effect, Layer, Redacted } from "effect"
+import * as Crypto from "node:crypto"
 import { GatehouseServer } from "../src/index.ts"
 
 export const start = (options: Partial<GatehouseServer.Options> = {}) =>
@@ -115,4 +116,100 @@ export const postToken = (url: string, params: Record<string, string>) =>
       // not JSON
     }
     return { status: response.status, json, text, headers: response.headers }
+  })
+
+/** `POST /oauth/register` (RFC 7591); the JSON answer. */
+export const register = (origin: string, body: unknown) =>
+  Effect.promise(async () => {
+    const response = await fetch(`${origin}/oauth/register`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body)
+    })
+    return { status: response.status, json: (await response.json()) as any, headers: response.headers }
+  })
+
+/** A PKCE verifier and its S256 challenge. */
+export const pkce = () => {
+  const verifier = Crypto.randomBytes(32).toString("base64url")
+  return { verifier, challenge: Crypto.createHash("sha256").update(verifier).digest("base64url") }
+}
+
+export interface Flow {
+  readonly origin: string
+  readonly clientId: string
+  readonly redirectUri: string
+  readonly verifier: string
+  readonly challenge: string
+  readonly state: string
+}
+
+/** A registered client with a fresh PKCE pair, ready to authorize. */
+export const newFlow = (origin: string, redirectUri = "http://127.0.0.1/callback", clientName = "Test agent") =>
+  Effect.gen(function*() {
+    const registered = yield* register(origin, { redirect_uris: [redirectUri], client_name: clientName })
+    assert.strictEqual(registered.status, 201, JSON.stringify(registered.json))
+    return {
+      origin,
+      clientId: registered.json.client_id as string,
+      redirectUri,
+      ...pkce(),
+      state: Crypto.randomBytes(8).toString("hex")
+    } satisfies Flow
+  })
+
+/** The authorization URL of `flow`, with `overrides` replacing (or, `undefined`, removing) parameters. */
+export const authorizationUrl = (flow: Flow, overrides: Record<string, string | undefined> = {}) => {
+  const params: Record<string, string | undefined> = {
+    response_type: "code",
+    client_id: flow.clientId,
+    redirect_uri: flow.redirectUri,
+    code_challenge: flow.challenge,
+    code_challenge_method: "S256",
+    state: flow.state,
+    resource: `${flow.origin}/mcp`,
+    ...overrides
+  }
+  const url = new URL(`${flow.origin}/oauth/authorize`)
+  for (const [key, value] of Object.entries(params)) if (value !== undefined) url.searchParams.set(key, value)
+  return url
+}
+
+/** Approve `flow` in a paired browser and exchange the code: the token response. */
+export const tokensFor = (flow: Flow, cookie: string, overrides: Record<string, string | undefined> = {}) =>
+  Effect.gen(function*() {
+    const callback = yield* approveInBrowser(authorizationUrl(flow, overrides), cookie)
+    const code = callback.searchParams.get("code")!
+    const exchanged = yield* postToken(`${flow.origin}/oauth/token`, {
+      grant_type: "authorization_code",
+      code,
+      client_id: flow.clientId,
+      redirect_uri: flow.redirectUri,
+      code_verifier: flow.verifier,
+      resource: `${flow.origin}/mcp`
+    })
+    assert.strictEqual(exchanged.status, 200, exchanged.text)
+    return { code, ...(exchanged.json as { access_token: string; refresh_token: string; scope: string }) }
+  })
+
+/** A JSON-RPC `initialize` at `/mcp` with `token`: the status (200 when the token is accepted). */
+export const mcpStatus = (origin: string, token: string) =>
+  Effect.promise(async () => {
+    const response = await fetch(`${origin}/mcp`, {
+      method: "POST",
+      headers: {
+        authorization: `Bearer ${token}`,
+        "content-type": "application/json",
+        accept: "application/json, text/event-stream",
+        "mcp-protocol-version": "2025-06-18"
+      },
+      body: JSON.stringify({
+        jsonrpc: "2.0",
+        id: 1,
+        method: "initialize",
+        params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "probe", version: "1" } }
+      })
+    })
+    await response.text()
+    return { status: response.status, challenge: response.headers.get("www-authenticate") }
   })
