@@ -101,7 +101,9 @@ const pageHeaders = (nonce: string, redirectUri?: string) => ({
     "frame-ancestors 'none'"
   ].join("; "),
   "x-frame-options": "DENY",
-  "referrer-policy": "no-referrer",
+  // Not `no-referrer`: under it a browser sends `Origin: null` with the form, which the Origin
+  // check must refuse. `same-origin` keeps the page's URL from every other site.
+  "referrer-policy": "same-origin",
   "x-content-type-options": "nosniff"
 })
 

@@ -35,7 +35,7 @@ const page = (nonce: string, title: string, body: string) =>
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer">
+<meta name="referrer" content="same-origin">
 <title>${escape(title)}</title>
 <style nonce="${escape(nonce)}">${style}</style>
 </head>
