@@ -8,6 +8,11 @@
  * that key is kept (a key retired past the keyring's retention makes the client register again).
  * A client asking for a `client_secret_*` method is registered as `none`, and the answer says so.
  *
+ * A `client_id` that is an `https` URL names a client ID metadata document, fetched through the
+ * `OAuthClientDocumentFetcher` when one is provided (see `OAuthClientDocuments`): valid documents
+ * are reused by their `Cache-Control` within 1 minute and 1 day (at most 1000 kept), a refused one
+ * is never kept.
+ *
  * Limits: 1 to 5 redirect URIs (see `OAuthRedirectUri`), a name of at most 100 characters of plain
  * text, and the whole `client_id` at most `maxClientIdLength` characters (it rides in every access
  * token's `client_id` claim).
@@ -16,6 +21,7 @@ import { Clock, Context, Effect, Layer, Option, Schema } from "effect"
 import * as Base64Url from "./Base64Url.ts"
 import * as ClientMetadata from "./ClientMetadata.ts"
 import { randomId } from "./Hashing.ts"
+import * as OAuthClientDocuments from "./OAuthClientDocuments.ts"
 import * as OAuthRedirectUri from "./OAuthRedirectUri.ts"
 import * as SigningKeyring from "./SigningKeyring.ts"
 
@@ -62,6 +68,8 @@ export class InvalidClientMetadata extends Schema.TaggedError<InvalidClientMetad
 
 export interface OAuthClientsShape {
   readonly register: (request: RegistrationRequest) => Effect.Effect<Registered, InvalidClientMetadata>
+  /** Whether `https://` client ids (metadata documents) are resolved (a fetcher is provided). */
+  readonly metadataDocuments: boolean
   /** The client a `client_id` names, if it is a valid one; hostile text is `None`. */
   readonly resolve: (clientId: string) => Effect.Effect<Option.Option<OAuthClient>>
 }
@@ -82,8 +90,45 @@ const decodePayload = Schema.decodeUnknownOption(Schema.fromJsonString(Payload))
 const prefix = "gc1"
 const signingInput = (kid: string, payload: string) => `gatehouse/oauth-client/v1.${kid}.${payload}`
 
+/** Fetched documents are reused for at least 1 minute (a flood of authorizations fetches once) and at most 1 day. */
+const minCacheSeconds = 60
+const maxCacheSeconds = 86_400
+const maxCachedDocuments = 1000
+
 export const make = Effect.fnUntraced(function*() {
   const keyring = yield* SigningKeyring.SigningKeyring
+  const fetcher = Option.getOrUndefined(yield* Effect.serviceOption(OAuthClientDocuments.OAuthClientDocumentFetcher))
+  /** Valid documents only, by URL, until their time is up; a refusal is never kept as valid. */
+  const documents = new Map<string, { readonly client: OAuthClient; readonly until: number }>()
+
+  const resolveDocument = Effect.fnUntraced(function*(clientId: string) {
+    const url = OAuthClientDocuments.clientIdUrl(clientId)
+    if (url === undefined || fetcher === undefined) return Option.none<OAuthClient>()
+    const now = yield* Clock.currentTimeMillis
+    const cached = documents.get(url.href)
+    if (cached !== undefined && now < cached.until) return Option.some(cached.client)
+    documents.delete(url.href)
+    const fetched = yield* fetcher.fetch(url)
+    if ("problem" in fetched) {
+      yield* Effect.logDebug("Client ID metadata document refused", url.host, fetched.problem)
+      return Option.none<OAuthClient>()
+    }
+    const parsed = OAuthClientDocuments.parseDocument(url, fetched.body)
+    if ("problem" in parsed) {
+      yield* Effect.logDebug("Client ID metadata document refused", url.host, parsed.problem)
+      return Option.none<OAuthClient>()
+    }
+    const client: OAuthClient = {
+      clientId: url.href,
+      clientName: parsed.document.client_name,
+      redirectUris: parsed.document.redirect_uris,
+      kind: "metadata-document"
+    }
+    const seconds = Math.min(maxCacheSeconds, Math.max(minCacheSeconds, fetched.maxAgeSeconds))
+    if (documents.size >= maxCachedDocuments) documents.delete(documents.keys().next().value!)
+    documents.set(url.href, { client, until: now + seconds * 1000 })
+    return Option.some(client)
+  })
 
   const register = Effect.fn("OAuthClients.register")(function*(request: RegistrationRequest) {
     const uris = request.redirect_uris
@@ -148,6 +193,7 @@ export const make = Effect.fnUntraced(function*() {
 
   const resolve = (clientId: string): Effect.Effect<Option.Option<OAuthClient>> => {
     if (typeof clientId !== "string" || clientId.length > maxClientIdLength) return Effect.succeed(Option.none())
+    if (clientId.startsWith("https://")) return resolveDocument(clientId)
     const parts = clientId.split(".")
     if (parts.length !== 4 || parts[0] !== prefix) return Effect.succeed(Option.none())
     const [, kid, payload, signature] = parts as [string, string, string, string]
@@ -171,8 +217,11 @@ export const make = Effect.fnUntraced(function*() {
     })
   }
 
-  return OAuthClients.of({ register, resolve })
+  return OAuthClients.of({ register, resolve, metadataDocuments: fetcher !== undefined })
 })
 
-/** Needs the `SigningKeyring`. */
+/**
+ * Needs the `SigningKeyring`; with an `OAuthClientDocumentFetcher` provided (`@gatehouse-auth/http`
+ * has one) it also resolves client ID metadata documents.
+ */
 export const layer = Layer.effect(OAuthClients, make())

@@ -63,7 +63,10 @@ export * as McpSessionRegistry from "./McpSessionRegistry.ts"
 /** The OAuth 2.1 authorization server of the MCP endpoint: authorization requests, consent, codes, tokens, revocation. */
 export * as OAuthAuthorizationServer from "./OAuthAuthorizationServer.ts"
 
-/** OAuth clients: dynamic registration with stateless keyring-signed client ids. */
+/** Client ID metadata documents: the URL rules, the document Schema, and the fetcher interface. */
+export * as OAuthClientDocuments from "./OAuthClientDocuments.ts"
+
+/** OAuth clients: dynamic registration with stateless keyring-signed client ids, and metadata-document clients. */
 export * as OAuthClients from "./OAuthClients.ts"
 
 /** The redirect URI rules of OAuth clients (https exact, loopback http any port, private-use schemes). */

@@ -207,7 +207,7 @@ export const layer = (options: Options) =>
         const found = endpoints(request)
         if (found === undefined) return notHere()
         return HttpServerResponse.jsonUnsafe(
-          OAuthMetadata.authorizationServerMetadata(found.issuer, server.scopesSupported),
+          OAuthMetadata.authorizationServerMetadata(found.issuer, server.scopesSupported, clients.metadataDocuments),
           { headers: { "cache-control": "max-age=300", vary: "Host" } }
         )
       }))

@@ -21,7 +21,7 @@ import {
   ServerAuthPolicy,
   SessionCredentialService
 } from "@gatehouse-auth/core"
-import { HttpAuthLayer, OAuthRoutes, WebSocketGuard } from "@gatehouse-auth/http"
+import { HttpAuthLayer, OAuthClientDocumentFetcher, OAuthRoutes, WebSocketGuard } from "@gatehouse-auth/http"
 import { Context, Duration, Effect, Layer, Schema } from "effect"
 import { HttpServer } from "effect/http"
 import * as ConsentPage from "./ConsentPage.ts"
@@ -77,7 +77,14 @@ export interface Options extends Stores.Options {
    * the server did not launch (default on; needs access tokens). `false` turns it off: `/mcp` then
    * takes only per-thread credentials and its metadata lists no authorization server.
    */
-  readonly oauth?: false | undefined
+  readonly oauth?: false | {
+    /**
+     * Client ID metadata documents (an `https` URL as `client_id`, fetched with the SSRF rules of
+     * `OAuthClientDocumentFetcher`); on by default, `false` leaves only dynamic registration. The
+     * options `allowPrivateAddresses` and `ca` are for tests.
+     */
+    readonly clientMetadataDocuments?: false | OAuthClientDocumentFetcher.Options | undefined
+  } | undefined
 }
 
 /** A listener option (a connection cap, a timeout) that cannot be used. */
@@ -215,8 +222,12 @@ export const serve = (options: ServeOptions) => <A, E, R>(routes: Layer.Layer<A,
   ))
 
   const oauthOn = tokenOptions !== false && options.oauth !== false
+  const documentOptions = options.oauth === false ? false : options.oauth?.clientMetadataDocuments
+  const documentFetcher = documentOptions === false
+    ? Layer.empty
+    : OAuthClientDocumentFetcher.layer(documentOptions ?? {})
   const oauthLayer = OAuthAuthorizationServer.layer({ scopesSupported: options.applicationScopes }).pipe(
-    Layer.provideMerge(OAuthClients.layer)
+    Layer.provideMerge(OAuthClients.layer.pipe(Layer.provide(documentFetcher)))
   )
   // Built only with access tokens on (`oauthOn`), so its need of `AccessTokens` is always met.
   const oauth = (oauthOn ? oauthLayer : Layer.empty) as Layer.Layer<

@@ -338,7 +338,7 @@ describe("OAuth refusals on the reference server", () => {
           code_challenge_methods_supported: ["S256"],
           token_endpoint_auth_methods_supported: ["none"],
           revocation_endpoint_auth_methods_supported: ["none"],
-          client_id_metadata_document_supported: metadata.client_id_metadata_document_supported,
+          client_id_metadata_document_supported: true,
           authorization_response_iss_parameter_supported: true,
           scopes_supported: ["read:hello", "write:hello", "read:runs", "write:tasks"]
         })
