@@ -15,7 +15,7 @@
  * and the metadata names this server as the authorization server, with every URL derived from
  * the request's origin (see `OAuthMetadata`).
  */
-import { AccessTokens, McpSessionRegistry, OAuthAuthorizationServer } from "@gatehouse-auth/core"
+import { AccessTokens, McpSessionRegistry, OAuthAuthorizationServer, Scopes } from "@gatehouse-auth/core"
 import { Context, Effect, Layer, Option, Redacted } from "effect"
 import { HttpServerRequest, HttpServerResponse } from "effect/http"
 import * as AuthError from "./AuthError.ts"
@@ -51,6 +51,12 @@ export class McpGuard extends Context.Service<McpGuard, McpGuardShape>()("@gateh
 export interface Options {
   /** Shown to people in the metadata (`resource_name`). */
   readonly resourceName?: string | undefined
+  /**
+   * Scopes an OAuth access token must hold to reach the endpoint (default none). One that lacks
+   * any is `403` with `WWW-Authenticate: Bearer error="insufficient_scope", scope="<missing>"`,
+   * so the client can ask for them. Per-thread credentials are not affected.
+   */
+  readonly requiredScopes?: ReadonlyArray<string> | undefined
 }
 
 const hasQueryToken = (url: string) => {
@@ -71,6 +77,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
   const suffix = mcpPath === "/" ? "" : mcpPath
   const metadataUrl = `${origin}${metadataPath}${suffix}`
   const resourceName = options.resourceName ?? "Gatehouse MCP endpoint"
+  const requiredScopes = options.requiredScopes ?? []
   const documentFor = (base: string, authorizationServer: string | undefined) =>
     OAuthMetadata.protectedResourceMetadata({
       resource: `${base}${mcpPath}`,
@@ -138,6 +145,23 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
     const principal = AccessTokens.looksLikeJwt(Redacted.value(presented.token))
       ? yield* oauthPrincipal(request, presented.token)
       : yield* registry.resolve(presented.token)
+    const missing = principal._tag === "Some" && principal.value.oauth !== undefined
+      ? Scopes.missing(principal.value.capabilities, requiredScopes)
+      : []
+    if (missing.length > 0) {
+      return yield* new AuthError.HttpAuthError({
+        status: 403,
+        code: "insufficient_scope",
+        message: `This needs the scope ${missing.join(" ")}`,
+        headers: {
+          "www-authenticate": AuthError.bearerChallengeHeader({
+            error: "insufficient_scope",
+            scope: missing.join(" "),
+            resource_metadata: metadataUrl
+          })
+        }
+      })
+    }
     if (Option.isNone(principal)) {
       return yield* auth.failCredential(AuthError.invalidCredential("The MCP credential is not valid", challenge))
     }

@@ -77,6 +77,11 @@ export interface Options extends Stores.Options {
    * the server did not launch (default on; needs access tokens). `false` turns it off: `/mcp` then
    * takes only per-thread credentials and its metadata lists no authorization server.
    */
+  /**
+   * Scopes an OAuth access token must hold at `/mcp` (default none): one without them is `403
+   * insufficient_scope` naming them.
+   */
+  readonly mcpRequiredScopes?: ReadonlyArray<string> | undefined
   readonly oauth?: false | {
     /**
      * Client ID metadata documents (an `https` URL as `client_id`, fetched with the SSRF rules of
@@ -272,7 +277,7 @@ export const serve = (options: ServeOptions) => <A, E, R>(routes: Layer.Layer<A,
     Layer.provideMerge(routes),
     HttpAuthLayer.layer({
       ...settings,
-      mcp: true,
+      mcp: options.mcpRequiredScopes === undefined ? true : { requiredScopes: options.mcpRequiredScopes },
       guests: options.guests ?? true,
       denyByDefault: options.denyByDefault ?? true,
       publicRoutes: options.publicRoutes,

@@ -318,6 +318,23 @@ describe("OAuth refusals on the reference server", () => {
       assert.strictEqual((yield* server.sessions.list).filter((session) => session.method === "oauth").length, 0)
     })))
 
+  it.live("a token without a scope the endpoint requires: 403 insufficient_scope naming it, with resource_metadata", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const server = yield* start({ mcpRequiredScopes: ["write:tasks"] })
+      const cookie = yield* pairBrowser(server)
+      const narrow = yield* tokensFor(yield* newFlow(server.origin), cookie, { scope: "read:hello" })
+      const refused = yield* mcpStatus(server.origin, narrow.access_token)
+      assert.strictEqual(refused.status, 403)
+      assert.include(refused.challenge!, `error="insufficient_scope"`)
+      assert.include(refused.challenge!, `scope="write:tasks"`)
+      assert.include(
+        refused.challenge!,
+        `resource_metadata="${server.origin}/.well-known/oauth-protected-resource/mcp"`
+      )
+      const wide = yield* tokensFor(yield* newFlow(server.origin), cookie, { scope: "read:hello write:tasks" })
+      assert.strictEqual((yield* mcpStatus(server.origin, wide.access_token)).status, 200)
+    })))
+
   it.live("discovery: RFC 8414 and RFC 9728 documents derived from the Host used", () =>
     Effect.scoped(Effect.gen(function*() {
       const { server } = yield* setup
