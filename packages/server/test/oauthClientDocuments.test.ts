@@ -2,7 +2,8 @@
  * Client ID metadata documents against the reference server: the client's `client_id` is an
  * `https` URL served by a loopback HTTPS server in this test (a certificate made by openssl for
  * this run, trusted through the test option `ca`; loopback allowed through the test option
- * `allowPrivateAddresses`). `@modelcontextprotocol/client` 2.x completes the flow with it; a
+ * `allowPrivateAddresses`). `@modelcontextprotocol/client` 2.x (via 127.0.0.1) and the SDK 1.x
+ * `auth()` (via localhost) complete the flow with it; a
  * document whose `client_id` differs from its URL, one over 5 KB, one behind a redirect, and any
  * document on a private address (without the test option) are refused.
  */
@@ -14,6 +15,9 @@ import {
   type OAuthClientProvider,
   StreamableHTTPClientTransport
 } from "@modelcontextprotocol/client"
+import * as Sdk1Auth from "@modelcontextprotocol/sdk/client/auth.js"
+import { Client as Sdk1Client } from "@modelcontextprotocol/sdk/client/index.js"
+import { StreamableHTTPClientTransport as Sdk1Transport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
 import { Effect } from "effect"
 import { execFile } from "node:child_process"
 import * as Fs from "node:fs"
@@ -163,6 +167,42 @@ describe("client ID metadata documents", () => {
         assert.strictEqual(me.client.clientId, clientId)
         // Fetched once: the document's max-age=120 is kept (the page, the approval and the exchange reuse it).
         assert.strictEqual(documents.fetched.filter((path) => path === "/client.json").length, 1)
+      })),
+    30_000
+  )
+
+  it.live(
+    "the SDK 1.x auth() identifies itself by its document URL too, and reaches whoami",
+    () =>
+      Effect.scoped(Effect.gen(function*() {
+        const tls = yield* selfSigned
+        const documents = yield* documentServer(tls)
+        const server = yield* start({
+          oauth: { clientMetadataDocuments: { allowPrivateAddresses: true, ca: tls.cert } }
+        })
+        const endpoint = `http://localhost:${server.port}/mcp`
+        const cookie = yield* pairBrowser(server, "localhost")
+        const clientId = `${documents.base}/client.json`
+        const agent = provider(clientId)
+        const legacy = agent.provider as unknown as Sdk1Auth.OAuthClientProvider
+        assert.strictEqual(yield* Effect.promise(() => Sdk1Auth.auth(legacy, { serverUrl: endpoint })), "REDIRECT")
+        const authorization = agent.redirects[0]!
+        assert.strictEqual(authorization.searchParams.get("client_id"), clientId)
+        const code = (yield* approveInBrowser(authorization, cookie)).searchParams.get("code")!
+        assert.strictEqual(
+          yield* Effect.promise(() => Sdk1Auth.auth(legacy, { serverUrl: endpoint, authorizationCode: code })),
+          "AUTHORIZED"
+        )
+        const me = yield* Effect.acquireRelease(
+          Effect.promise(async () => {
+            const client = new Sdk1Client({ name: "cimd-sdk1", version: "1.0.0" })
+            await client.connect(new Sdk1Transport(new URL(endpoint), { authProvider: legacy }))
+            return client
+          }),
+          (client) => Effect.promise(() => client.close().catch(() => undefined))
+        ).pipe(Effect.flatMap((client) => Effect.promise(() => client.callTool({ name: "whoami", arguments: {} }))))
+        const whoami = JSON.parse((me.content as Array<{ text: string }>)[0]!.text)
+        assert.strictEqual(whoami.client.clientId, clientId)
       })),
     30_000
   )
