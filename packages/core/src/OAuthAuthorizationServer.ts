@@ -466,7 +466,7 @@ export const make = Effect.fnUntraced(function*(options: Options) {
     return Effect.succeed(value)
   }
 
-  const exchangeCode = Effect.fnUntraced(function*(params: URLSearchParams, context: AuthorizationContext) {
+  const exchangeCode = Effect.fnUntraced(function*(params: URLSearchParams) {
     const code = yield* required(params, "code")
     const clientId = yield* required(params, "client_id")
     const verifier = yield* required(params, "code_verifier")
@@ -497,7 +497,6 @@ export const make = Effect.fnUntraced(function*(options: Options) {
     if (resource !== undefined && resource !== record.resource) {
       return yield* fail("invalid_target", "resource is not the one the code was issued for")
     }
-    void context
     const grant = yield* store.getGrant(record.sid)
     if (Option.isNone(grant)) return yield* fail("invalid_grant", "The grant has been revoked")
     return yield* mintPair(record.sid, grant.value)
@@ -565,7 +564,9 @@ export const make = Effect.fnUntraced(function*(options: Options) {
     context: AuthorizationContext
   ) {
     const grantType = single(params, "grant_type")
-    if (grantType === "authorization_code") return yield* exchangeCode(params, context)
+    // The code and the refresh token carry their resource: the context is not needed to honour them.
+    void context
+    if (grantType === "authorization_code") return yield* exchangeCode(params)
     if (grantType === "refresh_token") return yield* refresh(params)
     if (grantType === undefined || grantType === null) return yield* fail("invalid_request", "grant_type is required")
     return yield* fail("unsupported_grant_type", "Only authorization_code and refresh_token are supported")

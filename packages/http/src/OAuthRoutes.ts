@@ -17,7 +17,13 @@
  * Every response is `no-store`; the pages send `frame-ancestors 'none'`. The pages themselves are
  * the application's (`OAuthPages`): the reference server renders its own.
  */
-import { OAuthAuthorizationServer, OAuthClients, ServerAuth, SessionCredentialService } from "@gatehouse-auth/core"
+import {
+  type Errors,
+  OAuthAuthorizationServer,
+  OAuthClients,
+  ServerAuth,
+  SessionCredentialService
+} from "@gatehouse-auth/core"
 import { ByteSize, Effect, Option, Redacted, Schema } from "effect"
 import { HttpIncomingMessage, HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
 import * as Crypto from "node:crypto"
@@ -367,24 +373,19 @@ export const layer = (options: Options) =>
         )
       }))
 
-    const failures = <A>(
-      effect: Effect.Effect<A, OAuthAuthorizationServer.OAuthError | { readonly _tag: "StoreError" }>
-    ) =>
+    /** The protocol's errors as RFC 6749 answers; a store failure as `503` (the client retries). */
+    const failures = <A>(effect: Effect.Effect<A, OAuthAuthorizationServer.OAuthError | Errors.StoreError>) =>
       effect.pipe(
         Effect.map((value): A | Response => value),
-        Effect.catch((error) =>
-          Effect.succeed(
-            error._tag === "OAuthError"
-              ? oauthError(
-                statusOf((error as OAuthAuthorizationServer.OAuthError).error),
-                (error as OAuthAuthorizationServer.OAuthError).error,
-                (error as OAuthAuthorizationServer.OAuthError).description
-              )
-              : oauthError(503, "temporarily_unavailable", "The server cannot answer now; try again", {
+        Effect.catchTags({
+          OAuthError: (error) => Effect.succeed(oauthError(statusOf(error.error), error.error, error.description)),
+          StoreError: () =>
+            Effect.succeed(
+              oauthError(503, "temporarily_unavailable", "The server cannot answer now; try again", {
                 "retry-after": "1"
               })
-          )
-        )
+            )
+        })
       )
 
     yield* router.add(
