@@ -7,7 +7,7 @@
  * `http://127.0.0.1:<port>/mcp` sees `127.0.0.1`:
  *
  * - with a public origin configured (`publicOrigin`, the reference server's `--public-url`), that
- *   origin, always;
+ *   origin, always (an `http` one only if it is loopback);
  * - on loopback (`localhost`, `127.0.0.1`, `[::1]`; the Host guard allows nothing else there), the
  *   Host the request named, over `http` or `https`;
  * - anywhere else only over HTTPS (the built-in TLS): the authorization server never runs over
@@ -39,7 +39,13 @@ export const originFor = (
   request: HttpServerRequest.HttpServerRequest,
   settings: Pick<HttpAuthSettingsShape, "publicOrigin">
 ): string | undefined => {
-  if (settings.publicOrigin !== undefined) return settings.publicOrigin
+  if (settings.publicOrigin !== undefined) {
+    // A public origin over plain HTTP is allowed only when it is a loopback one.
+    const named = RequestInfo.hostName(settings.publicOrigin.replace(/^https?:\/\//, ""))
+    return settings.publicOrigin.startsWith("https://") || (named !== undefined && loopbackNames.has(named))
+      ? settings.publicOrigin
+      : undefined
+  }
   const host = request.headers["host"]?.trim().toLowerCase()
   const name = RequestInfo.hostName(host)
   if (host === undefined || name === undefined) return undefined

@@ -33,6 +33,19 @@ describe("OAuthMetadata.endpointsFor", () => {
     )
     assert.strictEqual(behind?.issuer, "https://auth.example.com")
     assert.strictEqual(behind?.resource, "https://auth.example.com/mcp")
+    assert.isUndefined(
+      OAuthMetadata.endpointsFor(
+        requestTo("http://10.0.0.5:3773/mcp", "10.0.0.5:3773"),
+        { publicOrigin: "http://gatehouse.lan" },
+        "/mcp"
+      )
+    )
+    assert.strictEqual(
+      OAuthMetadata.endpointsFor(requestTo("http://127.0.0.1:1/mcp", "127.0.0.1:1"), {
+        publicOrigin: "http://localhost:3773"
+      }, "/mcp")?.issuer,
+      "http://localhost:3773"
+    )
     for (const host of ["10.0.0.5:3773", "gatehouse.lan", "127.0.0.2:3773", "localhost.attacker.example"]) {
       assert.isUndefined(
         OAuthMetadata.endpointsFor(requestTo(`http://${host}/mcp`, host), { publicOrigin: undefined }, "/mcp"),
