@@ -3,7 +3,8 @@
  * reference server: a browser with no session pairs by typing a pairing code on the page, then
  * sees the client's name (marked as its own claim), the redirect host with the local-address
  * warning and the scopes; approving sends it to the client's loopback redirect URI (a server in
- * this test) with `code`, `state` and `iss`, which the client then exchanges.
+ * this test) with `code`, `state` and `iss`, which the client then exchanges. A client identified by
+ * a metadata document (a loopback HTTPS server in the test) has the host of its `client_id` shown.
  *
  * Skipped locally without /usr/bin/chromium (with a note); a failure under CI=true.
  */
@@ -12,7 +13,8 @@ import { Effect, Redacted } from "effect"
 import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
 import { launch, noteIfSkipped, skipped, timeout } from "./chromium.ts"
-import { authorizationUrl, newFlow, postToken, start } from "./oauth.ts"
+import { documentServer, selfSigned } from "./clientDocuments.ts"
+import { authorizationUrl, newFlow, pairBrowser, pkce, postToken, start } from "./oauth.ts"
 
 noteIfSkipped("the OAuth consent page browser tests")
 
@@ -95,6 +97,57 @@ describe.skipIf(skipped)("the OAuth consent page in Chromium", () => {
           code_verifier: flow.verifier
         })
         assert.strictEqual(exchanged.status, 200, exchanged.text)
+      })),
+    60_000
+  )
+
+  it.live(
+    "a metadata-document client: the page shows its name, its client_id host and the redirect host",
+    () =>
+      Effect.scoped(Effect.gen(function*() {
+        const tls = yield* selfSigned
+        const documents = yield* documentServer(tls)
+        const server = yield* start({
+          oauth: { clientMetadataDocuments: { allowPrivateAddresses: true, ca: tls.cert } }
+        })
+        const callback = yield* callbackServer
+        const redirectUri = `http://localhost:${callback.port}/callback`
+        const flow = {
+          origin: server.origin,
+          clientId: `${documents.base}/client.json`,
+          redirectUri,
+          state: "doc-state",
+          ...pkce()
+        }
+        const browser = yield* launch
+        const context = yield* Effect.acquireRelease(
+          Effect.promise(() => browser.newContext()),
+          (context) => Effect.promise(() => context.close())
+        )
+        const cookie = (yield* pairBrowser(server)).split("=")
+        yield* Effect.promise(() =>
+          context.addCookies([{ name: cookie[0]!, value: cookie.slice(1).join("="), url: server.origin }])
+        )
+        const page = yield* Effect.promise(() => context.newPage())
+        page.setDefaultTimeout(timeout)
+        yield* Effect.promise(() => page.goto(authorizationUrl(flow).href))
+        yield* Effect.promise(() => page.waitForSelector("#approve"))
+        assert.include((yield* Effect.promise(() => page.textContent("#client-name")))!, "Document agent")
+        assert.strictEqual(
+          yield* Effect.promise(() => page.textContent("#client-id-host")),
+          `127.0.0.1:${new URL(documents.base).port}`
+        )
+        assert.strictEqual(yield* Effect.promise(() => page.textContent("#redirect-host")), "localhost")
+        yield* Effect.promise(() =>
+          Promise.all([
+            page.waitForURL(new RegExp(`^http://localhost:${callback.port}/callback`)),
+            page.click("#approve")
+          ])
+        )
+        const hit = callback.hits.find((each) => each.pathname === "/callback")!
+        assert.strictEqual(hit.searchParams.get("state"), "doc-state")
+        assert.strictEqual(hit.searchParams.get("iss"), server.origin)
+        assert.match(hit.searchParams.get("code")!, /^gac_/)
       })),
     60_000
   )
