@@ -26,6 +26,12 @@
  *
  * The effective scopes of a token are its own scopes that the session still covers: a scope removed
  * from the session is gone from its tokens at once.
+ *
+ * A second source of tokens: the OAuth authorization server (`OAuthAuthorizationServer`) mints from
+ * the session that is an OAuth grant (method `oauth`, which no browser holds), on every code
+ * exchange and refresh, with `aud` = the MCP resource and a `client_id` claim (RFC 9068). Such a
+ * token verifies only through `verify(token, { audience })` with exactly that resource; the
+ * default `verify` refuses any token that carries a `client_id`.
  */
 import { Clock, Context, Duration, Effect, Layer, Option, Redacted, Schema } from "effect"
 import * as Jose from "jose"

@@ -5,6 +5,9 @@
  * (defaults 7 and 30 days). A verified session slides `lastSeenAt`, written at most once per
  * `touchInterval` (1 minute) per session so a busy client does not turn every request into a write.
  *
+ * Sessions of one `method` may have their own lifetimes (`methodLifetimes`): the `oauth` sessions,
+ * the grants of the OAuth authorization server, live 30 days idle and 90 days at most by default.
+ *
  * WebSocket tickets are single-use tokens of kind `ws-ticket`, valid 60 seconds and bound to their
  * session: revoking the session invalidates them. A ticket is never a session and a session never
  * a ticket.

@@ -8,6 +8,7 @@
  * with a warning when it is this machine or a private address; for a metadata-document client the
  * host of its `client_id`). Every text is HTML-escaped.
  */
+import { OAuthRedirectUri } from "@gatehouse-auth/core"
 import type { OAuthRoutes } from "@gatehouse-auth/http"
 
 const escape = (text: string): string =>
@@ -51,7 +52,7 @@ const hidden = (fields: ReadonlyArray<readonly [string, string]>) =>
 export const consent = (view: OAuthRoutes.ConsentView): string => {
   const client = view.request.client
   const name = client.clientName
-  const redirectHost = view.consent?.redirectHost ?? new URL(view.request.redirectUri).host
+  const redirectHost = view.consent?.redirectHost ?? OAuthRedirectUri.hostOf(view.request.redirectUri)
   const facts = [
     name === undefined
       ? `<p>An application that gives no name asks to use this server's MCP endpoint.</p>`
