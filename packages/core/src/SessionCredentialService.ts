@@ -4,8 +4,13 @@
  * Expiry is idle and absolute at once: `expiresAt = min(lastSeenAt + idle, createdAt + absolute)`,
  * with lifetimes by transport: a cookie session 7 days idle and 30 days absolute, a bearer session
  * (a paired device or a CLI that holds its token and cannot keep a cookie, so pairing again costs
- * its person a new code) 30 days idle and 90 days absolute. A verified session slides `lastSeenAt`, written at most once per
- * `touchInterval` (1 minute) per session so a busy client does not turn every request into a write.
+ * its person a new code) 30 days idle and 90 days absolute. A verified session slides
+ * `lastSeenAt`, written at most once per `touchInterval` (1 minute) per session so a busy client
+ * does not turn every request into a write.
+ *
+ * Sessions of one `method` may have their own lifetimes (`methodLifetimes`), which win over their
+ * transport's: the `oauth` sessions, the grants of the OAuth authorization server, live 30 days idle
+ * and 90 days at most by default.
  *
  * WebSocket tickets are single-use tokens of kind `ws-ticket`, valid 60 seconds and bound to their
  * session: revoking the session invalidates them. A ticket is never a session and a session never
@@ -82,7 +87,11 @@ export type SessionChange =
  * What else a revoke ends: given the ids of sessions just revoked, revokes what they made (the
  * pairing links of `BootstrapCredentialService`, the MCP credentials of `McpSessionLink`).
  */
-export type RevocationCascade = (sids: ReadonlyArray<SessionId>) => Effect.Effect<void, StoreError>
+export type RevocationCascade = (
+  sids: ReadonlyArray<SessionId>,
+  /** `expired`: the records were pruned because they expired; `revoked`: someone revoked them. */
+  reason: "revoked" | "expired"
+) => Effect.Effect<void, StoreError>
 
 export interface SessionCredentialServiceShape {
   readonly issue: (input: IssueInput) => Effect.Effect<
@@ -140,12 +149,30 @@ export interface Options {
   readonly ticketTtl?: Duration.Input | undefined
   /** How often expired records are swept from the store (default 1 hour). */
   readonly sweepInterval?: Duration.Input | undefined
+  /**
+   * Lifetimes of the sessions of one `method` instead of their transport's. By
+   * default the `oauth` sessions (the grants of the OAuth authorization server, which no browser
+   * holds) live 30 days idle and 90 days at most.
+   */
+  readonly methodLifetimes?:
+    | Readonly<
+      Record<string, { readonly idleTimeout?: Duration.Input | undefined; readonly absoluteLifetime?: Duration.Input }>
+    >
+    | undefined
 }
+
+interface Lifetimes {
+  readonly idle: number
+  readonly absolute: number
+}
+
+/** The lifetimes of the `oauth` sessions unless `methodLifetimes` says otherwise. */
+export const oauthLifetimes = { idleTimeout: Duration.days(30), absoluteLifetime: Duration.days(90) } as const
 
 export const make = Effect.fnUntraced(function*(options: Options = {}) {
   const store = yield* SessionStore.SessionStore
   const keyring = yield* SigningKeyring.SigningKeyring
-  const lifetimes: Record<SessionStore.Transport, { readonly idle: number; readonly absolute: number }> = {
+  const byTransport: Record<SessionStore.Transport, Lifetimes> = {
     cookie: {
       idle: yield* Durations.toMillis("idleTimeout", options.idleTimeout, Duration.days(7)),
       absolute: yield* Durations.toMillis("absoluteLifetime", options.absoluteLifetime, Duration.days(30))
@@ -155,11 +182,20 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
       absolute: yield* Durations.toMillis("bearerAbsoluteLifetime", options.bearerAbsoluteLifetime, Duration.days(90))
     }
   }
-  // A record of a transport this version does not know gets the shorter, cookie lifetimes.
-  const lifetimeOf = (record: SessionStore.SessionRecord) => lifetimes[record.transport] ?? lifetimes.cookie
   const touchInterval = yield* Durations.toMillis("touchInterval", options.touchInterval, Duration.minutes(1))
   const ticketTtl = yield* Durations.toMillis("ticketTtl", options.ticketTtl, Duration.seconds(60))
   const sweepEvery = yield* Durations.toMillis("sweepInterval", options.sweepInterval, Duration.hours(1))
+  const byMethod = new Map<string, Lifetimes>()
+  for (const [method, given] of Object.entries({ oauth: oauthLifetimes, ...options.methodLifetimes })) {
+    byMethod.set(method, {
+      idle: yield* Durations.toMillis(`${method} idleTimeout`, given.idleTimeout, Duration.days(7)),
+      absolute: yield* Durations.toMillis(`${method} absoluteLifetime`, given.absoluteLifetime, Duration.days(30))
+    })
+  }
+  // A method's own lifetimes first (the OAuth grants), then the transport's; a record of a transport
+  // this version does not know gets the shorter, cookie lifetimes.
+  const lifetimeOf = (record: SessionStore.SessionRecord): Lifetimes =>
+    byMethod.get(record.method) ?? byTransport[record.transport] ?? byTransport.cookie
   const changes = yield* PubSub.unbounded<SessionChange>()
   /** Last `lastSeenAt` write per session from this process, so concurrent requests write once. */
   const lastWrite = new Map<SessionId, number>()
@@ -187,7 +223,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
     Effect.acquireRelease(
       Effect.sync(() => {
         // Wrapped, so the same function added twice is two registrations, each removed with its scope.
-        const registered: RevocationCascade = (sids) => cascade(sids)
+        const registered: RevocationCascade = (sids, reason) => cascade(sids, reason)
         cascades.add(registered)
         return registered
       }),
@@ -195,23 +231,27 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
     ).pipe(Effect.asVoid)
 
   /** Runs every cascade for `sids`; each runs even if another fails, then the first failure wins. */
-  const cascade = (sids: ReadonlyArray<SessionId>) =>
+  const cascade = (sids: ReadonlyArray<SessionId>, reason: "revoked" | "expired") =>
     sids.length === 0 || cascades.size === 0
       ? Effect.void
       : Effect.flatMap(
-        Effect.forEach([...cascades], (each) => Effect.exit(each(sids))),
+        Effect.forEach([...cascades], (each) => Effect.exit(each(sids, reason))),
         (exits) => Exit.asVoidAll(exits)
       )
 
-  const revoke = Effect.fn("SessionCredentialService.revoke")(function*(sid: SessionId) {
-    const removed = yield* store.remove(sid)
-    forget(sid)
-    if (removed) {
-      yield* PubSub.publish(changes, { _tag: "Revoked", sid })
-      yield* cascade([sid])
-    }
-    return removed
-  })
+  const removeWith = (reason: "revoked" | "expired") =>
+    Effect.fn("SessionCredentialService.revoke")(function*(sid: SessionId) {
+      const removed = yield* store.remove(sid)
+      forget(sid)
+      if (removed) {
+        yield* PubSub.publish(changes, { _tag: "Revoked", sid })
+        yield* cascade([sid], reason)
+      }
+      return removed
+    })
+  const revoke = removeWith("revoked")
+  /** An expired record pruned: the same as a revoke, but the cascades hear `expired`. */
+  const expire = removeWith("expired")
 
   const sign = (claims: SessionToken.Claims) => SignedToken.sign(keyring, claims)
 
@@ -287,7 +327,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
       }
       const record = found.value
       if (now >= expiresAt(record)) {
-        return Effect.andThen(revoke(sid), Effect.fail(new ExpiredSessionToken()))
+        return Effect.andThen(expire(sid), Effect.fail(new ExpiredSessionToken()))
       }
       const seen = Math.max(record.lastSeenAt, lastWrite.get(sid) ?? 0)
       if (now - seen < touchInterval) return Effect.succeed(toInfo(record))
@@ -364,7 +404,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
   const list = Effect.gen(function*() {
     const now = yield* Clock.currentTimeMillis
     const records = yield* store.list
-    yield* Effect.forEach(records.filter((record) => !live(now)(record)), (record) => revoke(record.sid), {
+    yield* Effect.forEach(records.filter((record) => !live(now)(record)), (record) => expire(record.sid), {
       discard: true
     })
     return records.filter(live(now)).sort((a, b) => a.createdAt - b.createdAt).map(toInfo)
@@ -391,7 +431,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
       forget(id)
       yield* PubSub.publish(changes, { _tag: "Revoked", sid: id })
     }
-    yield* cascade(removed)
+    yield* cascade(removed, "revoked")
     return removed.length
   })
 

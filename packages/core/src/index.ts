@@ -66,6 +66,21 @@ export * as McpSessionLink from "./McpSessionLink.ts"
 /** The McpSessionRegistry: per-agent-thread bearer credentials for an MCP endpoint. */
 export * as McpSessionRegistry from "./McpSessionRegistry.ts"
 
+/** The OAuth 2.1 authorization server of the MCP endpoint: authorization requests, consent, codes, tokens, revocation. */
+export * as OAuthAuthorizationServer from "./OAuthAuthorizationServer.ts"
+
+/** Client ID metadata documents: the URL rules, the document Schema, and the fetcher interface. */
+export * as OAuthClientDocuments from "./OAuthClientDocuments.ts"
+
+/** OAuth clients: dynamic registration with stateless keyring-signed client ids, and metadata-document clients. */
+export * as OAuthClients from "./OAuthClients.ts"
+
+/** The redirect URI rules of OAuth clients (https exact, loopback http any port, private-use schemes). */
+export * as OAuthRedirectUri from "./OAuthRedirectUri.ts"
+
+/** The OAuthStore interface and the memory store: grants, hashed codes and refresh tokens. */
+export * as OAuthStore from "./OAuthStore.ts"
+
 /** Is a path of the state ours (lstat: no link, our uid, not writable by others)? Loose modes of ours are tightened. */
 export * as OwnedPath from "./OwnedPath.ts"
 

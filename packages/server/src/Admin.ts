@@ -17,6 +17,7 @@ import {
   Durations,
   GuestStore,
   Ids,
+  OAuthAuthorizationServer,
   Scopes,
   SessionCredentialService,
   SessionStore,
@@ -55,7 +56,9 @@ const withState = <A, E, R>(
   sessionOptions: SessionCredentialService.Options = {}
 ) =>
   Effect.scoped(Effect.gen(function*() {
-    const layer = BootstrapCredentialService.layer.pipe(
+    // The OAuth cascade too: `sessions revoke` of a browser session ends the OAuth grants it approved.
+    const layer = Layer.effectDiscard(OAuthAuthorizationServer.revocationCascade).pipe(
+      Layer.provideMerge(BootstrapCredentialService.layer),
       Layer.provideMerge(SessionCredentialService.layerConfig(sessionOptions))
     ).pipe(
       Layer.provideMerge(Stores.layer({

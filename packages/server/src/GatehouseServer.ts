@@ -16,13 +16,16 @@ import {
   Durations,
   GuestSessionService,
   McpSessionRegistry,
+  OAuthAuthorizationServer,
+  OAuthClients,
   ServerAuth,
   ServerAuthPolicy,
   SessionCredentialService
 } from "@gatehouse-auth/core"
-import { HttpAuthLayer, WebSocketGuard } from "@gatehouse-auth/http"
+import { HttpAuthLayer, OAuthClientDocumentFetcher, OAuthRoutes, WebSocketGuard } from "@gatehouse-auth/http"
 import { Context, Duration, Effect, Layer, Redacted, Schema } from "effect"
 import { HttpServer } from "effect/http"
+import * as ConsentPage from "./ConsentPage.ts"
 import * as HelloRoutes from "./HelloRoutes.ts"
 import * as Listener from "./Listener.ts"
 import * as McpEcho from "./McpEcho.ts"
@@ -86,6 +89,24 @@ export interface Options extends Stores.Options {
     readonly cert: string
     readonly key: Redacted.Redacted<string>
     readonly fingerprint: string
+  } | undefined
+  /**
+   * Scopes an OAuth access token must hold at `/mcp` (default none): one without them is `403
+   * insufficient_scope` naming them.
+   */
+  readonly mcpRequiredScopes?: ReadonlyArray<string> | undefined
+  /**
+   * The OAuth 2.1 authorization server of `/mcp` (`/oauth/*`, RFC 8414 discovery), for MCP clients
+   * the server did not launch (default on; needs access tokens). `false` turns it off: `/mcp` then
+   * takes only per-thread credentials and its metadata lists no authorization server.
+   */
+  readonly oauth?: false | {
+    /**
+     * Client ID metadata documents (an `https` URL as `client_id`, fetched with the SSRF rules of
+     * `OAuthClientDocumentFetcher`); on by default, `false` leaves only dynamic registration. The
+     * options `allowPrivateAddresses` and `ca` are for tests.
+     */
+    readonly clientMetadataDocuments?: false | OAuthClientDocumentFetcher.Options | undefined
   } | undefined
 }
 
@@ -244,7 +265,23 @@ export const serve = (options: ServeOptions) => <A, E, R>(routes: Layer.Layer<A,
     (port) => AccessTokens.layer({ issuer: new URL(baseUrl(options, port)).origin, algorithm: tokenOptions?.algorithm })
   ))
 
+  const oauthOn = tokenOptions !== false && options.oauth !== false
+  const documentOptions = options.oauth === false ? false : options.oauth?.clientMetadataDocuments
+  const documentFetcher = documentOptions === false
+    ? Layer.empty
+    : OAuthClientDocumentFetcher.layer(documentOptions ?? {})
+  const oauthLayer = OAuthAuthorizationServer.layer({ scopesSupported: options.applicationScopes }).pipe(
+    Layer.provideMerge(OAuthClients.layer.pipe(Layer.provide(documentFetcher)))
+  )
+  // Built only with access tokens on (`oauthOn`), so its need of `AccessTokens` is always met.
+  const oauth = (oauthOn ? oauthLayer : Layer.empty) as Layer.Layer<
+    Layer.Success<typeof oauthLayer>,
+    Layer.Error<typeof oauthLayer>,
+    Exclude<Layer.Services<typeof oauthLayer>, AccessTokens.AccessTokens>
+  >
+
   const core = ServerAuth.layer({ applicationScopes: options.applicationScopes }).pipe(
+    Layer.provideMerge(oauth),
     Layer.provideMerge(accessTokens),
     Layer.provideMerge(
       BootstrapCredentialService.layer.pipe(Layer.provideMerge(SessionCredentialService.layerConfig()))
@@ -286,11 +323,14 @@ export const serve = (options: ServeOptions) => <A, E, R>(routes: Layer.Layer<A,
 
   // The application's routes, then the pair page; `HttpAuthLayer.layer` adds the auth and MCP
   // routes, the guards and the JSON 404 after them (the router keeps the first handler of a path).
-  return PairPage.layerWith({ tlsFingerprint: options.tls?.fingerprint }).pipe(
+  const oauthRoutes = oauthOn
+    ? OAuthRoutes.layer({ pages: ConsentPage.pages, mcpPath: options.mcpPath ?? "/mcp" })
+    : Layer.empty
+  return Layer.merge(PairPage.layerWith({ tlsFingerprint: options.tls?.fingerprint }), oauthRoutes).pipe(
     Layer.provideMerge(routes),
     HttpAuthLayer.layer({
       ...settings,
-      mcp: true,
+      mcp: options.mcpRequiredScopes === undefined ? true : { requiredScopes: options.mcpRequiredScopes },
       guests: options.guests ?? true,
       denyByDefault: options.denyByDefault ?? true,
       publicRoutes: options.publicRoutes,

@@ -18,6 +18,7 @@ import {
   type GuestStore,
   type KeyringStore,
   type McpCredentialStore,
+  type OAuthStore,
   OwnedPath,
   ServerSecretStore,
   type SessionStore,
@@ -105,7 +106,8 @@ export const layer = (options: Options) => {
     | SessionStore.SessionStore
     | KeyringStore.KeyringStore
     | GuestStore.GuestStore
-    | McpCredentialStore.McpCredentialStore,
+    | McpCredentialStore.McpCredentialStore
+    | OAuthStore.OAuthStore,
     Layer.Error<ReturnType<typeof SqlStores.layerPg>>,
     Layer.Services<ReturnType<typeof SqlStores.layerPg>> | FileSystem.FileSystem | Path.Path
   > = options.databaseUrl !== undefined
