@@ -272,8 +272,20 @@ export const layer = (options: Options) =>
           const request = yield* HttpServerRequest.HttpServerRequest
           const found = endpoints(request)
           if (found === undefined) return errorPage(400, "invalid_request", "OAuth runs only over HTTPS off loopback")
+          // Under the address's `token` budget, refunded when the request is valid: a bad request
+          // can make the server fetch a client's metadata document, so a flood of them is limited.
+          const address = RequestInfo.clientAddress(request)
+          const wait = yield* limiter.reserve("token", address)
+          if (wait > 0) {
+            return HttpServerResponse.setHeader(
+              errorPage(429, "temporarily_unavailable", "Too many authorization requests; try again later"),
+              "retry-after",
+              String(wait)
+            )
+          }
           const params = new URL(request.url, "http://localhost").searchParams
           const outcome = yield* server.authorize(params, found)
+          if (outcome._tag === "Valid") yield* limiter.refund("token", address)
           if (outcome._tag === "ErrorPage") return errorPage(400, outcome.error, outcome.description)
           if (outcome._tag === "Redirect") return redirect(outcome.location)
           const session = yield* browserSession(request)

@@ -114,6 +114,26 @@ describe("OAuth refusals on the reference server", () => {
       assert.strictEqual(port.status, 200)
     })))
 
+  it.live("authorization requests cost the address's token budget unless valid: a flood of bad ones is 429", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const { cookie, flow } = yield* setup
+      // Valid requests are refunded: more of them than the budget holds all show the consent page.
+      for (let i = 0; i < 15; i++) {
+        assert.strictEqual((yield* openPage(authorizationUrl(flow), cookie)).status, 200)
+      }
+      const bad = authorizationUrl(flow, { redirect_uri: "https://attacker.example/callback" })
+      const statuses: Array<number> = []
+      let limited: Awaited<ReturnType<typeof fetch>>["headers"] | undefined
+      for (let i = 0; i < 12 && limited === undefined; i++) {
+        const page = yield* openPage(bad, cookie)
+        statuses.push(page.status)
+        if (page.status === 429) limited = page.headers
+      }
+      assert.deepStrictEqual(statuses, [...Array.from({ length: 10 }, () => 400), 429])
+      assert.isAtLeast(Number(limited!.get("retry-after")), 1)
+      assert.strictEqual(limited!.get("cache-control"), "no-store")
+    })))
+
   it.live("a resource that is not this MCP endpoint is invalid_target", () =>
     Effect.scoped(Effect.gen(function*() {
       const { cookie, flow, origin } = yield* setup
