@@ -77,6 +77,7 @@ export const sessionView: SessionView = {
   subject: "owner",
   scopes: ["read:hello"],
   method: "pairing-code",
+  transport: "cookie",
   createdAt: 1,
   lastSeenAt: 1,
   expiresAt: 2,

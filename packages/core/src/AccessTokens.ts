@@ -26,6 +26,12 @@
  *
  * The effective scopes of a token are its own scopes that the session still covers: a scope removed
  * from the session is gone from its tokens at once.
+ *
+ * A second source of tokens: the OAuth authorization server (`OAuthAuthorizationServer`) mints from
+ * the session that is an OAuth grant (method `oauth`, which no browser holds), on every code
+ * exchange and refresh, with `aud` = the MCP resource and a `client_id` claim (RFC 9068). Such a
+ * token verifies only through `verify(token, { audience })` with exactly that resource; the
+ * default `verify` refuses any token that carries a `client_id`.
  */
 import { Clock, Context, Duration, Effect, Layer, Option, Redacted, Schema } from "effect"
 import * as Jose from "jose"
@@ -93,6 +99,8 @@ export interface MintInput {
   readonly oneTimeUse?: boolean | undefined
   /** `aud`; default the issuer (this server). A token for another audience is not accepted here. */
   readonly audience?: string | undefined
+  /** The OAuth client the token was issued to (`client_id`, RFC 9068); only OAuth tokens carry one. */
+  readonly clientId?: string | undefined
 }
 
 export interface Minted {
@@ -110,6 +118,16 @@ export interface Verified {
   readonly expiresAt: number
   readonly audience: string
   readonly oneTimeUse: boolean
+  /** The OAuth client of a token issued by the authorization server (`client_id`). */
+  readonly clientId?: string | undefined
+}
+
+export interface VerifyOptions {
+  /**
+   * The one audience accepted (exactly), instead of the configured ones: what the MCP endpoint
+   * asks for OAuth tokens, whose `aud` is the MCP resource.
+   */
+  readonly audience?: string | undefined
 }
 
 /** A public key as a JWK (`kty: "OKP"`, `crv: "Ed25519"`), with `kid`, `alg` and `use`. */
@@ -126,7 +144,7 @@ export interface AccessTokensShape {
   readonly algorithm: Algorithm
   readonly issuer: string
   readonly mint: (input: MintInput) => Effect.Effect<Minted, InvalidRequest | ScopesNotHeld>
-  readonly verify: (token: Redacted.Redacted<string>) => Effect.Effect<Verified, VerifyError>
+  readonly verify: (token: Redacted.Redacted<string>, options?: VerifyOptions) => Effect.Effect<Verified, VerifyError>
   /** The verifying keys (current and retired within retention); empty for HS256, whose keys are secret. */
   readonly jwks: Effect.Effect<{ readonly keys: ReadonlyArray<PublicJwk> }>
 }
@@ -165,7 +183,8 @@ const Claims = Schema.Struct({
   jti: Schema.String.check(Schema.isPattern(/^[A-Za-z0-9_-]{1,64}$/)),
   scope: Schema.String.check(Schema.isMaxLength(64 * 170)),
   sid: SessionId,
-  once: Schema.optional(Schema.Literal(true))
+  once: Schema.optional(Schema.Literal(true)),
+  client_id: Schema.optional(Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(2048)))
 })
 type Claims = typeof Claims.Type
 const decodeClaims = Schema.decodeUnknownOption(Claims)
@@ -259,7 +278,8 @@ export const make = Effect.fnUntraced(function*(options: Options) {
       jti,
       scope: scopes.join(" "),
       sid: input.session.sid,
-      ...(input.oneTimeUse === true ? { once: true as const } : {})
+      ...(input.oneTimeUse === true ? { once: true as const } : {}),
+      ...(input.clientId === undefined ? {} : { client_id: input.clientId })
     }
     const text = yield* Effect.promise(() =>
       new Jose.SignJWT({ ...claims })
@@ -316,7 +336,6 @@ export const make = Effect.fnUntraced(function*(options: Options) {
     const claims = decoded.value
     if (!Scopes.isScopes(claims.scope.split(" "))) return new InvalidAccessToken({ reason: "Malformed" })
     if (claims.iss !== issuer) return new InvalidAccessToken({ reason: "WrongIssuer" })
-    if (!audiences.includes(claims.aud)) return new InvalidAccessToken({ reason: "WrongAudience" })
     const nbf = (json as { readonly nbf?: unknown }).nbf
     if (nbf !== undefined && !(typeof nbf === "number" && nbf * 1000 <= now + skew)) {
       return new InvalidAccessToken({ reason: "Malformed" })
@@ -356,7 +375,18 @@ export const make = Effect.fnUntraced(function*(options: Options) {
   }
 
   /** What the server adds to a valid signature: expiry, the live session, the one-time record. */
-  const accept = (claims: Claims, digest: string, now: number): Effect.Effect<Verified, VerifyError> => {
+  const accept = (
+    claims: Claims,
+    digest: string,
+    now: number,
+    options: VerifyOptions | undefined
+  ): Effect.Effect<Verified, VerifyError> => {
+    // The audience is checked on every path (a remembered token too): one token text may be
+    // presented where it belongs and where it does not.
+    const audienceOk = options?.audience !== undefined
+      ? claims.aud === options.audience
+      : audiences.includes(claims.aud) && claims.client_id === undefined
+    if (!audienceOk) return invalid("WrongAudience")
     const expiresAt = claims.exp * 1000
     if (now >= expiresAt + skew) {
       verified.delete(digest)
@@ -374,7 +404,8 @@ export const make = Effect.fnUntraced(function*(options: Options) {
         jti: claims.jti,
         expiresAt,
         audience: claims.aud,
-        oneTimeUse: claims.once === true
+        oneTimeUse: claims.once === true,
+        ...(claims.client_id === undefined ? {} : { clientId: claims.client_id })
       }
       if (claims.once !== true) return Effect.succeed(result)
       return Effect.flatMap(
@@ -384,15 +415,15 @@ export const make = Effect.fnUntraced(function*(options: Options) {
     })
   }
 
-  const verify = (token: Redacted.Redacted<string>): Effect.Effect<Verified, VerifyError> =>
+  const verify = (token: Redacted.Redacted<string>, options?: VerifyOptions): Effect.Effect<Verified, VerifyError> =>
     Clock.clockWith((clock) => {
       const now = clock.currentTimeMillisUnsafe()
       const text = Redacted.value(token)
       if (typeof text !== "string" || text.length > maxLength) return invalid("Malformed")
       const digest = sha256Base64Url(text)
       const hit = verified.get(digest)
-      if (hit !== undefined) return accept(hit, digest, now)
-      return Effect.flatMap(checkSignature(text, digest, now), (claims) => accept(claims, digest, now))
+      if (hit !== undefined) return accept(hit, digest, now, options)
+      return Effect.flatMap(checkSignature(text, digest, now), (claims) => accept(claims, digest, now, options))
     })
 
   const jwks = Effect.gen(function*() {

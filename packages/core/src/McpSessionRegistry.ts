@@ -37,6 +37,17 @@ export interface McpPrincipal {
   readonly providerInstanceId: string
   /** Scopes (`Scopes` grammar) the MCP server may grant this agent beyond reaching its endpoint. */
   readonly capabilities: ReadonlyArray<string>
+  /**
+   * Present when the caller is an OAuth client (an access token of `OAuthAuthorizationServer`)
+   * rather than a per-thread credential: which client, approved by whom. Its `threadId` is then
+   * `oauth:<grant id>`, its `providerInstanceId` the `client_id`, its capabilities the granted scopes.
+   */
+  readonly oauth?: {
+    readonly clientId: string
+    readonly clientName: string
+    readonly grantId: string
+    readonly subject: string
+  } | undefined
 }
 
 /** A live credential as callers see it: never the token, never its hash. */

@@ -56,7 +56,12 @@ export interface ServerAuthShape {
   }) => Effect.Effect<Authenticated, AuthenticateError>
   readonly exchangeBootstrapCredential: (
     credential: Redacted.Redacted<string>,
-    options?: { readonly client?: ClientMetadata | undefined; readonly proofKeyThumbprint?: string | undefined }
+    options?: {
+      readonly client?: ClientMetadata | undefined
+      readonly proofKeyThumbprint?: string | undefined
+      /** How the session's token will be carried (default `cookie`): it decides the lifetimes. */
+      readonly transport?: Sessions.IssueInput["transport"]
+    }
   ) => Effect.Effect<
     { readonly token: Redacted.Redacted<string>; readonly session: Sessions.SessionInfo },
     Bootstrap.CredentialError | Bootstrap.ProofKeyMismatch | StoreError | InvalidRequest
@@ -90,6 +95,7 @@ const unsafeSession = (now: number): Sessions.SessionInfo => ({
   subject: "anonymous",
   scopes: [Scopes.admin],
   method: "none",
+  transport: "cookie",
   createdAt: now,
   lastSeenAt: now,
   client: {},
@@ -164,13 +170,14 @@ export const make = Effect.fnUntraced(function*(options: Options) {
 
   const exchangeBootstrapCredential = Effect.fn("ServerAuth.exchangeBootstrapCredential")(function*(
     credential: Redacted.Redacted<string>,
-    exchange?: { readonly client?: ClientMetadata | undefined; readonly proofKeyThumbprint?: string | undefined }
+    exchange?: Parameters<ServerAuthShape["exchangeBootstrapCredential"]>[1]
   ) {
     const grant = yield* grants.consume(credential, { proofKeyThumbprint: exchange?.proofKeyThumbprint })
     return yield* sessions.issue({
       subject: grant.subject,
       scopes: grant.scopes,
       method: grant.kind === "desktop" ? "desktop" : "pairing",
+      transport: exchange?.transport,
       client: { ...exchange?.client, label: exchange?.client?.label ?? grant.label }
     })
   })

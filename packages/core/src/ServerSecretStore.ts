@@ -6,9 +6,14 @@
  * - the state directory, `secrets/` and the secret files found there must be ours (`OwnedPath`):
  *   a link, another uid or a directory others can write stops the layer; a loose mode of ours is
  *   tightened and logged;
- * - `set` replaces atomically (temp file in the same directory, fsync, rename) and `create`
- *   publishes a complete file with `link`, which fails if the name exists, so no reader ever sees
- *   a half-written secret;
+ * - `set` replaces atomically (temp file in the same directory, fsync, rename, directory fsync)
+ *   and `create` publishes a complete file with `link`, which fails if the name exists, so no
+ *   reader ever sees a half-written secret, not even after a crash (see `AtomicFile`); temp files
+ *   a crash left behind are removed when the store starts;
+ * - a stored secret that is not what its user expects (empty, or of the wrong length, as a crash
+ *   of an older version or a hand edit could leave it) is `UnusableSecret`, naming the file: it is
+ *   never replaced by a fresh random one, which would log everyone out or make the stored keys
+ *   unreadable;
  * - `getOrCreateRandom` is safe across fibers (a semaphore) and across processes (exclusive
  *   create, then re-read on "already exists");
  * - `GATEHOUSE_SECRET_<NAME>` (base64url or base64) overrides the stored value;
@@ -16,6 +21,7 @@
  */
 import { Config, Context, Effect, FileSystem, Layer, Option, Path, Redacted, Schema, Semaphore } from "effect"
 import type { PlatformError } from "effect/PlatformError"
+import * as AtomicFile from "./AtomicFile.ts"
 import { randomBytes } from "./Hashing.ts"
 import * as OwnedPath from "./OwnedPath.ts"
 
@@ -65,7 +71,20 @@ export class SecretGenerationForbidden extends Schema.TaggedError<SecretGenerati
   }
 }
 
-export type SecretError = InvalidSecretName | SecretStoreError | InvalidSecretOverride
+export class UnusableSecret extends Schema.TaggedError<UnusableSecret>()("UnusableSecret", {
+  name: Schema.String,
+  /** Where the secret came from: its file, or the environment variable. */
+  source: Schema.String,
+  problem: Schema.String
+}) {
+  override get message(): string {
+    return `The secret "${this.name}" in ${this.source} cannot be used: ${this.problem}. It is not replaced ` +
+      `by a new one, since that would log everyone out and make what it protects unreadable. Restore it ` +
+      `from a backup; or, to start over (every device pairs again), remove it`
+  }
+}
+
+export type SecretError = InvalidSecretName | SecretStoreError | InvalidSecretOverride | UnusableSecret
 
 export interface ServerSecretStoreShape {
   readonly get: (name: string) => Effect.Effect<Option.Option<Redacted.Redacted<Uint8Array>>, SecretError>
@@ -128,9 +147,10 @@ export const readOverride = Effect.fnUntraced(function*(name: string) {
 
 /**
  * Where the bytes live. Every method receives an already validated name. `createExclusive`
- * returns `false` when the name exists.
+ * returns `false` when the name exists; `where` says where a secret is kept, for error messages.
  */
 export interface Backend {
+  readonly where: (name: string) => string
   readonly read: (name: string) => Effect.Effect<Option.Option<Uint8Array>, SecretStoreError>
   readonly replace: (name: string, bytes: Uint8Array) => Effect.Effect<void, SecretStoreError>
   readonly createExclusive: (name: string, bytes: Uint8Array) => Effect.Effect<boolean, SecretStoreError>
@@ -167,11 +187,26 @@ export const make = Effect.fnUntraced(function*(backend: Backend, options: Optio
       Effect.flatMap((created) => created ? Effect.void : Effect.fail(new SecretAlreadyExists({ name })))
     )
 
+  /**
+   * A stored random secret has the length it was created with; anything else is damage (an
+   * environment override is the operator's choice and is taken as given).
+   */
+  const checkSize = (name: string, size: number) => (bytes: Uint8Array) =>
+    bytes.byteLength === size ? Effect.succeed(bytes) : Effect.fail(
+      new UnusableSecret({
+        name,
+        source: backend.where(name),
+        problem: bytes.byteLength === 0 ? "it is empty" : `it holds ${bytes.byteLength} bytes, not ${size}`
+      })
+    )
+
   const getOrCreateRandom = (name: string, size: number) =>
     Effect.gen(function*() {
       yield* validName(name)
-      const existing = yield* getBytes(name)
-      if (Option.isSome(existing)) return existing.value
+      const fromEnv = yield* readOverride(name)
+      if (Option.isSome(fromEnv)) return fromEnv.value
+      const existing = yield* backend.read(name)
+      if (Option.isSome(existing)) return yield* checkSize(name, size)(existing.value)
       if (options.hosted === true) {
         return yield* new SecretGenerationForbidden({ name, variable: overrideVariable(name), bytes: size })
       }
@@ -179,7 +214,7 @@ export const make = Effect.fnUntraced(function*(backend: Backend, options: Optio
       if (yield* backend.createExclusive(name, fresh)) return fresh
       // Another process created it first: everyone ends with the bytes that won.
       const winner = yield* backend.read(name)
-      if (Option.isSome(winner)) return winner.value
+      if (Option.isSome(winner)) return yield* checkSize(name, size)(winner.value)
       return yield* new SecretStoreError({
         operation: "read back",
         name,
@@ -204,7 +239,6 @@ export const make = Effect.fnUntraced(function*(backend: Backend, options: Optio
 })
 
 const isNotFound = (error: PlatformError) => error.reason._tag === "NotFound"
-const isAlreadyExists = (error: PlatformError) => error.reason._tag === "AlreadyExists"
 
 /** The file backend: `<stateDir>/secrets/<name>.bin`, directory 0700, files 0600. */
 export const makeFileBackend = Effect.fnUntraced(function*(stateDir: string) {
@@ -225,6 +259,9 @@ export const makeFileBackend = Effect.fnUntraced(function*(stateDir: string) {
     Effect.mapError(fail("prepare the directory for", directory))
   )
   yield* checkDirectories
+  // The new `secrets/` entry on disk, then what earlier crashes left half-done.
+  yield* AtomicFile.syncDirectory(stateDir).pipe(Effect.mapError(fail("prepare the directory for", directory)))
+  yield* AtomicFile.removeStale(directory).pipe(Effect.mapError(fail("clean the directory for", directory)))
 
   const fileOf = (name: string) => path.join(directory, `${name}.bin`)
 
@@ -236,20 +273,6 @@ export const makeFileBackend = Effect.fnUntraced(function*(stateDir: string) {
     { discard: true }
   )
 
-  /** Writes a complete, fsync-ed 0600 temp file next to the target; removes it if anything fails. */
-  const writeTemp = Effect.fnUntraced(function*(name: string, bytes: Uint8Array) {
-    const temp = path.join(directory, `.${name}.${Buffer.from(randomBytes(8)).toString("hex")}.tmp`)
-    yield* Effect.scoped(Effect.gen(function*() {
-      const file = yield* fs.open(temp, { flag: "wx", mode: 0o600 })
-      yield* file.writeAll(bytes)
-      yield* file.sync
-    })).pipe(
-      Effect.onError(() => fs.remove(temp, { force: true }).pipe(Effect.ignore)),
-      Effect.mapError(fail("write", name))
-    )
-    return temp
-  })
-
   const read = (name: string) =>
     fs.readFile(fileOf(name)).pipe(
       Effect.map(Option.some),
@@ -257,21 +280,15 @@ export const makeFileBackend = Effect.fnUntraced(function*(stateDir: string) {
       Effect.mapError(fail("read", name))
     )
 
+  const written = { crashPoint: "secret" }
+  const here = <A, E>(effect: Effect.Effect<A, E, FileSystem.FileSystem | Path.Path>) =>
+    effect.pipe(Effect.provideService(FileSystem.FileSystem, fs), Effect.provideService(Path.Path, path))
+
   const replace = (name: string, bytes: Uint8Array) =>
-    Effect.flatMap(writeTemp(name, bytes), (temp) =>
-      fs.rename(temp, fileOf(name)).pipe(
-        Effect.onError(() => fs.remove(temp, { force: true }).pipe(Effect.ignore)),
-        Effect.mapError(fail("replace", name))
-      ))
+    here(AtomicFile.replace(fileOf(name), bytes, written)).pipe(Effect.mapError(fail("replace", name)))
 
   const createExclusive = (name: string, bytes: Uint8Array) =>
-    Effect.flatMap(writeTemp(name, bytes), (temp) =>
-      fs.link(temp, fileOf(name)).pipe(
-        Effect.as(true),
-        Effect.catchIf(isAlreadyExists, () => Effect.succeed(false)),
-        Effect.mapError(fail("create", name)),
-        Effect.ensuring(fs.remove(temp, { force: true }).pipe(Effect.ignore))
-      ))
+    here(AtomicFile.create(fileOf(name), bytes, written)).pipe(Effect.mapError(fail("create", name)))
 
   const remove = (name: string) => fs.remove(fileOf(name), { force: true }).pipe(Effect.mapError(fail("remove", name)))
 
@@ -286,13 +303,14 @@ export const makeFileBackend = Effect.fnUntraced(function*(stateDir: string) {
     Effect.mapError(fail("list", directory))
   )
 
-  return { read, replace, createExclusive, remove, list } satisfies Backend
+  return { where: fileOf, read, replace, createExclusive, remove, list } satisfies Backend
 })
 
 /** An in-memory backend, for tests and for servers that keep nothing on disk. */
 export const makeMemoryBackend = (initial: Iterable<readonly [string, Uint8Array]> = []): Backend => {
   const secrets = new Map(initial)
   return {
+    where: (name) => `memory (${name})`,
     read: (name) => Effect.sync(() => Option.fromNullishOr(secrets.get(name))),
     replace: (name, bytes) => Effect.sync(() => void secrets.set(name, Uint8Array.from(bytes))),
     createExclusive: (name, bytes) =>

@@ -1,9 +1,16 @@
 /**
  * Sessions: a signed token (see `SessionToken`) plus a record in the `SessionStore`.
  *
- * Expiry is idle and absolute at once: `expiresAt = min(lastSeenAt + idle, createdAt + absolute)`
- * (defaults 7 and 30 days). A verified session slides `lastSeenAt`, written at most once per
- * `touchInterval` (1 minute) per session so a busy client does not turn every request into a write.
+ * Expiry is idle and absolute at once: `expiresAt = min(lastSeenAt + idle, createdAt + absolute)`,
+ * with lifetimes by transport: a cookie session 7 days idle and 30 days absolute, a bearer session
+ * (a paired device or a CLI that holds its token and cannot keep a cookie, so pairing again costs
+ * its person a new code) 30 days idle and 90 days absolute. A verified session slides
+ * `lastSeenAt`, written at most once per `touchInterval` (1 minute) per session so a busy client
+ * does not turn every request into a write.
+ *
+ * Sessions of one `method` may have their own lifetimes (`methodLifetimes`), which win over their
+ * transport's: the `oauth` sessions, the grants of the OAuth authorization server, live 30 days idle
+ * and 90 days at most by default.
  *
  * WebSocket tickets are single-use tokens of kind `ws-ticket`, valid 60 seconds and bound to their
  * session: revoking the session invalidates them. A ticket is never a session and a session never
@@ -67,6 +74,8 @@ export interface IssueInput {
   readonly subject: string
   readonly scopes: ReadonlyArray<string>
   readonly method: string
+  /** How the token is carried (default `cookie`, whose lifetimes are the shorter ones). */
+  readonly transport?: SessionStore.Transport | undefined
   readonly client?: ClientMetadata.ClientMetadata | undefined
 }
 
@@ -78,7 +87,11 @@ export type SessionChange =
  * What else a revoke ends: given the ids of sessions just revoked, revokes what they made (the
  * pairing links of `BootstrapCredentialService`, the MCP credentials of `McpSessionLink`).
  */
-export type RevocationCascade = (sids: ReadonlyArray<SessionId>) => Effect.Effect<void, StoreError>
+export type RevocationCascade = (
+  sids: ReadonlyArray<SessionId>,
+  /** `expired`: the records were pruned because they expired; `revoked`: someone revoked them. */
+  reason: "revoked" | "expired"
+) => Effect.Effect<void, StoreError>
 
 export interface SessionCredentialServiceShape {
   readonly issue: (input: IssueInput) => Effect.Effect<
@@ -151,34 +164,77 @@ export class SessionCredentialService extends Context.Service<
 >()("@gatehouse-auth/core/SessionCredentialService") {}
 
 export interface Options {
+  /** A cookie session's idle timeout (default 7 days) and absolute lifetime (default 30 days). */
   readonly idleTimeout?: Duration.Input | undefined
   readonly absoluteLifetime?: Duration.Input | undefined
+  /** A bearer session's idle timeout (default 30 days) and absolute lifetime (default 90 days). */
+  readonly bearerIdleTimeout?: Duration.Input | undefined
+  readonly bearerAbsoluteLifetime?: Duration.Input | undefined
   readonly touchInterval?: Duration.Input | undefined
   readonly ticketTtl?: Duration.Input | undefined
   /** How often expired records are swept from the store (default 1 hour). */
   readonly sweepInterval?: Duration.Input | undefined
+  /**
+   * Lifetimes of the sessions of one `method` instead of their transport's. By
+   * default the `oauth` sessions (the grants of the OAuth authorization server, which no browser
+   * holds) live 30 days idle and 90 days at most.
+   */
+  readonly methodLifetimes?:
+    | Readonly<
+      Record<string, { readonly idleTimeout?: Duration.Input | undefined; readonly absoluteLifetime?: Duration.Input }>
+    >
+    | undefined
 }
+
+interface Lifetimes {
+  readonly idle: number
+  readonly absolute: number
+}
+
+/** The lifetimes of the `oauth` sessions unless `methodLifetimes` says otherwise. */
+export const oauthLifetimes = { idleTimeout: Duration.days(30), absoluteLifetime: Duration.days(90) } as const
 
 export const make = Effect.fnUntraced(function*(options: Options = {}) {
   const store = yield* SessionStore.SessionStore
   const keyring = yield* SigningKeyring.SigningKeyring
-  const idle = yield* Durations.toMillis("idleTimeout", options.idleTimeout, Duration.days(7))
-  const absolute = yield* Durations.toMillis("absoluteLifetime", options.absoluteLifetime, Duration.days(30))
+  const byTransport: Record<SessionStore.Transport, Lifetimes> = {
+    cookie: {
+      idle: yield* Durations.toMillis("idleTimeout", options.idleTimeout, Duration.days(7)),
+      absolute: yield* Durations.toMillis("absoluteLifetime", options.absoluteLifetime, Duration.days(30))
+    },
+    bearer: {
+      idle: yield* Durations.toMillis("bearerIdleTimeout", options.bearerIdleTimeout, Duration.days(30)),
+      absolute: yield* Durations.toMillis("bearerAbsoluteLifetime", options.bearerAbsoluteLifetime, Duration.days(90))
+    }
+  }
   const touchInterval = yield* Durations.toMillis("touchInterval", options.touchInterval, Duration.minutes(1))
   const ticketTtl = yield* Durations.toMillis("ticketTtl", options.ticketTtl, Duration.seconds(60))
   const sweepEvery = yield* Durations.toMillis("sweepInterval", options.sweepInterval, Duration.hours(1))
+  const byMethod = new Map<string, Lifetimes>()
+  for (const [method, given] of Object.entries({ oauth: oauthLifetimes, ...options.methodLifetimes })) {
+    byMethod.set(method, {
+      idle: yield* Durations.toMillis(`${method} idleTimeout`, given.idleTimeout, Duration.days(7)),
+      absolute: yield* Durations.toMillis(`${method} absoluteLifetime`, given.absoluteLifetime, Duration.days(30))
+    })
+  }
+  // A method's own lifetimes first (the OAuth grants), then the transport's; a record of a transport
+  // this version does not know gets the shorter, cookie lifetimes.
+  const lifetimeOf = (record: SessionStore.SessionRecord): Lifetimes =>
+    byMethod.get(record.method) ?? byTransport[record.transport] ?? byTransport.cookie
   const changes = yield* PubSub.unbounded<SessionChange>()
   /** Last `lastSeenAt` write per session from this process, so concurrent requests write once. */
   const lastWrite = new Map<SessionId, number>()
   const connections = new Map<SessionId, number>()
 
-  const expiresAt = (record: SessionStore.SessionRecord) =>
-    Math.min(record.lastSeenAt + idle, record.createdAt + absolute)
+  const expiresAt = (record: SessionStore.SessionRecord) => {
+    const { absolute, idle } = lifetimeOf(record)
+    return Math.min(record.lastSeenAt + idle, record.createdAt + absolute)
+  }
 
   const toInfo = (record: SessionStore.SessionRecord): SessionInfo => ({
     ...record,
     expiresAt: expiresAt(record),
-    absoluteExpiresAt: record.createdAt + absolute,
+    absoluteExpiresAt: record.createdAt + lifetimeOf(record).absolute,
     connected: (connections.get(record.sid) ?? 0) > 0
   })
 
@@ -197,7 +253,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
     Effect.acquireRelease(
       Effect.sync(() => {
         // Wrapped, so the same function added twice is two registrations, each removed with its scope.
-        const registered: RevocationCascade = (sids) => cascade(sids)
+        const registered: RevocationCascade = (sids, reason) => cascade(sids, reason)
         cascades.add(registered)
         return registered
       }),
@@ -205,23 +261,27 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
     ).pipe(Effect.asVoid)
 
   /** Runs every cascade for `sids`; each runs even if another fails, then the first failure wins. */
-  const cascade = (sids: ReadonlyArray<SessionId>) =>
+  const cascade = (sids: ReadonlyArray<SessionId>, reason: "revoked" | "expired") =>
     sids.length === 0 || cascades.size === 0
       ? Effect.void
       : Effect.flatMap(
-        Effect.forEach([...cascades], (each) => Effect.exit(each(sids))),
+        Effect.forEach([...cascades], (each) => Effect.exit(each(sids, reason))),
         (exits) => Exit.asVoidAll(exits)
       )
 
-  const revoke = Effect.fn("SessionCredentialService.revoke")(function*(sid: SessionId) {
-    const removed = yield* store.remove(sid)
-    forget(sid)
-    if (removed) {
-      yield* PubSub.publish(changes, { _tag: "Revoked", sid })
-      yield* cascade([sid])
-    }
-    return removed
-  })
+  const removeWith = (reason: "revoked" | "expired") =>
+    Effect.fn("SessionCredentialService.revoke")(function*(sid: SessionId) {
+      const removed = yield* store.remove(sid)
+      forget(sid)
+      if (removed) {
+        yield* PubSub.publish(changes, { _tag: "Revoked", sid })
+        yield* cascade([sid], reason)
+      }
+      return removed
+    })
+  const revoke = removeWith("revoked")
+  /** An expired record pruned: the same as a revoke, but the cascades hear `expired`. */
+  const expire = removeWith("expired")
 
   const sign = (claims: SessionToken.Claims) => SignedToken.sign(keyring, claims)
 
@@ -299,7 +359,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
       }
       const record = found.value
       if (now >= expiresAt(record)) {
-        return Effect.andThen(revoke(sid), Effect.fail(new ExpiredSessionToken()))
+        return Effect.andThen(expire(sid), Effect.fail(new ExpiredSessionToken()))
       }
       const seen = Math.max(record.lastSeenAt, lastWrite.get(sid) ?? 0)
       if (now - seen < touchInterval) return Effect.succeed(toInfo(record))
@@ -351,6 +411,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
       subject: input.subject,
       scopes: [...new Set(input.scopes)],
       method: input.method,
+      transport: input.transport ?? "cookie",
       createdAt: now,
       lastSeenAt: now,
       client: ClientMetadata.clip(input.client)
@@ -363,7 +424,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
       scopes: record.scopes,
       method: record.method,
       iat: now,
-      exp: now + absolute
+      exp: now + lifetimeOf(record).absolute
     })
     const session = toInfo(record)
     yield* PubSub.publish(changes, { _tag: "Issued", session })
@@ -375,7 +436,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
   const list = Effect.gen(function*() {
     const now = yield* Clock.currentTimeMillis
     const records = yield* store.list
-    yield* Effect.forEach(records.filter((record) => !live(now)(record)), (record) => revoke(record.sid), {
+    yield* Effect.forEach(records.filter((record) => !live(now)(record)), (record) => expire(record.sid), {
       discard: true
     })
     return records.filter(live(now)).sort((a, b) => a.createdAt - b.createdAt).map(toInfo)
@@ -402,7 +463,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
       forget(id)
       yield* PubSub.publish(changes, { _tag: "Revoked", sid: id })
     }
-    yield* cascade(removed)
+    yield* cascade(removed, "revoked")
     return removed.length
   })
 
@@ -480,4 +541,25 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
 export const layer = (options: Options = {}) => Layer.effect(SessionCredentialService, make(options))
 
 /** The service with sessions in memory. */
+/**
+ * `layer`, with the lifetimes the options leave out read from `GATEHOUSE_SESSION_IDLE_TIMEOUT`,
+ * `GATEHOUSE_SESSION_ABSOLUTE_LIFETIME` (cookie sessions), `GATEHOUSE_BEARER_SESSION_IDLE_TIMEOUT`
+ * and `GATEHOUSE_BEARER_SESSION_ABSOLUTE_LIFETIME` (bearer sessions) when set.
+ */
+export const layerConfig = (options: Options = {}) =>
+  Layer.effect(
+    SessionCredentialService,
+    Effect.gen(function*() {
+      const read = (name: string) => Effect.map(Durations.config(name), Option.getOrUndefined)
+      return yield* make({
+        ...options,
+        idleTimeout: options.idleTimeout ?? (yield* read("GATEHOUSE_SESSION_IDLE_TIMEOUT")),
+        absoluteLifetime: options.absoluteLifetime ?? (yield* read("GATEHOUSE_SESSION_ABSOLUTE_LIFETIME")),
+        bearerIdleTimeout: options.bearerIdleTimeout ?? (yield* read("GATEHOUSE_BEARER_SESSION_IDLE_TIMEOUT")),
+        bearerAbsoluteLifetime: options.bearerAbsoluteLifetime ??
+          (yield* read("GATEHOUSE_BEARER_SESSION_ABSOLUTE_LIFETIME"))
+      })
+    })
+  )
+
 export const layerMemory = (options: Options = {}) => layer(options).pipe(Layer.provide(SessionStore.layerMemory))

@@ -8,12 +8,22 @@ import type { ClientMetadata } from "./ClientMetadata.ts"
 import type { StoreError } from "./Errors.ts"
 import type { SessionId } from "./Ids.ts"
 
+/**
+ * How a session's token is carried: `cookie`, an HttpOnly cookie a browser keeps (the cookie
+ * bootstrap); `bearer`, a token a client holds itself and sends as `Authorization: Bearer` (the
+ * bearer bootstrap, the CLI). Each has its own lifetimes (`SessionCredentialService`).
+ */
+export type Transport = "cookie" | "bearer"
+
+export const transports: ReadonlyArray<Transport> = ["cookie", "bearer"]
+
 export interface SessionRecord {
   readonly sid: SessionId
   readonly subject: string
   readonly scopes: ReadonlyArray<string>
   /** How the session was obtained (`bootstrap`, `pairing`, `cli`, ...). */
   readonly method: string
+  readonly transport: Transport
   readonly createdAt: number
   readonly lastSeenAt: number
   readonly client: ClientMetadata

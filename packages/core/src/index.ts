@@ -6,6 +6,9 @@
 /** AccessTokens: short-lived JWTs (Ed25519 or HS256) minted from a session with narrowed scopes; JWKS, revocation, one-time use. */
 export * as AccessTokens from "./AccessTokens.ts"
 
+/** Crash-safe state files: temp (0600, O_EXCL), fsync, rename or link, directory fsync; stale temps removed at start. */
+export * as AtomicFile from "./AtomicFile.ts"
+
 /** Canonical base64url (one spelling per byte string): encode, and decode only the canonical form. */
 export * as Base64Url from "./Base64Url.ts"
 
@@ -17,6 +20,9 @@ export * as BootstrapCredentialService from "./BootstrapCredentialService.ts"
 
 /** What a client says about itself (label, device, OS, browser, address): the one Schema and its limits. */
 export * as ClientMetadata from "./ClientMetadata.ts"
+
+/** TEST ONLY: `GATEHOUSE_TEST_CRASH_POINT` names a step of a state write at which the process kills itself. */
+export * as CrashPoint from "./CrashPoint.ts"
 
 /** Crockford base32 pairing codes: generate, normalise what a person typed, and format for display. */
 export * as Crockford from "./Crockford.ts"
@@ -59,6 +65,21 @@ export * as McpSessionLink from "./McpSessionLink.ts"
 
 /** The McpSessionRegistry: per-agent-thread bearer credentials for an MCP endpoint. */
 export * as McpSessionRegistry from "./McpSessionRegistry.ts"
+
+/** The OAuth 2.1 authorization server of the MCP endpoint: authorization requests, consent, codes, tokens, revocation. */
+export * as OAuthAuthorizationServer from "./OAuthAuthorizationServer.ts"
+
+/** Client ID metadata documents: the URL rules, the document Schema, and the fetcher interface. */
+export * as OAuthClientDocuments from "./OAuthClientDocuments.ts"
+
+/** OAuth clients: dynamic registration with stateless keyring-signed client ids, and metadata-document clients. */
+export * as OAuthClients from "./OAuthClients.ts"
+
+/** The redirect URI rules of OAuth clients (https exact, loopback http any port, private-use schemes). */
+export * as OAuthRedirectUri from "./OAuthRedirectUri.ts"
+
+/** The OAuthStore interface and the memory store: grants, hashed codes and refresh tokens. */
+export * as OAuthStore from "./OAuthStore.ts"
 
 /** Is a path of the state ours (lstat: no link, our uid, not writable by others)? Loose modes of ours are tightened. */
 export * as OwnedPath from "./OwnedPath.ts"

@@ -2,7 +2,7 @@ import { NodeFileSystem, NodePath } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { ConfigProvider, Effect, Exit, FileSystem, Layer, Option, Redacted } from "effect"
 import { PlatformError, SystemError } from "effect/PlatformError"
-import { execFile } from "node:child_process"
+import { execFile, spawnSync } from "node:child_process"
 import * as NodeFs from "node:fs"
 import * as NodePathModule from "node:path"
 import { fileURLToPath } from "node:url"
@@ -93,6 +93,43 @@ describe("ServerSecretStore (files)", () => {
         ServerSecretStore.layer({ stateDir: root })
       )
       assert.strictEqual(modeOf(NodePathModule.join(root, "secrets")), 0o700)
+    }).pipe(Effect.scoped, Effect.provide(platform)))
+
+  for (const [what, content] of [["empty", Buffer.alloc(0)], ["short", Buffer.alloc(5, 1)]] as const) {
+    it.effect(`an ${what} stored secret is UnusableSecret naming the file, and is never regenerated`, () =>
+      Effect.gen(function*() {
+        const fs = yield* FileSystem.FileSystem
+        const stateDir = yield* fs.makeTempDirectoryScoped()
+        const file = NodePathModule.join(stateDir, "secrets", "pepper.bin")
+        NodeFs.mkdirSync(NodePathModule.dirname(file), { mode: 0o700 })
+        NodeFs.writeFileSync(file, content, { mode: 0o600 })
+        const error = yield* Effect.flip(Effect.provide(
+          Effect.flatMap(
+            Effect.service(ServerSecretStore.ServerSecretStore),
+            (store) => store.getOrCreateRandom("pepper", 32)
+          ),
+          ServerSecretStore.layer({ stateDir })
+        ))
+        assert.strictEqual(error._tag, "UnusableSecret")
+        assert.include(error.message, file)
+        assert.include(error.message, what === "empty" ? "it is empty" : "it holds 5 bytes, not 32")
+        assert.deepStrictEqual(NodeFs.readFileSync(file), content, "left as it was")
+      }).pipe(Effect.scoped, Effect.provide(platform)))
+  }
+
+  it.effect("a start removes the temp files a crash left, and keeps a live writer's", () =>
+    Effect.gen(function*() {
+      const fs = yield* FileSystem.FileSystem
+      const stateDir = yield* fs.makeTempDirectoryScoped()
+      const secrets = NodePathModule.join(stateDir, "secrets")
+      NodeFs.mkdirSync(secrets, { mode: 0o700 })
+      const exited = spawnSync(process.execPath, ["-e", ""]).pid!
+      const stale = `.pepper.bin.${exited}-00112233445566ff.tmp`
+      const live = `.pepper.bin.${process.ppid}-00112233445566ff.tmp`
+      NodeFs.writeFileSync(NodePathModule.join(secrets, stale), "half", { mode: 0o600 })
+      NodeFs.writeFileSync(NodePathModule.join(secrets, live), "writing", { mode: 0o600 })
+      yield* Effect.provide(Effect.service(ServerSecretStore.ServerSecretStore), ServerSecretStore.layer({ stateDir }))
+      assert.deepStrictEqual(NodeFs.readdirSync(secrets), [live])
     }).pipe(Effect.scoped, Effect.provide(platform)))
 
   it.effect("create refuses an existing name and keeps the first value", () =>

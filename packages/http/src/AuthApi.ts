@@ -94,6 +94,8 @@ export const SessionView = Schema.Struct({
   subject: Ids.Subject,
   scopes: Scopes.Scopes,
   method: Schema.String,
+  /** How its token is carried: `cookie` (a browser) or `bearer` (a client holding it); decides its lifetimes. */
+  transport: Schema.Literals(["cookie", "bearer"]),
   createdAt: Millis,
   lastSeenAt: Millis,
   expiresAt: Millis,
@@ -269,6 +271,7 @@ export const sessionView = (
   subject: session.subject,
   scopes: session.scopes,
   method: session.method,
+  transport: session.transport,
   createdAt: session.createdAt,
   lastSeenAt: session.lastSeenAt,
   expiresAt: session.expiresAt,

@@ -35,6 +35,7 @@ export const Code = Schema.Literals([
   "forbidden",
   "insufficient_scope",
   "origin_not_allowed",
+  "insecure_transport",
   "too_many_pairing_links",
   "guest_revoked",
   "rate_limited",
@@ -103,6 +104,17 @@ export const insufficientScope = (scopes: ReadonlyArray<string>) =>
     "www-authenticate": bearerChallengeHeader({ error: "insufficient_scope", scope: scopes.join(" ") })
   })
 export const originNotAllowed = () => make(403, "origin_not_allowed", "This origin is not allowed")
+/**
+ * The cookie bootstrap was asked over plain HTTP for a non-loopback name while the session cookie
+ * is `Secure`: the browser would drop the cookie, so nothing is exchanged (the code stays usable).
+ */
+export const insecureTransport = (host: string, advice: string) =>
+  make(
+    400,
+    "insecure_transport",
+    `This browser would drop the session cookie: it is Secure and this page came over plain HTTP to ${host}. ` +
+      `The pairing code was not used. ${advice}`
+  )
 export const hostNotAllowed = () => make(403, "forbidden", "This host name is not allowed")
 /**
  * Under `unsafe-no-auth` nobody is authenticated, so nothing that outlives the mode (a pairing

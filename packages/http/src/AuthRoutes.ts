@@ -12,6 +12,7 @@ import {
   Ids,
   Scopes,
   ServerAuth,
+  ServerAuthPolicy,
   SessionCredentialService
 } from "@gatehouse-auth/core"
 import { Effect, Option, Redacted, Schema, Semaphore } from "effect"
@@ -113,6 +114,18 @@ export const layer = HttpRouter.use(Effect.fnUntraced(function*(router) {
     }
   }
 
+  /**
+   * A Secure session cookie over plain HTTP is kept by browsers only for loopback names
+   * (`localhost`, `127.0.0.1`, `[::1]`: potentially trustworthy origins); for any other Host it is
+   * dropped, and the exchange would use the code up for nothing.
+   */
+  const insecureTransport = (request: HttpServerRequest.HttpServerRequest) => {
+    if (!auth.sessionCookie(request).secure || RequestInfo.isHttps(request)) return undefined
+    const host = RequestInfo.hostName(request.headers["host"])
+    if (host !== undefined && ServerAuthPolicy.isLoopbackHost(host)) return undefined
+    return Effect.fail(AuthError.insecureTransport(host ?? "this server", settings.insecureTransportAdvice))
+  }
+
   /** Exchanges a credential under the client's pairing budget (reserved first, refunded on success). */
   const exchange = (credential: string, client: Parameters<typeof serverAuth.exchangeBootstrapCredential>[1]) =>
     auth.pairingAttempt(
@@ -140,8 +153,14 @@ export const layer = HttpRouter.use(Effect.fnUntraced(function*(router) {
     auth.respond(Effect.gen(function*() {
       // Setting a session cookie from another site's page would be login CSRF.
       yield* auth.checkOrigin
+      // Before the body is read and the code looked at: a cookie the browser would drop would burn it.
+      const refused = insecureTransport(request)
+      if (refused !== undefined) return yield* refused
       const body = yield* readBody(AuthApi.BootstrapRequest, `{"credential": "XXXX-XXXX-XXXX-XXXX"}`)
-      const { session, token } = yield* exchange(body.credential, { client: RequestInfo.describeClient(request) })
+      const { session, token } = yield* exchange(body.credential, {
+        client: RequestInfo.describeClient(request),
+        transport: "cookie"
+      })
       const response = json(AuthApi.BootstrapResponse, { authenticated: true, session: AuthApi.sessionView(session) })
       const withCookie = yield* auth.setSessionCookie(request, response, token, session.absoluteExpiresAt)
       return yield* promoteGuest(request, session, withCookie)
@@ -154,7 +173,7 @@ export const layer = HttpRouter.use(Effect.fnUntraced(function*(router) {
         `{"credential": "XXXX-XXXX-XXXX-XXXX", "client": {"label": "..."}}`
       )
       const client = { ...RequestInfo.describeClient(request), ...compact({ ...body.client }) }
-      const { session, token } = yield* exchange(body.credential, { client })
+      const { session, token } = yield* exchange(body.credential, { client, transport: "bearer" })
       return yield* promoteGuest(
         request,
         session,

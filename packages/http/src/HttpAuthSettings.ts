@@ -35,6 +35,13 @@ export interface HttpAuthSettingsShape {
    */
   readonly maxConcurrentUnauthenticated: number
   readonly maxQueuedUnauthenticated: number
+  /**
+   * What the `400 insecure_transport` answer tells a person to do (a cookie bootstrap over plain
+   * HTTP to a non-loopback name, whose Secure cookie the browser would drop). The default points at
+   * the HTTPS `publicOrigin` when there is one, else at serving HTTPS or the bearer flow; a server
+   * with its own flags (the reference server's `--tls-self-signed`) names them here.
+   */
+  readonly insecureTransportAdvice: string
 }
 
 export class HttpAuthSettings extends Context.Service<HttpAuthSettings, HttpAuthSettingsShape>()(
@@ -57,7 +64,14 @@ export const make = (options: Options): HttpAuthSettingsShape => ({
   pairingLinkTtlSeconds: options.pairingLinkTtlSeconds ?? 300,
   maxPairingLinkTtlSeconds: options.maxPairingLinkTtlSeconds ?? 7 * 24 * 3600,
   maxConcurrentUnauthenticated: options.maxConcurrentUnauthenticated ?? 8,
-  maxQueuedUnauthenticated: options.maxQueuedUnauthenticated ?? 32
+  maxQueuedUnauthenticated: options.maxQueuedUnauthenticated ?? 32,
+  insecureTransportAdvice: options.insecureTransportAdvice ?? defaultInsecureTransportAdvice(options.publicOrigin)
 })
+
+const defaultInsecureTransportAdvice = (publicOrigin: string | undefined): string =>
+  publicOrigin !== undefined && /^https:/i.test(publicOrigin)
+    ? `Open ${publicOrigin.replace(/\/+$/, "")}/pair instead, or pair through POST /api/auth/bootstrap/bearer.`
+    : "Serve this server over HTTPS (a certificate, or a TLS proxy and its public origin), " +
+      "or pair through POST /api/auth/bootstrap/bearer."
 
 export const layer = (options: Options) => Layer.succeed(HttpAuthSettings, HttpAuthSettings.of(make(options)))

@@ -7,13 +7,21 @@
  * failure limits, and `401` with `WWW-Authenticate: Bearer resource_metadata="..."` (RFC 9728
  * §5.1) so a client can discover how to authenticate. The handler gets the `McpPrincipal` as the
  * `CurrentMcpPrincipal` service. The metadata document itself is served by `McpRoutes.layer`.
+ *
+ * With core's `OAuthAuthorizationServer` provided, the endpoint also accepts its access tokens (a
+ * JWT whose `aud` is exactly this MCP resource, as derived from the Host the client used, and whose
+ * grant is live): the principal then carries `oauth` (which client, approved by whom), so tool
+ * handlers see which kind called them. Any other JWT (a session's access token) is refused here,
+ * and the metadata names this server as the authorization server, with every URL derived from
+ * the request's origin (see `OAuthMetadata`).
  */
-import { McpSessionRegistry } from "@gatehouse-auth/core"
-import { Context, Effect, Layer, Option } from "effect"
+import { AccessTokens, McpSessionRegistry, OAuthAuthorizationServer, Scopes } from "@gatehouse-auth/core"
+import { Context, Effect, Layer, Option, Redacted } from "effect"
 import { HttpServerRequest, HttpServerResponse } from "effect/http"
 import * as AuthError from "./AuthError.ts"
 import { HttpAuth } from "./HttpAuth.ts"
 import { HttpAuthSettings } from "./HttpAuthSettings.ts"
+import * as OAuthMetadata from "./OAuthMetadata.ts"
 import * as RequestInfo from "./RequestInfo.ts"
 import * as RouteAccess from "./RouteAccess.ts"
 
@@ -27,10 +35,12 @@ export const metadataPath = "/.well-known/oauth-protected-resource"
 type Response = HttpServerResponse.HttpServerResponse
 
 export interface McpGuardShape {
-  /** `<origin>/.well-known/oauth-protected-resource`, named in every 401 challenge. */
+  /** `<origin>/.well-known/oauth-protected-resource<path>`, named in every 401 challenge. */
   readonly metadataUrl: string
-  /** The RFC 9728 metadata document. */
+  /** The RFC 9728 metadata document, for the server's own origin. */
   readonly metadata: Record<string, unknown>
+  /** The RFC 9728 metadata document for the origin `request` used (see `OAuthMetadata`). */
+  readonly metadataFor: (request: HttpServerRequest.HttpServerRequest) => Record<string, unknown>
   readonly serve: <E, R>(
     handler: Effect.Effect<Response, E, R>
   ) => Effect.Effect<Response, never, HttpServerRequest.HttpServerRequest | Exclude<R, CurrentMcpPrincipal>>
@@ -41,6 +51,12 @@ export class McpGuard extends Context.Service<McpGuard, McpGuardShape>()("@gateh
 export interface Options {
   /** Shown to people in the metadata (`resource_name`). */
   readonly resourceName?: string | undefined
+  /**
+   * Scopes an OAuth access token must hold to reach the endpoint (default none). One that lacks
+   * any is `403` with `WWW-Authenticate: Bearer error="insufficient_scope", scope="<missing>"`,
+   * so the client can ask for them. Per-thread credentials are not affected.
+   */
+  readonly requiredScopes?: ReadonlyArray<string> | undefined
 }
 
 const hasQueryToken = (url: string) => {
@@ -54,20 +70,57 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
   const auth = yield* HttpAuth
   const registry = yield* McpSessionRegistry.McpSessionRegistry
   const settings = yield* HttpAuthSettings
+  const oauth = Option.getOrUndefined(yield* Effect.serviceOption(OAuthAuthorizationServer.OAuthAuthorizationServer))
   const endpoint = new URL(registry.endpoint)
+  const mcpPath = endpoint.pathname
   const origin = settings.publicOrigin ?? endpoint.origin
-  const metadataUrl = `${origin}${metadataPath}`
-  const challenge = { resource_metadata: metadataUrl }
-  const metadata = {
-    resource: settings.publicOrigin === undefined ? registry.endpoint : `${settings.publicOrigin}${endpoint.pathname}`,
-    bearer_methods_supported: ["header"],
-    resource_name: options.resourceName ?? "Gatehouse MCP endpoint",
-    // No OAuth authorization server issues these credentials: the server hands them to agents.
-    authorization_servers: []
+  const suffix = mcpPath === "/" ? "" : mcpPath
+  const metadataUrl = `${origin}${metadataPath}${suffix}`
+  const resourceName = options.resourceName ?? "Gatehouse MCP endpoint"
+  const requiredScopes = options.requiredScopes ?? []
+  const documentFor = (base: string, authorizationServer: string | undefined) =>
+    OAuthMetadata.protectedResourceMetadata({
+      resource: `${base}${mcpPath}`,
+      // Without the OAuth server no authorization server issues these credentials: the server
+      // hands them to agents.
+      authorizationServer,
+      scopesSupported: oauth?.scopesSupported,
+      resourceName
+    })
+  const metadata = documentFor(origin, oauth === undefined ? undefined : origin)
+  const metadataFor = (request: HttpServerRequest.HttpServerRequest) => {
+    const endpoints = OAuthMetadata.endpointsFor(request, settings, mcpPath)
+    if (endpoints === undefined) return documentFor(origin, undefined)
+    return documentFor(endpoints.origin, oauth === undefined ? undefined : endpoints.issuer)
+  }
+  const challengeFor = (request: HttpServerRequest.HttpServerRequest) => ({
+    resource_metadata: OAuthMetadata.endpointsFor(request, settings, mcpPath)?.resourceMetadata ?? metadataUrl
+  })
+
+  /** An OAuth access token for exactly the resource this request reached, as a principal. */
+  const oauthPrincipal = (request: HttpServerRequest.HttpServerRequest, token: Redacted.Redacted<string>) => {
+    const resource = OAuthMetadata.endpointsFor(request, settings, mcpPath)?.resource
+    if (oauth === undefined || resource === undefined) return Effect.succeed(Option.none())
+    return Effect.map(
+      oauth.verifyAccessToken(token, resource),
+      Option.map((principal): McpSessionRegistry.McpPrincipal => ({
+        threadId: `oauth:${principal.sid}`,
+        providerInstanceId: principal.clientId,
+        capabilities: principal.scopes,
+        oauth: {
+          clientId: principal.clientId,
+          clientName: principal.clientName,
+          grantId: principal.sid,
+          subject: principal.subject
+        }
+      }))
+    )
   }
 
   const authenticate = Effect.gen(function*() {
     const request = yield* HttpServerRequest.HttpServerRequest
+    const challenge = challengeFor(request)
+    const metadataUrl = challenge.resource_metadata
     yield* auth.checkOrigin
     const presented = RequestInfo.bearerToken(request)
     if (presented._tag === "None") {
@@ -89,7 +142,26 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
     if (presented._tag !== "Token") {
       return yield* auth.failCredential(AuthError.invalidCredential("The MCP credential is malformed", challenge))
     }
-    const principal = yield* registry.resolve(presented.token)
+    const principal = AccessTokens.looksLikeJwt(Redacted.value(presented.token))
+      ? yield* oauthPrincipal(request, presented.token)
+      : yield* registry.resolve(presented.token)
+    const missing = principal._tag === "Some" && principal.value.oauth !== undefined
+      ? Scopes.missing(principal.value.capabilities, requiredScopes)
+      : []
+    if (missing.length > 0) {
+      return yield* new AuthError.HttpAuthError({
+        status: 403,
+        code: "insufficient_scope",
+        message: `This needs the scope ${missing.join(" ")}`,
+        headers: {
+          "www-authenticate": AuthError.bearerChallengeHeader({
+            error: "insufficient_scope",
+            scope: missing.join(" "),
+            resource_metadata: metadataUrl
+          })
+        }
+      })
+    }
     if (Option.isNone(principal)) {
       return yield* auth.failCredential(AuthError.invalidCredential("The MCP credential is not valid", challenge))
     }
@@ -101,7 +173,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
       Effect.flatMap(authenticate, (principal) => Effect.provideService(handler, CurrentMcpPrincipal, principal))
     ))
 
-  return McpGuard.of({ metadataUrl, metadata, serve })
+  return McpGuard.of({ metadataUrl, metadata, metadataFor, serve })
 })
 
 /** Needs `HttpAuth`, `HttpAuthSettings` and core's `McpSessionRegistry`. */

@@ -9,7 +9,7 @@
  */
 import { Ids, McpSessionRegistry, Scopes } from "@gatehouse-auth/core"
 import { Effect, Option, Redacted, Schema } from "effect"
-import { HttpRouter, HttpServerResponse } from "effect/http"
+import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
 import * as AuthApi from "./AuthApi.ts"
 import * as AuthError from "./AuthError.ts"
 import { CurrentSession, HttpAuth } from "./HttpAuth.ts"
@@ -89,7 +89,15 @@ export const layer = HttpRouter.use(Effect.fnUntraced(function*(router) {
     )
   )
 
-  const document = HttpServerResponse.jsonUnsafe(guard.metadata, { headers: { "cache-control": "max-age=300" } })
+  // Derived from the origin the request used (a client at localhost sees localhost), so caches
+  // must key on the Host: `Vary: Host`.
+  const document = Effect.map(
+    HttpServerRequest.HttpServerRequest,
+    (request) =>
+      HttpServerResponse.jsonUnsafe(guard.metadataFor(request), {
+        headers: { "cache-control": "max-age=300", vary: "Host" }
+      })
+  )
   yield* router.add("GET", metadataPath, document)
   const suffix = new URL(registry.endpoint).pathname
   if (suffix !== "/") yield* router.add("GET", `${metadataPath}${suffix}` as `/${string}`, document)

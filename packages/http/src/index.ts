@@ -42,6 +42,15 @@ export * as McpServerRoutes from "./McpServerRoutes.ts"
 /** `POST /api/auth/mcp-credentials` and the RFC 9728 protected-resource metadata documents. */
 export * as McpRoutes from "./McpRoutes.ts"
 
+/** Fetches client ID metadata documents without SSRF: one checked resolution, no private addresses, no redirects, 5 KB, 5 s. */
+export * as OAuthClientDocumentFetcher from "./OAuthClientDocumentFetcher.ts"
+
+/** Where the OAuth authorization server and the MCP resource are (from the Host used) and their RFC 8414/9728 documents. */
+export * as OAuthMetadata from "./OAuthMetadata.ts"
+
+/** The OAuth 2.1 authorization server's routes: discovery, registration, authorize + consent form, token, revoke. */
+export * as OAuthRoutes from "./OAuthRoutes.ts"
+
 /** Per-address token bucket for credential failures (bounded memory). */
 export * as RateLimiter from "./RateLimiter.ts"
 

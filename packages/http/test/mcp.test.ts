@@ -5,7 +5,7 @@ import { TestClock } from "effect/testing"
 import { adminSession, startServer, type TestServer } from "./harness.ts"
 
 const challenge = (server: TestServer) =>
-  `resource_metadata="http://127.0.0.1:${server.port}/.well-known/oauth-protected-resource"`
+  `resource_metadata="http://127.0.0.1:${server.port}/.well-known/oauth-protected-resource/mcp"`
 
 const callMcp = (server: TestServer, headers: Record<string, string> = {}, path = "/mcp") =>
   request(server.port, {

@@ -17,6 +17,7 @@ import {
   Durations,
   GuestStore,
   Ids,
+  OAuthAuthorizationServer,
   Scopes,
   SessionCredentialService,
   SessionStore,
@@ -26,6 +27,7 @@ import { AuthApi } from "@gatehouse-auth/http"
 import { Clock, Console, Context, Duration, Effect, Layer, Option, Redacted, Schema } from "effect"
 import { CliError } from "effect/cli"
 import * as HelloRoutes from "./HelloRoutes.ts"
+import * as PinnedRequest from "./PinnedRequest.ts"
 import * as Serve from "./Serve.ts"
 import * as ServerFile from "./ServerFile.ts"
 import * as Stores from "./Stores.ts"
@@ -54,8 +56,10 @@ const withState = <A, E, R>(
   sessionOptions: SessionCredentialService.Options = {}
 ) =>
   Effect.scoped(Effect.gen(function*() {
-    const layer = BootstrapCredentialService.layer.pipe(
-      Layer.provideMerge(SessionCredentialService.layer(sessionOptions))
+    // The OAuth cascade too: `sessions revoke` of a browser session ends the OAuth grants it approved.
+    const layer = Layer.effectDiscard(OAuthAuthorizationServer.revocationCascade).pipe(
+      Layer.provideMerge(BootstrapCredentialService.layer),
+      Layer.provideMerge(SessionCredentialService.layerConfig(sessionOptions))
     ).pipe(
       Layer.provideMerge(Stores.layer({
         stateDir: input.stateDir,
@@ -135,7 +139,8 @@ export const pair = (input: PairInput) =>
     if (!Number.isInteger(input.uses) || input.uses < 1 || input.uses > 100) {
       return yield* usage(`--uses must be a whole number from 1 to 100 (got ${input.uses})`)
     }
-    const base = yield* baseUrl(input)
+    const target = yield* pairingTarget(input)
+    const base = target.baseUrl
     yield* withState(input, (services) =>
       Effect.gen(function*() {
         const grants = Context.get(services, BootstrapCredentialService.BootstrapCredentialService)
@@ -149,14 +154,39 @@ export const pair = (input: PairInput) =>
         const url = Redacted.value(BootstrapCredentialService.pairingUrl(base, issued.credential))
         yield* Console.log([
           `Pairing URL: ${url}`,
+          ...Serve.fingerprintLines(target.tlsFingerprint),
           `Code: ${Crockford.format(Redacted.value(issued.credential))}`,
           Serve.qrCode(url),
+          ...(target.otherBaseUrls.length > 0 ? [`Also listening on: ${target.otherBaseUrls.join("  ")}`] : []),
           `Scopes: ${scopes.join(" ")}${bundle}`,
           `Works ${input.uses === 1 ? "once" : `${input.uses} times`}, until ${
             time(issued.expiresAt)
           } (link id ${issued.id}).`
         ].join("\n"))
       }))
+  })
+
+/**
+ * Where a pairing link points: `--url`, else where the running server said a device elsewhere
+ * reaches it (its primary network address on a wildcard bind), else the default port.
+ */
+const pairingTarget = (input: StateInput & { readonly url: Option.Option<string> }) =>
+  Effect.gen(function*() {
+    if (Option.isNone(input.url)) {
+      const announced = yield* readServerFile(input.stateDir)
+      if (Option.isSome(announced)) {
+        return {
+          baseUrl: announced.value.pairingBaseUrl,
+          otherBaseUrls: announced.value.otherBaseUrls,
+          tlsFingerprint: announced.value.tlsFingerprint
+        }
+      }
+    }
+    return {
+      baseUrl: yield* baseUrl(input),
+      otherBaseUrls: [] as ReadonlyArray<string>,
+      tlsFingerprint: undefined as string | undefined
+    }
   })
 
 /** `--url`, else the address the server in this state directory announced, else the default port. */
@@ -217,6 +247,7 @@ export const mintToken = (input: MintTokenInput) =>
           subject: "owner",
           scopes,
           method: "cli",
+          transport: "bearer",
           client: { label: "gatehouse tokens mint" }
         })
         const minted = yield* tokens.mint({ session, scopes, expiresIn: ttl, oneTimeUse: input.oneTimeUse }).pipe(
@@ -246,13 +277,16 @@ export const listSessions = (input: StateInput) =>
           session.sid,
           session.subject,
           session.method,
+          session.transport,
           session.client.label ?? "",
           time(session.createdAt),
           time(session.lastSeenAt),
           session.scopes.join(" ")
         ].map(Terminal.escape)
       )
-      yield* Console.log(table(["ID", "SUBJECT", "METHOD", "LABEL", "CREATED", "LAST SEEN", "SCOPES"], rows))
+      yield* Console.log(
+        table(["ID", "SUBJECT", "METHOD", "TRANSPORT", "LABEL", "CREATED", "LAST SEEN", "SCOPES"], rows)
+      )
     }))
 
 /** `gatehouse sessions revoke <id>`. */
@@ -352,7 +386,7 @@ export const listKeys = (input: StateInput) =>
 const viaRunningServer = <A>(
   input: StateInput,
   scope: string,
-  call: (baseUrl: string, authorization: string) => Effect.Effect<A, CliError.UserError>
+  call: (target: PinnedRequest.Target, authorization: string) => Effect.Effect<A, CliError.UserError>
 ) =>
   Effect.gen(function*() {
     const announced = yield* readServerFile(input.stateDir)
@@ -361,36 +395,43 @@ const viaRunningServer = <A>(
         `No running server found in ${input.stateDir}: MCP credentials live in the running server's memory (start it with gatehouse serve)`
       )
     }
-    const baseUrl = announced.value.baseUrl
+    const target = { baseUrl: announced.value.baseUrl, tlsFingerprint: announced.value.tlsFingerprint }
     return yield* withState(input, (services) =>
       Effect.gen(function*() {
         const sessions = Context.get(services, SessionCredentialService.SessionCredentialService)
         const { token } = yield* Effect.acquireRelease(
-          sessions.issue({ subject: "owner", scopes: [scope], method: "cli", client: { label: "gatehouse CLI" } }),
+          sessions.issue({
+            subject: "owner",
+            scopes: [scope],
+            method: "cli",
+            transport: "bearer",
+            client: { label: "gatehouse CLI" }
+          }),
           ({ session }) => Effect.ignore(sessions.revoke(session.sid))
         )
-        return yield* call(baseUrl, `Bearer ${Redacted.value(token)}`)
-      }), { absoluteLifetime: Duration.minutes(1) })
+        return yield* call(target, `Bearer ${Redacted.value(token)}`)
+      }), { bearerAbsoluteLifetime: Duration.minutes(1) })
   })
 
 /** One JSON call to the running server, decoded with its `AuthApi` Schema; anything else is one line. */
 const callServer = <S extends Schema.ConstraintDecoder<unknown>>(
   schema: S,
-  baseUrl: string,
+  target: PinnedRequest.Target,
   authorization: string,
   path: string,
   method: "GET" | "DELETE" = "GET"
 ) =>
   Effect.gen(function*() {
+    const { baseUrl } = target
     const response = yield* Effect.tryPromise({
-      try: (signal) => fetch(`${baseUrl}${path}`, { method, headers: { authorization }, signal }),
-      catch: () => usage(`Could not reach the server at ${baseUrl}`)
+      try: (signal) => PinnedRequest.request(target, path, { method, headers: { authorization }, signal }),
+      catch: (error) => usage(`Could not reach the server at ${baseUrl}: ${(error as Error).message}`)
     })
-    const body: unknown = yield* Effect.tryPromise({
-      try: () => response.json(),
+    const body: unknown = yield* Effect.try({
+      try: () => JSON.parse(response.text),
       catch: () => usage(`The server at ${baseUrl} answered ${response.status} without JSON`)
     })
-    if (!response.ok) {
+    if (response.status < 200 || response.status > 299) {
       const error = Schema.decodeUnknownOption(AuthApi.ErrorResponse)(body)
       return yield* usage(
         `The server at ${baseUrl} answered ${response.status}${
@@ -403,16 +444,16 @@ const callServer = <S extends Schema.ConstraintDecoder<unknown>>(
     )
   }).pipe(Effect.timeoutOrElse({
     duration: "10 seconds",
-    orElse: () => Effect.fail(usage(`The server at ${baseUrl} did not answer within 10 seconds`))
+    orElse: () => Effect.fail(usage(`The server at ${target.baseUrl} did not answer within 10 seconds`))
   }))
 
 /** `gatehouse mcp list`: the running server's live MCP credentials, oldest first. Never a token. */
 export const listMcpCredentials = (input: StateInput) =>
-  viaRunningServer(input, Scopes.readAccess, (baseUrl, authorization) =>
+  viaRunningServer(input, Scopes.readAccess, (target, authorization) =>
     Effect.gen(function*() {
       const { credentials } = yield* callServer(
         AuthApi.McpCredentialListResponse,
-        baseUrl,
+        target,
         authorization,
         "/api/auth/mcp-credentials"
       )
@@ -438,11 +479,11 @@ export const listMcpCredentials = (input: StateInput) =>
 
 /** `gatehouse mcp revoke <id>`: an unknown id is an error, as for sessions. */
 export const revokeMcpCredential = (input: StateInput & { readonly id: string }) =>
-  viaRunningServer(input, Scopes.writeAccess, (baseUrl, authorization) =>
+  viaRunningServer(input, Scopes.writeAccess, (target, authorization) =>
     Effect.gen(function*() {
       const { revoked } = yield* callServer(
         AuthApi.RevokeResponse,
-        baseUrl,
+        target,
         authorization,
         `/api/auth/mcp-credentials/${encodeURIComponent(input.id)}`,
         "DELETE"

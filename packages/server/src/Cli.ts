@@ -95,6 +95,21 @@ export const serve = Command.make("serve", {
   keepAliveTimeout: Flag.String("keep-alive-timeout").pipe(
     Flag.withDefault("5 seconds"),
     Flag.withDescription("How long an idle keep-alive connection stays open (default 5 seconds).")
+  ),
+  tlsCert: Flag.String("tls-cert").pipe(
+    Flag.optional,
+    Flag.withDescription("Serve HTTPS and WSS with this certificate (PEM file; with --tls-key).")
+  ),
+  tlsKey: Flag.String("tls-key").pipe(
+    Flag.optional,
+    Flag.withDescription("The private key of --tls-cert (PEM file, owned by you, not readable by others).")
+  ),
+  tlsSelfSigned: Flag.Boolean("tls-self-signed").pipe(
+    Flag.withDefault(false),
+    Flag.withDescription(
+      "Serve HTTPS with a certificate made once for this machine's names and addresses, kept in the state " +
+        "directory; its SHA-256 fingerprint is printed beside the pairing URL."
+    )
   )
 }, Serve.run).pipe(
   Command.withDescription("Start the Gatehouse reference server and print a pairing URL."),
@@ -103,6 +118,10 @@ export const serve = Command.make("serve", {
     {
       command: "gatehouse serve --port 4000 --open",
       description: "Another port, and open the pairing URL in a browser"
+    },
+    {
+      command: "gatehouse serve --host 0.0.0.0 --tls-self-signed",
+      description: "Reachable from a phone on this network, over HTTPS: scan the QR code and compare the fingerprint"
     }
   ])
 )

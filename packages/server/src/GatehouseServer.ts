@@ -5,8 +5,9 @@
  * page and the MCP credential routes, on a Node HTTP server. `layer(options)` is the reference
  * server: `serve` around the hello application and the MCP echo, with `/` redirecting to `/pair`.
  *
- * The policy (and so the cookie name, `gatehouse_session_<port>`) is built from the address the
- * server actually bound, so `port: 0` works. Building the layer listens; closing its scope stops
+ * The policy (and so the cookie name, `gatehouse_session_<port>`, or `__Host-gatehouse_session`
+ * over HTTPS) is built from the address the server actually bound, so `port: 0` works. With `tls`
+ * it serves HTTPS and WSS itself. Building the layer listens; closing its scope stops
  * accepting, ends open connections (WebSockets included) and releases everything.
  */
 import {
@@ -15,16 +16,20 @@ import {
   Durations,
   GuestSessionService,
   McpSessionRegistry,
+  OAuthAuthorizationServer,
+  OAuthClients,
   ServerAuth,
   ServerAuthPolicy,
   SessionCredentialService
 } from "@gatehouse-auth/core"
-import { HttpAuthLayer, WebSocketGuard } from "@gatehouse-auth/http"
-import { Context, Duration, Effect, Layer, Schema } from "effect"
+import { HttpAuthLayer, OAuthClientDocumentFetcher, OAuthRoutes, WebSocketGuard } from "@gatehouse-auth/http"
+import { Context, Duration, Effect, Layer, Redacted, Schema } from "effect"
 import { HttpServer } from "effect/http"
+import * as ConsentPage from "./ConsentPage.ts"
 import * as HelloRoutes from "./HelloRoutes.ts"
 import * as Listener from "./Listener.ts"
 import * as McpEcho from "./McpEcho.ts"
+import * as NetworkAddresses from "./NetworkAddresses.ts"
 import * as PairPage from "./PairPage.ts"
 import * as RunRoutes from "./RunRoutes.ts"
 import * as Shutdown from "./Shutdown.ts"
@@ -69,6 +74,40 @@ export interface Options extends Stores.Options {
    * the signing algorithm (default `EdDSA`; `HS256` publishes no JWKS), or `false` to turn them off.
    */
   readonly accessTokens?: false | { readonly algorithm?: AccessTokens.Algorithm | undefined } | undefined
+  /**
+   * What a browser that asked to pair over plain HTTP under a non-loopback name is told to do
+   * (`400 insecure_transport`: its Secure cookie would be dropped, so its code is not used).
+   * The CLI names its TLS flags; the default of `HttpAuthSettings` otherwise.
+   */
+  readonly insecureTransportAdvice?: string | undefined
+  /**
+   * Serve HTTPS and WSS directly with this certificate (PEM; see `TlsCertificate`): the URLs are
+   * `https://`, the session cookie `__Host-gatehouse_session`, and the `/pair` page shows the
+   * certificate's SHA-256 fingerprint.
+   */
+  readonly tls?: {
+    readonly cert: string
+    readonly key: Redacted.Redacted<string>
+    readonly fingerprint: string
+  } | undefined
+  /**
+   * Scopes an OAuth access token must hold at `/mcp` (default none): one without them is `403
+   * insufficient_scope` naming them.
+   */
+  readonly mcpRequiredScopes?: ReadonlyArray<string> | undefined
+  /**
+   * The OAuth 2.1 authorization server of `/mcp` (`/oauth/*`, RFC 8414 discovery), for MCP clients
+   * the server did not launch (default on; needs access tokens). `false` turns it off: `/mcp` then
+   * takes only per-thread credentials and its metadata lists no authorization server.
+   */
+  readonly oauth?: false | {
+    /**
+     * Client ID metadata documents (an `https` URL as `client_id`, fetched with the SSRF rules of
+     * `OAuthClientDocumentFetcher`); on by default, `false` leaves only dynamic registration. The
+     * options `allowPrivateAddresses` and `ca` are for tests.
+     */
+    readonly clientMetadataDocuments?: false | OAuthClientDocumentFetcher.Options | undefined
+  } | undefined
 }
 
 /** A listener option (a connection cap, a timeout) that cannot be used. */
@@ -121,7 +160,8 @@ export const listenerOptions = (options: Options) =>
       ),
       headersTimeoutMillis,
       requestTimeoutMillis,
-      keepAliveTimeoutMillis
+      keepAliveTimeoutMillis,
+      tls: options.tls === undefined ? undefined : { cert: options.tls.cert, key: Redacted.value(options.tls.key) }
     } satisfies Listener.Options
   })
 
@@ -150,8 +190,22 @@ export interface ServeOptions extends Options {
 export interface GatehouseServerShape {
   readonly host: string
   readonly port: number
-  /** The URL printed and encoded in the pairing URL (`publicUrl`, else `http://<host>:<port>`). */
+  /**
+   * The server's own URL for clients on this machine (`publicUrl`, else `http://<host>:<port>`, a
+   * wildcard bind as `127.0.0.1`): `server.json`'s `baseUrl`, the access tokens' issuer.
+   */
   readonly baseUrl: string
+  /**
+   * The base of the pairing URL a device elsewhere can open: `publicUrl`, else the bound address, a
+   * wildcard bind as the machine's primary non-loopback address (see `NetworkAddresses`).
+   */
+  readonly pairingBaseUrl: string
+  /** The other URLs the server listens on (a wildcard bind's other addresses, loopback last). */
+  readonly otherBaseUrls: ReadonlyArray<string>
+  /** No address but loopback was found or bound: a device elsewhere cannot open `pairingBaseUrl` (without `publicUrl`). */
+  readonly loopbackOnly: boolean
+  /** The SHA-256 fingerprint of the certificate served, when the server serves HTTPS itself. */
+  readonly tlsFingerprint: string | undefined
   readonly policy: ServerAuthPolicy.Policy
 }
 
@@ -165,8 +219,12 @@ export const urlHost = (host: string): string => {
   return name.includes(":") && !name.startsWith("[") ? `[${name}]` : name
 }
 
-export const baseUrl = (options: Pick<Options, "host" | "publicUrl">, port: number): string =>
-  options.publicUrl !== undefined ? options.publicUrl.replace(/\/+$/, "") : `http://${urlHost(options.host)}:${port}`
+export const baseUrl = (options: Pick<Options, "host" | "publicUrl" | "tls">, port: number): string =>
+  options.publicUrl !== undefined
+    ? options.publicUrl.replace(/\/+$/, "")
+    : `${scheme(options)}://${urlHost(options.host)}:${port}`
+
+const scheme = (options: Pick<Options, "tls">) => options.tls === undefined ? "http" : "https"
 
 /** The application's routes with Gatehouse around them (see the module's comment). */
 export const serve = (options: ServeOptions) => <A, E, R>(routes: Layer.Layer<A, E, R>) => {
@@ -191,7 +249,9 @@ export const serve = (options: ServeOptions) => <A, E, R>(routes: Layer.Layer<A,
   // on it, and a shutdown revokes none (the other instances still serve them).
   const mcpRegistry = Layer.unwrap(
     Effect.map(boundPort, (port) => {
-      const registryOptions = { endpoint: { host: options.host, port, path: options.mcpPath ?? "/mcp" } }
+      const registryOptions = {
+        endpoint: { host: options.host, port, path: options.mcpPath ?? "/mcp", scheme: scheme(options) } as const
+      }
       return options.databaseUrl === undefined
         ? McpSessionRegistry.layerConfig(registryOptions)
         : McpSessionRegistry.layerStoreConfig(registryOptions)
@@ -205,9 +265,27 @@ export const serve = (options: ServeOptions) => <A, E, R>(routes: Layer.Layer<A,
     (port) => AccessTokens.layer({ issuer: new URL(baseUrl(options, port)).origin, algorithm: tokenOptions?.algorithm })
   ))
 
+  const oauthOn = tokenOptions !== false && options.oauth !== false
+  const documentOptions = options.oauth === false ? false : options.oauth?.clientMetadataDocuments
+  const documentFetcher = documentOptions === false
+    ? Layer.empty
+    : OAuthClientDocumentFetcher.layer(documentOptions ?? {})
+  const oauthLayer = OAuthAuthorizationServer.layer({ scopesSupported: options.applicationScopes }).pipe(
+    Layer.provideMerge(OAuthClients.layer.pipe(Layer.provide(documentFetcher)))
+  )
+  // Built only with access tokens on (`oauthOn`), so its need of `AccessTokens` is always met.
+  const oauth = (oauthOn ? oauthLayer : Layer.empty) as Layer.Layer<
+    Layer.Success<typeof oauthLayer>,
+    Layer.Error<typeof oauthLayer>,
+    Exclude<Layer.Services<typeof oauthLayer>, AccessTokens.AccessTokens>
+  >
+
   const core = ServerAuth.layer({ applicationScopes: options.applicationScopes }).pipe(
+    Layer.provideMerge(oauth),
     Layer.provideMerge(accessTokens),
-    Layer.provideMerge(BootstrapCredentialService.layer.pipe(Layer.provideMerge(SessionCredentialService.layer()))),
+    Layer.provideMerge(
+      BootstrapCredentialService.layer.pipe(Layer.provideMerge(SessionCredentialService.layerConfig()))
+    ),
     Layer.provideMerge(GuestSessionService.layerConfig()),
     Layer.provideMerge(mcpRegistry),
     Layer.provideMerge(Stores.layer(options)),
@@ -219,7 +297,8 @@ export const serve = (options: ServeOptions) => <A, E, R>(routes: Layer.Layer<A,
     allowedOrigins: options.allowedOrigins,
     trustedProxies: options.trustedProxies,
     publicOrigin: options.publicUrl === undefined ? undefined : new URL(options.publicUrl).origin,
-    webSocketLimits: options.webSocketLimits
+    webSocketLimits: options.webSocketLimits,
+    insecureTransportAdvice: options.insecureTransportAdvice
   }
 
   const info = Layer.effect(
@@ -227,17 +306,31 @@ export const serve = (options: ServeOptions) => <A, E, R>(routes: Layer.Layer<A,
     Effect.gen(function*() {
       const port = yield* boundPort
       const { policy } = yield* ServerAuthPolicy.ServerAuthPolicy
-      return GatehouseServer.of({ host: options.host, port, baseUrl: baseUrl(options, port), policy })
+      const found = NetworkAddresses.reachable(options.host, yield* (yield* NetworkAddresses.NetworkAddresses).list)
+      const direct = (host: string) => `${scheme(options)}://${host}:${port}`
+      return GatehouseServer.of({
+        host: options.host,
+        port,
+        baseUrl: baseUrl(options, port),
+        pairingBaseUrl: options.publicUrl !== undefined ? baseUrl(options, port) : direct(found.primary),
+        otherBaseUrls: (options.publicUrl !== undefined ? [found.primary, ...found.others] : found.others).map(direct),
+        loopbackOnly: options.publicUrl === undefined && found.loopbackOnly,
+        tlsFingerprint: options.tls?.fingerprint,
+        policy
+      })
     })
   )
 
   // The application's routes, then the pair page; `HttpAuthLayer.layer` adds the auth and MCP
   // routes, the guards and the JSON 404 after them (the router keeps the first handler of a path).
-  return PairPage.layer.pipe(
+  const oauthRoutes = oauthOn
+    ? OAuthRoutes.layer({ pages: ConsentPage.pages, mcpPath: options.mcpPath ?? "/mcp" })
+    : Layer.empty
+  return Layer.merge(PairPage.layerWith({ tlsFingerprint: options.tls?.fingerprint }), oauthRoutes).pipe(
     Layer.provideMerge(routes),
     HttpAuthLayer.layer({
       ...settings,
-      mcp: true,
+      mcp: options.mcpRequiredScopes === undefined ? true : { requiredScopes: options.mcpRequiredScopes },
       guests: options.guests ?? true,
       denyByDefault: options.denyByDefault ?? true,
       publicRoutes: options.publicRoutes,

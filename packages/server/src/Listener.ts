@@ -1,5 +1,6 @@
 /**
- * The Node HTTP server under Gatehouse, with two things Node does not do by itself:
+ * The Node HTTP server under Gatehouse (HTTPS when given a certificate: `node:https`, the same
+ * server over TLS, so everything below holds for it too), with what Node does not do by itself:
  *
  * - **An answer before the routes.** It listens before the rest of the layer is built (the policy
  *   needs the bound port, and the stores open after that), and Node leaves a request that no
@@ -25,6 +26,7 @@ import { NodeHttpServer } from "@effect/platform-node"
 import { RateLimiter, WireErrors } from "@gatehouse-auth/http"
 import { Duration } from "effect"
 import * as Http from "node:http"
+import * as Https from "node:https"
 import type * as Net from "node:net"
 
 export interface Options {
@@ -41,6 +43,8 @@ export interface Options {
   readonly requestTimeoutMillis: number
   /** How long an idle keep-alive connection stays open after a response. */
   readonly keepAliveTimeoutMillis: number
+  /** Serve HTTPS (and WSS) with this certificate and key (PEM); plain HTTP without. */
+  readonly tls?: { readonly cert: string; readonly key: string } | undefined
 }
 
 /** The defaults, sized for a server that a few people and their agents use (docs/decisions.md). */
@@ -69,11 +73,18 @@ const createServer = (options: Options): Http.Server => {
   const { shutdownMillis } = options
   // What Node's HTTP parser refuses (a request past its deadline too: 408) is answered in the
   // contract's JSON error shape.
-  const server = WireErrors.installClientErrorHandler(Http.createServer({
+  const settings = {
     headersTimeout: options.headersTimeoutMillis,
     requestTimeout: options.requestTimeoutMillis,
     connectionsCheckingInterval: checkingInterval(options)
-  }))
+  }
+  // An HTTPS server is an HTTP server over TLS: the same events, caps and timeouts; "connection"
+  // still sees the raw socket before its handshake, so the caps count it before any TLS work.
+  const server = WireErrors.installClientErrorHandler(
+    options.tls === undefined
+      ? Http.createServer(settings)
+      : Https.createServer({ ...settings, cert: options.tls.cert, key: options.tls.key })
+  )
   server.keepAliveTimeout = options.keepAliveTimeoutMillis
   // Upgraded sockets included: "connection" sees every socket, before any upgrade.
   const sockets = new Set<Net.Socket>()

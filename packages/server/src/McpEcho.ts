@@ -3,7 +3,9 @@
  * `McpGuard` (an agent's per-thread bearer credential from `POST /api/auth/mcp-credentials`), with
  * two tools:
  *
- * - `whoami`: the thread id, provider instance and capabilities of the calling credential;
+ * - `whoami`: the thread id, provider instance and capabilities of the calling credential, and
+ *   `via`: `credential` (a per-thread credential) or `oauth` (an OAuth client's access token,
+ *   then with the client's id and name and the approving subject);
  * - `echo`: returns its `text` with the calling thread, `{ threadId, text }`.
  *
  * Both read the credential as the `McpGuard.CurrentMcpPrincipal` service: how an application's
@@ -20,7 +22,11 @@ export const WhoAmI = Tool.make("whoami", {
   success: Schema.Struct({
     threadId: Schema.String,
     providerInstanceId: Schema.String,
-    capabilities: Schema.Array(Schema.String)
+    capabilities: Schema.Array(Schema.String),
+    via: Schema.Literals(["credential", "oauth"]),
+    client: Schema.optional(
+      Schema.Struct({ clientId: Schema.String, clientName: Schema.String, subject: Schema.String })
+    )
   }),
   dependencies: [McpGuard.CurrentMcpPrincipal]
 })
@@ -39,7 +45,15 @@ export const ToolHandlers = Tools.toLayer({
     Effect.map(Effect.service(McpGuard.CurrentMcpPrincipal), (principal) => ({
       threadId: principal.threadId,
       providerInstanceId: principal.providerInstanceId,
-      capabilities: [...principal.capabilities]
+      capabilities: [...principal.capabilities],
+      via: principal.oauth === undefined ? "credential" as const : "oauth" as const,
+      ...(principal.oauth === undefined ? {} : {
+        client: {
+          clientId: principal.oauth.clientId,
+          clientName: principal.oauth.clientName,
+          subject: principal.oauth.subject
+        }
+      })
     })),
   echo: ({ text }) => Effect.map(Effect.service(McpGuard.CurrentMcpPrincipal), ({ threadId }) => ({ threadId, text }))
 })

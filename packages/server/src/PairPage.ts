@@ -86,41 +86,65 @@ export const securityHeaders = (nonce: string): Record<string, string> => ({
   "cross-origin-opener-policy": "same-origin"
 })
 
+export interface Options {
+  /**
+   * The SHA-256 fingerprint of the certificate the server serves itself, shown on the page so
+   * that the person can compare it with the one printed beside the pairing URL (hex and colons).
+   */
+  readonly tlsFingerprint?: string | undefined
+}
+
+/** The fingerprint paragraph of the page: empty (hidden) without one; only hex digits and colons get in. */
+const fingerprintText = (fingerprint: string | undefined) =>
+  fingerprint !== undefined && /^[0-9A-F:]{1,200}$/.test(fingerprint) ? fingerprint : ""
+
 /** `GET /pair`. Needs `FileSystem` and `Path` when built. */
-export const layer = HttpRouter.use(Effect.fnUntraced(function*(router) {
-  const [beforeCss, css, beforeJs, js, afterJs] = yield* render
-  const client = yield* clientScript
-  const nonceIn = (text: string, nonce: string) => text.replaceAll(placeholder("nonce"), nonce)
-  // The page is how a person who has not paired yet pairs: public on purpose.
-  const auth = yield* HttpAuth.HttpAuth
+export const layerWith = (options: Options) =>
+  HttpRouter.use(Effect.fnUntraced(function*(router) {
+    const parts = yield* render
+    const fingerprint = fingerprintText(options.tlsFingerprint)
+    // Only the HTML parts carry the placeholder; the CSS and JS are left as they are.
+    const [beforeCss, css, beforeJs, js, afterJs] = parts.map((part, i) =>
+      i % 2 === 0 ? (part ?? "").replaceAll(placeholder("fingerprint"), fingerprint) : (part ?? "")
+    )
+    const client = yield* clientScript
+    const nonceIn = (text: string, nonce: string) => text.replaceAll(placeholder("nonce"), nonce)
+    // The page is how a person who has not paired yet pairs: public on purpose.
+    const auth = yield* HttpAuth.HttpAuth
 
-  yield* router.add(
-    "GET",
-    "/pair",
-    auth.public(Effect.sync(() => {
-      const nonce = Buffer.from(Hashing.randomBytes(18)).toString("base64")
-      const body = nonceIn(beforeCss!, nonce) + css + nonceIn(beforeJs!, nonce) + js + nonceIn(afterJs!, nonce)
-      return HttpServerResponse.text(body, { contentType: "text/html; charset=utf-8", headers: securityHeaders(nonce) })
-    }))
-  )
+    yield* router.add(
+      "GET",
+      "/pair",
+      auth.public(Effect.sync(() => {
+        const nonce = Buffer.from(Hashing.randomBytes(18)).toString("base64")
+        const body = nonceIn(beforeCss!, nonce) + css + nonceIn(beforeJs!, nonce) + js + nonceIn(afterJs!, nonce)
+        return HttpServerResponse.text(body, {
+          contentType: "text/html; charset=utf-8",
+          headers: securityHeaders(nonce)
+        })
+      }))
+    )
 
-  // The client the page imports: public code, the same for everyone. `no-cache` makes the browser
-  // revalidate it, so a new server version never runs under an old page or the reverse.
-  yield* router.add(
-    "GET",
-    clientPath,
-    auth.public(Effect.sync(() =>
-      HttpServerResponse.text(client, {
-        contentType: "text/javascript; charset=utf-8",
-        headers: {
-          "cache-control": "no-cache",
-          "x-content-type-options": "nosniff",
-          "cross-origin-resource-policy": "same-origin"
-        }
-      })
-    ))
-  )
-}))
+    // The client the page imports: public code, the same for everyone. `no-cache` makes the browser
+    // revalidate it, so a new server version never runs under an old page or the reverse.
+    yield* router.add(
+      "GET",
+      clientPath,
+      auth.public(Effect.sync(() =>
+        HttpServerResponse.text(client, {
+          contentType: "text/javascript; charset=utf-8",
+          headers: {
+            "cache-control": "no-cache",
+            "x-content-type-options": "nosniff",
+            "cross-origin-resource-policy": "same-origin"
+          }
+        })
+      ))
+    )
+  }))
+
+/** The page without a TLS fingerprint (a server behind a proxy, or on plain HTTP). */
+export const layer = layerWith({})
 
 /** `GET /` redirecting to the page: the reference server's home (an application serves its own). */
 export const redirectRoot = HttpRouter.use(Effect.fnUntraced(function*(router) {

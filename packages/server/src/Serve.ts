@@ -3,21 +3,27 @@
  * handed over, then print ONE startup pairing URL (an administrative grant) and its QR code.
  *
  * The same credential is used for the `Pairing URL:` line, the QR code and `--open`; the desktop
- * bootstrap credential is never printed.
+ * bootstrap credential is never printed. The URL names an address another device can open (see
+ * `NetworkAddresses`); with `--tls-cert`/`--tls-key` or `--tls-self-signed` (see `TlsCertificate`)
+ * it is `https://`, and the certificate's SHA-256 fingerprint is printed beside it.
  */
 import { BootstrapCredentialService, Durations, Scopes, type ServerAuthPolicy } from "@gatehouse-auth/core"
 import { Database } from "@gatehouse-auth/sql"
 import { Console, Duration, Effect, Layer, Option, Redacted, Result } from "effect"
 import { CliError } from "effect/cli"
 import { IpNetwork } from "effect/net"
+import * as Os from "node:os"
 import { renderUnicodeCompact } from "uqr"
 import * as Browser from "./Browser.ts"
 import * as DesktopBootstrap from "./DesktopBootstrap.ts"
 import * as GatehouseServer from "./GatehouseServer.ts"
 import * as HelloRoutes from "./HelloRoutes.ts"
+import * as NetworkAddresses from "./NetworkAddresses.ts"
 import { isOrigin } from "./Origins.ts"
 import * as ServerFile from "./ServerFile.ts"
 import * as Terminal from "./Terminal.ts"
+import * as TlsCertificate from "./TlsCertificate.ts"
+import * as X509 from "./X509.ts"
 
 export interface Input {
   readonly host: string
@@ -39,6 +45,11 @@ export interface Input {
   readonly headersTimeout: string
   readonly requestTimeout: string
   readonly keepAliveTimeout: string
+  /** `--tls-cert` and `--tls-key`: serve HTTPS with these PEM files. */
+  readonly tlsCert: Option.Option<string>
+  readonly tlsKey: Option.Option<string>
+  /** `--tls-self-signed`: serve HTTPS with a certificate made once in the state directory. */
+  readonly tlsSelfSigned: boolean
 }
 
 /** A failure the CLI prints as one line (exit 1), with no stack trace. */
@@ -56,6 +67,13 @@ export { isOrigin } from "./Origins.ts"
 
 const isNetwork = (value: string): boolean =>
   Result.isSuccess(IpNetwork.fromString(value.includes("/") ? value : `${value}/${value.includes(":") ? 128 : 32}`))
+
+/** What `400 insecure_transport` tells a browser on plain HTTP under a non-loopback name to do. */
+const insecureTransportAdvice = (publicUrl: string | undefined): string =>
+  publicUrl !== undefined && publicUrl.startsWith("https:")
+    ? `Open ${publicUrl.replace(/\/+$/, "")}/pair instead.`
+    : "Start gatehouse serve with --tls-self-signed (or --tls-cert and --tls-key) and open the https:// pairing " +
+      "URL it prints, or put a TLS proxy in front (--public-url https://...)."
 
 /** Turns the flags into server options, or a message that says what is wrong. */
 export const validate = (input: Input): Effect.Effect<GatehouseServer.Options, CliError.UserError> => {
@@ -104,6 +122,17 @@ export const validate = (input: Input): Effect.Effect<GatehouseServer.Options, C
   if (Duration.toMillis(timeouts.headersTimeout!) > Duration.toMillis(timeouts.requestTimeout!)) {
     return Effect.fail(usage("--headers-timeout must not be longer than --request-timeout"))
   }
+  if (Option.isSome(input.tlsCert) !== Option.isSome(input.tlsKey)) {
+    return Effect.fail(usage("--tls-cert and --tls-key go together: the certificate and its private key (PEM files)"))
+  }
+  if (input.tlsSelfSigned && Option.isSome(input.tlsCert)) {
+    return Effect.fail(usage("--tls-self-signed makes its own certificate: give it or --tls-cert/--tls-key, not both"))
+  }
+  if (input.tlsSelfSigned && input.hosted) {
+    return Effect.fail(
+      usage("--tls-self-signed writes a private key to disk, which --hosted never does: use --tls-cert and --tls-key")
+    )
+  }
   if (input.host.trim() === "") return Effect.fail(usage("--host must not be empty"))
   if (input.stateDir.trim() === "") return Effect.fail(usage("--state-dir must not be empty"))
   const badOrigin = input.allowedOrigins.find((origin) => !isOrigin(origin))
@@ -140,7 +169,8 @@ export const validate = (input: Input): Effect.Effect<GatehouseServer.Options, C
     maxConnectionsPerAddress: input.maxConnectionsPerAddress,
     headersTimeout: timeouts.headersTimeout,
     requestTimeout: timeouts.requestTimeout,
-    keepAliveTimeout: timeouts.keepAliveTimeout
+    keepAliveTimeout: timeouts.keepAliveTimeout,
+    insecureTransportAdvice: insecureTransportAdvice(publicUrl)
   })
 }
 
@@ -157,6 +187,47 @@ const listenError = (options: GatehouseServer.Options) => (error: unknown) => {
       : `Could not start the server on ${where}${code === undefined ? "" : ` (${code})`}.`
   )
 }
+
+/** The banner's lines about where else the server listens, and whether a phone can reach it. */
+export const reachability = (info: GatehouseServer.GatehouseServerShape): ReadonlyArray<string> => [
+  ...(info.otherBaseUrls.length > 0 ? [`Also listening on: ${info.otherBaseUrls.join("  ")}`] : []),
+  ...(info.loopbackOnly && NetworkAddresses.isWildcard(info.host)
+    ? [
+      "No network address besides loopback was found: only this machine can open the pairing URL. " +
+      "Pass --public-url with the address other devices use."
+    ]
+    : [])
+]
+
+/** The line beside the pairing URL that lets a person check the certificate their phone is shown. */
+export const fingerprintLines = (fingerprint: string | undefined): ReadonlyArray<string> =>
+  fingerprint === undefined ? [] : [`TLS certificate SHA-256 fingerprint: ${fingerprint}`]
+
+/**
+ * The certificate to serve, if any: the files of `--tls-cert`/`--tls-key`, or the state
+ * directory's self-signed one for every name and address the server is reached at.
+ */
+const certificate = (input: Input, options: GatehouseServer.Options) =>
+  Effect.gen(function*() {
+    if (Option.isSome(input.tlsCert) && Option.isSome(input.tlsKey)) {
+      return yield* TlsCertificate.load(input.tlsCert.value, input.tlsKey.value)
+    }
+    if (!input.tlsSelfSigned) return undefined
+    const addresses = yield* (yield* NetworkAddresses.NetworkAddresses).list
+    const found = NetworkAddresses.reachable(options.host, addresses)
+    const hostname = Os.hostname().toLowerCase()
+    const named = [options.host, ...(options.publicUrl === undefined ? [] : [new URL(options.publicUrl).hostname])]
+      .map((name) => name.replace(/^\[|\]$/g, ""))
+      .filter((name) => name !== "" && !NetworkAddresses.isWildcard(name))
+    return yield* TlsCertificate.selfSigned({
+      stateDir: options.stateDir,
+      commonName: `Gatehouse on ${X509.isDnsName(hostname) ? hostname : "this machine"}`,
+      dnsNames: ["localhost", hostname, ...(hostname.includes(".") ? [] : [`${hostname}.local`]), ...named],
+      ipAddresses: ["127.0.0.1", "::1", found.primary, ...found.others, ...named].map((each) =>
+        each.replace(/^\[|\]$/g, "")
+      )
+    })
+  }).pipe(Effect.mapError((error) => usage(error.message)))
 
 /** Runs the server until interrupted (SIGINT / SIGTERM). */
 export const run = (input: Input) =>
@@ -180,7 +251,8 @@ export const run = (input: Input) =>
       )
     }
 
-    const context = yield* Layer.build(GatehouseServer.layer(options)).pipe(
+    const tls = yield* certificate(input, options)
+    const context = yield* Layer.build(GatehouseServer.layer({ ...options, tls })).pipe(
       // Whatever stops the start (the port, the database, a secret hosted mode may not generate,
       // a wrapping key that does not open the stored keyring) is one line that says what to do:
       // no stack trace, and never a password (DatabaseError names `host:port/db` only).
@@ -201,18 +273,25 @@ export const run = (input: Input) =>
     if (info.policy === "remote-reachable" && !info.baseUrl.startsWith("https:")) {
       yield* Effect.logWarning(
         "This server is reachable beyond this machine over plain HTTP. Its session cookies are Secure, so browsers " +
-          "elsewhere need HTTPS: put a TLS proxy in front (--public-url https://... --trusted-proxy <proxy address>)."
+          "elsewhere need HTTPS: start it with --tls-self-signed (or --tls-cert/--tls-key), or put a TLS proxy in " +
+          "front (--public-url https://... --trusted-proxy <proxy address>)."
       )
     }
     // Before the banner: whoever reads the banner may run `gatehouse pair` at once.
-    yield* ServerFile.announce(options.stateDir, info.baseUrl)
-    const startup = yield* serverAuth.issueStartupPairingUrl(info.baseUrl)
+    yield* ServerFile.announce(options.stateDir, info.baseUrl, {
+      pairingBaseUrl: info.pairingBaseUrl,
+      otherBaseUrls: info.otherBaseUrls,
+      tlsFingerprint: info.tlsFingerprint
+    })
+    const startup = yield* serverAuth.issueStartupPairingUrl(info.pairingBaseUrl)
     const url = Redacted.value(startup.url)
     // One write, so that a reader of stdout sees the banner whole.
     yield* Console.log([
       `Gatehouse is listening on ${info.baseUrl} (policy ${info.policy}). Press Ctrl+C to stop.`,
       `Pairing URL: ${url}`,
+      ...fingerprintLines(info.tlsFingerprint),
       qrCode(url),
+      ...reachability(info),
       `Open the URL or scan the code to pair a browser as administrator. It works once, until ${
         new Date(startup.expiresAt).toLocaleTimeString()
       }.`

@@ -13,10 +13,12 @@
  *   opened or written.
  */
 import {
+  AtomicFile,
   type GrantStore,
   type GuestStore,
   type KeyringStore,
   type McpCredentialStore,
+  type OAuthStore,
   OwnedPath,
   ServerSecretStore,
   type SessionStore,
@@ -72,6 +74,7 @@ export const check = (stateDir: string, options: { readonly sqlite: boolean }) =
 /**
  * The state directory, created 0700 if missing (SQLite needs it to exist), and checked before and
  * after: before, so that mkdir never runs through a planted link; after, for what it found there.
+ * Temp files of interrupted writes are removed.
  */
 const stateDirectory = (stateDir: string, options: { readonly sqlite: boolean }) =>
   Layer.effectDiscard(Effect.gen(function*() {
@@ -82,6 +85,10 @@ const stateDirectory = (stateDir: string, options: { readonly sqlite: boolean })
       Effect.mapError((error) => new StateDirectoryError({ directory, reason: error.message }))
     )
     yield* check(directory, options)
+    // A `server.json` write a crash interrupted leaves its temp file here (see `AtomicFile`).
+    yield* AtomicFile.removeStale(directory).pipe(
+      Effect.mapError((error) => new StateDirectoryError({ directory, reason: error.message }))
+    )
   }))
 
 /**
@@ -99,7 +106,8 @@ export const layer = (options: Options) => {
     | SessionStore.SessionStore
     | KeyringStore.KeyringStore
     | GuestStore.GuestStore
-    | McpCredentialStore.McpCredentialStore,
+    | McpCredentialStore.McpCredentialStore
+    | OAuthStore.OAuthStore,
     Layer.Error<ReturnType<typeof SqlStores.layerPg>>,
     Layer.Services<ReturnType<typeof SqlStores.layerPg>> | FileSystem.FileSystem | Path.Path
   > = options.databaseUrl !== undefined

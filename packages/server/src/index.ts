@@ -18,6 +18,9 @@ export * as GatehouseServer from "./GatehouseServer.ts"
 /** The demo application: `GET /api/hello`, the `/ws` echo and its scopes. */
 export * as HelloRoutes from "./HelloRoutes.ts"
 
+/** Which address a pairing URL names: a wildcard bind's primary non-loopback address (injectable). */
+export * as NetworkAddresses from "./NetworkAddresses.ts"
+
 /** The `/pair` page: pairing by link or typed code, then the session list. */
 export * as PairPage from "./PairPage.ts"
 
@@ -26,3 +29,9 @@ export * as Serve from "./Serve.ts"
 
 /** Where the server keeps its state: SQLite in the state directory, or PostgreSQL. */
 export * as Stores from "./Stores.ts"
+
+/** The certificate HTTPS is served with: files given, or a self-signed one kept in the state directory. */
+export * as TlsCertificate from "./TlsCertificate.ts"
+
+/** A minimal DER encoder and the self-signed X.509 certificate of `--tls-self-signed`. */
+export * as X509 from "./X509.ts"

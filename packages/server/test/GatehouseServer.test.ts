@@ -198,7 +198,7 @@ describe("GatehouseServer /mcp", () => {
       assert.strictEqual(anonymous.status, 401)
       assert.strictEqual(
         anonymous.headers["www-authenticate"],
-        `Bearer resource_metadata="${server.origin}/.well-known/oauth-protected-resource"`
+        `Bearer resource_metadata="${server.origin}/.well-known/oauth-protected-resource/mcp"`
       )
       const metadata = yield* request(`${server.origin}/.well-known/oauth-protected-resource`)
       assert.strictEqual(metadata.json.resource, `${server.origin}/mcp`)

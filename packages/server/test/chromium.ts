@@ -32,8 +32,12 @@ const args = [
 /** What a page waits for at most (a selector, a function). */
 export const timeout = 15_000
 
+/** A browser for the test's scope, closed when it ends; `extraArgs` after the usual flags. */
+export const launchWith = (extraArgs: ReadonlyArray<string>) =>
+  Effect.acquireRelease(
+    Effect.promise(() => chromium.launch({ executablePath, args: [...args, ...extraArgs], timeout: 30_000 })),
+    (browser) => Effect.promise(() => browser.close())
+  )
+
 /** A browser for the test's scope, closed when it ends. */
-export const launch = Effect.acquireRelease(
-  Effect.promise(() => chromium.launch({ executablePath, args, timeout: 30_000 })),
-  (browser) => Effect.promise(() => browser.close())
-)
+export const launch = launchWith([])

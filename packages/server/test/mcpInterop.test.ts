@@ -87,7 +87,8 @@ describe("/mcp with the official MCP TypeScript SDK", () => {
         assert.deepStrictEqual(textOf(me.result), {
           threadId: "thread-42",
           providerInstanceId: "agent-b",
-          capabilities: []
+          capabilities: [],
+          via: "credential"
         })
       }
       const echoed = yield* Effect.promise(() => client.callTool({ name: "echo", arguments: { text: "hello" } }))
@@ -126,7 +127,7 @@ describe("/mcp with the official MCP TypeScript SDK", () => {
       )
       assert.strictEqual(challenged.status, 401)
       const { resourceMetadataUrl } = extractWWWAuthenticateParams(challenged)
-      assert.strictEqual(resourceMetadataUrl?.href, `${server.origin}/.well-known/oauth-protected-resource`)
+      assert.strictEqual(resourceMetadataUrl?.href, `${server.origin}/.well-known/oauth-protected-resource/mcp`)
       const metadata = yield* Effect.promise(() =>
         discoverOAuthProtectedResourceMetadata(endpoint, { resourceMetadataUrl: resourceMetadataUrl! })
       )

@@ -65,7 +65,7 @@ describe("state across restarts (SQLite in --state-dir)", () => {
           body: { label: "later", scopes: ["read:hello"] }
         })
         const migrations = appliedMigrations(stateDir)
-        assert.deepStrictEqual(migrations, [1, 2, 3, 4])
+        assert.deepStrictEqual(migrations, [1, 2, 3, 4, 5, 6])
         yield* stop(first)
 
         const second = yield* serve(["--port", "0", "--state-dir", stateDir])
@@ -157,6 +157,11 @@ describe("gatehouse commands beside a running server", () => {
           assert.notInclude(listed.stdout, session.token)
           assert.notInclude(listed.stdout, session.token.split(".")[3]!)
         }
+        // Paired through the bearer flow: each row says so, in the TRANSPORT column.
+        assert.match(listed.stdout, /^ID\s+SUBJECT\s+METHOD\s+TRANSPORT\s+LABEL/m)
+        for (const session of [admin, phone, laptop]) {
+          assert.match(listed.stdout, new RegExp(`^${session.id}\\s+owner\\s+pairing\\s+bearer\\s`, "m"))
+        }
 
         const socket = yield* openSocket(pairing.origin, phone.token)
         const revoked = yield* gatehouse(["sessions", "revoke", "--state-dir", stateDir, "--", phone.id])
@@ -239,7 +244,12 @@ describe("gatehouse commands beside a running server", () => {
         const served = yield* serve(["--port", "0", "--state-dir", stateDir])
         const { origin } = yield* pairingUrl(served)
         const announced = JSON.parse(Fs.readFileSync(Path.join(stateDir, "server.json"), "utf8"))
-        assert.deepStrictEqual(announced, { baseUrl: origin, pid: served.child.pid })
+        assert.deepStrictEqual(announced, {
+          baseUrl: origin,
+          pid: served.child.pid,
+          pairingBaseUrl: origin,
+          otherBaseUrls: []
+        })
         assert.strictEqual(Fs.statSync(Path.join(stateDir, "server.json")).mode & 0o777, 0o600)
         yield* stop(served)
         assert.isFalse(Fs.existsSync(Path.join(stateDir, "server.json")), "removed on shutdown")

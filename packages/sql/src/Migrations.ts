@@ -120,11 +120,56 @@ const mcpCredentials = statements(
   `CREATE INDEX gatehouse_mcp_credentials_created_at ON gatehouse_mcp_credentials (created_at)`
 )
 
+// How a session's token is carried (`cookie` or `bearer`), which decides its lifetimes. Sessions
+// made before this migration did not record it: they read as `cookie`, the shorter lifetimes.
+const sessionTransport = statements(
+  `ALTER TABLE gatehouse_sessions ADD COLUMN transport TEXT NOT NULL DEFAULT 'cookie'`
+)
+
+// The OAuth authorization server (SqlOAuthStore). A grant is keyed by its OAuth session's id and
+// found by the session that approved it (the revocation cascade). Codes and refresh tokens only
+// by their SHA-256; a code is consumed by one conditional UPDATE (`consumed_at IS NULL`), a
+// refresh token rotated by one (`rotated_at IS NULL`), so exactly one caller wins on any engine.
+const oauth = statements(
+  `CREATE TABLE gatehouse_oauth_grants (
+    sid TEXT PRIMARY KEY,
+    client_id TEXT NOT NULL,
+    client_name TEXT NOT NULL,
+    resource TEXT NOT NULL,
+    approved_by TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+  )`,
+  `CREATE INDEX gatehouse_oauth_grants_approved_by ON gatehouse_oauth_grants (approved_by)`,
+  `CREATE TABLE gatehouse_oauth_codes (
+    code_hash TEXT PRIMARY KEY,
+    sid TEXT NOT NULL,
+    client_id TEXT NOT NULL,
+    redirect_uri TEXT NOT NULL,
+    code_challenge TEXT NOT NULL,
+    resource TEXT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    consumed_at BIGINT
+  )`,
+  `CREATE INDEX gatehouse_oauth_codes_sid ON gatehouse_oauth_codes (sid)`,
+  `CREATE INDEX gatehouse_oauth_codes_expires_at ON gatehouse_oauth_codes (expires_at)`,
+  `CREATE TABLE gatehouse_oauth_refresh_tokens (
+    token_hash TEXT PRIMARY KEY,
+    sid TEXT NOT NULL,
+    client_id TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    rotated_at BIGINT,
+    successor_seal TEXT
+  )`,
+  `CREATE INDEX gatehouse_oauth_refresh_tokens_sid ON gatehouse_oauth_refresh_tokens (sid)`
+)
+
 export const loader = Migrator.fromRecord({
   "1_initial": initial,
   "2_grant_created_by": grantCreatedBy,
   "3_guests": guests,
-  "4_mcp_credentials": mcpCredentials
+  "4_mcp_credentials": mcpCredentials,
+  "5_session_transport": sessionTransport,
+  "6_oauth": oauth
 })
 
 const migrate = Migrator.make({})

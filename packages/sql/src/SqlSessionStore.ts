@@ -16,6 +16,9 @@ import { guardFor } from "./StoreFailure.ts"
 
 type Row = Record<string, unknown>
 
+/** The stored transport; a value this version does not know reads as `cookie` (the shorter lifetimes). */
+const transport = (value: unknown): SessionStore.Transport => value === "bearer" ? "bearer" : "cookie"
+
 const clientFields = [
   ["label", "client_label"],
   ["deviceType", "client_device_type"],
@@ -35,6 +38,7 @@ const toRecord = (row: Row): SessionStore.SessionRecord => {
     subject: text(row.subject),
     scopes: stringArray(row.scopes),
     method: text(row.method),
+    transport: transport(row.transport),
     createdAt: integer(row.created_at),
     lastSeenAt: integer(row.last_seen_at),
     client
@@ -49,6 +53,7 @@ const columns = [
   "subject",
   "scopes",
   "method",
+  "transport",
   "created_at",
   "last_seen_at",
   ...clientFields.map(([, column]) => column)
@@ -87,15 +92,16 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
   const insert = (record: SessionStore.SessionRecord) => {
     const c = record.client
     return sql`INSERT INTO gatehouse_sessions (
-        sid, subject, scopes, method, created_at, last_seen_at,
+        sid, subject, scopes, method, transport, created_at, last_seen_at,
         client_label, client_device_type, client_os, client_browser, client_ip
       ) VALUES (
-        ${record.sid}, ${record.subject}, ${JSON.stringify(record.scopes)}, ${record.method},
+        ${record.sid}, ${record.subject}, ${JSON.stringify(record.scopes)}, ${record.method}, ${record.transport},
         ${record.createdAt}, ${record.lastSeenAt}, ${c.label ?? null}, ${c.deviceType ?? null},
         ${c.os ?? null}, ${c.browser ?? null}, ${c.ip ?? null}
       )
       ON CONFLICT (sid) DO UPDATE SET
         subject = excluded.subject, scopes = excluded.scopes, method = excluded.method,
+        transport = excluded.transport,
         created_at = excluded.created_at, last_seen_at = excluded.last_seen_at,
         client_label = excluded.client_label, client_device_type = excluded.client_device_type,
         client_os = excluded.client_os, client_browser = excluded.client_browser, client_ip = excluded.client_ip`

@@ -1,6 +1,7 @@
 /**
  * Every store Gatehouse keeps in SQL, in one layer: `GrantStore`, `SessionStore`,
- * `KeyringStore`, `GuestStore` and `McpCredentialStore` (used by `McpSessionRegistry.layerStore`). Give them to the core services:
+ * `KeyringStore`, `GuestStore`, `McpCredentialStore` (used by `McpSessionRegistry.layerStore`) and
+ * `OAuthStore` (the OAuth authorization server's grants, codes and refresh tokens). Give them to the core services:
  *
  * ```ts
  * const stores = SqlStores.layerSqlite({ filename: ".gatehouse/gatehouse.db" })
@@ -20,6 +21,7 @@ import * as SqlGrantStore from "./SqlGrantStore.ts"
 import * as SqlGuestStore from "./SqlGuestStore.ts"
 import * as SqlKeyringStore from "./SqlKeyringStore.ts"
 import * as SqlMcpCredentialStore from "./SqlMcpCredentialStore.ts"
+import * as SqlOAuthStore from "./SqlOAuthStore.ts"
 import * as SqlSessionStore from "./SqlSessionStore.ts"
 
 /** The stores over the `SqlClient` in context (migrated: see `Database`). */
@@ -29,7 +31,8 @@ export const layer = (options: SqlSessionStore.Options = {}) =>
     SqlSessionStore.layer(options),
     SqlKeyringStore.layer(),
     SqlGuestStore.layer(),
-    SqlMcpCredentialStore.layer()
+    SqlMcpCredentialStore.layer(),
+    SqlOAuthStore.layer()
   )
 
 /** The stores over a SQLite file (created and migrated); also provides its `SqlClient`. */

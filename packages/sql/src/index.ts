@@ -21,6 +21,9 @@ export * as SqliteClient from "./SqliteClient.ts"
 /** MCP credentials in SQL, shared by every instance on the database (token hashes only). */
 export * as SqlMcpCredentialStore from "./SqlMcpCredentialStore.ts"
 
+/** `OAuthStore` in SQL: OAuth grants, hashed codes (consumed once) and refresh tokens (rotated once), shared by instances. */
+export * as SqlOAuthStore from "./SqlOAuthStore.ts"
+
 /** `KeyringStore` over SQL: signing keys encrypted at rest, rotations serialised across instances. */
 export * as SqlKeyringStore from "./SqlKeyringStore.ts"
 

@@ -16,6 +16,9 @@ const tables = [
   "gatehouse_grants",
   "gatehouse_mcp_credentials",
   "gatehouse_migrations",
+  "gatehouse_oauth_codes",
+  "gatehouse_oauth_grants",
+  "gatehouse_oauth_refresh_tokens",
   "gatehouse_sessions",
   "gatehouse_signing_keys",
   "gatehouse_ws_tickets"
@@ -35,7 +38,10 @@ const behaviours = (
     Effect.gen(function*() {
       const database = yield* target
       const first = yield* Migrations.run.pipe(Effect.provide(client(database)))
-      assert.deepStrictEqual(first, [[1, "initial"], [2, "grant_created_by"], [3, "guests"], [4, "mcp_credentials"]])
+      assert.deepStrictEqual(first, [[1, "initial"], [2, "grant_created_by"], [3, "guests"], [4, "mcp_credentials"], [
+        5,
+        "session_transport"
+      ], [6, "oauth"]])
       const second = yield* Migrations.run.pipe(Effect.provide(client(database)))
       assert.deepStrictEqual(second, [])
     }))
@@ -60,7 +66,7 @@ const behaviours = (
         assert.strictEqual(reports.length, 4)
         assert.deepStrictEqual(
           reports.map((report) => report.applied.length).sort(),
-          [0, 0, 0, 4]
+          [0, 0, 0, 6]
         )
         for (const report of reports) assert.includeMembers([...report.tables], tables)
       }),

@@ -1,4 +1,4 @@
-// The SQLite client: files private from creation, WAL journal, transactions that take the write
+// The SQLite client: files private from creation, WAL journal with durable commits, transactions that take the write
 // lock up front.
 import { assert, describe, it } from "@effect/vitest"
 import { Context, Effect, Layer } from "effect"
@@ -57,5 +57,17 @@ describe("SqliteClient", () => {
         return { journal: journal[0]?.journal_mode, blocked }
       }).pipe(Effect.provide(Database.layerSqlite({ filename })))
       assert.deepStrictEqual(rows, { journal: "wal", blocked: true })
+    }))
+
+  it.effect("commits are durable: synchronous FULL (2) and fullfsync on (macOS flushes the drive's cache)", () =>
+    Effect.gen(function*() {
+      const filename = yield* tempDatabaseFile
+      const settings = yield* Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const [synchronous] = yield* sql<{ synchronous: number }>`PRAGMA synchronous`
+        const [fullfsync] = yield* sql<{ fullfsync: number }>`PRAGMA fullfsync`
+        return { synchronous: synchronous?.synchronous, fullfsync: fullfsync?.fullfsync }
+      }).pipe(Effect.provide(Database.layerSqlite({ filename })))
+      assert.deepStrictEqual(settings, { synchronous: 2, fullfsync: 1 })
     }))
 })

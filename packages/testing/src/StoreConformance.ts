@@ -102,6 +102,7 @@ const session = (overrides: Partial<SessionStore.SessionRecord> = {}): SessionSt
   subject: "owner",
   scopes: ["read:hello"],
   method: "pairing",
+  transport: "cookie",
   createdAt: 1_000,
   lastSeenAt: 1_000,
   client: { label: "Ada's phone", deviceType: "mobile", os: "Android", browser: "Chrome", ip: "127.0.0.1" },
@@ -428,13 +429,33 @@ const conformance = (
         Effect.gen(function*() {
           const { sessions } = yield* stores
           const full = session()
-          const bare = session({ client: {}, scopes: [], method: "cli" })
+          const bare = session({ client: {}, scopes: [], method: "cli", transport: "bearer" })
           const partial = session({ client: { label: "Laptop", ip: "::1" } })
           for (const record of [full, bare, partial]) yield* sessions.insert(record)
           for (const record of [full, bare, partial]) {
             assert.deepStrictEqual(Option.getOrThrow(yield* sessions.get(record.sid)), record)
           }
           assert.isTrue(Option.isNone(yield* sessions.get(Ids.SessionId.make("no-such-session"))))
+        }))
+
+      it.effect("the transport is kept as given, by get, getMany, list and a re-insert", () =>
+        Effect.gen(function*() {
+          const { sessions } = yield* stores
+          const cookie = session({ transport: "cookie" })
+          const bearer = session({ transport: "bearer", method: "pairing" })
+          for (const record of [cookie, bearer]) yield* sessions.insert(record)
+          assert.strictEqual(Option.getOrThrow(yield* sessions.get(cookie.sid)).transport, "cookie")
+          assert.strictEqual(Option.getOrThrow(yield* sessions.get(bearer.sid)).transport, "bearer")
+          const many = yield* sessions.getMany([cookie.sid, bearer.sid])
+          assert.deepStrictEqual(
+            new Map(many.map((record) => [record.sid, record.transport])),
+            new Map([[cookie.sid, "cookie"], [bearer.sid, "bearer"]])
+          )
+          const listed = (yield* sessions.list).filter((record) => record.sid === bearer.sid)
+          assert.deepStrictEqual(listed, [bearer])
+          // An upsert of the same sid carries its transport too.
+          yield* sessions.insert({ ...cookie, transport: "bearer" })
+          assert.strictEqual(Option.getOrThrow(yield* sessions.get(cookie.sid)).transport, "bearer")
         }))
 
       it.effect(

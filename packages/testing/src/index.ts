@@ -6,3 +6,6 @@
 
 /** The conformance suite: `run` for all three stores, or `grantStore` / `sessionStore` / `keyringStore` alone. */
 export * as StoreConformance from "./StoreConformance.ts"
+
+/** The `OAuthStore` conformance suite (grants, codes consumed once, refresh tokens rotated once). */
+export * as OAuthStoreConformance from "./OAuthStoreConformance.ts"

@@ -82,10 +82,23 @@ const pair = async (credential) => {
   const result = await auth.submitPairingCredential(credential)
   if (!result.ok) {
     showError(result.message)
+    // Refused before it was used (this page came over plain HTTP): keep the code at hand.
+    if (result.code === "insecure_transport") $("code").value = credential
     return false
   }
   // The server promoted this browser's guest, if it had one, with the pairing.
   guest.clear()
+  // The server answered, but only the browser knows whether it kept the cookie: ask.
+  const state = await auth.resolveGateState({ refresh: true })
+  if (state.status !== "authenticated") {
+    showError(
+      state.status === "unreachable"
+        ? "Paired, but the server could not be reached to confirm it: " + state.error.message
+        : "The server accepted the code, but this browser did not keep the session cookie, so it is not signed in. " +
+          "Open this page over HTTPS (the URL gatehouse serve prints with --tls-self-signed) and pair with a new code."
+    )
+    return false
+  }
   return true
 }
 
@@ -419,6 +432,9 @@ const takeToken = () => {
   auth.stripPairingTokenFromUrl()
   return token
 }
+
+// The certificate's fingerprint, when the server serves HTTPS itself: compare it with the printed one.
+$("tls-fingerprint").hidden = $("tls-fingerprint-value").textContent === ""
 
 const start = async () => {
   const token = takeToken()

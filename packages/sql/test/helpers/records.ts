@@ -29,6 +29,7 @@ export const sessionRecord = (id: string, client: ClientMetadata.ClientMetadata 
   subject: "owner",
   scopes: ["read:hello"],
   method: "pairing",
+  transport: "cookie",
   createdAt: 0,
   lastSeenAt: 0,
   client
