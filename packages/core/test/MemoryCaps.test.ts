@@ -40,6 +40,7 @@ const record = (sid: SessionId, now: number): SessionStore.SessionRecord => ({
   subject: "owner",
   scopes: ["read:hello"],
   method: "pairing",
+  transport: "cookie",
   createdAt: now,
   lastSeenAt: now,
   client: {}
