@@ -147,6 +147,11 @@ export interface AccessTokensShape {
   readonly verify: (token: Redacted.Redacted<string>, options?: VerifyOptions) => Effect.Effect<Verified, VerifyError>
   /** The verifying keys (current and retired within retention); empty for HS256, whose keys are secret. */
   readonly jwks: Effect.Effect<{ readonly keys: ReadonlyArray<PublicJwk> }>
+  /**
+   * How many entries the in-memory tables hold now (for tests and monitoring): `verifiedTokens` (at
+   * most 10 000) and `derivedKeys` (one per key of the keyring seen).
+   */
+  readonly memoryEntries: () => { readonly verifiedTokens: number; readonly derivedKeys: number }
 }
 
 export class AccessTokens extends Context.Service<AccessTokens, AccessTokensShape>()(
@@ -437,7 +442,14 @@ export const make = Effect.fnUntraced(function*(options: Options) {
     return { keys: keys.reverse() }
   })
 
-  return AccessTokens.of({ algorithm, issuer, mint, verify, jwks })
+  return AccessTokens.of({
+    algorithm,
+    issuer,
+    mint,
+    verify,
+    jwks,
+    memoryEntries: () => ({ verifiedTokens: verified.size, derivedKeys: derived.size })
+  })
 })
 
 /** Needs the `SigningKeyring`, the `SessionCredentialService` and the `SessionStore`. */

@@ -123,6 +123,8 @@ export interface GuestSessionServiceShape {
   readonly prune: Effect.Effect<number, StoreError>
   /** How long a guest lives unused: the guest cookie's `Max-Age`. */
   readonly idleLifetimeMillis: number
+  /** How many cookie hashes are remembered now (at most 10 000; for tests and monitoring). */
+  readonly memoryEntries: () => { readonly cookieHashes: number }
 }
 
 export class GuestSessionService extends Context.Service<GuestSessionService, GuestSessionServiceShape>()(
@@ -350,7 +352,8 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
     revoke,
     promote,
     prune,
-    idleLifetimeMillis: idle
+    idleLifetimeMillis: idle,
+    memoryEntries: () => ({ cookieHashes: hashes.size })
   })
 })
 

@@ -247,6 +247,8 @@ const makeInternal = Effect.fnUntraced(function*(options: Options) {
   const bySession = new Map<SessionId, Set<string>>()
   /** `issue` sweeps when the map reaches this size: twice what the last sweep left (amortised O(1)). */
   let sweepThreshold = minimumSweepThreshold
+  /** When a full registry last swept: at the cap, at most once a second (a sweep walks every entry). */
+  let sweptAtCap = Number.NEGATIVE_INFINITY
 
   const isDead = (entry: StoredCredential, now: number) => now - entry.lastUsedAt >= idle || now >= entry.expiresAt
 
@@ -311,7 +313,11 @@ const makeInternal = Effect.fnUntraced(function*(options: Options) {
     const now = currentTime()
     const earlier = byThread.get(input.threadId)
     if (earlier !== undefined) remove(earlier, entries.get(earlier)!)
-    if (entries.size >= sweepThreshold || entries.size >= maxCredentials) sweep(now)
+    if (entries.size >= sweepThreshold) sweep(now)
+    else if (entries.size >= maxCredentials && now - sweptAtCap >= 1_000) {
+      sweptAtCap = now
+      sweep(now)
+    }
     if (entries.size >= maxCredentials) return yield* new TooManyMcpCredentials({ limit: maxCredentials })
 
     const token = randomId(32)

@@ -4,10 +4,13 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { errorTag } from "@gatehouse-auth/testing/support"
-import { Context, Duration, Effect, Layer } from "effect"
+import { Context, Duration, Effect, Layer, Redacted } from "effect"
 import { TestClock } from "effect/testing"
+import * as AccessTokens from "../src/AccessTokens.ts"
+import * as Guests from "../src/GuestSessionService.ts"
 import * as GuestStore from "../src/GuestStore.ts"
 import type { GuestId, SessionId } from "../src/Ids.ts"
+import * as Mcp from "../src/McpSessionRegistry.ts"
 import * as ServerSecretStore from "../src/ServerSecretStore.ts"
 import * as Sessions from "../src/SessionCredentialService.ts"
 import * as SessionStore from "../src/SessionStore.ts"
@@ -148,7 +151,7 @@ describe("memory caps at 1,000,000 distinct keys", () => {
           )
         )
       }),
-    120_000
+    300_000
   )
 
   it.effect("memory guest store: at most maxGuests, the earliest created dropped first", () =>
@@ -168,5 +171,90 @@ describe("memory caps at 1,000,000 distinct keys", () => {
       assert.strictEqual((yield* guests.get("g0" as GuestId))._tag, "None")
       assert.strictEqual((yield* guests.findByCookieHash(`h${million - 1}`))._tag, "Some")
       assert.strictEqual((yield* guests.findByCookieHash("h0"))._tag, "None")
-    }), 120_000)
+    }), 300_000)
+})
+
+describe("memory caps of the token, guest and MCP services", () => {
+  it.effect(
+    "guest cookie hashes: a million distinct cookies looked up, at most 10 000 remembered",
+    () =>
+      Effect.gen(function*() {
+        const context = yield* Layer.build(
+          Guests.layer().pipe(
+            Layer.provideMerge(SigningKeyring.layer({ refreshInterval: Duration.days(365) })),
+            Layer.provideMerge(GuestStore.layerMemory()),
+            Layer.provideMerge(ServerSecretStore.layerMemory())
+          )
+        )
+        const guests = Context.get(context, Guests.GuestSessionService)
+        let largest = 0
+        for (let i = 0; i < million; i++) {
+          // Well-formed cookies nobody was given: each is hashed (and remembered), then not found.
+          const cookie = Redacted.make(i.toString(36).padStart(43, "A"))
+          const found = yield* guests.lookup(cookie)
+          assert.strictEqual(found._tag, "None")
+          if ((i & 1023) === 0) largest = Math.max(largest, guests.memoryEntries().cookieHashes)
+        }
+        largest = Math.max(largest, guests.memoryEntries().cookieHashes)
+        assert.isAtMost(largest, 10_000)
+        assert.isAbove(largest, 9_000)
+      }),
+    300_000
+  )
+
+  it.effect(
+    "MCP registry: a million issues for distinct threads, never more live than maxCredentials",
+    () =>
+      Effect.gen(function*() {
+        const cap = 10_000
+        const context = yield* Layer.build(Mcp.layerTest({ maxCredentials: cap }))
+        const registry = Context.get(context, Mcp.McpSessionRegistry)
+        let issued = 0
+        let refused = 0
+        for (let i = 0; i < million; i++) {
+          const outcome = yield* Effect.result(registry.issue({ threadId: `t${i}`, providerInstanceId: "p" }))
+          if (outcome._tag === "Success") issued++
+          else if (outcome.failure._tag === "TooManyMcpCredentials") refused++
+        }
+        assert.strictEqual(issued, cap)
+        assert.strictEqual(refused, million - cap)
+        assert.strictEqual(yield* registry.count, cap)
+        // Once they have died (30 minutes unused), the next issue sweeps them and is let in.
+        yield* TestClock.adjust(Duration.minutes(31))
+        yield* registry.issue({ threadId: "later", providerInstanceId: "p" })
+        assert.strictEqual(yield* registry.count, 1)
+      }),
+    300_000
+  )
+
+  // A valid access token costs an Ed25519 signature to make, so this drives the cache with 25 000
+  // of them (2.5 times its cap) rather than a million; a forged token is never entered at all.
+  it.effect(
+    "verified access tokens: 25 000 distinct valid tokens verified, at most 10 000 remembered",
+    () =>
+      Effect.gen(function*() {
+        const context = yield* Layer.build(
+          AccessTokens.layer({ issuer: "http://127.0.0.1:3773" }).pipe(
+            Layer.provideMerge(Sessions.layer()),
+            Layer.provideMerge(SigningKeyring.layer({ refreshInterval: Duration.days(365) })),
+            Layer.provideMerge(SessionStore.layerMemory),
+            Layer.provide(ServerSecretStore.layerMemory())
+          )
+        )
+        const tokens = Context.get(context, AccessTokens.AccessTokens)
+        const sessions = Context.get(context, Sessions.SessionCredentialService)
+        const { session } = yield* sessions.issue({ subject: "owner", scopes: ["read:hello"], method: "pairing" })
+        let largest = 0
+        for (let i = 0; i < 25_000; i++) {
+          const minted = yield* tokens.mint({ session, scopes: ["read:hello"] })
+          assert.strictEqual((yield* tokens.verify(minted.token)).session.sid, session.sid)
+          if ((i & 255) === 0) largest = Math.max(largest, tokens.memoryEntries().verifiedTokens)
+        }
+        largest = Math.max(largest, tokens.memoryEntries().verifiedTokens)
+        assert.isAtMost(largest, 10_000)
+        assert.isAbove(largest, 9_000)
+        assert.strictEqual(tokens.memoryEntries().derivedKeys, 1)
+      }),
+    300_000
+  )
 })
