@@ -4,7 +4,7 @@
 // records nothing.
 import { NodeFileSystem } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { DpopReplayStore, ServerSecretStore } from "@gatehouse-auth/core"
+import { DpopReplayStore, DpopVerifier, ServerSecretStore, SigningKeyring } from "@gatehouse-auth/core"
 import { DpopReplayStoreConformance } from "@gatehouse-auth/testing"
 import { errorTag } from "@gatehouse-auth/testing/support"
 import {
@@ -15,6 +15,7 @@ import {
 } from "@gatehouse-auth/testing/support/postgres"
 import { Context, Duration, Effect, FileSystem, Layer, Redacted, Schedule } from "effect"
 import { SqlClient } from "effect/sql"
+import * as Crypto from "node:crypto"
 import * as Path from "node:path"
 import { DatabaseSync } from "node:sqlite"
 import * as Database from "../src/Database.ts"
@@ -74,7 +75,49 @@ const processRace = (engine: "sqlite" | "pg", target: string) =>
     if (engine === "pg") { for (const line of outputs) assert.isAbove((JSON.parse(line) as Array<string>).length, 0) }
   })
 
+/** A DPoP proof (ES256) made by hand for `url`, with `nonce`, at iat 0. */
+const proofFor = (nonce: string, url: string) => {
+  const { privateKey, publicKey } = Crypto.generateKeyPairSync("ec", { namedCurve: "P-256" })
+  const encode = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url")
+  const input = `${encode({ typ: "dpop+jwt", alg: "ES256", jwk: publicKey.export({ format: "jwk" }) })}.${
+    encode({ jti: Crypto.randomUUID(), htm: "GET", htu: url, iat: 0, nonce })
+  }`
+  const signature = Crypto.sign("sha256", Buffer.from(input), { key: privateKey, dsaEncoding: "ieee-p1363" })
+  return `${input}.${signature.toString("base64url")}`
+}
+
 describe("SqlDpopReplayStore", () => {
+  it.effect.skipIf(unavailable !== undefined)(
+    "two instances on one PostgreSQL database: A's nonce serves at B, and a proof consumed at A is Replayed at B",
+    () =>
+      Effect.gen(function*() {
+        const url = Redacted.make(yield* freshSchemaUrl)
+        // One secret store: the instances share the key that wraps the signing keys in the database.
+        const secrets = ServerSecretStore.layerMemory()
+        const instance = Effect.map(
+          Layer.build(
+            DpopVerifier.layer().pipe(
+              Layer.provideMerge(SigningKeyring.layerFromStore()),
+              Layer.provideMerge(SqlStores.layerPg({ url })),
+              Layer.provide(secrets)
+            )
+          ),
+          Context.get(DpopVerifier.DpopVerifier)
+        )
+        const a = yield* instance
+        const b = yield* instance
+        const target = "https://gatehouse.example/api/hello"
+        const text = proofFor(yield* a.nonce, target)
+        const atA = yield* a.verify({ proofs: [text], method: "GET", url: target })
+        const atB = yield* b.verify({ proofs: [text], method: "GET", url: target })
+        assert.deepStrictEqual(atA, atB)
+        yield* a.consume(atA)
+        const replayed = yield* Effect.flip(b.consume(atB))
+        assert.deepInclude(replayed, { _tag: "InvalidDpopProof", reason: "Replayed" })
+      }),
+    60_000
+  )
+
   it.effect(
     "SQLite: two processes racing the same 100 pairs 4 times each: exactly one true per pair",
     () =>
