@@ -174,8 +174,12 @@ const portShape = /^[0-9]{0,5}$/
  * when it is not one (another scheme, userinfo, no host, a bad port). Idempotent.
  */
 export const normaliseUrl = (url: string): string | undefined => {
-  if (url.length > 8192) return undefined
-  const match = uriShape.exec(url)
+  // Query and fragment are dropped first: a long query never makes the URL unusable, and the
+  // length bound applies to what is compared.
+  const end = url.search(/[?#]/)
+  const compared = end < 0 ? url : url.slice(0, end)
+  if (compared.length > 8192) return undefined
+  const match = uriShape.exec(compared)
   if (match === null) return undefined
   const scheme = match[1]!.toLowerCase()
   const defaultPort = defaultPorts[scheme]

@@ -61,6 +61,12 @@ describe("DpopProof.normaliseUrl", () => {
     assert.notStrictEqual(DpopProof.normaliseUrl("https://h/a%2Fb"), DpopProof.normaliseUrl("https://h/a/b"))
   })
 
+  it("a long query or fragment is dropped before the length bound; a path over 8 KB is refused", () => {
+    assert.strictEqual(DpopProof.normaliseUrl(`https://h/p?${"q".repeat(20_000)}`), "https://h/p")
+    assert.strictEqual(DpopProof.normaliseUrl(`https://h/p#${"f".repeat(20_000)}`), "https://h/p")
+    assert.isUndefined(DpopProof.normaliseUrl(`https://h/${"p".repeat(9_000)}`))
+  })
+
   it("refuses other schemes, relative references, userinfo, an empty host and bad ports", () => {
     for (
       const input of [
