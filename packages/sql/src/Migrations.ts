@@ -163,13 +163,24 @@ const oauth = statements(
   `CREATE INDEX gatehouse_oauth_refresh_tokens_sid ON gatehouse_oauth_refresh_tokens (sid)`
 )
 
+// DPoP proof ids already used (SqlDpopReplayStore): the SHA-256 of (jkt, jti) as the primary key,
+// so one upsert decides "first use" across processes; pruning reads `expires_at`.
+const dpopReplay = statements(
+  `CREATE TABLE gatehouse_dpop_replay (
+    key_hash TEXT PRIMARY KEY,
+    expires_at BIGINT NOT NULL
+  )`,
+  `CREATE INDEX gatehouse_dpop_replay_expires_at ON gatehouse_dpop_replay (expires_at)`
+)
+
 export const loader = Migrator.fromRecord({
   "1_initial": initial,
   "2_grant_created_by": grantCreatedBy,
   "3_guests": guests,
   "4_mcp_credentials": mcpCredentials,
   "5_session_transport": sessionTransport,
-  "6_oauth": oauth
+  "6_oauth": oauth,
+  "7_dpop_replay": dpopReplay
 })
 
 const migrate = Migrator.make({})
