@@ -127,7 +127,9 @@ interface Pending {
 export const make = Effect.fnUntraced(function*(options: Options) {
   const sessions = yield* SessionCredentialService.SessionCredentialService
   const fs = yield* FileSystem.FileSystem
-  const directory = options.directory.replace(/(.)\/+$/, "$1")
+  // Absolute: it is handed to local tools, which run in directories of their own.
+  const given = options.directory.replace(/(.)\/+$/, "$1")
+  const directory = given.startsWith("/") ? given : `${process.cwd()}/${given.replace(/^\.\//, "")}`
   const ttl = yield* Durations.toMillis("localProof.ttl", options.ttl, Duration.seconds(60))
   const maxOutstanding = options.maxOutstanding ?? defaultMaxOutstanding
   if (!Number.isSafeInteger(maxOutstanding) || maxOutstanding < 1) {
