@@ -8,6 +8,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { tempDirectory } from "@gatehouse-auth/testing/support"
 import { Context, Duration, Effect, Exit, Layer, Redacted } from "effect"
 import { TestClock } from "effect/testing"
+import * as fc from "fast-check"
 import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
@@ -215,6 +216,67 @@ describe("LocalProof", () => {
       yield* TestClock.adjust("60 seconds")
       yield* proof.challenge
       assert.strictEqual(proof.outstanding(), 1)
+    }).pipe(Effect.scoped))
+
+  it.effect("an expired challenge's file, written but never redeemed, is removed by the next challenge", () =>
+    Effect.gen(function*() {
+      const { proof } = yield* setup()
+      const abandoned = yield* proof.challenge
+      const path = writeProof(abandoned, nonceOf(abandoned))
+      yield* TestClock.adjust("61 seconds")
+      yield* proof.challenge
+      assert.isFalse(Fs.existsSync(path))
+      assert.strictEqual(proof.outstanding(), 1)
+    }).pipe(Effect.scoped))
+
+  it.live("hostile file names (fast-check): always refused, the outstanding challenge untouched, nothing outside removed", () =>
+    Effect.gen(function*() {
+      const { directory, proof, temp } = yield* setup()
+      const challenge = yield* proof.challenge
+      const path = writeProof(challenge, nonceOf(challenge))
+      const outside = Path.join(temp, "victim")
+      Fs.writeFileSync(outside, "x")
+      const names = fc.oneof(
+        fc.string({ maxLength: 80 }),
+        fc.string({ unit: fc.constantFrom(..."lp-abcz09./\\\u0000%"), maxLength: 40 }),
+        fc.constantFrom("../victim", "lp-../../victim", `${challenge.fileName}/..`, `./${challenge.fileName}`)
+      ).filter((name) => name !== challenge.fileName)
+      const samples = fc.sample(names, { numRuns: 300, seed: 22 })
+      for (const name of samples) yield* refused(proof.redeem(name))
+      assert.isTrue(Fs.existsSync(outside))
+      assert.isTrue(Fs.existsSync(path))
+      assert.deepStrictEqual(Fs.readdirSync(directory), [challenge.fileName])
+      yield* proof.redeem(challenge.fileName)
+    }).pipe(Effect.scoped))
+
+  it.live("file contents (fast-check): anything but the nonce, with at most one trailing newline, is refused", () =>
+    Effect.gen(function*() {
+      const { proof } = yield* setup()
+      const contents = fc.oneof(
+        fc.uint8Array({ maxLength: 96 }),
+        fc.string({ maxLength: 96 }).map((text) => new TextEncoder().encode(text))
+      )
+      for (const bytes of fc.sample(contents, { numRuns: 150, seed: 9449 })) {
+        const challenge = yield* proof.challenge
+        const text = new TextDecoder().decode(bytes)
+        const nonce = Redacted.value(challenge.nonce)
+        if (text === nonce || text === `${nonce}\n` || text === `${nonce}\r\n`) continue
+        writeProof(challenge, bytes)
+        yield* refused(proof.redeem(challenge.fileName))
+      }
+      // Near misses: the nonce with two newlines, a leading space, a prefix, a different case.
+      for (
+        const variant of [
+          (n: string) => `${n}\n\n`,
+          (n: string) => ` ${n}`,
+          (n: string) => n.slice(1),
+          (n: string) => n.toUpperCase() === n ? n.toLowerCase() : n.toUpperCase()
+        ]
+      ) {
+        const challenge = yield* proof.challenge
+        writeProof(challenge, variant(Redacted.value(challenge.nonce)))
+        yield* refused(proof.redeem(challenge.fileName))
+      }
     }).pipe(Effect.scoped))
 
   it.effect("the default cap is 1,000", () =>
