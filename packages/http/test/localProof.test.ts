@@ -7,10 +7,12 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { bearer, postJson, type RawResponse, request, tempDirectory } from "@gatehouse-auth/testing/support"
-import { Effect } from "effect"
+import { Effect, Schema } from "effect"
+import * as fc from "fast-check"
 import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
+import { AuthApi, LocalProofRoutes } from "../src/index.ts"
 import { applicationScopes, type ServerOptions, startServer, type TestServer } from "./harness.ts"
 
 const challengePath = "/api/auth/local-proof/challenge"
@@ -82,6 +84,7 @@ describe("local proof over HTTP", () => {
       assert.strictEqual(asked.response.status, 200)
       assert.strictEqual(asked.response.headers["cache-control"], "no-store")
       assert.deepStrictEqual(Object.keys(asked.body).sort(), ["directory", "expiresAt", "fileName", "nonce"])
+      Schema.decodeUnknownSync(AuthApi.LocalProofChallengeResponse)(asked.response.json)
       assert.strictEqual(asked.body.directory, directory)
       assert.match(asked.body.fileName, /^lp-[a-z0-9]{26}$/)
       write(asked.body, `${asked.body.nonce}\n`)
@@ -91,6 +94,7 @@ describe("local proof over HTTP", () => {
       })
       assert.strictEqual(redeemed.status, 200, redeemed.text)
       assert.strictEqual(redeemed.headers["cache-control"], "no-store")
+      Schema.decodeUnknownSync(AuthApi.BearerBootstrapResponse)(redeemed.json)
       assert.deepStrictEqual(Object.keys(redeemed.json).sort(), ["accessToken", "expiresAt", "session", "tokenType"])
       assert.strictEqual(redeemed.json.tokenType, "Bearer")
       assert.strictEqual(redeemed.json.session.method, "local-proof")
@@ -285,6 +289,70 @@ describe("local proof over HTTP", () => {
       assert.strictEqual(limited.status, 429)
       assert.isDefined(limited.headers["retry-after"])
     }).pipe(Effect.scoped))
+
+  it.live("redeemed by many requests at once: exactly one session, every other the one refusal", () =>
+    Effect.gen(function*() {
+      const { server } = yield* setup()
+      const body = yield* challenge(server)
+      write(body, body.nonce)
+      const responses = yield* Effect.forEach(
+        Array.from({ length: 12 }, () => redeem(server, body.fileName)),
+        (each) => each,
+        { concurrency: "unbounded" }
+      )
+      assert.strictEqual(responses.filter((response) => response.status === 200).length, 1)
+      for (const response of responses.filter((each) => each.status !== 200)) assertRefused(response)
+    }).pipe(Effect.scoped))
+
+  it("isLoopbackAddress: 127.0.0.0/8 and ::1, mapped or not; nothing else, hostile text included", () => {
+    for (const address of ["127.0.0.1", "127.255.0.9", "::1", "::ffff:127.0.0.1", "::FFFF:127.1.2.3"]) {
+      assert.isTrue(LocalProofRoutes.isLoopbackAddress(address), address)
+    }
+    for (
+      const address of [
+        "localhost",
+        "192.0.2.2",
+        "::ffff:192.0.2.2",
+        "0.0.0.0",
+        "::",
+        "128.0.0.1",
+        "127.0.0.1.evil",
+        "127.0.0.256",
+        " 127.0.0.1",
+        "[::1]x",
+        "fe80::1",
+        "",
+        "unknown"
+      ]
+    ) {
+      assert.isFalse(LocalProofRoutes.isLoopbackAddress(address), address)
+    }
+  })
+
+  it("isLoopbackAddress (fast-check): an IPv4 address is loopback exactly when its first octet is 127; junk never is", () => {
+    fc.assert(
+      fc.property(
+        fc.ipV4(),
+        fc.boolean(),
+        (address, mapped) =>
+          LocalProofRoutes.isLoopbackAddress(mapped ? `::ffff:${address}` : address) === address.startsWith("127.")
+      ),
+      { numRuns: 500 }
+    )
+    fc.assert(
+      fc.property(fc.ipV6(), (address) =>
+        LocalProofRoutes.isLoopbackAddress(address) ===
+          (address === "::1" || /^::ffff:127\.\d+\.\d+\.\d+$/i.test(address))),
+      { numRuns: 500 }
+    )
+    fc.assert(
+      fc.property(fc.string({ maxLength: 64 }), (text) => {
+        const answer = LocalProofRoutes.isLoopbackAddress(text)
+        return !answer || /^(?:::ffff:)?127\.\d{1,3}\.\d{1,3}\.\d{1,3}$|^(?:::1|\[::1\])$/i.test(text)
+      }),
+      { numRuns: 1000 }
+    )
+  })
 
   it.live("without a LocalProof service the routes do not exist", () =>
     Effect.gen(function*() {
