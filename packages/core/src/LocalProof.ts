@@ -164,7 +164,8 @@ export const make = Effect.fnUntraced(function*(options: Options) {
     }
     return undefined
   }).pipe(
-    Effect.catch((error) => Effect.succeed(error.message)),
+    // The path is said once, by the caller's line.
+    Effect.catch((error) => Effect.succeed(error._tag === "UnsafePathError" ? error.problem : error.message)),
     Effect.provideService(FileSystem.FileSystem, fs)
   )
 

@@ -6,7 +6,7 @@
 import { NodeFileSystem } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { tempDirectory } from "@gatehouse-auth/testing/support"
-import { Context, Duration, Effect, Exit, Layer, Redacted } from "effect"
+import { Context, Duration, Effect, Exit, Layer, Logger, Redacted, References } from "effect"
 import { TestClock } from "effect/testing"
 import * as fc from "fast-check"
 import * as ChildProcess from "node:child_process"
@@ -311,6 +311,34 @@ describe("LocalProof", () => {
         assert.isFalse(Fs.existsSync(path))
       }).pipe(Effect.scoped)
   )
+
+  it.effect("logs: an unavailable directory is a warning when built; each refusal's reason is a debug line, never the nonce", () =>
+    Effect.gen(function*() {
+      const logs: Array<{ readonly level: string; readonly text: string }> = []
+      const logger = Logger.layer([
+        Logger.make(({ logLevel, message }) =>
+          logs.push({ level: logLevel, text: Array.isArray(message) ? message.join(" ") : String(message) })
+        )
+      ])
+      const temp = yield* tempDirectory
+      const loose = Path.join(temp, "loose")
+      Fs.mkdirSync(loose, { mode: 0o755 })
+      Fs.chmodSync(loose, 0o755)
+      yield* Effect.gen(function*() {
+        yield* setup({ directory: loose })
+        const { proof } = yield* setup()
+        const challenge = yield* proof.challenge
+        writeProof(challenge, nonceOf(challenge), 0o644)
+        yield* refused(proof.redeem(challenge.fileName))
+        assert.deepStrictEqual(
+          logs.filter((each) => each.level === "Warn").map((each) => each.text),
+          [`Local proof is unavailable: ${loose}: its mode is 0755, not exactly 0700; it is not changed: check what it holds, then run chmod 700 '${loose}'`]
+        )
+        const debug = logs.filter((each) => each.level === "Debug").map((each) => each.text)
+        assert.include(debug, `Local proof refused: ${challenge.fileName}: the file's mode is 0644, not 0600`)
+        assert.isFalse(logs.some((each) => each.text.includes(Redacted.value(challenge.nonce))))
+      }).pipe(Effect.provide(logger), Effect.provideService(References.MinimumLogLevel, "Debug"))
+    }).pipe(Effect.scoped))
 
   describe("the directory", () => {
     it.effect("a pre-existing directory with mode 0755 is refused and left as it is: unavailable", () =>
