@@ -8,11 +8,13 @@
 import { assert, describe, it } from "@effect/vitest"
 import { bearer, postJson, type RawResponse, request, tempDirectory } from "@gatehouse-auth/testing/support"
 import { Effect, Schema } from "effect"
+import { FetchHttpClient } from "effect/http"
+import { HttpApiClient } from "effect/http-api"
 import * as fc from "fast-check"
 import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
-import { AuthApi, LocalProofRoutes } from "../src/index.ts"
+import { AuthApi, AuthOpenApi, HttpApiAuth, LocalProofRoutes } from "../src/index.ts"
 import { applicationScopes, type ServerOptions, startServer, type TestServer } from "./harness.ts"
 
 const challengePath = "/api/auth/local-proof/challenge"
@@ -112,6 +114,21 @@ describe("local proof over HTTP", () => {
       })
       assert.strictEqual(sessions.status, 403)
     }).pipe(Effect.scoped))
+
+  it.live("AuthOpenApi.LocalProofGroup describes the routes as served: a typed client (fetch) signs in with them", () =>
+    Effect.gen(function*() {
+      const { server } = yield* setup()
+      const client = yield* HttpApiClient.make(AuthOpenApi.Api, { baseUrl: `http://127.0.0.1:${server.port}` })
+      const asked = yield* client.gatehouseLocalProof.localProofChallenge()
+      write(asked, `${asked.nonce}\n`)
+      const redeemed = yield* client.gatehouseLocalProof.localProof({ payload: { fileName: asked.fileName } })
+      assert.strictEqual(redeemed.session.method, "local-proof")
+      const refused = yield* Effect.flip(
+        client.gatehouseLocalProof.localProof({ payload: { fileName: asked.fileName } })
+      )
+      assert.instanceOf(refused, HttpApiAuth.Unauthorized)
+      assert.strictEqual(refused.error.message, "The local proof was not accepted")
+    }).pipe(Effect.scoped, Effect.provide(FetchHttpClient.layer)))
 
   it.live("a challenge may be asked with no body at all", () =>
     Effect.gen(function*() {
