@@ -47,11 +47,10 @@ const writers = (mode: number) =>
 const quoted = (path: string) => `'${path.replace(/'/g, `'\\''`)}'`
 
 /**
- * Checks `path` (see the module's comment). Succeeds with `true` when it exists and is ours (its
- * mode tightened if it was loose), `false` when it does not exist; fails with `UnsafePathError`
- * naming the path and what is wrong with it.
+ * What `check` and `requirePrivate` share: the path's `lstat`, refused when it is a link, of the
+ * wrong type or (where there are owners) owned by another uid. `None` when it does not exist.
  */
-export const check = Effect.fn("OwnedPath.check")(function*(path: string, kind: Kind) {
+const inspect = Effect.fnUntraced(function*(path: string, kind: Kind) {
   const fs = yield* FileSystem.FileSystem
   const info = yield* fs.lstat(path).pipe(
     Effect.map(Option.some),
@@ -61,8 +60,8 @@ export const check = Effect.fn("OwnedPath.check")(function*(path: string, kind: 
         : Effect.fail(new UnsafePathError({ path, problem: `it cannot be inspected (${error.message})` }))
     )
   )
-  if (Option.isNone(info)) return false
-  const { type, mode, uid } = info.value
+  if (Option.isNone(info)) return info
+  const { type, uid } = info.value
   if (type === "SymbolicLink") {
     return yield* new UnsafePathError({
       path,
@@ -78,14 +77,27 @@ export const check = Effect.fn("OwnedPath.check")(function*(path: string, kind: 
     })
   }
   const me = currentUid()
-  if (me === undefined) return true
-  if (Option.isSome(uid) && uid.value !== me) {
+  if (me !== undefined && Option.isSome(uid) && uid.value !== me) {
     return yield* new UnsafePathError({
       path,
       problem: `it is owned by uid ${uid.value}, not by uid ${me} that runs Gatehouse, so another user ` +
         `controls it. Move it away and start again, or run Gatehouse as its owner`
     })
   }
+  return info
+})
+
+/**
+ * Checks `path` (see the module's comment). Succeeds with `true` when it exists and is ours (its
+ * mode tightened if it was loose), `false` when it does not exist; fails with `UnsafePathError`
+ * naming the path and what is wrong with it.
+ */
+export const check = Effect.fn("OwnedPath.check")(function*(path: string, kind: Kind) {
+  const fs = yield* FileSystem.FileSystem
+  const info = yield* inspect(path, kind)
+  if (Option.isNone(info)) return false
+  const { mode } = info.value
+  if (currentUid() === undefined) return true
   if (kind === "directory" && (mode & 0o022) !== 0) {
     return yield* new UnsafePathError({
       path,
@@ -106,6 +118,30 @@ export const check = Effect.fn("OwnedPath.check")(function*(path: string, kind: 
     yield* Effect.logWarning(
       `Tightened ${path} from mode ${octal(mode)} to ${octal(tight)}: it was open to other users`
     )
+  }
+  return true
+})
+
+/**
+ * The stricter check for a path whose privacy is the point (the local-proof directory, where a
+ * file proves who wrote it): the link, type and owner checks of `check`, and the mode must be
+ * exactly 0700 (a directory) or 0600 (a file), special bits included. Nothing is tightened: a
+ * loose mode means someone else may already have put something there, so it is refused. `true`
+ * when it exists and passes, `false` when it does not exist. Where there are no POSIX owners, only
+ * the link and type checks apply.
+ */
+export const requirePrivate = Effect.fn("OwnedPath.requirePrivate")(function*(path: string, kind: Kind) {
+  const info = yield* inspect(path, kind)
+  if (Option.isNone(info)) return false
+  if (currentUid() === undefined) return true
+  const exact = kind === "directory" ? 0o700 : 0o600
+  const mode = info.value.mode & 0o7777
+  if (mode !== exact) {
+    return yield* new UnsafePathError({
+      path,
+      problem: `its mode is ${mode.toString(8).padStart(4, "0")}, not exactly ${octal(exact)}; ` +
+        `it is not changed: check what it holds, then run chmod ${exact.toString(8)} ${quoted(path)}`
+    })
   }
   return true
 })

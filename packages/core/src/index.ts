@@ -63,6 +63,12 @@ export * as Ids from "./Ids.ts"
 /** The KeyringStore interface: where the signing keyring's keys live (secret store or database). */
 export * as KeyringStore from "./KeyringStore.ts"
 
+/** LocalProof (POSIX): a local tool proves it runs as the server's OS user with a nonce file in a private directory. */
+export * as LocalProof from "./LocalProof.ts"
+
+/** Reads a local-proof file once (O_NOFOLLOW, O_NONBLOCK, fstat checks) and unlinks it: the core's one use of node:fs. */
+export * as LocalProofFile from "./LocalProofFile.ts"
+
 /** The McpCredentialStore interface: MCP credentials shared by instances on one database (hashes only). */
 export * as McpCredentialStore from "./McpCredentialStore.ts"
 
@@ -90,7 +96,7 @@ export * as OAuthRedirectUri from "./OAuthRedirectUri.ts"
 /** The OAuthStore interface and the memory store: grants, hashed codes and refresh tokens. */
 export * as OAuthStore from "./OAuthStore.ts"
 
-/** Is a path of the state ours (lstat: no link, our uid, not writable by others)? Loose modes of ours are tightened. */
+/** Is a path of the state ours (lstat: no link, our uid, not writable by others)? Loose modes of ours are tightened; `requirePrivate` refuses them. */
 export * as OwnedPath from "./OwnedPath.ts"
 
 /** The scope grammar `action:type[:id]` plus `admin`, coverage checks, and the standard/administrative bundles. */

@@ -96,6 +96,56 @@ describe("OwnedPath.check", () => {
   )
 })
 
+describe("OwnedPath.requirePrivate", () => {
+  const refusal = (path: string, kind: OwnedPath.Kind) =>
+    Effect.map(Effect.flip(OwnedPath.requirePrivate(path, kind)), (error) => error.problem)
+
+  it.effect("exactly 0700 / 0600 of ours passes; a missing path is false", () =>
+    Effect.gen(function*() {
+      const dir = yield* scratch
+      const file = NodePathModule.join(dir, "f")
+      NodeFs.writeFileSync(file, "x", { mode: 0o600 })
+      NodeFs.chmodSync(file, 0o600)
+      assert.isTrue(yield* OwnedPath.requirePrivate(dir, "directory"))
+      assert.isTrue(yield* OwnedPath.requirePrivate(file, "file"))
+      assert.isFalse(yield* OwnedPath.requirePrivate(NodePathModule.join(dir, "absent"), "directory"))
+    }).pipe(Effect.scoped, Effect.provide(platform)))
+
+  it.effect("any other mode is refused and left as it is (where check would tighten it)", () =>
+    Effect.gen(function*() {
+      const dir = yield* scratch
+      for (const mode of [0o755, 0o750, 0o711, 0o500, 0o1700, 0o2700]) {
+        NodeFs.chmodSync(dir, mode)
+        assert.include(yield* refusal(dir, "directory"), `not exactly 0700`)
+        assert.strictEqual(NodeFs.lstatSync(dir).mode & 0o7777, mode)
+      }
+      NodeFs.chmodSync(dir, 0o700)
+      const file = NodePathModule.join(dir, "f")
+      NodeFs.writeFileSync(file, "x")
+      NodeFs.chmodSync(file, 0o640)
+      assert.include(yield* refusal(file, "file"), "not exactly 0600")
+      assert.strictEqual(modeOf(file), 0o640)
+    }).pipe(Effect.scoped, Effect.provide(platform)))
+
+  it.effect("a link or the wrong type is refused as check refuses it", () =>
+    Effect.gen(function*() {
+      const dir = yield* scratch
+      const link = NodePathModule.join(dir, "link")
+      NodeFs.symlinkSync(dir, link)
+      assert.include(yield* refusal(link, "directory"), "symbolic link")
+      assert.include(yield* refusal(dir, "file"), "not a regular file")
+    }).pipe(Effect.scoped, Effect.provide(platform)))
+
+  it.effect.skipIf(!isRoot)("another owner is refused (needs root to chown)", () =>
+    Effect.gen(function*() {
+      const dir = yield* scratch
+      const inner = NodePathModule.join(dir, "inner")
+      NodeFs.mkdirSync(inner, { mode: 0o700 })
+      NodeFs.chownSync(inner, 12345, 12345)
+      assert.include(yield* refusal(inner, "directory"), "owned by uid 12345")
+    }).pipe(Effect.scoped, Effect.provide(platform)))
+})
+
 describe("ServerSecretStore (files) over a state that is not ours", () => {
   const build = (stateDir: string) =>
     Effect.flatMap(Effect.service(ServerSecretStore.ServerSecretStore), (store) => store.list).pipe(

@@ -72,6 +72,16 @@ export const GuestSessionRequest = Schema.Struct({
 })
 export type GuestSessionRequest = typeof GuestSessionRequest.Type
 
+/**
+ * `POST /api/auth/local-proof`: the name of the challenge file the caller wrote (one the server
+ * made; anything else is refused like any other failure), and optionally what it says about itself.
+ */
+export const LocalProofRequest = Schema.Struct({
+  fileName: Schema.String.check(Schema.isMaxLength(64)),
+  client: Schema.optional(ClientMetadata.ClientDescription)
+})
+export type LocalProofRequest = typeof LocalProofRequest.Type
+
 // ---------------------------------------------------------------------------------------------
 // Responses
 // ---------------------------------------------------------------------------------------------
@@ -253,6 +263,18 @@ export const GuestSessionResponse = Schema.Struct({
   expiresAt: Millis
 })
 export type GuestSessionResponse = typeof GuestSessionResponse.Type
+
+/**
+ * `POST /api/auth/local-proof/challenge`: write `nonce` into `<directory>/<fileName>` (created with
+ * mode 0600) before `expiresAt`, then redeem it. The only response that shows a local-proof nonce.
+ */
+export const LocalProofChallengeResponse = Schema.Struct({
+  nonce: Schema.String,
+  fileName: Schema.String,
+  directory: Schema.String,
+  expiresAt: Millis
+})
+export type LocalProofChallengeResponse = typeof LocalProofChallengeResponse.Type
 
 /** Every error: `{ "error": { "code", "message" } }`. */
 export const ErrorResponse = Schema.Struct({ error: Schema.Struct({ code: Code, message: Schema.String }) })

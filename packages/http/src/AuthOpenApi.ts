@@ -114,20 +114,40 @@ export class McpGroup extends HttpApiGroup.make("gatehouseMcp").add(
   }).pipe(requireScopes(Scopes.writeAccess)).annotate(OpenApi.Summary, "Revoke an MCP credential by id")
 ).annotateMerge(OpenApi.annotations({ title: "Gatehouse MCP" })) {}
 
+/**
+ * `/api/auth/local-proof/*`, served when a core `LocalProof` is provided (see `LocalProofRoutes`):
+ * loopback socket peers only; every refusal is the same 401.
+ */
+export class LocalProofGroup extends HttpApiGroup.make("gatehouseLocalProof").add(
+  HttpApiEndpoint.post("localProofChallenge", "/api/auth/local-proof/challenge", {
+    success: AuthApi.LocalProofChallengeResponse,
+    error: exchangeErrors
+  }).annotate(OpenApi.Summary, "A nonce to write into a 0600 file of the server's private directory (same OS user)"),
+  HttpApiEndpoint.post("localProof", "/api/auth/local-proof", {
+    payload: AuthApi.LocalProofRequest,
+    success: AuthApi.BearerBootstrapResponse,
+    error: exchangeErrors
+  }).annotate(OpenApi.Summary, "Exchange the written challenge file for a bearer token")
+).annotateMerge(OpenApi.annotations({ title: "Gatehouse local proof" })) {}
+
 /** The Gatehouse routes alone, for a typed client: `HttpApiClient.make(AuthOpenApi.Api)`. */
-export class Api extends HttpApi.make("gatehouse").add(AuthGroup, McpGroup) {}
+export class Api extends HttpApi.make("gatehouse").add(AuthGroup, McpGroup, LocalProofGroup) {}
 
 export interface Options {
   /** Document the `/api/auth/mcp-credentials` routes too (when `HttpAuthLayer.layer` has `mcp`). */
   readonly mcp?: boolean | undefined
+  /** Document the `/api/auth/local-proof/*` routes too (when a `LocalProof` is provided). */
+  readonly localProof?: boolean | undefined
 }
 
-// Typed as if with MCP either way: the result is only documented, never served or given a client.
+// Typed as if with every group: the result is only documented, never served or given a client.
 const documented = <Id extends string, Groups extends HttpApiGroup.Constraint>(
   api: HttpApi.HttpApi<Id, Groups>,
   options: Options
-): HttpApi.HttpApi<Id, Groups | typeof AuthGroup | typeof McpGroup> =>
-  options.mcp === true ? api.add(AuthGroup, McpGroup) : api.add(AuthGroup) as HttpApi.HttpApi<Id, any>
+): HttpApi.HttpApi<Id, Groups | typeof AuthGroup | typeof McpGroup | typeof LocalProofGroup> => {
+  const withMcp: HttpApi.HttpApi<Id, any> = options.mcp === true ? api.add(AuthGroup, McpGroup) : api.add(AuthGroup)
+  return options.localProof === true ? withMcp.add(LocalProofGroup) : withMcp
+}
 
 /** Names the session cookie in the document's cookie scheme (the declared name is a placeholder). */
 const nameCookie = (spec: OpenApi.OpenAPISpec, cookieName: string): OpenApi.OpenAPISpec => {

@@ -6,7 +6,8 @@
  *   one socket registry) and the caller can read them: `HttpAuth` (route guards),
  *   `WebSocketGuard`, the `RateLimiter`, `HttpAuthSettings`, and `McpGuard` with `mcp`;
  * - the global guards (trusted proxies, the Host check) of `AuthMiddleware.layer`;
- * - the `/api/auth/*` routes, and with `mcp` the MCP routes;
+ * - the `/api/auth/*` routes, and with `mcp` the MCP routes; the local-proof routes
+ *   (`LocalProofRoutes`) exactly when a core `LocalProof` service is provided (none is required);
  * - the JSON 404 for a path no route matches (`WireErrors.routeNotFound`, global middleware, so
  *   no route claims a path the application might serve, `/` or an SPA's `/*` included);
  * - with `denyByDefault`, the application's routes registered through `RouteAccess`: a handler
@@ -26,6 +27,7 @@ import * as AuthRoutes from "./AuthRoutes.ts"
 import * as GuestRoutes from "./GuestRoutes.ts"
 import * as HttpAuth from "./HttpAuth.ts"
 import * as HttpAuthSettings from "./HttpAuthSettings.ts"
+import * as LocalProofRoutes from "./LocalProofRoutes.ts"
 import * as McpGuard from "./McpGuard.ts"
 import * as McpRoutes from "./McpRoutes.ts"
 import * as RateLimiter from "./RateLimiter.ts"
@@ -89,6 +91,7 @@ const compose = <A, E, R, G, GE, GR, O, OE, OR>(
     // the first handler of a path). A path no route matches is the JSON 404 of `routeNotFound`.
     Layer.mergeAll(
       AuthRoutes.layer,
+      LocalProofRoutes.layer,
       ownRoutes,
       AuthMiddleware.layer(options),
       AuthMiddleware.clearAmbiguousCookies,

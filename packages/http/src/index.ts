@@ -33,6 +33,9 @@ export * as HttpAuthSettings from "./HttpAuthSettings.ts"
 /** JSON request bodies: content type (415), size (413), syntax and Schema (400), never echoing input. */
 export * as JsonBody from "./JsonBody.ts"
 
+/** The same-user proof for local tools (POSIX): `POST /api/auth/local-proof/challenge` and `/local-proof`, loopback sockets only. */
+export * as LocalProofRoutes from "./LocalProofRoutes.ts"
+
 /** Protects an MCP endpoint with per-thread credentials (`401` with an RFC 9728 `resource_metadata`). */
 export * as McpGuard from "./McpGuard.ts"
 

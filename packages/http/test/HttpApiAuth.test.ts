@@ -234,6 +234,14 @@ describe("AuthOpenApi", () => {
       assert.deepStrictEqual(spec.paths["/api/auth/session"].get.security, [])
     }))
 
+  it("fromApi documents the local-proof routes on request only", () => {
+    assert.notProperty(AuthOpenApi.fromApi(Api).paths, "/api/auth/local-proof")
+    const spec = AuthOpenApi.fromApi(Api, { localProof: true })
+    assert.property(spec.paths, "/api/auth/local-proof/challenge")
+    assert.property(spec.paths, "/api/auth/local-proof")
+    assert.deepStrictEqual(spec.paths["/api/auth/local-proof"]?.post?.security ?? [], [])
+  })
+
   it("fromApi documents the MCP route on request, and names the cookie given", () => {
     const spec = AuthOpenApi.fromApi(Api, { mcp: true, cookieName: "__Host-gatehouse_session" })
     assert.property(spec.paths, "/api/auth/mcp-credentials")

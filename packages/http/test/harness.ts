@@ -8,6 +8,7 @@ import {
   GuestPromotion,
   GuestSessionService,
   GuestStore,
+  LocalProof,
   McpSessionRegistry,
   ServerAuth,
   ServerAuthPolicy,
@@ -78,6 +79,8 @@ export interface ServerOptions {
   readonly guests?: boolean | undefined
   /** The application's promotion hook. */
   readonly promotion?: GuestPromotion.GuestPromotionShape | undefined
+  /** The same-user proof for local tools (`LocalProof` in the core, so its routes are served). */
+  readonly localProof?: Omit<LocalProof.Options, "applicationScopes"> | undefined
   /** More application routes, served beside the hello routes. */
   readonly routes?: Layer.Layer<never, never, HttpRouter.HttpRouter | HttpAuth.HttpAuth> | undefined
 }
@@ -86,6 +89,9 @@ export const startServer = (options: ServerOptions = {}) =>
   Effect.gen(function*() {
     const port = yield* freePort
     const core = ServerAuth.layer({ applicationScopes }).pipe(
+      Layer.provideMerge(
+        options.localProof === undefined ? Layer.empty : LocalProof.layer({ applicationScopes, ...options.localProof })
+      ),
       Layer.provideMerge(BootstrapCredentialService.layerMemory.pipe(
         Layer.provideMerge(SessionCredentialService.layer().pipe(Layer.provideMerge(SessionStore.layerMemory)))
       )),

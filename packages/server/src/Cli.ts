@@ -110,6 +110,13 @@ export const serve = Command.make("serve", {
       "Serve HTTPS with a certificate made once for this machine's names and addresses, kept in the state " +
         "directory; its SHA-256 fingerprint is printed beside the pairing URL."
     )
+  ),
+  disableLocalProof: Flag.Boolean("disable-local-proof").pipe(
+    Flag.withDefault(false),
+    Flag.withDescription(
+      "Turn off the same-user proof for local tools (POST /api/auth/local-proof/*: a program of your OS user " +
+        "on this machine gets a session by writing a nonce into $XDG_RUNTIME_DIR/gatehouse or <state-dir>/run)."
+    )
   )
 }, Serve.run).pipe(
   Command.withDescription("Start the Gatehouse reference server and print a pairing URL."),

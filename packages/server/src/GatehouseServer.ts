@@ -15,6 +15,7 @@ import {
   BootstrapCredentialService,
   Durations,
   GuestSessionService,
+  LocalProof,
   McpSessionRegistry,
   OAuthAuthorizationServer,
   OAuthClients,
@@ -108,6 +109,23 @@ export interface Options extends Stores.Options {
      */
     readonly clientMetadataDocuments?: false | OAuthClientDocumentFetcher.Options | undefined
   } | undefined
+  /**
+   * The same-user proof for local tools (`POST /api/auth/local-proof/challenge` and
+   * `/api/auth/local-proof`, loopback sockets only; see `LocalProof` in `@gatehouse-auth/core`). On
+   * by default on POSIX systems; never on Windows, which has no file modes to prove anything with.
+   * `false` turns it off (the routes are then a JSON 404).
+   */
+  readonly localProof?: false | LocalProofOptions | undefined
+}
+
+/**
+ * The same-user proof for local tools: what a local tool gets, or `false` to turn it off.
+ */
+export interface LocalProofOptions {
+  /** The scopes of its sessions (default: the standard bundle, the application's own scopes). */
+  readonly scopes?: ReadonlyArray<string> | undefined
+  /** The private directory (default `$XDG_RUNTIME_DIR/gatehouse`, else `<stateDir>/run`). */
+  readonly directory?: string | undefined
 }
 
 /** A listener option (a connection cap, a timeout) that cannot be used. */
@@ -280,7 +298,17 @@ export const serve = (options: ServeOptions) => <A, E, R>(routes: Layer.Layer<A,
     Exclude<Layer.Services<typeof oauthLayer>, AccessTokens.AccessTokens>
   >
 
+  // Challenges live in this instance's memory: a local tool talks to the instance it reached.
+  const localProofOptions = options.localProof === false ? undefined : options.localProof ?? {}
+  const localProofSettings = { applicationScopes: options.applicationScopes, scopes: localProofOptions?.scopes }
+  const localProof = localProofOptions === undefined || process.platform === "win32"
+    ? Layer.empty
+    : localProofOptions.directory !== undefined
+    ? LocalProof.layer({ ...localProofSettings, directory: localProofOptions.directory })
+    : LocalProof.layerConfig({ ...localProofSettings, stateDir: options.stateDir })
+
   const core = ServerAuth.layer({ applicationScopes: options.applicationScopes }).pipe(
+    Layer.provideMerge(localProof),
     Layer.provideMerge(oauth),
     Layer.provideMerge(accessTokens),
     Layer.provideMerge(

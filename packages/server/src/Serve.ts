@@ -50,6 +50,8 @@ export interface Input {
   readonly tlsKey: Option.Option<string>
   /** `--tls-self-signed`: serve HTTPS with a certificate made once in the state directory. */
   readonly tlsSelfSigned: boolean
+  /** `--disable-local-proof`: no same-user proof for local tools (it is on by default on POSIX). */
+  readonly disableLocalProof?: boolean | undefined
 }
 
 /** A failure the CLI prints as one line (exit 1), with no stack trace. */
@@ -170,7 +172,8 @@ export const validate = (input: Input): Effect.Effect<GatehouseServer.Options, C
     headersTimeout: timeouts.headersTimeout,
     requestTimeout: timeouts.requestTimeout,
     keepAliveTimeout: timeouts.keepAliveTimeout,
-    insecureTransportAdvice: insecureTransportAdvice(publicUrl)
+    insecureTransportAdvice: insecureTransportAdvice(publicUrl),
+    ...(input.disableLocalProof === true ? { localProof: false as const } : {})
   })
 }
 
