@@ -91,10 +91,14 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
   const step = Duration.toMillis(Duration.fromInputUnsafe(options.nonceStep ?? "5 minutes"))
   const noncesRequired = options.nonces ?? true
 
-  const nonceAt = (key: SigningKey, index: number) => hmacSha256Base64Url(Redacted.value(key.key), `gatehouse/dpop-nonce/v1/${index}`)
+  const nonceAt = (key: SigningKey, index: number) =>
+    hmacSha256Base64Url(Redacted.value(key.key), `gatehouse/dpop-nonce/v1/${index}`)
 
-  const nonce = Effect.flatMap(keyring.current, (key) =>
-    Clock.clockWith((clock) => Effect.succeed(nonceAt(key, Math.floor(clock.currentTimeMillisUnsafe() / step)))))
+  const nonce = Effect.flatMap(
+    keyring.current,
+    (key) =>
+      Clock.clockWith((clock) => Effect.succeed(nonceAt(key, Math.floor(clock.currentTimeMillisUnsafe() / step))))
+  )
 
   const invalid = (reason: InvalidDpopProof["reason"]) => Effect.fail(new InvalidDpopProof({ reason }))
 
@@ -105,8 +109,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
       const proof = check.proofs[0]!
       if (proof.length > maxProofLength) return yield* invalid("TooLong")
       const result = yield* Effect.tryPromise({
-        try: () =>
-          Jose.jwtVerify(proof, Jose.EmbeddedJWK, { typ: "dpop+jwt", algorithms: [...algorithms] }),
+        try: () => Jose.jwtVerify(proof, Jose.EmbeddedJWK, { typ: "dpop+jwt", algorithms: [...algorithms] }),
         catch: () => new InvalidDpopProof({ reason: "BadSignature" })
       })
       const payload = result.payload as Record<string, unknown>
@@ -121,7 +124,9 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
       const jti = payload.jti
       if (typeof jti !== "string" || jti.length === 0 || jti.length > 256) return yield* invalid("Malformed")
       if (check.accessToken !== undefined) {
-        if (typeof payload.ath !== "string" || !constantTimeEqualString(payload.ath, sha256Base64Url(check.accessToken))) {
+        if (
+          typeof payload.ath !== "string" || !constantTimeEqualString(payload.ath, sha256Base64Url(check.accessToken))
+        ) {
           return yield* invalid("WrongAth")
         }
       }
@@ -131,7 +136,8 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
         const given = payload.nonce
         if (
           typeof given !== "string" ||
-          !(constantTimeEqualString(given, nonceAt(key, index)) || constantTimeEqualString(given, nonceAt(key, index - 1)))
+          !(constantTimeEqualString(given, nonceAt(key, index)) ||
+            constantTimeEqualString(given, nonceAt(key, index - 1)))
         ) return yield* new DpopNonceRequired()
       }
       const jkt = yield* Effect.promise(() => Jose.calculateJwkThumbprint(jwk, "sha256"))
