@@ -191,8 +191,11 @@ export const withDpopChallenge = (
   const bearer = dpopError === undefined ? (error.headers?.["www-authenticate"] ?? "Bearer") : "Bearer"
   const dpop = dpopChallengeHeader(algorithms, dpopError === undefined ? {} : { error: dpopError })
   return new HttpAuthError({
-    ...error,
-    headers: { ...error.headers, "www-authenticate": `${bearer}, ${dpop}` }
+    status: error.status,
+    code: error.code,
+    message: error.message,
+    headers: { ...error.headers, "www-authenticate": `${bearer}, ${dpop}` },
+    ...(error.oauth === undefined ? {} : { oauth: error.oauth })
   })
 }
 

@@ -167,7 +167,8 @@ export const startServer = (options: ServerOptions = {}) =>
       keyring: Context.get(context, SigningKeyring.SigningKeyring),
       serverAuth: Context.get(context, ServerAuth.ServerAuth),
       guard: Context.get(context, WebSocketGuard.WebSocketGuard),
-      mcp: Context.get(context, McpSessionRegistry.McpSessionRegistry)
+      mcp: Context.get(context, McpSessionRegistry.McpSessionRegistry),
+      accessTokens: Context.getOption(context, AccessTokens.AccessTokens)
     }
   })
 
