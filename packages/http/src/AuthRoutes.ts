@@ -359,6 +359,15 @@ export const layer = HttpRouter.use(Effect.fnUntraced(function*(router) {
         if (via === "none") return yield* AuthError.notWhileAuthenticationIsOff("Access tokens")
         // A token is narrower and shorter-lived than its session; minting from a token would chain them.
         if (via === "access-token") return yield* AuthError.forbidden("An access token cannot mint access tokens")
+        // `requireDpop`: no unbound token is minted, whatever the session (a cookie one included).
+        if (settings.requireDpop && auth.dpopAlgorithms.length > 0 && dpopKey === undefined) {
+          return yield* new AuthError.HttpAuthError({
+            status: 400,
+            code: "invalid_dpop_proof",
+            message: "This server issues only DPoP-bound credentials: send a DPoP proof",
+            oauth: true
+          })
+        }
         const body = yield* readBody(
           AuthApi.AccessTokenRequest,
           `{"scopes": ["read:hello"], "expiresInSeconds": 900, "oneTimeUse": false}`

@@ -93,8 +93,24 @@ export interface HttpAuthShape {
     AuthError.HttpAuthError,
     Request
   >
-  /** Uses a verified proof's `jti` up: a replay is `invalid_dpop_proof` (400), a store failure 503. */
-  readonly consumeProof: (proof: DpopVerifier.VerifiedProof) => Effect.Effect<void, AuthError.HttpAuthError>
+  /**
+   * The proof that came with `token` at a resource (for a guard of its own, like `McpGuard`):
+   * `None` without a verifier, else verified with `ath` (not yet used up); failures are 401s.
+   */
+  readonly resourceProof: (
+    token: string
+  ) => Effect.Effect<Option.Option<DpopVerifier.VerifiedProof>, AuthError.HttpAuthError, Request>
+  /**
+   * Uses a verified proof's `jti` up, once the credential and its binding checked out: a replay
+   * is `invalid_dpop_proof` (400 at an endpoint that `issues`, the default; 401 at a resource), a
+   * store failure 503.
+   */
+  readonly consumeProof: (
+    proof: DpopVerifier.VerifiedProof,
+    site?: AuthError.DpopSite
+  ) => Effect.Effect<void, AuthError.HttpAuthError>
+  /** The algorithms of the `DPoP` challenge; empty without a verifier (then no DPoP challenge). */
+  readonly dpopAlgorithms: ReadonlyArray<string>
   /** Adds the next `DPoP-Nonce` to a response (when a verifier with nonces is provided). */
   readonly withDpopNonce: (response: Response) => Effect.Effect<Response>
   readonly requireSession: <E, R>(
@@ -364,7 +380,9 @@ export const make = Effect.gen(function*() {
     if (site !== "issues" || authenticated.via !== "bearer" || presented._tag !== "Token") {
       return Effect.succeed(authenticated)
     }
-    if (request.headers["dpop"] === undefined) return Effect.succeed(authenticated)
+    if (request.headers["dpop"] === undefined) {
+      return required ? Effect.fail(proofRequired()) : Effect.succeed(authenticated)
+    }
     return verifyProof(dpop, request, site, Redacted.value(presented.token)).pipe(
       Effect.tap(consumeWith(dpop, site)),
       Effect.map((proof) => ({ ...authenticated, dpopKey: proof.jkt })),
@@ -436,16 +454,39 @@ export const make = Effect.gen(function*() {
   const nonceFor = (authenticated: ServerAuth.Authenticated) => (response: Response) =>
     authenticated.dpopKey === undefined ? Effect.succeed(response) : withDpopNonce(response)
 
+  /** With `requireDpop`, an endpoint that issues tokens refuses a request without a proof. */
+  const required = dpop !== undefined && settings.requireDpop
+  const proofRequired = () =>
+    new AuthError.HttpAuthError({
+      status: 400,
+      code: "invalid_dpop_proof",
+      message: "This server issues only DPoP-bound credentials: send a DPoP proof",
+      oauth: true
+    })
+
   const tokenlessProof = Effect.flatMap(
     HttpServerRequest.HttpServerRequest,
     (request): Effect.Effect<Option.Option<DpopVerifier.VerifiedProof>, AuthError.HttpAuthError, Request> =>
-      dpop === undefined || request.headers["dpop"] === undefined
+      dpop === undefined
         ? Effect.succeedNone
+        : request.headers["dpop"] === undefined
+        ? required ? Effect.fail(proofRequired()) : Effect.succeedNone
         : Effect.map(verifyProof(dpop, request, "issues", undefined), Option.some)
   )
 
-  const consumeProof = (proof: DpopVerifier.VerifiedProof): Effect.Effect<void, AuthError.HttpAuthError> =>
-    dpop === undefined ? Effect.void : consumeWith(dpop, "issues")(proof)
+  const consumeProof = (
+    proof: DpopVerifier.VerifiedProof,
+    site: AuthError.DpopSite = "issues"
+  ): Effect.Effect<void, AuthError.HttpAuthError> => dpop === undefined ? Effect.void : consumeWith(dpop, site)(proof)
+
+  const resourceProof = (token: string) =>
+    Effect.flatMap(
+      HttpServerRequest.HttpServerRequest,
+      (request): Effect.Effect<Option.Option<DpopVerifier.VerifiedProof>, AuthError.HttpAuthError, Request> =>
+        dpop === undefined
+          ? Effect.succeedNone
+          : Effect.map(verifyProof(dpop, request, "resource", token), Option.some)
+    )
 
   const respond = <E, R>(handler: Effect.Effect<Response, E, R>): Effect.Effect<Response, never, R> =>
     handler.pipe(
@@ -546,7 +587,9 @@ export const make = Effect.gen(function*() {
     authenticateIssuing,
     requireIssuingSession,
     tokenlessProof,
+    resourceProof,
     consumeProof,
+    dpopAlgorithms: algorithms,
     withDpopNonce,
     requireSession: requireScopes([]),
     requireScopes,

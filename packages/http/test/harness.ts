@@ -94,6 +94,7 @@ export interface ServerOptions {
     readonly sessionStore: SessionStore.SessionStoreShape
   } | undefined
   readonly publicOrigin?: string | undefined
+  readonly requireDpop?: boolean | undefined
 }
 
 export const startServer = (options: ServerOptions = {}) =>
@@ -138,7 +139,8 @@ export const startServer = (options: ServerOptions = {}) =>
       rateLimit: options.rateLimit,
       denyByDefault: options.denyByDefault,
       publicRoutes: options.publicRoutes,
-      publicOrigin: options.publicOrigin
+      publicOrigin: options.publicOrigin,
+      requireDpop: options.requireDpop
     }
     const listener = options.tls === undefined
       ? NodeHttpServer.layer(() => WireErrors.installClientErrorHandler(Http.createServer()), {

@@ -106,6 +106,10 @@ export interface Options extends Stores.Options {
    */
   readonly dpop?: false | DpopVerifier.Options | undefined
   /**
+   * Issue only DPoP-bound bearer credentials (see `HttpAuthSettings.requireDpop`); default false.
+   */
+  readonly requireDpop?: boolean | undefined
+  /**
    * The OAuth 2.1 authorization server of `/mcp` (`/oauth/*`, RFC 8414 discovery), for MCP clients
    * the server did not launch (default on; needs access tokens). `false` turns it off: `/mcp` then
    * takes only per-thread credentials and its metadata lists no authorization server.
@@ -321,7 +325,8 @@ export const serve = (options: ServeOptions) => <A, E, R>(routes: Layer.Layer<A,
     trustedProxies: options.trustedProxies,
     publicOrigin: options.publicUrl === undefined ? undefined : new URL(options.publicUrl).origin,
     webSocketLimits: options.webSocketLimits,
-    insecureTransportAdvice: options.insecureTransportAdvice
+    insecureTransportAdvice: options.insecureTransportAdvice,
+    requireDpop: options.dpop !== false && options.requireDpop
   }
 
   const info = Layer.effect(
