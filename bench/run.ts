@@ -5,6 +5,7 @@ import * as AccessToken from "./accessToken.ts"
 import * as AuthenticatedRoute from "./authenticatedRoute.ts"
 import * as ClientSize from "./clientSize.ts"
 import * as ConsumeRace from "./consumeRace.ts"
+import * as Dpop from "./dpop.ts"
 import * as GuestLookup from "./guestLookup.ts"
 import * as McpResolve from "./mcpResolve.ts"
 import * as Peer from "./peer.ts"
@@ -23,5 +24,6 @@ await ConsumeRace.run()
 await AuthenticatedRoute.run()
 await Peer.run()
 await AccessToken.run()
+await Dpop.run()
 await ClientSize.run()
 Summary.summarize(started, loadAverage)

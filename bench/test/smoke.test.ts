@@ -47,7 +47,16 @@ afterAll(() => {
 describe("npm run bench (smoke mode)", () => {
   it("runs every benchmark and computes every ratio", () => {
     for (
-      const name of ["verify", "sqlVerify", "guestLookup", "mcpResolve", "consumeRace", "authenticatedRoute", "peer"]
+      const name of [
+        "verify",
+        "sqlVerify",
+        "guestLookup",
+        "mcpResolve",
+        "consumeRace",
+        "authenticatedRoute",
+        "peer",
+        "dpop"
+      ]
     ) {
       const file = read(name)
       assert.isTrue(file.smoke, name)

@@ -27,10 +27,13 @@ export * as CrashPoint from "./CrashPoint.ts"
 /** Crockford base32 pairing codes: generate, normalise what a person typed, and format for display. */
 export * as Crockford from "./Crockford.ts"
 
-/** DpopReplayStore: the DPoP proof ids each key has used, exactly once across instances. */
+/** Pure DPoP proof helpers: canonical compact JWS parsing, RFC 3986 `htu` normalisation, RFC 7638 thumbprints. */
+export * as DpopProof from "./DpopProof.ts"
+
+/** DpopReplayStore: DPoP proof ids used once per key, until `iat` + the window (memory here; SQL in `@gatehouse-auth/sql`). */
 export * as DpopReplayStore from "./DpopReplayStore.ts"
 
-/** DpopVerifier: RFC 9449 proofs (htm, htu, iat window, ath, nonces) and the replay check. */
+/** DpopVerifier: RFC 9449 proof checks, stateless keyring-derived server nonces, and single use of each proof. */
 export * as DpopVerifier from "./DpopVerifier.ts"
 
 /** The duration convention: `Duration.Input` checked into `InvalidDuration`, and the `10m` text grammar. */

@@ -13,7 +13,6 @@
 import {
   AccessTokens,
   BootstrapCredentialService,
-  DpopReplayStore,
   DpopVerifier,
   Durations,
   GuestSessionService,
@@ -294,8 +293,8 @@ export const serve = (options: ServeOptions) => <A, E, R>(routes: Layer.Layer<A,
     Exclude<Layer.Services<typeof oauthLayer>, AccessTokens.AccessTokens>
   >
 
-  // The replay store is the memory one: entries live 65 seconds, and one instance sees its own
-  // proofs. (Several instances on one database need the SQL store.)
+  // Over the SQL replay store of `Stores.ts` (SQLite, or the PostgreSQL database instances share:
+  // a proof is used once across all of them).
   const dpop = options.dpop === false ? Layer.empty : Layer.unwrap(Effect.gen(function*() {
     const given = options.dpop === false ? {} : options.dpop ?? {}
     const nonces = given.nonces ?? (yield* Config.option(Config.Boolean("GATEHOUSE_DPOP_NONCES")).pipe(
@@ -303,7 +302,7 @@ export const serve = (options: ServeOptions) => <A, E, R>(routes: Layer.Layer<A,
     ))
     const nonceStep = given.nonceStep ??
       (yield* Effect.map(Durations.config("GATEHOUSE_DPOP_NONCE_STEP"), Option.getOrUndefined))
-    return DpopVerifier.layer({ ...given, nonces, nonceStep }).pipe(Layer.provide(DpopReplayStore.layerMemory))
+    return DpopVerifier.layer({ ...given, nonces, nonceStep })
   }))
 
   const core = ServerAuth.layer({ applicationScopes: options.applicationScopes }).pipe(

@@ -163,6 +163,16 @@ const oauth = statements(
   `CREATE INDEX gatehouse_oauth_refresh_tokens_sid ON gatehouse_oauth_refresh_tokens (sid)`
 )
 
+// DPoP proof ids already used (SqlDpopReplayStore): the SHA-256 of (jkt, jti) as the primary key,
+// so one upsert decides "first use" across processes; pruning reads `expires_at`.
+const dpopReplay = statements(
+  `CREATE TABLE gatehouse_dpop_replay (
+    key_hash TEXT PRIMARY KEY,
+    expires_at BIGINT NOT NULL
+  )`,
+  `CREATE INDEX gatehouse_dpop_replay_expires_at ON gatehouse_dpop_replay (expires_at)`
+)
+
 // DPoP binding: the thumbprint (RFC 7638) of the key a bearer session is bound to; NULL for an
 // unbound session (every session made before this migration). Number 7 is the DPoP replay table.
 const dpopBinding = statements(
@@ -176,6 +186,7 @@ export const loader = Migrator.fromRecord({
   "4_mcp_credentials": mcpCredentials,
   "5_session_transport": sessionTransport,
   "6_oauth": oauth,
+  "7_dpop_replay": dpopReplay,
   "8_dpop_binding": dpopBinding
 })
 

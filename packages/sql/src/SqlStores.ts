@@ -1,7 +1,8 @@
 /**
  * Every store Gatehouse keeps in SQL, in one layer: `GrantStore`, `SessionStore`,
  * `KeyringStore`, `GuestStore`, `McpCredentialStore` (used by `McpSessionRegistry.layerStore`) and
- * `OAuthStore` (the OAuth authorization server's grants, codes and refresh tokens). Give them to the core services:
+ * `OAuthStore` (the OAuth authorization server's grants, codes and refresh tokens) and `DpopReplayStore` (DPoP
+ * proof ids used once across instances). Give them to the core services:
  *
  * ```ts
  * const stores = SqlStores.layerSqlite({ filename: ".gatehouse/gatehouse.db" })
@@ -17,6 +18,7 @@
  */
 import { Layer } from "effect"
 import * as Database from "./Database.ts"
+import * as SqlDpopReplayStore from "./SqlDpopReplayStore.ts"
 import * as SqlGrantStore from "./SqlGrantStore.ts"
 import * as SqlGuestStore from "./SqlGuestStore.ts"
 import * as SqlKeyringStore from "./SqlKeyringStore.ts"
@@ -32,7 +34,8 @@ export const layer = (options: SqlSessionStore.Options = {}) =>
     SqlKeyringStore.layer(),
     SqlGuestStore.layer(),
     SqlMcpCredentialStore.layer(),
-    SqlOAuthStore.layer()
+    SqlOAuthStore.layer(),
+    SqlDpopReplayStore.layer()
   )
 
 /** The stores over a SQLite file (created and migrated); also provides its `SqlClient`. */

@@ -9,6 +9,9 @@ export * as Database from "./Database.ts"
 /** The schema migrations every store needs, applied once (also across processes starting together). */
 export * as Migrations from "./Migrations.ts"
 
+/** `DpopReplayStore` over SQL: DPoP proof ids (hashed) recorded once across instances by one upsert. */
+export * as SqlDpopReplayStore from "./SqlDpopReplayStore.ts"
+
 /** `GrantStore` over SQL: the atomic consume is one conditional `UPDATE ... RETURNING`. */
 export * as SqlGrantStore from "./SqlGrantStore.ts"
 

@@ -13,6 +13,7 @@ import { tempDatabaseFile } from "./helpers/sqlite.ts"
 
 const tables = [
   "gatehouse_guests",
+  "gatehouse_dpop_replay",
   "gatehouse_grants",
   "gatehouse_mcp_credentials",
   "gatehouse_migrations",
@@ -48,6 +49,7 @@ const behaviours = (
           "session_transport"
         ],
         [6, "oauth"],
+        [7, "dpop_replay"],
         [8, "dpop_binding"]
       ])
       const second = yield* Migrations.run.pipe(Effect.provide(client(database)))
@@ -74,7 +76,7 @@ const behaviours = (
         assert.strictEqual(reports.length, 4)
         assert.deepStrictEqual(
           reports.map((report) => report.applied.length).sort(),
-          [0, 0, 0, 7]
+          [0, 0, 0, 8]
         )
         for (const report of reports) assert.includeMembers([...report.tables], tables)
       }),

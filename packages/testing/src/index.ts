@@ -9,3 +9,6 @@ export * as StoreConformance from "./StoreConformance.ts"
 
 /** The `OAuthStore` conformance suite (grants, codes consumed once, refresh tokens rotated once). */
 export * as OAuthStoreConformance from "./OAuthStoreConformance.ts"
+
+/** The `DpopReplayStore` conformance suite (DPoP proof ids recorded once per key, until they expire). */
+export * as DpopReplayStoreConformance from "./DpopReplayStoreConformance.ts"
