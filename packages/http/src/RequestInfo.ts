@@ -61,7 +61,8 @@ export const dpopToken = (request: HttpServerRequest.HttpServerRequest): Present
   const header = request.headers["authorization"]
   if (header === undefined) return none
   const match = /^DPoP +(\S+) *$/i.exec(header)
-  return match === null ? none : asToken(match[1]!)
+  if (match === null) return /^DPoP(?: |$)/i.test(header) ? malformed : none
+  return asToken(match[1]!)
 }
 
 /** Whether `Authorization` names the DPoP scheme (then `bearerToken` does not apply). */
@@ -84,8 +85,13 @@ export const dpopProofs = (request: HttpServerRequest.HttpServerRequest): Readon
  */
 export const publicUrl = (request: HttpServerRequest.HttpServerRequest, publicOrigin?: string | undefined): string => {
   const origin = publicOrigin ?? ownOrigin(request) ?? "http://invalid"
-  const path = request.url.startsWith("/") ? request.url : `/${request.url}`
-  return `${origin}${path}`
+  // Node gives the request target as sent: a path, or (absolute-form, RFC 9112 3.2.2) a whole
+  // URL, whose path is what counts: the origin is never the client's to say.
+  const target = request.url
+  if (target.startsWith("/")) return `${origin}${target}`
+  const scheme = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#]*/.exec(target)
+  const rest = scheme === null ? target : target.slice(scheme[0].length)
+  return `${origin}${rest.startsWith("/") ? rest : `/${rest}`}`
 }
 
 /**

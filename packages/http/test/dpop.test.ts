@@ -6,6 +6,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { DpopReplayStore, Errors, Hashing } from "@gatehouse-auth/core"
 import { bearer, jsonHeaders, postJson, request } from "@gatehouse-auth/testing/support"
 import { Clock, Effect, Layer, Option, Redacted } from "effect"
+import * as fc from "fast-check"
 import * as Jose from "jose"
 import { startServer, type TestServer } from "./harness.ts"
 
@@ -396,6 +397,66 @@ describe("DPoP-bound credentials", () => {
       // A forged token never reaches the store: 401.
       const forged = yield* dpopRequest(server, key, { path: "/api/hello", token: "forged.token.value", nonce })
       assert.strictEqual(forged.status, 401, forged.text)
+    }))
+
+  it.effect("fuzzed proofs (a character of header, payload or signature changed): never accepted, never a 5xx", () =>
+    Effect.gen(function*() {
+      // Refused proofs count against the address (see the next test): a budget this run cannot spend.
+      const server = yield* startServer({ dpop: {}, rateLimit: { capacity: 1000 } })
+      const key = yield* newKey
+      const bound = yield* boundSession(server, key)
+      const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+      const mutations = fc.sample(
+        fc.record({
+          segment: fc.integer({ min: 0, max: 2 }),
+          at: fc.nat(),
+          replacement: fc.integer({ min: 0, max: alphabet.length - 1 })
+        }),
+        { numRuns: 40, seed: 22 }
+      )
+      for (const mutation of mutations) {
+        const valid = yield* proof(key, {
+          method: "GET",
+          url: `${server.origin}/api/hello`,
+          token: bound.token,
+          nonce: bound.nonce
+        })
+        const segments = valid.split(".")
+        const text = segments[mutation.segment]!
+        const at = mutation.at % text.length
+        let char = alphabet[mutation.replacement]!
+        if (char === text[at]) char = alphabet[(mutation.replacement + 1) % alphabet.length]!
+        segments[mutation.segment] = `${text.slice(0, at)}${char}${text.slice(at + 1)}`
+        const response = yield* request(server.port, {
+          path: "/api/hello",
+          headers: { authorization: `DPoP ${bound.token}`, dpop: segments.join(".") }
+        })
+        assert.strictEqual(response.status, 401, `${JSON.stringify(mutation)}: ${response.text}`)
+      }
+      // The unmutated proof still passes: the refusals were the mutations'.
+      const ok = yield* dpopRequest(server, key, { path: "/api/hello", token: bound.token, nonce: bound.nonce })
+      assert.strictEqual(ok.status, 200, ok.text)
+    }))
+
+  it.effect("refused proofs count against the address like refused tokens: 429 once the budget is spent", () =>
+    Effect.gen(function*() {
+      const server = yield* startServer({ dpop: {}, rateLimit: { capacity: 3 } })
+      const key = yield* newKey
+      const bound = yield* boundSession(server, key)
+      const statuses: Array<number> = []
+      for (let i = 0; i < 5; i++) {
+        const response = yield* dpopRequest(server, key, {
+          path: "/api/hello",
+          token: bound.token,
+          nonce: bound.nonce,
+          proof: { method: "POST" }
+        })
+        statuses.push(response.status)
+      }
+      assert.deepStrictEqual(statuses, [401, 401, 401, 429, 429])
+      // A good proof is never refused by the budget.
+      const ok = yield* dpopRequest(server, key, { path: "/api/hello", token: bound.token, nonce: bound.nonce })
+      assert.strictEqual(ok.status, 200, ok.text)
     }))
 
   it.effect("a WebSocket ticket is minted by a bound session only with a proof", () =>
