@@ -368,15 +368,14 @@ export const make = Effect.gen(function*() {
     presented: RequestInfo.Presented
   ) =>
   (authenticated: ServerAuth.Authenticated): Effect.Effect<ServerAuth.Authenticated, AuthError.HttpAuthError> => {
-    if (dpop === undefined) return Effect.succeed(authenticated)
     if (boundKey(authenticated) !== undefined || authenticated.session.jkt !== undefined) {
+      // Refused without a verifier too: turning DPoP off must not make bound credentials bearer ones.
+      const message = "This credential is bound to a DPoP key: send it as Authorization: DPoP with a proof"
       return failCredential(
-        AuthError.invalidDpopToken(
-          "This credential is bound to a DPoP key: send it as Authorization: DPoP with a proof",
-          algorithms
-        )
+        dpop === undefined ? AuthError.invalidCredential(message) : AuthError.invalidDpopToken(message, algorithms)
       ).pipe(Effect.provideService(HttpServerRequest.HttpServerRequest, request))
     }
+    if (dpop === undefined) return Effect.succeed(authenticated)
     if (site !== "issues" || authenticated.via !== "bearer" || presented._tag !== "Token") {
       return Effect.succeed(authenticated)
     }

@@ -155,6 +155,12 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
         : dpopScheme
         ? Option.none()
         : yield* registry.resolve(presented.token)
+    if (Option.isSome(found) && auth.dpopAlgorithms.length === 0 && found.value.jkt !== undefined) {
+      // No verifier (DPoP turned off): a bound token cannot be checked, so it is not accepted.
+      return yield* auth.failCredential(
+        AuthError.invalidCredential("This credential is bound to a DPoP key, which this server cannot check", challenge)
+      )
+    }
     if (Option.isSome(found) && auth.dpopAlgorithms.length > 0) {
       const bound = found.value.jkt
       const key = Option.getOrUndefined(Option.map(proof, (verified) => verified.jkt))

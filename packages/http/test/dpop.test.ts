@@ -506,6 +506,22 @@ describe("DPoP-bound credentials", () => {
       assert.strictEqual(hello.status, 200, hello.text)
     }))
 
+  it.effect("without a verifier a bound session is still refused as Bearer: turning DPoP off is no downgrade", () =>
+    Effect.gen(function*() {
+      const server = yield* startServer()
+      const key = yield* newKey
+      const { token } = yield* server.sessions.issue({
+        subject: "owner",
+        scopes: ["read:hello"],
+        method: "pairing",
+        transport: "bearer",
+        jkt: key.jkt
+      })
+      const response = yield* request(server.port, { path: "/api/hello", headers: bearer(Redacted.value(token)) })
+      assert.strictEqual(response.status, 401, response.text)
+      assert.strictEqual(challenges(response), `Bearer error="invalid_token"`)
+    }))
+
   it.effect("without a verifier nothing changes: a DPoP header is ignored at the bootstrap", () =>
     Effect.gen(function*() {
       const server = yield* startServer()
