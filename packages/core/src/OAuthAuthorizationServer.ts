@@ -16,6 +16,11 @@
  *   `client_id`, 1 hour) and a refresh token. A refresh token rotates on every use; the one just
  *   rotated is accepted again for `refreshGrace` (30 seconds) and yields the same successor; after
  *   that a reuse revokes the whole grant.
+ * - DPoP (RFC 9449 section 5): a code exchanged with a proof's key (verified by the HTTP layer)
+ *   binds the grant, recorded as its session's `jkt`: every access token then carries `cnf.jkt`
+ *   (`token_type: "DPoP"`), and a refresh without a proof by that key is `invalid_grant`, checked
+ *   before the refresh token rotates. An unbound grant refreshed with a proof gets a bound access
+ *   token (its refresh tokens stay unbound).
  * - `verifyAccessToken(token, resource)` is what the MCP endpoint accepts: an OAuth access token for
  *   exactly that resource whose grant is live.
  */
