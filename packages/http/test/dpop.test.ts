@@ -459,6 +459,55 @@ describe("DPoP-bound credentials", () => {
       assert.strictEqual(ok.status, 200, ok.text)
     }))
 
+  it.effect("GET /api/auth/session counts a bound session as DPoP with its proof, and names its jkt", () =>
+    Effect.gen(function*() {
+      const server = yield* startServer({ dpop: {} })
+      const key = yield* newKey
+      const bound = yield* boundSession(server, key)
+      const state = yield* dpopRequest(server, key, {
+        path: "/api/auth/session",
+        token: bound.token,
+        nonce: bound.nonce
+      })
+      assert.strictEqual(state.status, 200, state.text)
+      assert.isTrue(state.json.authenticated)
+      assert.strictEqual(state.json.session.jkt, key.jkt)
+      const other = yield* newKey
+      const wrongKey = yield* dpopRequest(server, other, {
+        path: "/api/auth/session",
+        token: bound.token,
+        nonce: bound.nonce
+      })
+      assert.strictEqual(wrongKey.status, 200, wrongKey.text)
+      assert.isFalse(wrongKey.json.authenticated)
+    }))
+
+  it.effect("requireDpop: the bearer bootstrap and POST /api/auth/tokens refuse a request without a proof", () =>
+    Effect.gen(function*() {
+      const server = yield* startServer({ dpop: {}, accessTokens: true, requireDpop: true })
+      const credential = yield* code(server)
+      const plain = yield* postJson(server.port, "/api/auth/bootstrap/bearer", { credential })
+      assert.strictEqual(plain.status, 400, plain.text)
+      assert.deepStrictEqual(Object.keys(plain.json).sort(), ["error", "error_description"])
+      assert.strictEqual(plain.json.error, "invalid_dpop_proof")
+      // The code was not used: with a proof it pairs.
+      const key = yield* newKey
+      const nonce = yield* firstNonce(server, key)
+      const paired = yield* postJson(server.port, "/api/auth/bootstrap/bearer", { credential }, {
+        dpop: yield* proof(key, { method: "POST", url: bootstrapUrl(server), nonce })
+      })
+      assert.strictEqual(paired.status, 200, paired.text)
+      // A cookie session (never bound) cannot mint an unbound token either.
+      const cookie = yield* postJson(server.port, "/api/auth/bootstrap", { credential: yield* code(server) })
+      assert.strictEqual(cookie.status, 200, cookie.text)
+      const minted = yield* postJson(server.port, "/api/auth/tokens", { scopes: ["read:hello"] }, {
+        cookie: cookie.setCookies[0]!.split(";")[0]!,
+        origin: server.origin
+      })
+      assert.strictEqual(minted.status, 400, minted.text)
+      assert.strictEqual(minted.json.error, "invalid_dpop_proof")
+    }))
+
   it.effect("a WebSocket ticket is minted by a bound session only with a proof", () =>
     Effect.gen(function*() {
       const server = yield* startServer({ dpop: {} })
