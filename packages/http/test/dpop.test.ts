@@ -4,7 +4,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { DpopReplayStore, Errors, Hashing } from "@gatehouse-auth/core"
-import { bearer, jsonHeaders, postJson, request } from "@gatehouse-auth/testing/support"
+import { bearer, jsonHeaders, postJson, rawExchange, request } from "@gatehouse-auth/testing/support"
 import { Clock, Effect, Layer, Option, Redacted } from "effect"
 import * as fc from "fast-check"
 import * as Jose from "jose"
@@ -259,6 +259,35 @@ describe("DPoP-bound credentials", () => {
         proof: { url: `${server.origin}/api/hello` }
       })
       assert.strictEqual(withQuery.status, 200, withQuery.text)
+    }))
+
+  it.effect("two DPoP headers, each a valid proof, are refused; so is an oversized one, before parsing", () =>
+    Effect.gen(function*() {
+      const server = yield* startServer({ dpop: {} })
+      const key = yield* newKey
+      const bound = yield* boundSession(server, key)
+      const make = () =>
+        proof(key, { method: "GET", url: `${server.origin}/api/hello`, token: bound.token, nonce: bound.nonce })
+      const [one, two] = [yield* make(), yield* make()]
+      const twice = yield* rawExchange(
+        server.port,
+        `GET /api/hello HTTP/1.1\r\nHost: 127.0.0.1:${server.port}\r\nAuthorization: DPoP ${bound.token}\r\n` +
+          `DPoP: ${one}\r\nDPoP: ${two}\r\nConnection: close\r\n\r\n`
+      )
+      assert.strictEqual(twice.status, 401, twice.received)
+      assert.include(twice.received, "invalid_dpop_proof")
+      const oversized = yield* request(server.port, {
+        path: "/api/hello",
+        headers: { authorization: `DPoP ${bound.token}`, dpop: `${one}.${"A".repeat(9000)}` }
+      })
+      assert.strictEqual(oversized.status, 401, oversized.text)
+      assert.strictEqual(oversized.json.error.code, "invalid_dpop_proof")
+      // Each of the two alone would have passed.
+      const alone = yield* request(server.port, {
+        path: "/api/hello",
+        headers: { authorization: `DPoP ${bound.token}`, dpop: two }
+      })
+      assert.strictEqual(alone.status, 200, alone.text)
     }))
 
   it.effect("a reused jti is 401 invalid_dpop_proof", () =>
