@@ -6,6 +6,7 @@ import * as AuthenticatedRoute from "./authenticatedRoute.ts"
 import * as ClientSize from "./clientSize.ts"
 import * as ConsumeRace from "./consumeRace.ts"
 import * as Dpop from "./dpop.ts"
+import * as DpopRoute from "./dpopRoute.ts"
 import * as GuestLookup from "./guestLookup.ts"
 import * as McpResolve from "./mcpResolve.ts"
 import * as Peer from "./peer.ts"
@@ -25,5 +26,6 @@ await AuthenticatedRoute.run()
 await Peer.run()
 await AccessToken.run()
 await Dpop.run()
+await DpopRoute.run()
 await ClientSize.run()
 Summary.summarize(started, loadAverage)

@@ -55,7 +55,8 @@ describe("npm run bench (smoke mode)", () => {
         "consumeRace",
         "authenticatedRoute",
         "peer",
-        "dpop"
+        "dpop",
+        "dpopRoute"
       ]
     ) {
       const file = read(name)

@@ -16,6 +16,11 @@
  *   `client_id`, 1 hour) and a refresh token. A refresh token rotates on every use; the one just
  *   rotated is accepted again for `refreshGrace` (30 seconds) and yields the same successor; after
  *   that a reuse revokes the whole grant.
+ * - DPoP (RFC 9449 section 5): a code exchanged with a proof's key (verified by the HTTP layer)
+ *   binds the grant, recorded as its session's `jkt`: every access token then carries `cnf.jkt`
+ *   (`token_type: "DPoP"`), and a refresh without a proof by that key is `invalid_grant`, checked
+ *   before the refresh token rotates. An unbound grant refreshed with a proof gets a bound access
+ *   token (its refresh tokens stay unbound).
  * - `verifyAccessToken(token, resource)` is what the MCP endpoint accepts: an OAuth access token for
  *   exactly that resource whose grant is live.
  */
@@ -92,7 +97,8 @@ export interface ConsentData {
 
 export interface TokenResponse {
   readonly access_token: string
-  readonly token_type: "Bearer"
+  /** `DPoP` when the access token carries `cnf.jkt` (the request came with a proof). */
+  readonly token_type: "Bearer" | "DPoP"
   readonly expires_in: number
   readonly refresh_token: string
   readonly scope: string
@@ -104,6 +110,8 @@ export interface OAuthPrincipal {
   readonly clientId: string
   readonly clientName: string
   readonly scopes: ReadonlyArray<string>
+  /** `cnf.jkt` of the token: it counts only with a DPoP proof by that key. */
+  readonly jkt?: string | undefined
 }
 
 export interface OAuthAuthorizationServerShape {
@@ -129,10 +137,15 @@ export interface OAuthAuthorizationServerShape {
     session: SessionCredentialService.SessionInfo | undefined,
     csrfToken: string
   ) => Effect.Effect<string, OAuthError | StoreError>
-  /** `POST /oauth/token`, form parameters in. */
+  /**
+   * `POST /oauth/token`, form parameters in. `proof`: the key of a DPoP proof that came with the
+   * request (verified by the HTTP layer). A code exchanged with one binds the grant to that key:
+   * every access token is then bound to it, and a refresh needs a proof by it.
+   */
   readonly token: (
     params: URLSearchParams,
-    context: AuthorizationContext
+    context: AuthorizationContext,
+    proof?: { readonly jkt: string } | undefined
   ) => Effect.Effect<TokenResponse, OAuthError | StoreError>
   /** `POST /oauth/revoke` (RFC 7009): an unknown token, or another client's, is a no-op. */
   readonly revoke: (
@@ -435,15 +448,26 @@ export const make = Effect.fnUntraced(function*(options: Options) {
     return Effect.ignore(sessionStore.touch(sid, now))
   }
 
-  const mintPair = Effect.fnUntraced(function*(sid: SessionId, grant: OAuthStore.OAuthGrant, refreshToken?: string) {
+  const mintPair = Effect.fnUntraced(function*(
+    sid: SessionId,
+    grant: OAuthStore.OAuthGrant,
+    refreshToken: string | undefined,
+    jkt: string | undefined
+  ) {
     const session = yield* sessions.get(sid)
     if (Option.isNone(session)) return yield* fail("invalid_grant", "The grant has been revoked or has expired")
+    const bound = session.value.jkt
+    if (bound !== undefined && (jkt === undefined || !constantTimeEqualString(bound, jkt))) {
+      // RFC 9449 section 5: the tokens of a bound grant need a proof by its key.
+      return yield* fail("invalid_grant", "This grant is bound to a DPoP key: send a DPoP proof by it")
+    }
     const minted = yield* accessTokens.mint({
       session: session.value,
       scopes: session.value.scopes,
       expiresIn: Duration.millis(accessTtl),
       audience: grant.resource,
-      clientId: grant.clientId
+      clientId: grant.clientId,
+      jkt
     }).pipe(Effect.mapError((error) => new OAuthError({ error: "invalid_grant", description: error.message })))
     const now = yield* Clock.currentTimeMillis
     let refresh = refreshToken
@@ -454,7 +478,7 @@ export const make = Effect.fnUntraced(function*(options: Options) {
     yield* touch(sid, now)
     return {
       access_token: Redacted.value(minted.token),
-      token_type: "Bearer" as const,
+      token_type: jkt === undefined ? "Bearer" as const : "DPoP" as const,
       expires_in: Math.max(1, Math.round((minted.expiresAt - now) / 1000)),
       refresh_token: refresh,
       scope: minted.scopes.join(" ")
@@ -468,7 +492,7 @@ export const make = Effect.fnUntraced(function*(options: Options) {
     return Effect.succeed(value)
   }
 
-  const exchangeCode = Effect.fnUntraced(function*(params: URLSearchParams) {
+  const exchangeCode = Effect.fnUntraced(function*(params: URLSearchParams, jkt: string | undefined) {
     const code = yield* required(params, "code")
     const clientId = yield* required(params, "client_id")
     const verifier = yield* required(params, "code_verifier")
@@ -501,10 +525,17 @@ export const make = Effect.fnUntraced(function*(options: Options) {
     }
     const grant = yield* store.getGrant(record.sid)
     if (Option.isNone(grant)) return yield* fail("invalid_grant", "The grant has been revoked")
-    return yield* mintPair(record.sid, grant.value)
+    if (jkt !== undefined) {
+      // The code is used once, so this binds the grant (its session) exactly once: the whole
+      // refresh family is bound to the key from here on.
+      const stored = yield* sessionStore.get(record.sid)
+      if (Option.isNone(stored)) return yield* fail("invalid_grant", "The grant has been revoked")
+      yield* sessionStore.insert({ ...stored.value, jkt })
+    }
+    return yield* mintPair(record.sid, grant.value, undefined, jkt)
   })
 
-  const refresh = Effect.fnUntraced(function*(params: URLSearchParams) {
+  const refresh = Effect.fnUntraced(function*(params: URLSearchParams, jkt: string | undefined) {
     const token = yield* required(params, "refresh_token")
     const clientId = yield* required(params, "client_id")
     const resource = single(params, "resource")
@@ -524,6 +555,11 @@ export const make = Effect.fnUntraced(function*(options: Options) {
     }
     const session = yield* sessions.get(record.sid)
     if (Option.isNone(session)) return yield* fail("invalid_grant", "The grant has been revoked or has expired")
+    // Checked before the rotation: a copy of a bound refresh token without the key rotates nothing.
+    const bound = session.value.jkt
+    if (bound !== undefined && (jkt === undefined || !constantTimeEqualString(bound, jkt))) {
+      return yield* fail("invalid_grant", "This refresh token is bound to a DPoP key: send a DPoP proof by it")
+    }
     if (scope !== undefined && scope.trim() !== "") {
       const missing = Scopes.missing(session.value.scopes, scope.split(" ").filter((each) => each !== ""))
       if (missing.length > 0) return yield* fail("invalid_scope", `The grant does not cover ${missing.join(" ")}`)
@@ -536,7 +572,7 @@ export const make = Effect.fnUntraced(function*(options: Options) {
     const replay = Effect.fnUntraced(function*(rotated: OAuthStore.OAuthRefreshToken) {
       const successor = withinGrace(rotated)
       if (successor !== undefined && Option.isSome(yield* store.getRefresh(sha256Base64Url(successor)))) {
-        return yield* mintPair(record.sid, grant.value, successor)
+        return yield* mintPair(record.sid, grant.value, successor, jkt)
       }
       // A rotated token presented after the grace: someone else holds a copy. End the family.
       yield* revokeGrant(record.sid)
@@ -552,7 +588,7 @@ export const make = Effect.fnUntraced(function*(options: Options) {
       createdAt: now
     })
     if (yield* store.rotateRefresh(hash, seal(token, successor), now)) {
-      return yield* mintPair(record.sid, grant.value, successor)
+      return yield* mintPair(record.sid, grant.value, successor, jkt)
     }
     // Another request rotated it first: answer as its retry would be answered.
     yield* store.removeRefresh(sha256Base64Url(successor))
@@ -563,13 +599,14 @@ export const make = Effect.fnUntraced(function*(options: Options) {
 
   const token = Effect.fn("OAuthAuthorizationServer.token")(function*(
     params: URLSearchParams,
-    context: AuthorizationContext
+    context: AuthorizationContext,
+    proof?: { readonly jkt: string } | undefined
   ) {
     const grantType = single(params, "grant_type")
     // The code and the refresh token carry their resource: the context is not needed to honour them.
     void context
-    if (grantType === "authorization_code") return yield* exchangeCode(params)
-    if (grantType === "refresh_token") return yield* refresh(params)
+    if (grantType === "authorization_code") return yield* exchangeCode(params, proof?.jkt)
+    if (grantType === "refresh_token") return yield* refresh(params, proof?.jkt)
     if (grantType === undefined || grantType === null) return yield* fail("invalid_request", "grant_type is required")
     return yield* fail("unsupported_grant_type", "Only authorization_code and refresh_token are supported")
   })
@@ -590,7 +627,8 @@ export const make = Effect.fnUntraced(function*(options: Options) {
               subject: verified.session.subject,
               clientId,
               clientName: grant.value.clientName,
-              scopes: verified.session.scopes
+              scopes: verified.session.scopes,
+              ...(verified.jkt === undefined ? {} : { jkt: verified.jkt })
             })
           )
         })

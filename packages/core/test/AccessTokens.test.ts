@@ -51,6 +51,56 @@ const forge = (
 
 const claimsOf = (raw: string) => JSON.parse(Buffer.from(raw.split(".")[1]!, "base64url").toString("utf8"))
 
+describe("AccessTokens: DPoP binding (cnf.jkt)", () => {
+  const jkt = "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+  const other = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"
+
+  it.effect("a token minted with jkt carries cnf.jkt, and verify exposes it; without, neither", () =>
+    Effect.gen(function*() {
+      const { session, tokens } = yield* setup()
+      const owner = yield* session()
+      const bound = yield* tokens.mint({ session: owner, scopes: ["read:hello"], jkt })
+      assert.deepStrictEqual(claimsOf(text(bound.token)).cnf, { jkt })
+      assert.strictEqual((yield* tokens.verify(bound.token)).jkt, jkt)
+      const plain = yield* tokens.mint({ session: owner, scopes: ["read:hello"] })
+      assert.isUndefined(claimsOf(text(plain.token)).cnf)
+      assert.isUndefined((yield* tokens.verify(plain.token)).jkt)
+    }))
+
+  it.effect("a bound session mints only tokens bound to its own key", () =>
+    Effect.gen(function*() {
+      const { sessions, tokens } = yield* setup()
+      const { session } = yield* sessions.issue({
+        subject: "owner",
+        scopes: ["read:hello"],
+        method: "pairing",
+        transport: "bearer",
+        jkt
+      })
+      assert.strictEqual(session.jkt, jkt)
+      assert.strictEqual(
+        errorTag(yield* Effect.exit(tokens.mint({ session, scopes: ["read:hello"] }))),
+        "InvalidRequest"
+      )
+      assert.strictEqual(
+        errorTag(yield* Effect.exit(tokens.mint({ session, scopes: ["read:hello"], jkt: other }))),
+        "InvalidRequest"
+      )
+      const minted = yield* tokens.mint({ session, scopes: ["read:hello"], jkt })
+      assert.strictEqual((yield* tokens.verify(minted.token)).jkt, jkt)
+    }))
+
+  it.effect("a cnf that is not a thumbprint is refused as malformed (a forged claim shape never verifies)", () =>
+    Effect.gen(function*() {
+      const { keyring, session, tokens } = yield* setup()
+      const owner = yield* session()
+      const minted = yield* tokens.mint({ session: owner, scopes: ["read:hello"], jkt })
+      const claims = { ...claimsOf(text(minted.token)), cnf: { jkt: "not a thumbprint" } }
+      const forged = yield* forge(keyring, {}, claims)
+      assert.strictEqual(errorTag(yield* Effect.exit(tokens.verify(redact(forged)))), "InvalidAccessToken")
+    }))
+})
+
 describe("AccessTokens", () => {
   it.effect("mint: a JWT with the narrowed scopes, at+jwt, kid, iss, aud, sub, sid, jti, 15 minutes", () =>
     Effect.gen(function*() {

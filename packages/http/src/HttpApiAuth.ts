@@ -9,8 +9,9 @@
  *
  * The middleware resolves the request through `HttpAuth.authenticate` (session cookie first, then
  * `Authorization: Bearer`; the Origin check of cookie-authenticated unsafe requests; per-address
- * failure limits), checks the endpoint's scopes and gives the handler `HttpAuth.CurrentSession`. A
- * refusal is `AuthError`'s response, the same bytes and headers the `/api/auth/*` routes send.
+ * failure limits; `Authorization: DPoP` with its proof when a `DpopVerifier` is provided, and then
+ * the answer carries `DPoP-Nonce`), checks the endpoint's scopes and gives the handler
+ * `HttpAuth.CurrentSession`. A refusal is `AuthError`'s response, the same bytes and headers the `/api/auth/*` routes send.
  */
 import { Scopes } from "@gatehouse-auth/core"
 import { Context, Effect, Layer, Schema } from "effect"
@@ -147,7 +148,11 @@ export const layer: Layer.Layer<Authentication, never, HttpAuth> = Layer.effect(
     const middleware: Authentication["Service"]["gatehouseCookie"] = (httpEffect, { endpoint }) =>
       Effect.matchEffect(authorize(Context.getOrElse(endpoint.annotations, RequiredScopes, () => [])), {
         onFailure: (error) => auth.respond(Effect.fail(error)),
-        onSuccess: (authenticated) => Effect.provideService(httpEffect, CurrentSession, authenticated)
+        onSuccess: (authenticated) =>
+          authenticated.dpopKey === undefined
+            ? Effect.provideService(httpEffect, CurrentSession, authenticated)
+            // A DPoP-bound request's answer carries the next nonce.
+            : Effect.flatMap(Effect.provideService(httpEffect, CurrentSession, authenticated), auth.withDpopNonce)
       })
 
     return Authentication.of({ gatehouseCookie: middleware, gatehouseBearer: middleware })

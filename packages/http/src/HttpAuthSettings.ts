@@ -42,6 +42,14 @@ export interface HttpAuthSettingsShape {
    * with its own flags (the reference server's `--tls-self-signed`) names them here.
    */
   readonly insecureTransportAdvice: string
+  /**
+   * Bearer credentials must be bound to a DPoP key (default false; needs a `DpopVerifier`): the
+   * bearer bootstrap, `POST /api/auth/tokens` and `POST /oauth/token` refuse a request without a
+   * proof (`400 invalid_dpop_proof`), and the RFC 9728 document says
+   * `dpop_bound_access_tokens_required: true`. Cookie sessions and MCP per-thread credentials are
+   * not concerned (a browser's cookie is HttpOnly; an agent gets a static header).
+   */
+  readonly requireDpop: boolean
 }
 
 export class HttpAuthSettings extends Context.Service<HttpAuthSettings, HttpAuthSettingsShape>()(
@@ -65,7 +73,8 @@ export const make = (options: Options): HttpAuthSettingsShape => ({
   maxPairingLinkTtlSeconds: options.maxPairingLinkTtlSeconds ?? 7 * 24 * 3600,
   maxConcurrentUnauthenticated: options.maxConcurrentUnauthenticated ?? 8,
   maxQueuedUnauthenticated: options.maxQueuedUnauthenticated ?? 32,
-  insecureTransportAdvice: options.insecureTransportAdvice ?? defaultInsecureTransportAdvice(options.publicOrigin)
+  insecureTransportAdvice: options.insecureTransportAdvice ?? defaultInsecureTransportAdvice(options.publicOrigin),
+  requireDpop: options.requireDpop ?? false
 })
 
 const defaultInsecureTransportAdvice = (publicOrigin: string | undefined): string =>

@@ -15,7 +15,7 @@
  * and the metadata names this server as the authorization server, with every URL derived from
  * the request's origin (see `OAuthMetadata`).
  */
-import { AccessTokens, McpSessionRegistry, OAuthAuthorizationServer, Scopes } from "@gatehouse-auth/core"
+import { AccessTokens, Hashing, McpSessionRegistry, OAuthAuthorizationServer, Scopes } from "@gatehouse-auth/core"
 import { Context, Effect, Layer, Option, Redacted } from "effect"
 import { HttpServerRequest, HttpServerResponse } from "effect/http"
 import * as AuthError from "./AuthError.ts"
@@ -85,7 +85,9 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
       // hands them to agents.
       authorizationServer,
       scopesSupported: oauth?.scopesSupported,
-      resourceName
+      resourceName,
+      dpopAlgorithms: auth.dpopAlgorithms,
+      dpopRequired: auth.dpopAlgorithms.length > 0 && settings.requireDpop
     })
   const metadata = documentFor(origin, oauth === undefined ? undefined : origin)
   const metadataFor = (request: HttpServerRequest.HttpServerRequest) => {
@@ -103,7 +105,8 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
     if (oauth === undefined || resource === undefined) return Effect.succeed(Option.none())
     return Effect.map(
       oauth.verifyAccessToken(token, resource),
-      Option.map((principal): McpSessionRegistry.McpPrincipal => ({
+      Option.map((principal): McpSessionRegistry.McpPrincipal & { readonly jkt?: string | undefined } => ({
+        ...(principal.jkt === undefined ? {} : { jkt: principal.jkt }),
         threadId: `oauth:${principal.sid}`,
         providerInstanceId: principal.clientId,
         capabilities: principal.scopes,
@@ -122,7 +125,8 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
     const challenge = challengeFor(request)
     const metadataUrl = challenge.resource_metadata
     yield* auth.checkOrigin
-    const presented = RequestInfo.bearerToken(request)
+    const dpopScheme = auth.dpopAlgorithms.length > 0 && RequestInfo.isDpopScheme(request)
+    const presented = dpopScheme ? RequestInfo.dpopToken(request) : RequestInfo.bearerToken(request)
     if (presented._tag === "None") {
       return yield* hasQueryToken(request.url)
         ? new AuthError.HttpAuthError({
@@ -142,9 +146,37 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
     if (presented._tag !== "Token") {
       return yield* auth.failCredential(AuthError.invalidCredential("The MCP credential is malformed", challenge))
     }
-    const principal = AccessTokens.looksLikeJwt(Redacted.value(presented.token))
-      ? yield* oauthPrincipal(request, presented.token)
-      : yield* registry.resolve(presented.token)
+    // DPoP (OAuth tokens only: a per-thread credential is a static bearer header): the proof
+    // first, then the token, then the binding, then the proof's `jti` is used up.
+    const proof = dpopScheme ? yield* auth.resourceProof(Redacted.value(presented.token)) : Option.none()
+    const found: Option.Option<McpSessionRegistry.McpPrincipal & { readonly jkt?: string | undefined }> =
+      AccessTokens.looksLikeJwt(Redacted.value(presented.token))
+        ? yield* oauthPrincipal(request, presented.token)
+        : dpopScheme
+        ? Option.none()
+        : yield* registry.resolve(presented.token)
+    if (Option.isSome(found) && auth.dpopAlgorithms.length === 0 && found.value.jkt !== undefined) {
+      // No verifier (DPoP turned off): a bound token cannot be checked, so it is not accepted.
+      return yield* auth.failCredential(
+        AuthError.invalidCredential("This credential is bound to a DPoP key, which this server cannot check", challenge)
+      )
+    }
+    if (Option.isSome(found) && auth.dpopAlgorithms.length > 0) {
+      const bound = found.value.jkt
+      const key = Option.getOrUndefined(Option.map(proof, (verified) => verified.jkt))
+      if (bound === undefined ? key !== undefined : key === undefined || !Hashing.constantTimeEqualString(bound, key)) {
+        return yield* auth.failCredential(
+          AuthError.invalidDpopToken(
+            bound === undefined
+              ? "This credential is not bound to a DPoP key: send it as Bearer"
+              : "This credential is bound to a DPoP key: send it as Authorization: DPoP with a proof by it",
+            auth.dpopAlgorithms
+          )
+        )
+      }
+      if (Option.isSome(proof)) yield* auth.consumeProof(proof.value, "resource")
+    }
+    const principal = Option.map(found, ({ jkt: _, ...principal }): McpSessionRegistry.McpPrincipal => principal)
     const missing = principal._tag === "Some" && principal.value.oauth !== undefined
       ? Scopes.missing(principal.value.capabilities, requiredScopes)
       : []
@@ -165,12 +197,26 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
     if (Option.isNone(principal)) {
       return yield* auth.failCredential(AuthError.invalidCredential("The MCP credential is not valid", challenge))
     }
-    return principal.value
+    return { principal: principal.value, bound: Option.isSome(proof) }
   })
+
+  // With a verifier, every 401 names DPoP (and its algorithms) beside the Bearer challenge.
+  const authenticateChallenged = auth.dpopAlgorithms.length === 0 ? authenticate : Effect.mapError(
+    authenticate,
+    (error) =>
+      error._tag !== "HttpAuthError" || error.headers?.["www-authenticate"]?.includes("DPoP ") === true
+        ? error
+        : AuthError.withDpopChallenge(error, auth.dpopAlgorithms)
+  )
 
   const serve = <E, R>(handler: Effect.Effect<Response, E, R>) =>
     RouteAccess.declare(auth.respond(
-      Effect.flatMap(authenticate, (principal) => Effect.provideService(handler, CurrentMcpPrincipal, principal))
+      Effect.flatMap(authenticateChallenged, ({ bound, principal }) =>
+        Effect.flatMap(
+          Effect.provideService(handler, CurrentMcpPrincipal, principal),
+          // A bound request's answer carries the next nonce.
+          (response) => bound ? auth.withDpopNonce(response) : Effect.succeed(response)
+        ))
     ))
 
   return McpGuard.of({ metadataUrl, metadata, metadataFor, serve })

@@ -74,7 +74,9 @@ export const endpointsFor = (
 export const authorizationServerMetadata = (
   issuer: string,
   scopesSupported: ReadonlyArray<string>,
-  clientIdMetadataDocuments = false
+  clientIdMetadataDocuments = false,
+  /** The DPoP proof algorithms (RFC 9449 section 5.1); none: DPoP is off, the member is left out. */
+  dpopAlgorithms: ReadonlyArray<string> = []
 ) => ({
   issuer,
   authorization_endpoint: `${issuer}${authorizePath}`,
@@ -89,7 +91,8 @@ export const authorizationServerMetadata = (
   revocation_endpoint_auth_methods_supported: ["none"],
   client_id_metadata_document_supported: clientIdMetadataDocuments,
   authorization_response_iss_parameter_supported: true,
-  scopes_supported: [...scopesSupported]
+  scopes_supported: [...scopesSupported],
+  ...(dpopAlgorithms.length === 0 ? {} : { dpop_signing_alg_values_supported: [...dpopAlgorithms] })
 })
 
 /** The RFC 9728 document of the MCP resource; `authorizationServer` absent when OAuth is off. */
@@ -98,10 +101,18 @@ export const protectedResourceMetadata = (options: {
   readonly authorizationServer: string | undefined
   readonly scopesSupported: ReadonlyArray<string> | undefined
   readonly resourceName: string
+  /** The DPoP proof algorithms the resource takes (RFC 9728 `dpop_signing_alg_values_supported`). */
+  readonly dpopAlgorithms?: ReadonlyArray<string> | undefined
+  /** Every access token must be DPoP-bound (`dpop_bound_access_tokens_required`). */
+  readonly dpopRequired?: boolean | undefined
 }) => ({
   resource: options.resource,
   authorization_servers: options.authorizationServer === undefined ? [] : [options.authorizationServer],
   ...(options.scopesSupported === undefined ? {} : { scopes_supported: [...options.scopesSupported] }),
   bearer_methods_supported: ["header"],
-  resource_name: options.resourceName
+  resource_name: options.resourceName,
+  ...(options.dpopAlgorithms === undefined || options.dpopAlgorithms.length === 0
+    ? {}
+    : { dpop_signing_alg_values_supported: [...options.dpopAlgorithms] }),
+  ...(options.dpopRequired === true ? { dpop_bound_access_tokens_required: true } : {})
 })

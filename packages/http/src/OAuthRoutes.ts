@@ -27,6 +27,7 @@ import {
 import { ByteSize, Effect, Option, Redacted, Schema } from "effect"
 import { HttpIncomingMessage, HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
 import * as Crypto from "node:crypto"
+import * as AuthError from "./AuthError.ts"
 import { HttpAuth } from "./HttpAuth.ts"
 import { HttpAuthSettings } from "./HttpAuthSettings.ts"
 import * as OAuthMetadata from "./OAuthMetadata.ts"
@@ -213,7 +214,12 @@ export const layer = (options: Options) =>
         const found = endpoints(request)
         if (found === undefined) return notHere()
         return HttpServerResponse.jsonUnsafe(
-          OAuthMetadata.authorizationServerMetadata(found.issuer, server.scopesSupported, clients.metadataDocuments),
+          OAuthMetadata.authorizationServerMetadata(
+            found.issuer,
+            server.scopesSupported,
+            clients.metadataDocuments,
+            auth.dpopAlgorithms
+          ),
           { headers: { "cache-control": "max-age=300", vary: "Host" } }
         )
       }))
@@ -369,7 +375,7 @@ export const layer = (options: Options) =>
     // --- Tokens and revocation ---------------------------------------------------------------
 
     const formEndpoint = (
-      handle: (params: URLSearchParams, found: OAuthMetadata.Endpoints) => Effect.Effect<Response>
+      handle: (params: URLSearchParams, found: OAuthMetadata.Endpoints) => Effect.Effect<Response, never, Request>
     ) =>
       auth.public(Effect.gen(function*() {
         const request = yield* HttpServerRequest.HttpServerRequest
@@ -404,12 +410,30 @@ export const layer = (options: Options) =>
       "POST",
       OAuthMetadata.tokenPath,
       formEndpoint((params, found) =>
-        Effect.map(
-          failures(server.token(params, found)),
-          (result) =>
-            HttpServerResponse.isHttpServerResponse(result)
-              ? result
-              : HttpServerResponse.jsonUnsafe(result, { headers: noStore })
+        // A DPoP proof (no `ath`: no token is presented here) binds what is issued to its key.
+        // It is used up before the grant is looked at: under the token budget, and a replayed
+        // proof never reaches a code or a refresh token.
+        Effect.gen(function*() {
+          const proof = yield* auth.tokenlessProof
+          if (Option.isSome(proof)) yield* auth.consumeProof(proof.value)
+          const result = yield* failures(
+            server.token(params, found, Option.getOrUndefined(Option.map(proof, ({ jkt }) => ({ jkt }))))
+          )
+          if (HttpServerResponse.isHttpServerResponse(result)) return result
+          const response = HttpServerResponse.jsonUnsafe(result, { headers: noStore })
+          return Option.isSome(proof) ? yield* auth.withDpopNonce(response) : response
+        }).pipe(
+          Effect.catch((error) =>
+            Effect.succeed(
+              error.oauth === true
+                ? AuthError.toResponse(error)
+                : error.status === 503
+                ? oauthError(503, "temporarily_unavailable", "The server cannot answer now; try again", {
+                  "retry-after": "1"
+                })
+                : oauthError(error.status === 429 ? 429 : 400, "invalid_request", error.message, error.headers)
+            )
+          )
         )
       )
     )

@@ -7,6 +7,9 @@ import { NodeHttpServer } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import {
   BootstrapCredentialService,
+  DpopReplayStore,
+  DpopVerifier,
+  Hashing,
   ServerAuth,
   ServerAuthPolicy,
   ServerSecretStore,
@@ -14,9 +17,10 @@ import {
   SigningKeyring
 } from "@gatehouse-auth/core"
 import { bearer, cookiePair, freePort, postJson, request } from "@gatehouse-auth/testing/support"
-import { Context, Effect, Layer, Redacted, Schema } from "effect"
+import { Clock, Context, Effect, Layer, Redacted, Schema } from "effect"
 import { FetchHttpClient, HttpClient, HttpClientRequest } from "effect/http"
 import { HttpApi, HttpApiBuilder, HttpApiClient, HttpApiEndpoint, HttpApiGroup } from "effect/http-api"
+import * as Jose from "jose"
 import * as Http from "node:http"
 import { AuthOpenApi, HttpApiAuth, HttpAuth, HttpAuthLayer } from "../src/index.ts"
 
@@ -60,34 +64,82 @@ const Routes = Layer.mergeAll(
   AuthOpenApi.layer(Api, { path: "/openapi.json" })
 )
 
-const startServer = Effect.gen(function*() {
-  const port = yield* freePort
-  const core = ServerAuth.layer({ applicationScopes: ["read:notes", "write:notes"] }).pipe(
-    Layer.provideMerge(
-      BootstrapCredentialService.layerMemory.pipe(Layer.provideMerge(SessionCredentialService.layerMemory()))
-    ),
-    Layer.provideMerge(SigningKeyring.layer()),
-    Layer.provideMerge(ServerSecretStore.layerMemory()),
-    Layer.provideMerge(ServerAuthPolicy.layer({ host: "127.0.0.1", port }))
-  )
-  const server = Routes.pipe(
-    HttpAuthLayer.layer({
-      applicationScopes: ["read:notes", "write:notes"],
-      rateLimit: { capacity: 2 },
-      disableListenLog: true
-    }),
-    Layer.provideMerge(core),
-    Layer.provide(NodeHttpServer.layer(() => Http.createServer(), { port, host: "127.0.0.1" }))
-  )
-  const context = yield* Layer.build(server)
-  const sessions = Context.get(context, SessionCredentialService.SessionCredentialService)
-  const grants = Context.get(context, BootstrapCredentialService.BootstrapCredentialService)
-  const session = (scopes: ReadonlyArray<string>) =>
-    Effect.map(sessions.issue({ subject: "owner", scopes, method: "pairing" }), ({ token }) => Redacted.value(token))
-  return { port, grants, session }
-})
+const startServerWith = (options: { readonly dpop?: boolean }) =>
+  Effect.gen(function*() {
+    const port = yield* freePort
+    const core = ServerAuth.layer({ applicationScopes: ["read:notes", "write:notes"] }).pipe(
+      Layer.provideMerge(
+        BootstrapCredentialService.layerMemory.pipe(Layer.provideMerge(SessionCredentialService.layerMemory()))
+      ),
+      Layer.provideMerge(
+        options.dpop === true
+          ? DpopVerifier.layer().pipe(Layer.provide(DpopReplayStore.layerMemory))
+          : Layer.empty
+      ),
+      Layer.provideMerge(SigningKeyring.layer()),
+      Layer.provideMerge(ServerSecretStore.layerMemory()),
+      Layer.provideMerge(ServerAuthPolicy.layer({ host: "127.0.0.1", port }))
+    )
+    const server = Routes.pipe(
+      HttpAuthLayer.layer({
+        applicationScopes: ["read:notes", "write:notes"],
+        rateLimit: { capacity: 2 },
+        disableListenLog: true
+      }),
+      Layer.provideMerge(core),
+      Layer.provide(NodeHttpServer.layer(() => Http.createServer(), { port, host: "127.0.0.1" }))
+    )
+    const context = yield* Layer.build(server)
+    const sessions = Context.get(context, SessionCredentialService.SessionCredentialService)
+    const grants = Context.get(context, BootstrapCredentialService.BootstrapCredentialService)
+    const session = (scopes: ReadonlyArray<string>, jkt?: string) =>
+      Effect.map(
+        sessions.issue({ subject: "owner", scopes, method: "pairing", transport: "bearer", jkt }),
+        ({ token }) => Redacted.value(token)
+      )
+    return { port, grants, session }
+  })
+
+const startServer = startServerWith({})
 
 describe("HttpApiAuth", () => {
+  it.effect("a DPoP-bound session: as Bearer 401 with a DPoP challenge; with its proof 200 and the next DPoP-Nonce", () =>
+    Effect.gen(function*() {
+      const { port, session } = yield* startServerWith({ dpop: true })
+      const { privateKey, publicKey } = yield* Effect.promise(() => Jose.generateKeyPair("ES256"))
+      const jwk = yield* Effect.promise(() => Jose.exportJWK(publicKey))
+      const jkt = yield* Effect.promise(() => Jose.calculateJwkThumbprint(jwk, "sha256"))
+      const token = yield* session(["read:notes"], jkt)
+      const proof = (nonce?: string) =>
+        Effect.flatMap(Clock.currentTimeMillis, (now) =>
+          Effect.promise(() =>
+            new Jose.SignJWT({
+              htm: "GET",
+              htu: `http://127.0.0.1:${port}/api/me`,
+              jti: Hashing.randomId(16),
+              iat: Math.floor(now / 1000),
+              ath: Hashing.sha256Base64Url(token),
+              ...(nonce === undefined ? {} : { nonce })
+            }).setProtectedHeader({ alg: "ES256", typ: "dpop+jwt", jwk }).sign(privateKey)
+          ))
+      const asBearer = yield* request(port, { path: "/api/me", headers: bearer(token) })
+      assert.strictEqual(asBearer.status, 401, asBearer.text)
+      assert.match(String(asBearer.headers["www-authenticate"]), /DPoP error="invalid_token", algs="/)
+      const first = yield* request(port, {
+        path: "/api/me",
+        headers: { authorization: `DPoP ${token}`, dpop: yield* proof() }
+      })
+      assert.strictEqual(first.status, 401, first.text)
+      const nonce = first.headers["dpop-nonce"] as string
+      const ok = yield* request(port, {
+        path: "/api/me",
+        headers: { authorization: `DPoP ${token}`, dpop: yield* proof(nonce) }
+      })
+      assert.strictEqual(ok.status, 200, ok.text)
+      assert.deepStrictEqual(ok.json, { subject: "owner", via: "bearer" })
+      assert.isString(ok.headers["dpop-nonce"])
+    }))
+
   it.effect("a public endpoint answers without a credential", () =>
     Effect.gen(function*() {
       const { port } = yield* startServer

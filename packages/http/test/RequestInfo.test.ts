@@ -120,3 +120,85 @@ describe("RequestInfo", () => {
     )
   })
 })
+
+describe("RequestInfo: DPoP", () => {
+  const dpopToken = (header: string | undefined) => {
+    const presented = RequestInfo.dpopToken(requestWith(header === undefined ? {} : { authorization: header }))
+    return presented._tag === "Token" ? Redacted.value(presented.token) : presented._tag
+  }
+
+  it("reads Authorization: DPoP strictly, and only that scheme", () => {
+    assert.strictEqual(dpopToken("DPoP abc.def"), "abc.def")
+    assert.strictEqual(dpopToken("dpop   abc"), "abc")
+    assert.strictEqual(dpopToken("Bearer abc"), "None")
+    assert.strictEqual(dpopToken(undefined), "None")
+    for (const bad of ["DPoP a b", "DPoP a,b", "DPoP a\u00e9", `DPoP ${"a".repeat(5000)}`]) {
+      assert.strictEqual(dpopToken(bad), "Malformed", bad)
+    }
+    assert.isTrue(RequestInfo.isDpopScheme(requestWith({ authorization: "DPoP x" })))
+    assert.isTrue(RequestInfo.isDpopScheme(requestWith({ authorization: "dpop" })))
+    assert.isFalse(RequestInfo.isDpopScheme(requestWith({ authorization: "DPoPx y" })))
+    assert.isFalse(RequestInfo.isDpopScheme(requestWith({ authorization: "Bearer x" })))
+  })
+
+  it("any Authorization value: dpopToken is total, and a token it returns is token68 within the limit", () => {
+    fc.assert(
+      fc.property(fc.string({ unit: "binary", maxLength: 300 }), (value) => {
+        let request: HttpServerRequest.HttpServerRequest
+        try {
+          request = requestWith({ authorization: value })
+        } catch {
+          return // not a header value the platform accepts at all
+        }
+        const presented = RequestInfo.dpopToken(request)
+        if (presented._tag === "Token") {
+          const token = Redacted.value(presented.token)
+          assert.match(token, /^[A-Za-z0-9\-._~+/]+=*$/)
+          assert.isAtMost(token.length, RequestInfo.maxCredentialLength)
+          assert.isTrue(RequestInfo.isDpopScheme(request))
+        }
+      }),
+      { numRuns: 500 }
+    )
+  })
+
+  it("every DPoP header value comes back: none, one, or each of several", () => {
+    assert.deepStrictEqual(RequestInfo.dpopProofs(requestWith({})), [])
+    assert.deepStrictEqual(RequestInfo.dpopProofs(requestWith({ dpop: "a.b.c" })), ["a.b.c"])
+    // Node joins repeated headers with ", ".
+    assert.deepStrictEqual(RequestInfo.dpopProofs(requestWith({ dpop: "a.b.c, d.e.f" })), ["a.b.c", "d.e.f"])
+    fc.assert(
+      fc.property(
+        fc.array(fc.stringMatching(/^[A-Za-z0-9_-]{1,20}\.[A-Za-z0-9_-]{1,20}\.[A-Za-z0-9_-]{0,20}$/), {
+          minLength: 1,
+          maxLength: 5
+        }),
+        (proofs) => {
+          assert.deepStrictEqual(RequestInfo.dpopProofs(requestWith({ dpop: proofs.join(", ") })), proofs)
+        }
+      )
+    )
+  })
+
+  it("the public URL: the configured origin, else scheme and Host, then path and query", () => {
+    const at = (url: string, headers: Record<string, string> = {}, origin?: string) =>
+      RequestInfo.publicUrl(HttpServerRequest.fromWeb(new Request(url, { headers })), origin)
+    assert.strictEqual(
+      at("http://127.0.0.1:3773/api/hello?x=1", { host: "127.0.0.1:3773" }),
+      "http://127.0.0.1:3773/api/hello?x=1"
+    )
+    assert.strictEqual(
+      at("http://127.0.0.1:3773/api/hello", {}, "https://auth.example.com"),
+      "https://auth.example.com/api/hello"
+    )
+    fc.assert(
+      fc.property(fc.webPath(), fc.webQueryParameters(), (path, query) => {
+        const url = `http://127.0.0.1:3773${path.startsWith("/") ? path : `/${path}`}${query ? `?${query}` : ""}`
+        const built = at(url, {}, "https://auth.example.com")
+        assert.isTrue(built.startsWith("https://auth.example.com/"), built)
+        // Whatever the path, the origin is the configured one: a path never moves the authority.
+        assert.strictEqual(new URL(built).origin, "https://auth.example.com")
+      })
+    )
+  })
+})

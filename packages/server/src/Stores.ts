@@ -14,6 +14,7 @@
  */
 import {
   AtomicFile,
+  type DpopReplayStore,
   type GrantStore,
   type GuestStore,
   type KeyringStore,
@@ -93,6 +94,7 @@ const stateDirectory = (stateDir: string, options: { readonly sqlite: boolean })
 
 /**
  * `GrantStore`, `SessionStore`, `KeyringStore`, `GuestStore`, `McpCredentialStore` (used on PostgreSQL),
+ * `OAuthStore`, `DpopReplayStore`,
  * `SigningKeyring` and `ServerSecretStore`.
  * Needs `FileSystem` and `Path`; fails with `DatabaseError` when the database cannot be used,
  * `StateDirectoryError` when the state directory cannot be created and `UnsafePathError` when a
@@ -107,7 +109,8 @@ export const layer = (options: Options) => {
     | KeyringStore.KeyringStore
     | GuestStore.GuestStore
     | McpCredentialStore.McpCredentialStore
-    | OAuthStore.OAuthStore,
+    | OAuthStore.OAuthStore
+    | DpopReplayStore.DpopReplayStore,
     Layer.Error<ReturnType<typeof SqlStores.layerPg>>,
     Layer.Services<ReturnType<typeof SqlStores.layerPg>> | FileSystem.FileSystem | Path.Path
   > = options.databaseUrl !== undefined

@@ -103,7 +103,8 @@ describe("GatehouseServer", () => {
       const server = yield* start
       const anonymous = yield* request(`${server.origin}/api/hello`)
       assert.strictEqual(anonymous.status, 401)
-      assert.strictEqual(anonymous.headers["www-authenticate"], "Bearer")
+      // DPoP is on by default: the DPoP challenge names the proof algorithms beside Bearer.
+      assert.strictEqual(anonymous.headers["www-authenticate"], `Bearer, DPoP algs="ES256 Ed25519 EdDSA"`)
 
       const writer = yield* server.session(["write:hello"])
       const refused = yield* request(`${server.origin}/api/hello`, { headers: { authorization: `Bearer ${writer}` } })
@@ -198,7 +199,8 @@ describe("GatehouseServer /mcp", () => {
       assert.strictEqual(anonymous.status, 401)
       assert.strictEqual(
         anonymous.headers["www-authenticate"],
-        `Bearer resource_metadata="${server.origin}/.well-known/oauth-protected-resource/mcp"`
+        // DPoP is on by default: its challenge follows the Bearer one (RFC 9449 section 7.1).
+        `Bearer resource_metadata="${server.origin}/.well-known/oauth-protected-resource/mcp", DPoP algs="ES256 Ed25519 EdDSA"`
       )
       const metadata = yield* request(`${server.origin}/.well-known/oauth-protected-resource`)
       assert.strictEqual(metadata.json.resource, `${server.origin}/mcp`)

@@ -377,7 +377,9 @@ describe("OAuth refusals on the reference server", () => {
           revocation_endpoint_auth_methods_supported: ["none"],
           client_id_metadata_document_supported: true,
           authorization_response_iss_parameter_supported: true,
-          scopes_supported: ["read:hello", "write:hello", "read:runs", "write:tasks"]
+          scopes_supported: ["read:hello", "write:hello", "read:runs", "write:tasks"],
+          // DPoP is on by default (RFC 9449 section 5.1).
+          dpop_signing_alg_values_supported: ["ES256", "Ed25519", "EdDSA"]
         })
         const resource = yield* Effect.promise(async () =>
           (await fetch(`${origin}/.well-known/oauth-protected-resource/mcp`)).json() as Promise<any>

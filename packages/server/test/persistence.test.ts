@@ -65,7 +65,7 @@ describe("state across restarts (SQLite in --state-dir)", () => {
           body: { label: "later", scopes: ["read:hello"] }
         })
         const migrations = appliedMigrations(stateDir)
-        assert.deepStrictEqual(migrations, [1, 2, 3, 4, 5, 6, 7])
+        assert.deepStrictEqual(migrations, [1, 2, 3, 4, 5, 6, 7, 8])
         yield* stop(first)
 
         const second = yield* serve(["--port", "0", "--state-dir", stateDir])

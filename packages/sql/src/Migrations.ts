@@ -173,6 +173,12 @@ const dpopReplay = statements(
   `CREATE INDEX gatehouse_dpop_replay_expires_at ON gatehouse_dpop_replay (expires_at)`
 )
 
+// DPoP binding: the thumbprint (RFC 7638) of the key a bearer session is bound to; NULL for an
+// unbound session (every session made before this migration). Number 7 is the DPoP replay table.
+const dpopBinding = statements(
+  `ALTER TABLE gatehouse_sessions ADD COLUMN jkt TEXT`
+)
+
 export const loader = Migrator.fromRecord({
   "1_initial": initial,
   "2_grant_created_by": grantCreatedBy,
@@ -180,7 +186,8 @@ export const loader = Migrator.fromRecord({
   "4_mcp_credentials": mcpCredentials,
   "5_session_transport": sessionTransport,
   "6_oauth": oauth,
-  "7_dpop_replay": dpopReplay
+  "7_dpop_replay": dpopReplay,
+  "8_dpop_binding": dpopBinding
 })
 
 const migrate = Migrator.make({})

@@ -49,7 +49,8 @@ const behaviours = (
           "session_transport"
         ],
         [6, "oauth"],
-        [7, "dpop_replay"]
+        [7, "dpop_replay"],
+        [8, "dpop_binding"]
       ])
       const second = yield* Migrations.run.pipe(Effect.provide(client(database)))
       assert.deepStrictEqual(second, [])
@@ -75,7 +76,7 @@ const behaviours = (
         assert.strictEqual(reports.length, 4)
         assert.deepStrictEqual(
           reports.map((report) => report.applied.length).sort(),
-          [0, 0, 0, 7]
+          [0, 0, 0, 8]
         )
         for (const report of reports) assert.includeMembers([...report.tables], tables)
       }),
