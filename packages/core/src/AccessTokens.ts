@@ -5,7 +5,8 @@
  * - Minted by `mint({ session, scopes, expiresIn, oneTimeUse, audience })`: the scopes must be
  *   covered by the session's (narrowing only; `admin` only from a session holding it), 15 minutes by
  *   default and 24 hours at most. Claims `iss`, `aud`, `sub`, `iat`, `exp`, `jti`, `scope`, `sid`
- *   (and `once` for a one-time token); header `typ: "at+jwt"` and `kid`.
+ *   (and `once` for a one-time token, `cnf.jkt` for one bound to a DPoP key); header `typ: "at+jwt"`
+ *   and `kid`. A session bound to a DPoP key mints only tokens bound to the same key.
  * - Signed with Ed25519 (`EdDSA`) by default, or HS256. The keys are derived from the keys of the
  *   `SigningKeyring` (HMAC-SHA256 of the keyring key over a fixed label, one label per algorithm), so
  *   they live where the keyring lives, encrypted at rest like it, share its key ids, and rotate
@@ -101,6 +102,11 @@ export interface MintInput {
   readonly audience?: string | undefined
   /** The OAuth client the token was issued to (`client_id`, RFC 9068); only OAuth tokens carry one. */
   readonly clientId?: string | undefined
+  /**
+   * Binds the token to this DPoP key (RFC 9449 `cnf.jkt`): it is then accepted only as
+   * `Authorization: DPoP` with a proof by that key. A bound session mints only bound tokens.
+   */
+  readonly jkt?: string | undefined
 }
 
 export interface Minted {
@@ -120,6 +126,8 @@ export interface Verified {
   readonly oneTimeUse: boolean
   /** The OAuth client of a token issued by the authorization server (`client_id`). */
   readonly clientId?: string | undefined
+  /** `cnf.jkt`: the DPoP key the token is bound to, if any. */
+  readonly jkt?: string | undefined
 }
 
 export interface VerifyOptions {
@@ -189,7 +197,8 @@ const Claims = Schema.Struct({
   scope: Schema.String.check(Schema.isMaxLength(64 * 170)),
   sid: SessionId,
   once: Schema.optional(Schema.Literal(true)),
-  client_id: Schema.optional(Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(2048)))
+  client_id: Schema.optional(Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(2048))),
+  cnf: Schema.optional(Schema.Struct({ jkt: Schema.String.check(Schema.isPattern(/^[A-Za-z0-9_-]{43}$/)) }))
 })
 type Claims = typeof Claims.Type
 const decodeClaims = Schema.decodeUnknownOption(Claims)
@@ -257,6 +266,13 @@ export const make = Effect.fnUntraced(function*(options: Options) {
     // `covers` lets `admin` only through a session that holds `admin`.
     const missing = Scopes.missing(input.session.scopes, scopes)
     if (missing.length > 0) return yield* new ScopesNotHeld({ scopes: missing })
+    // A bound session mints only tokens bound to its own key: an unbound one would carry off
+    // exactly what the binding protects (a script in the page could mint and copy it).
+    if (input.session.jkt !== undefined && input.jkt !== input.session.jkt) {
+      return yield* new InvalidRequest({
+        message: "A session bound to a DPoP key mints only tokens bound to that key (send a DPoP proof by it)"
+      })
+    }
     const ttl = input.expiresIn === undefined
       ? defaultTtl
       : yield* Durations.toMillis("expiresIn", input.expiresIn, Duration.minutes(15)).pipe(
@@ -284,7 +300,8 @@ export const make = Effect.fnUntraced(function*(options: Options) {
       scope: scopes.join(" "),
       sid: input.session.sid,
       ...(input.oneTimeUse === true ? { once: true as const } : {}),
-      ...(input.clientId === undefined ? {} : { client_id: input.clientId })
+      ...(input.clientId === undefined ? {} : { client_id: input.clientId }),
+      ...(input.jkt === undefined ? {} : { cnf: { jkt: input.jkt } })
     }
     const text = yield* Effect.promise(() =>
       new Jose.SignJWT({ ...claims })
@@ -410,7 +427,8 @@ export const make = Effect.fnUntraced(function*(options: Options) {
         expiresAt,
         audience: claims.aud,
         oneTimeUse: claims.once === true,
-        ...(claims.client_id === undefined ? {} : { clientId: claims.client_id })
+        ...(claims.client_id === undefined ? {} : { clientId: claims.client_id }),
+        ...(claims.cnf === undefined ? {} : { jkt: claims.cnf.jkt })
       }
       if (claims.once !== true) return Effect.succeed(result)
       return Effect.flatMap(

@@ -32,6 +32,11 @@ export interface Authenticated {
   /** `access-token`: a JWT of `AccessTokens` (then `accessToken` says which, and `session.scopes` are its own). */
   readonly via: "cookie" | "bearer" | "access-token" | "ticket" | "none"
   readonly accessToken?: AccessTokens.Verified | undefined
+  /**
+   * The thumbprint of the DPoP key whose proof came with this request, verified and used up (the
+   * HTTP layer sets it): what a credential minted by this request is bound to.
+   */
+  readonly dpopKey?: string | undefined
 }
 
 export interface PresentedCredentials {
@@ -59,6 +64,11 @@ export interface ServerAuthShape {
     options?: {
       readonly client?: ClientMetadata | undefined
       readonly proofKeyThumbprint?: string | undefined
+      /**
+       * The DPoP key (thumbprint) whose proof came with the exchange: the session is bound to it,
+       * and it is the key a grant issued with a `proofKeyThumbprint` must match.
+       */
+      readonly jkt?: string | undefined
       /** How the session's token will be carried (default `cookie`): it decides the lifetimes. */
       readonly transport?: Sessions.IssueInput["transport"]
     }
@@ -172,12 +182,15 @@ export const make = Effect.fnUntraced(function*(options: Options) {
     credential: Redacted.Redacted<string>,
     exchange?: Parameters<ServerAuthShape["exchangeBootstrapCredential"]>[1]
   ) {
-    const grant = yield* grants.consume(credential, { proofKeyThumbprint: exchange?.proofKeyThumbprint })
+    const grant = yield* grants.consume(credential, {
+      proofKeyThumbprint: exchange?.jkt ?? exchange?.proofKeyThumbprint
+    })
     return yield* sessions.issue({
       subject: grant.subject,
       scopes: grant.scopes,
       method: grant.kind === "desktop" ? "desktop" : "pairing",
       transport: exchange?.transport,
+      jkt: exchange?.jkt,
       client: { ...exchange?.client, label: exchange?.client?.label ?? grant.label }
     })
   })

@@ -77,6 +77,8 @@ export interface IssueInput {
   /** How the token is carried (default `cookie`, whose lifetimes are the shorter ones). */
   readonly transport?: SessionStore.Transport | undefined
   readonly client?: ClientMetadata.ClientMetadata | undefined
+  /** Binds the session to this DPoP key thumbprint (see `SessionStore.SessionRecord.jkt`). */
+  readonly jkt?: string | undefined
 }
 
 export type SessionChange =
@@ -414,7 +416,8 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
       transport: input.transport ?? "cookie",
       createdAt: now,
       lastSeenAt: now,
-      client: ClientMetadata.clip(input.client)
+      client: ClientMetadata.clip(input.client),
+      ...(input.jkt === undefined ? {} : { jkt: input.jkt })
     }
     yield* store.insert(record)
     const token = yield* sign({

@@ -27,6 +27,12 @@ export interface SessionRecord {
   readonly createdAt: number
   readonly lastSeenAt: number
   readonly client: ClientMetadata
+  /**
+   * The RFC 7638 thumbprint of the DPoP key the session is bound to (a bearer bootstrap that came
+   * with a proof). A bound session is accepted only as `Authorization: DPoP` with a proof by that
+   * key, and mints only credentials bound to it. Absent: an ordinary bearer or cookie session.
+   */
+  readonly jkt?: string | undefined
 }
 
 export interface SessionStoreShape {

@@ -27,6 +27,12 @@ export * as CrashPoint from "./CrashPoint.ts"
 /** Crockford base32 pairing codes: generate, normalise what a person typed, and format for display. */
 export * as Crockford from "./Crockford.ts"
 
+/** DpopReplayStore: the DPoP proof ids each key has used, exactly once across instances. */
+export * as DpopReplayStore from "./DpopReplayStore.ts"
+
+/** DpopVerifier: RFC 9449 proofs (htm, htu, iat window, ath, nonces) and the replay check. */
+export * as DpopVerifier from "./DpopVerifier.ts"
+
 /** The duration convention: `Duration.Input` checked into `InvalidDuration`, and the `10m` text grammar. */
 export * as Durations from "./Durations.ts"
 

@@ -35,7 +35,12 @@ export type BearerBootstrapRequest = typeof BearerBootstrapRequest.Type
 export const PairingLinkRequest = Schema.Struct({
   ttlSeconds: Schema.optional(Schema.Int.check(Schema.isGreaterThan(0))),
   label: Schema.optional(ClientMetadata.Label),
-  scopes: Schema.optional(Scopes.Scopes)
+  scopes: Schema.optional(Scopes.Scopes),
+  /**
+   * The RFC 7638 thumbprint of a DPoP key: the link is then used only by a bearer bootstrap with a
+   * proof by that key (the device that will pair is known ahead, by its key).
+   */
+  proofKeyThumbprint: Schema.optional(Schema.String.check(Schema.isPattern(/^[A-Za-z0-9_-]{43}$/)))
 })
 export type PairingLinkRequest = typeof PairingLinkRequest.Type
 
@@ -101,6 +106,8 @@ export const SessionView = Schema.Struct({
   expiresAt: Millis,
   client: ClientMetadata.ClientMetadata,
   connected: Schema.Boolean,
+  /** The thumbprint (RFC 7638) of the DPoP key a bound session is bound to; absent when unbound. */
+  jkt: Schema.optionalKey(Schema.String),
   current: Schema.optionalKey(Schema.Boolean)
 })
 export type SessionView = typeof SessionView.Type
@@ -138,7 +145,8 @@ export type BootstrapResponse = typeof BootstrapResponse.Type
 /** `POST /api/auth/bootstrap/bearer` */
 export const BearerBootstrapResponse = Schema.Struct({
   accessToken: Schema.String,
-  tokenType: Schema.Literal("Bearer"),
+  /** `DPoP` when the session is bound to the proof's key (send it as `Authorization: DPoP`). */
+  tokenType: Schema.Literals(["Bearer", "DPoP"]),
   expiresAt: Millis,
   session: SessionView
 })
@@ -151,7 +159,8 @@ export type WebSocketTicketResponse = typeof WebSocketTicketResponse.Type
 /** `POST /api/auth/tokens`: the token once (`no-store`); `expiresAt` in milliseconds. */
 export const AccessTokenResponse = Schema.Struct({
   token: Schema.String,
-  tokenType: Schema.Literal("Bearer"),
+  /** `DPoP` when the token carries `cnf.jkt` (minted with a proof). */
+  tokenType: Schema.Literals(["Bearer", "DPoP"]),
   expiresAt: Millis,
   scopes: Schema.Array(Schema.String)
 })
@@ -278,6 +287,7 @@ export const sessionView = (
   // Through `clip`: a record stored before the plain-text rule still encodes (never a 500).
   client: ClientMetadata.clip(session.client),
   connected: session.connected,
+  ...(session.jkt === undefined ? {} : { jkt: session.jkt }),
   ...(currentSid === undefined ? {} : { current: session.sid === currentSid })
 })
 

@@ -40,7 +40,9 @@ export const Code = Schema.Literals([
   "guest_revoked",
   "rate_limited",
   "internal_error",
-  "service_unavailable"
+  "service_unavailable",
+  "use_dpop_nonce",
+  "invalid_dpop_proof"
 ])
 export type Code = typeof Code.Type
 
@@ -49,7 +51,12 @@ export class HttpAuthError extends Schema.TaggedError<HttpAuthError>()("HttpAuth
   code: Code,
   message: Schema.String,
   /** Extra response headers (`WWW-Authenticate`, `Retry-After`). */
-  headers: Schema.optional(Schema.Record(Schema.String, Schema.String))
+  headers: Schema.optional(Schema.Record(Schema.String, Schema.String)),
+  /**
+   * Answer in the RFC 6749 section 5.2 shape, `{ "error": code, "error_description": message }`:
+   * what a DPoP failure at an endpoint that issues tokens answers (RFC 9449 section 8).
+   */
+  oauth: Schema.optional(Schema.Boolean)
 }) {}
 
 const make = (status: number, code: Code, message: string, headers?: Record<string, string>) =>
@@ -151,9 +158,86 @@ export const overloaded = (retryAfterSeconds: number) =>
 /** The response for an error. Errors are never cached; credential responses never either. */
 export const toResponse = (error: HttpAuthError): HttpServerResponse.HttpServerResponse =>
   HttpServerResponse.jsonUnsafe(
-    { error: { code: error.code, message: error.message } },
+    error.oauth === true
+      ? { error: error.code, error_description: error.message }
+      : { error: { code: error.code, message: error.message } },
     { status: error.status, headers: { "cache-control": "no-store", ...error.headers } }
   )
+
+/**
+ * Where a DPoP failure happened: at a `resource` (any authenticated route: a 401 challenge, RFC
+ * 9449 section 9) or at an endpoint that `issues` tokens (a 400 in the RFC 6749 shape, section 8).
+ */
+export type DpopSite = "resource" | "issues"
+
+/** A `DPoP` challenge: its auth-params, then `algs` (the algorithms proofs may use). */
+export const dpopChallengeHeader = (algorithms: ReadonlyArray<string>, params: Record<string, string> = {}): string =>
+  `DPoP ${
+    Object.entries({ ...params, algs: algorithms.join(" ") }).map(([key, value]) => `${key}=${quotedString(value)}`)
+      .join(", ")
+  }`
+
+/**
+ * `error` with a `DPoP` challenge beside its `Bearer` one, when it is a 401: a client learns that
+ * this server takes DPoP-bound credentials, and which algorithms. `dpopError` goes into the DPoP
+ * challenge (a credential presented as `DPoP` and refused); the Bearer challenge then names none.
+ */
+export const withDpopChallenge = (
+  error: HttpAuthError,
+  algorithms: ReadonlyArray<string>,
+  dpopError?: string
+): HttpAuthError => {
+  if (error.status !== 401) return error
+  const bearer = dpopError === undefined ? (error.headers?.["www-authenticate"] ?? "Bearer") : "Bearer"
+  const dpop = dpopChallengeHeader(algorithms, dpopError === undefined ? {} : { error: dpopError })
+  return new HttpAuthError({
+    status: error.status,
+    code: error.code,
+    message: error.message,
+    headers: { ...error.headers, "www-authenticate": `${bearer}, ${dpop}` },
+    ...(error.oauth === undefined ? {} : { oauth: error.oauth })
+  })
+}
+
+/** The proof lacks the server's current nonce: retry with the one in `DPoP-Nonce`. */
+export const useDpopNonce = (site: DpopSite, nonce: string, algorithms: ReadonlyArray<string>) =>
+  site === "issues"
+    ? new HttpAuthError({
+      status: 400,
+      code: "use_dpop_nonce",
+      message: "The DPoP proof must carry the nonce in the DPoP-Nonce header of this response",
+      headers: { "dpop-nonce": nonce },
+      oauth: true
+    })
+    : withDpopChallenge(
+      make(401, "use_dpop_nonce", "The DPoP proof must carry the nonce in the DPoP-Nonce header of this response", {
+        "dpop-nonce": nonce
+      }),
+      algorithms,
+      "use_dpop_nonce"
+    )
+
+/** The DPoP proof is missing or not valid (which check failed is for logs only). */
+export const invalidDpopProof = (site: DpopSite, algorithms: ReadonlyArray<string>) =>
+  site === "issues"
+    ? new HttpAuthError({
+      status: 400,
+      code: "invalid_dpop_proof",
+      message: "The DPoP proof is not valid",
+      oauth: true
+    })
+    : withDpopChallenge(
+      make(401, "invalid_dpop_proof", "The DPoP proof is not valid"),
+      algorithms,
+      "invalid_dpop_proof"
+    )
+
+/**
+ * A bound credential presented as `Bearer`, a bound one with a proof by another key, or an
+ * unbound one presented as `DPoP`: `401` with `error="invalid_token"` in the DPoP challenge.
+ */
+export const invalidDpopToken = (message: string, algorithms: ReadonlyArray<string>) =>
+  withDpopChallenge(make(401, "invalid_credential", message), algorithms, "invalid_token")
 
 /**
  * Every typed error of `@gatehouse-auth/core` that reaches an HTTP handler. (The keyring's and the

@@ -8,6 +8,7 @@ import {
   Base64Url,
   BootstrapCredentialService,
   Crockford,
+  DpopVerifier,
   GuestSessionService,
   Ids,
   Scopes,
@@ -126,19 +127,36 @@ export const layer = HttpRouter.use(Effect.fnUntraced(function*(router) {
     return Effect.fail(AuthError.insecureTransport(host ?? "this server", settings.insecureTransportAdvice))
   }
 
-  /** Exchanges a credential under the client's pairing budget (reserved first, refunded on success). */
-  const exchange = (credential: string, client: Parameters<typeof serverAuth.exchangeBootstrapCredential>[1]) =>
-    auth.pairingAttempt(
+  /**
+   * Exchanges a credential under the client's pairing budget (reserved first, refunded on success).
+   * A DPoP proof that came with it is used up first, inside the budget: so a flood of proofs costs
+   * the flooder its pairing budget, and a replayed proof never reaches the code.
+   */
+  const exchange = (
+    credential: string,
+    client: Parameters<typeof serverAuth.exchangeBootstrapCredential>[1],
+    proof: Option.Option<DpopVerifier.VerifiedProof> = Option.none()
+  ) =>
+    auth.pairingAttempt(Effect.andThen(
+      Option.isSome(proof) ? auth.consumeProof(proof.value) : Effect.void,
       serverAuth.exchangeBootstrapCredential(Redacted.make(credential, { label: "bootstrap-credential" }), client)
-    )
+    ))
 
   yield* router.add(
     "GET",
     "/api/auth/session",
     (request) => {
       const credentials = presented(request)
+      // A bound credential counts only as `DPoP` with its proof (the full check); as `Bearer` it
+      // stands for nothing, as any refused credential here.
+      const stateOf = RequestInfo.isDpopScheme(request)
+        ? Effect.match(auth.authenticate, { onFailure: () => Option.none(), onSuccess: Option.some })
+        : Effect.map(
+          serverAuth.getSessionState(credentials),
+          Option.filter((state) => state.session.jkt === undefined && state.accessToken?.jkt === undefined)
+        )
       return auth.respond(
-        Effect.map(serverAuth.getSessionState(credentials), (state) =>
+        Effect.map(stateOf, (state) =>
           json(AuthApi.SessionStateResponse, {
             authenticated: Option.isSome(state),
             ...(Option.isSome(state) ? { session: AuthApi.sessionView(state.value.session) } : {}),
@@ -172,18 +190,22 @@ export const layer = HttpRouter.use(Effect.fnUntraced(function*(router) {
         AuthApi.BearerBootstrapRequest,
         `{"credential": "XXXX-XXXX-XXXX-XXXX", "client": {"label": "..."}}`
       )
+      // A proof (no `ath`: there is no token yet) binds the new session to its key.
+      const proof = yield* auth.tokenlessProof
       const client = { ...RequestInfo.describeClient(request), ...compact({ ...body.client }) }
-      const { session, token } = yield* exchange(body.credential, { client, transport: "bearer" })
-      return yield* promoteGuest(
+      const jkt = Option.getOrUndefined(Option.map(proof, (verified) => verified.jkt))
+      const { session, token } = yield* exchange(body.credential, { client, transport: "bearer", jkt }, proof)
+      const response = yield* promoteGuest(
         request,
         session,
         json(AuthApi.BearerBootstrapResponse, {
           accessToken: Redacted.value(token),
-          tokenType: "Bearer",
+          tokenType: session.jkt === undefined ? "Bearer" : "DPoP",
           expiresAt: session.expiresAt,
           session: AuthApi.sessionView(session)
         })
       )
+      return session.jkt === undefined ? response : yield* auth.withDpopNonce(response)
     })))
 
   yield* router.add("POST", "/api/auth/logout", (request) =>
@@ -269,6 +291,8 @@ export const layer = HttpRouter.use(Effect.fnUntraced(function*(router) {
             scopes,
             ttl: `${ttlSeconds} seconds`,
             label: body.label,
+            // Consumed only by a bearer bootstrap with a DPoP proof by this key.
+            proofKeyThumbprint: body.proofKeyThumbprint,
             // Revoking this session (revoke, revoke-others, logout) revokes the link.
             createdBy: session.sid
           })
@@ -330,8 +354,8 @@ export const layer = HttpRouter.use(Effect.fnUntraced(function*(router) {
     yield* router.add(
       "POST",
       "/api/auth/tokens",
-      auth.requireSession(Effect.gen(function*() {
-        const { session, via } = yield* CurrentSession
+      auth.requireIssuingSession(Effect.gen(function*() {
+        const { dpopKey, session, via } = yield* CurrentSession
         if (via === "none") return yield* AuthError.notWhileAuthenticationIsOff("Access tokens")
         // A token is narrower and shorter-lived than its session; minting from a token would chain them.
         if (via === "access-token") return yield* AuthError.forbidden("An access token cannot mint access tokens")
@@ -343,11 +367,13 @@ export const layer = HttpRouter.use(Effect.fnUntraced(function*(router) {
           session,
           scopes: body.scopes,
           expiresIn: body.expiresInSeconds === undefined ? undefined : `${body.expiresInSeconds} seconds`,
-          oneTimeUse: body.oneTimeUse
+          oneTimeUse: body.oneTimeUse,
+          // Bound to the key of the request's proof; a bound session is refused without one.
+          jkt: dpopKey
         })
         return json(AuthApi.AccessTokenResponse, {
           token: Redacted.value(minted.token),
-          tokenType: "Bearer",
+          tokenType: dpopKey === undefined ? "Bearer" : "DPoP",
           expiresAt: minted.expiresAt,
           scopes: minted.scopes
         })

@@ -5,6 +5,18 @@
  * cookie-authenticated unsafe requests, applies per-address failure limits, and gives the handler
  * the session as the `CurrentSession` service. Every error becomes the contract's error response.
  *
+ * DPoP (RFC 9449), when a `DpopVerifier` is provided: `Authorization: DPoP <token>` with a `DPoP`
+ * proof is checked in this order, so that nothing unauthenticated can fill the replay store: the
+ * proof (method, public URL, `ath` of the token, nonce), then the token, then that the credential
+ * is bound to the proof's key (an access token's `cnf.jkt`, else its session's `jkt`), and only
+ * then the proof's `jti` is used up (a store failure is a 503). A bound credential presented as
+ * `Bearer` is refused (`invalid_token`), and so is an unbound one presented as `DPoP`: the scheme
+ * says what the client believes, and a mismatch is a bug or a theft. Every 401 then carries a
+ * `DPoP` challenge beside the `Bearer` one, and a response to a bound request carries the next
+ * `DPoP-Nonce`. Endpoints that issue tokens (`requireIssuingSession`) answer proof failures with a
+ * 400 in the RFC 6749 shape instead, and also accept an unbound `Bearer` session with a proof: the
+ * credential they mint is bound to the proof's key.
+ *
  *   HttpRouter.use(Effect.fnUntraced(function*(router) {
  *     const auth = yield* HttpAuth
  *     yield* router.add("GET", "/api/hello", auth.requireScopes(["read:hello"])(
@@ -12,8 +24,8 @@
  *     ))
  *   }))
  */
-import { Admission, Scopes, ServerAuth, ServerAuthPolicy } from "@gatehouse-auth/core"
-import { Cause, Context, Effect, Layer, Redacted, Schema } from "effect"
+import { Admission, DpopVerifier, Hashing, Scopes, ServerAuth, ServerAuthPolicy } from "@gatehouse-auth/core"
+import { Cause, Context, Effect, Layer, Option, Redacted, Schema } from "effect"
 import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
 import * as AuthError from "./AuthError.ts"
 import { HttpAuthSettings } from "./HttpAuthSettings.ts"
@@ -62,6 +74,29 @@ export type AccessGuard<I> = (options: AccessOptions<I>) => <E, R>(
 export interface HttpAuthShape {
   /** Authenticates the current request; fails with the response-ready error. */
   readonly authenticate: Effect.Effect<ServerAuth.Authenticated, AuthError.HttpAuthError, Request>
+  /**
+   * `authenticate` for an endpoint that issues tokens: DPoP proof failures are 400s in the RFC 6749
+   * shape, and an unbound bearer session may send a proof (`dpopKey` then names its key).
+   */
+  readonly authenticateIssuing: Effect.Effect<ServerAuth.Authenticated, AuthError.HttpAuthError, Request>
+  /** `requireSession` over `authenticateIssuing`. */
+  readonly requireIssuingSession: <E, R>(
+    handler: Effect.Effect<Response, E, R>
+  ) => Effect.Effect<Response, never, Request | Exclude<R, CurrentSession>>
+  /**
+   * The proof of a request that presents no token yet (the bearer bootstrap): `None` without a
+   * `DPoP` header or without a `DpopVerifier`, else the verified proof (not yet used up: call
+   * `consumeProof` once the rest checked out). Failures are 400s in the RFC 6749 shape.
+   */
+  readonly tokenlessProof: Effect.Effect<
+    Option.Option<DpopVerifier.VerifiedProof>,
+    AuthError.HttpAuthError,
+    Request
+  >
+  /** Uses a verified proof's `jti` up: a replay is `invalid_dpop_proof` (400), a store failure 503. */
+  readonly consumeProof: (proof: DpopVerifier.VerifiedProof) => Effect.Effect<void, AuthError.HttpAuthError>
+  /** Adds the next `DPoP-Nonce` to a response (when a verifier with nonces is provided). */
+  readonly withDpopNonce: (response: Response) => Effect.Effect<Response>
   readonly requireSession: <E, R>(
     handler: Effect.Effect<Response, E, R>
   ) => Effect.Effect<Response, never, Request | Exclude<R, CurrentSession>>
@@ -239,29 +274,178 @@ export const make = Effect.gen(function*() {
     return countFailures(serverAuth.authenticateHttpRequest(credentials))
   }
 
-  const authenticate: Effect.Effect<ServerAuth.Authenticated, AuthError.HttpAuthError, Request> = Effect.flatMap(
-    HttpServerRequest.HttpServerRequest,
-    (request) => {
-      if (policy.policy === "unsafe-no-auth") {
-        // Everyone is the administrator, so any page the owner opens could act as one: unsafe
-        // methods still need an allowed Origin (the Host guard stays on too, see AuthMiddleware).
-        const everyone = serverAuth.authenticateHttpRequest({}).pipe(Effect.mapError(AuthError.fromCoreError))
-        return RequestInfo.isUnsafeMethod(request) ? Effect.andThen(checkOrigin, everyone) : everyone
+  const dpop = Option.getOrUndefined(yield* Effect.serviceOption(DpopVerifier.DpopVerifier))
+  const algorithms = dpop?.algorithms ?? []
+
+  /** The proof of this request, verified (not yet used up); failures in the site's shape. */
+  const verifyProof = (
+    verifier: DpopVerifier.DpopVerifierShape,
+    request: Request,
+    site: AuthError.DpopSite,
+    accessToken: string | undefined
+  ) =>
+    verifier.verify({
+      proofs: RequestInfo.dpopProofs(request),
+      method: request.method,
+      url: RequestInfo.publicUrl(request, settings.publicOrigin),
+      accessToken
+    }).pipe(
+      Effect.catchTags({
+        DpopNonceRequired: () =>
+          Effect.flatMap(verifier.nonce, (nonce) => Effect.fail(AuthError.useDpopNonce(site, nonce, algorithms))),
+        // A bad proof is a refused credential: it counts against the address like a bad token.
+        InvalidDpopProof: () => failCredential(AuthError.invalidDpopProof(site, algorithms))
+      })
+    )
+
+  const consumeWith =
+    (verifier: DpopVerifier.DpopVerifierShape, site: AuthError.DpopSite) => (proof: DpopVerifier.VerifiedProof) =>
+      verifier.consume(proof).pipe(
+        Effect.mapError((error) =>
+          error._tag === "InvalidDpopProof"
+            ? AuthError.invalidDpopProof(site, algorithms)
+            : AuthError.fromCoreError(error)
+        )
+      )
+
+  /** The key a credential is bound to: an access token's `cnf.jkt`, a session token's session's `jkt`. */
+  const boundKey = (authenticated: ServerAuth.Authenticated) =>
+    authenticated.via === "access-token" ? authenticated.accessToken?.jkt : authenticated.session.jkt
+
+  /** `Authorization: DPoP`: the proof, the token, the binding, then the `jti` (see the module comment). */
+  const viaDpop = (
+    verifier: DpopVerifier.DpopVerifierShape,
+    request: Request,
+    presented: RequestInfo.Presented,
+    site: AuthError.DpopSite
+  ) =>
+    Effect.gen(function*() {
+      if (presented._tag !== "Token") {
+        return yield* failCredential(AuthError.invalidDpopToken("The DPoP-bound token is malformed", algorithms))
       }
-      const cookie = RequestInfo.cookieValue(request, sessionCookie(request).name)
-      const bearer = RequestInfo.bearerToken(request)
-      if (cookie._tag !== "None") {
-        // A cookie rides along on cross-site requests: unsafe ones must come from an allowed origin.
-        const viaCookie = RequestInfo.isUnsafeMethod(request)
-          ? Effect.andThen(checkOrigin, verify(cookie, "cookie"))
-          : verify(cookie, "cookie")
-        // A stale cookie must not shadow a good bearer token sent alongside it.
-        return bearer._tag === "None" ? viaCookie : Effect.catch(viaCookie, () => verify(bearer, "bearer"))
+      const token = Redacted.value(presented.token)
+      const proof = yield* verifyProof(verifier, request, site, token)
+      const authenticated = yield* countFailures(serverAuth.authenticateHttpRequest({ bearer: presented.token }))
+      const bound = boundKey(authenticated)
+      if (bound === undefined) {
+        return yield* failCredential(
+          AuthError.invalidDpopToken("This credential is not bound to a DPoP key: send it as Bearer", algorithms)
+        )
       }
-      if (bearer._tag !== "None") return verify(bearer, "bearer")
-      return Effect.fail(AuthError.missingCredential())
+      if (!Hashing.constantTimeEqualString(bound, proof.jkt)) {
+        return yield* failCredential(
+          AuthError.invalidDpopToken("This credential is bound to another DPoP key", algorithms)
+        )
+      }
+      yield* consumeWith(verifier, site)(proof)
+      return { ...authenticated, dpopKey: proof.jkt }
+    })
+
+  /**
+   * A credential that verified as a cookie or `Bearer`: refused when it is bound (a copy of a
+   * bound token is worthless without the key). At an endpoint that issues tokens, an unbound
+   * bearer session may come with a proof, whose key what it mints is bound to.
+   */
+  const afterBearer = (
+    request: Request,
+    site: AuthError.DpopSite,
+    presented: RequestInfo.Presented
+  ) =>
+  (authenticated: ServerAuth.Authenticated): Effect.Effect<ServerAuth.Authenticated, AuthError.HttpAuthError> => {
+    if (dpop === undefined) return Effect.succeed(authenticated)
+    if (boundKey(authenticated) !== undefined || authenticated.session.jkt !== undefined) {
+      return failCredential(
+        AuthError.invalidDpopToken(
+          "This credential is bound to a DPoP key: send it as Authorization: DPoP with a proof",
+          algorithms
+        )
+      ).pipe(Effect.provideService(HttpServerRequest.HttpServerRequest, request))
     }
+    if (site !== "issues" || authenticated.via !== "bearer" || presented._tag !== "Token") {
+      return Effect.succeed(authenticated)
+    }
+    if (request.headers["dpop"] === undefined) return Effect.succeed(authenticated)
+    return verifyProof(dpop, request, site, Redacted.value(presented.token)).pipe(
+      Effect.tap(consumeWith(dpop, site)),
+      Effect.map((proof) => ({ ...authenticated, dpopKey: proof.jkt })),
+      Effect.provideService(HttpServerRequest.HttpServerRequest, request)
+    )
+  }
+
+  const authenticateAt = (
+    site: AuthError.DpopSite
+  ): Effect.Effect<ServerAuth.Authenticated, AuthError.HttpAuthError, Request> =>
+    Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
+      const checked = authenticateChecked(request, site)
+      // Every 401 says that DPoP is spoken here, and with which algorithms.
+      return dpop === undefined
+        ? checked
+        : Effect.mapError(
+          checked,
+          (error) =>
+            error.headers?.["www-authenticate"]?.includes("DPoP ") === true
+              ? error
+              : AuthError.withDpopChallenge(error, algorithms)
+        )
+    })
+
+  const authenticateChecked = (
+    request: Request,
+    site: AuthError.DpopSite
+  ): Effect.Effect<ServerAuth.Authenticated, AuthError.HttpAuthError, Request> => {
+    if (dpop !== undefined && policy.policy !== "unsafe-no-auth" && RequestInfo.isDpopScheme(request)) {
+      // The scheme is explicit: a cookie sent alongside is not looked at.
+      return viaDpop(dpop, request, RequestInfo.dpopToken(request), site)
+    }
+    const bearer = RequestInfo.bearerToken(request)
+    return Effect.flatMap(authenticateClassic(request), afterBearer(request, site, bearer))
+  }
+
+  const authenticateClassic = (
+    request: Request
+  ): Effect.Effect<ServerAuth.Authenticated, AuthError.HttpAuthError, Request> => {
+    if (policy.policy === "unsafe-no-auth") {
+      // Everyone is the administrator, so any page the owner opens could act as one: unsafe
+      // methods still need an allowed Origin (the Host guard stays on too, see AuthMiddleware).
+      const everyone = serverAuth.authenticateHttpRequest({}).pipe(Effect.mapError(AuthError.fromCoreError))
+      return RequestInfo.isUnsafeMethod(request) ? Effect.andThen(checkOrigin, everyone) : everyone
+    }
+    const cookie = RequestInfo.cookieValue(request, sessionCookie(request).name)
+    const bearer = RequestInfo.bearerToken(request)
+    if (cookie._tag !== "None") {
+      // A cookie rides along on cross-site requests: unsafe ones must come from an allowed origin.
+      const viaCookie = RequestInfo.isUnsafeMethod(request)
+        ? Effect.andThen(checkOrigin, verify(cookie, "cookie"))
+        : verify(cookie, "cookie")
+      // A stale cookie must not shadow a good bearer token sent alongside it.
+      return bearer._tag === "None" ? viaCookie : Effect.catch(viaCookie, () => verify(bearer, "bearer"))
+    }
+    if (bearer._tag !== "None") return verify(bearer, "bearer")
+    return Effect.fail(AuthError.missingCredential())
+  }
+
+  const authenticate = authenticateAt("resource")
+  const authenticateIssuing = authenticateAt("issues")
+
+  const withDpopNonce = (response: Response): Effect.Effect<Response> =>
+    dpop === undefined || !dpop.noncesRequired
+      ? Effect.succeed(response)
+      : Effect.map(dpop.nonce, (nonce) => HttpServerResponse.setHeader(response, "dpop-nonce", nonce))
+
+  /** A bound request's response carries the next nonce. */
+  const nonceFor = (authenticated: ServerAuth.Authenticated) => (response: Response) =>
+    authenticated.dpopKey === undefined ? Effect.succeed(response) : withDpopNonce(response)
+
+  const tokenlessProof = Effect.flatMap(
+    HttpServerRequest.HttpServerRequest,
+    (request): Effect.Effect<Option.Option<DpopVerifier.VerifiedProof>, AuthError.HttpAuthError, Request> =>
+      dpop === undefined || request.headers["dpop"] === undefined
+        ? Effect.succeedNone
+        : Effect.map(verifyProof(dpop, request, "issues", undefined), Option.some)
   )
+
+  const consumeProof = (proof: DpopVerifier.VerifiedProof): Effect.Effect<void, AuthError.HttpAuthError> =>
+    dpop === undefined ? Effect.void : consumeWith(dpop, "issues")(proof)
 
   const respond = <E, R>(handler: Effect.Effect<Response, E, R>): Effect.Effect<Response, never, R> =>
     handler.pipe(
@@ -294,8 +478,19 @@ export const make = Effect.gen(function*() {
           const missing = Scopes.missing(authenticated.session.scopes, scopes)
           return missing.length > 0
             ? Effect.fail(AuthError.insufficientScope(missing))
-            : Effect.provideService(handler, CurrentSession, authenticated)
+            : Effect.flatMap(Effect.provideService(handler, CurrentSession, authenticated), nonceFor(authenticated))
         }
+      )
+    ))
+
+  const requireIssuingSession = <E, R>(
+    handler: Effect.Effect<Response, E, R>
+  ): Effect.Effect<Response, never, Request | Exclude<R, CurrentSession>> =>
+    RouteAccess.declare(respond(
+      Effect.flatMap(
+        authenticateIssuing,
+        (authenticated) =>
+          Effect.flatMap(Effect.provideService(handler, CurrentSession, authenticated), nonceFor(authenticated))
       )
     ))
 
@@ -319,7 +514,10 @@ export const make = Effect.gen(function*() {
         const decoded = { body, params }
         const missing = decide(authenticated.session.scopes, options, decoded)
         if (missing !== undefined) return yield* AuthError.insufficientScope(missing)
-        return yield* Effect.provideService(handler(decoded), CurrentSession, authenticated)
+        return yield* Effect.flatMap(
+          Effect.provideService(handler(decoded), CurrentSession, authenticated),
+          nonceFor(authenticated)
+        )
       })))
   })
 
@@ -345,6 +543,11 @@ export const make = Effect.gen(function*() {
 
   return HttpAuth.of({
     authenticate,
+    authenticateIssuing,
+    requireIssuingSession,
+    tokenlessProof,
+    consumeProof,
+    withDpopNonce,
     requireSession: requireScopes([]),
     requireScopes,
     requireAccess: decoding({}).requireAccess,

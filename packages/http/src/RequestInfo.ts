@@ -56,6 +56,38 @@ export const bearerToken = (request: HttpServerRequest.HttpServerRequest): Prese
   return match === null ? malformed : asToken(match[1]!)
 }
 
+/** `Authorization: DPoP <token68>` (RFC 9449 section 7.1; scheme case-insensitive). */
+export const dpopToken = (request: HttpServerRequest.HttpServerRequest): Presented => {
+  const header = request.headers["authorization"]
+  if (header === undefined) return none
+  const match = /^DPoP +(\S+) *$/i.exec(header)
+  return match === null ? none : asToken(match[1]!)
+}
+
+/** Whether `Authorization` names the DPoP scheme (then `bearerToken` does not apply). */
+export const isDpopScheme = (request: HttpServerRequest.HttpServerRequest): boolean =>
+  /^DPoP(?: |$)/i.test(request.headers["authorization"] ?? "")
+
+/**
+ * Every `DPoP` header value. Node joins repeated headers with `, `, and a compact JWS holds no
+ * comma, so splitting gives each one back: two headers are two proofs (which the verifier refuses).
+ */
+export const dpopProofs = (request: HttpServerRequest.HttpServerRequest): ReadonlyArray<string> => {
+  const header = request.headers["dpop"]
+  return header === undefined ? [] : header.split(",").map((part) => part.trim())
+}
+
+/**
+ * The absolute URL the client addressed, for a proof's `htu`: the public origin when configured
+ * (behind a TLS proxy the socket's scheme and host are not the client's), else the scheme a
+ * trusted proxy vouched for (or the socket's) and the Host header; then the path and query.
+ */
+export const publicUrl = (request: HttpServerRequest.HttpServerRequest, publicOrigin?: string | undefined): string => {
+  const origin = publicOrigin ?? ownOrigin(request) ?? "http://invalid"
+  const path = request.url.startsWith("/") ? request.url : `/${request.url}`
+  return `${origin}${path}`
+}
+
 /**
  * How many `name=value` pairs named exactly `name` a raw `Cookie` header holds. Browsers send one
  * pair per cookie, and cookies are not isolated by port: a page on any other port of this host can

@@ -4,7 +4,10 @@
  */
 import { NodeHttpServer } from "@effect/platform-node"
 import {
+  AccessTokens,
   BootstrapCredentialService,
+  DpopReplayStore,
+  DpopVerifier,
   GuestPromotion,
   GuestSessionService,
   GuestStore,
@@ -80,15 +83,40 @@ export interface ServerOptions {
   readonly promotion?: GuestPromotion.GuestPromotionShape | undefined
   /** More application routes, served beside the hello routes. */
   readonly routes?: Layer.Layer<never, never, HttpRouter.HttpRouter | HttpAuth.HttpAuth> | undefined
+  /** A `DpopVerifier` with these options (over `dpopReplayStore`, default the memory one). */
+  readonly dpop?: DpopVerifier.Options | undefined
+  readonly dpopReplayStore?: Layer.Layer<DpopReplayStore.DpopReplayStore> | undefined
+  /** `AccessTokens` (so `POST /api/auth/tokens` exists), issued by this server's origin. */
+  readonly accessTokens?: boolean | undefined
+  /** Another server's keyring and session store: two instances of one deployment. */
+  readonly shared?: {
+    readonly keyring: SigningKeyring.SigningKeyringShape
+    readonly sessionStore: SessionStore.SessionStoreShape
+  } | undefined
+  readonly publicOrigin?: string | undefined
 }
 
 export const startServer = (options: ServerOptions = {}) =>
   Effect.gen(function*() {
     const port = yield* freePort
+    const dpop = options.dpop === undefined
+      ? Layer.empty
+      : DpopVerifier.layer(options.dpop).pipe(Layer.provide(options.dpopReplayStore ?? DpopReplayStore.layerMemory))
+    const tokens = options.accessTokens === true
+      ? AccessTokens.layer({ issuer: `http://127.0.0.1:${port}` })
+      : Layer.empty
+    const sessionStore = options.shared === undefined
+      ? SessionStore.layerMemory
+      : Layer.succeed(SessionStore.SessionStore, options.shared.sessionStore)
+    const keyring = options.shared === undefined
+      ? SigningKeyring.layer()
+      : Layer.succeed(SigningKeyring.SigningKeyring, options.shared.keyring)
     const core = ServerAuth.layer({ applicationScopes }).pipe(
+      Layer.provideMerge(tokens),
       Layer.provideMerge(BootstrapCredentialService.layerMemory.pipe(
-        Layer.provideMerge(SessionCredentialService.layer().pipe(Layer.provideMerge(SessionStore.layerMemory)))
+        Layer.provideMerge(SessionCredentialService.layer().pipe(Layer.provideMerge(sessionStore)))
       )),
+      Layer.provideMerge(dpop),
       Layer.provideMerge(
         GuestSessionService.layer().pipe(
           Layer.provideMerge(GuestStore.layerMemory()),
@@ -99,7 +127,7 @@ export const startServer = (options: ServerOptions = {}) =>
           )
         )
       ),
-      Layer.provideMerge(SigningKeyring.layer()),
+      Layer.provideMerge(keyring),
       Layer.provideMerge(ServerSecretStore.layerMemory()),
       Layer.provideMerge(ServerAuthPolicy.layer({ host: "127.0.0.1", port, policy: options.policy }))
     )
@@ -109,7 +137,8 @@ export const startServer = (options: ServerOptions = {}) =>
       trustedProxies: options.trustedProxies,
       rateLimit: options.rateLimit,
       denyByDefault: options.denyByDefault,
-      publicRoutes: options.publicRoutes
+      publicRoutes: options.publicRoutes,
+      publicOrigin: options.publicOrigin
     }
     const listener = options.tls === undefined
       ? NodeHttpServer.layer(() => WireErrors.installClientErrorHandler(Http.createServer()), {
@@ -138,7 +167,8 @@ export const startServer = (options: ServerOptions = {}) =>
       keyring: Context.get(context, SigningKeyring.SigningKeyring),
       serverAuth: Context.get(context, ServerAuth.ServerAuth),
       guard: Context.get(context, WebSocketGuard.WebSocketGuard),
-      mcp: Context.get(context, McpSessionRegistry.McpSessionRegistry)
+      mcp: Context.get(context, McpSessionRegistry.McpSessionRegistry),
+      accessTokens: Context.getOption(context, AccessTokens.AccessTokens)
     }
   })
 

@@ -163,13 +163,20 @@ const oauth = statements(
   `CREATE INDEX gatehouse_oauth_refresh_tokens_sid ON gatehouse_oauth_refresh_tokens (sid)`
 )
 
+// DPoP binding: the thumbprint (RFC 7638) of the key a bearer session is bound to; NULL for an
+// unbound session (every session made before this migration). Number 7 is the DPoP replay table.
+const dpopBinding = statements(
+  `ALTER TABLE gatehouse_sessions ADD COLUMN jkt TEXT`
+)
+
 export const loader = Migrator.fromRecord({
   "1_initial": initial,
   "2_grant_created_by": grantCreatedBy,
   "3_guests": guests,
   "4_mcp_credentials": mcpCredentials,
   "5_session_transport": sessionTransport,
-  "6_oauth": oauth
+  "6_oauth": oauth,
+  "8_dpop_binding": dpopBinding
 })
 
 const migrate = Migrator.make({})

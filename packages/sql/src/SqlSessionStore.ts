@@ -41,7 +41,8 @@ const toRecord = (row: Row): SessionStore.SessionRecord => {
     transport: transport(row.transport),
     createdAt: integer(row.created_at),
     lastSeenAt: integer(row.last_seen_at),
-    client
+    client,
+    ...(optionalText(row.jkt) === undefined ? {} : { jkt: optionalText(row.jkt) })
   }
 }
 
@@ -56,6 +57,7 @@ const columns = [
   "transport",
   "created_at",
   "last_seen_at",
+  "jkt",
   ...clientFields.map(([, column]) => column)
 ] as const
 
@@ -92,16 +94,16 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
   const insert = (record: SessionStore.SessionRecord) => {
     const c = record.client
     return sql`INSERT INTO gatehouse_sessions (
-        sid, subject, scopes, method, transport, created_at, last_seen_at,
+        sid, subject, scopes, method, transport, created_at, last_seen_at, jkt,
         client_label, client_device_type, client_os, client_browser, client_ip
       ) VALUES (
         ${record.sid}, ${record.subject}, ${JSON.stringify(record.scopes)}, ${record.method}, ${record.transport},
-        ${record.createdAt}, ${record.lastSeenAt}, ${c.label ?? null}, ${c.deviceType ?? null},
+        ${record.createdAt}, ${record.lastSeenAt}, ${record.jkt ?? null}, ${c.label ?? null}, ${c.deviceType ?? null},
         ${c.os ?? null}, ${c.browser ?? null}, ${c.ip ?? null}
       )
       ON CONFLICT (sid) DO UPDATE SET
         subject = excluded.subject, scopes = excluded.scopes, method = excluded.method,
-        transport = excluded.transport,
+        transport = excluded.transport, jkt = excluded.jkt,
         created_at = excluded.created_at, last_seen_at = excluded.last_seen_at,
         client_label = excluded.client_label, client_device_type = excluded.client_device_type,
         client_os = excluded.client_os, client_browser = excluded.client_browser, client_ip = excluded.client_ip`

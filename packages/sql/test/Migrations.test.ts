@@ -38,10 +38,18 @@ const behaviours = (
     Effect.gen(function*() {
       const database = yield* target
       const first = yield* Migrations.run.pipe(Effect.provide(client(database)))
-      assert.deepStrictEqual(first, [[1, "initial"], [2, "grant_created_by"], [3, "guests"], [4, "mcp_credentials"], [
-        5,
-        "session_transport"
-      ], [6, "oauth"]])
+      assert.deepStrictEqual(first, [
+        [1, "initial"],
+        [2, "grant_created_by"],
+        [3, "guests"],
+        [4, "mcp_credentials"],
+        [
+          5,
+          "session_transport"
+        ],
+        [6, "oauth"],
+        [8, "dpop_binding"]
+      ])
       const second = yield* Migrations.run.pipe(Effect.provide(client(database)))
       assert.deepStrictEqual(second, [])
     }))
@@ -66,7 +74,7 @@ const behaviours = (
         assert.strictEqual(reports.length, 4)
         assert.deepStrictEqual(
           reports.map((report) => report.applied.length).sort(),
-          [0, 0, 0, 6]
+          [0, 0, 0, 7]
         )
         for (const report of reports) assert.includeMembers([...report.tables], tables)
       }),

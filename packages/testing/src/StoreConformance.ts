@@ -458,6 +458,25 @@ const conformance = (
           assert.strictEqual(Option.getOrThrow(yield* sessions.get(cookie.sid)).transport, "bearer")
         }))
 
+      it.effect("the DPoP key a session is bound to (jkt) is kept by get, getMany, list and a re-insert", () =>
+        Effect.gen(function*() {
+          const { sessions } = yield* stores
+          const jkt = "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+          const bound = session({ transport: "bearer", jkt })
+          const unbound = session({ transport: "bearer" })
+          for (const record of [bound, unbound]) yield* sessions.insert(record)
+          assert.deepStrictEqual(Option.getOrThrow(yield* sessions.get(bound.sid)), bound)
+          assert.isUndefined(Option.getOrThrow(yield* sessions.get(unbound.sid)).jkt)
+          const many = yield* sessions.getMany([bound.sid, unbound.sid])
+          assert.deepStrictEqual(
+            new Map(many.map((record) => [record.sid, record.jkt])),
+            new Map([[bound.sid, jkt], [unbound.sid, undefined]])
+          )
+          assert.deepStrictEqual((yield* sessions.list).filter((record) => record.sid === bound.sid), [bound])
+          yield* sessions.insert({ ...unbound, jkt })
+          assert.strictEqual(Option.getOrThrow(yield* sessions.get(unbound.sid)).jkt, jkt)
+        }))
+
       it.effect(
         "getMany returns each existing record once, across chunks; absent ids and no ids give nothing",
         () =>
