@@ -13,6 +13,8 @@
 import {
   AccessTokens,
   BootstrapCredentialService,
+  DpopReplayStore,
+  DpopVerifier,
   Durations,
   GuestSessionService,
   McpSessionRegistry,
@@ -23,7 +25,7 @@ import {
   SessionCredentialService
 } from "@gatehouse-auth/core"
 import { HttpAuthLayer, OAuthClientDocumentFetcher, OAuthRoutes, WebSocketGuard } from "@gatehouse-auth/http"
-import { Context, Duration, Effect, Layer, Redacted, Schema } from "effect"
+import { Config, Context, Duration, Effect, Layer, Option, Redacted, Schema } from "effect"
 import { HttpServer } from "effect/http"
 import * as ConsentPage from "./ConsentPage.ts"
 import * as HelloRoutes from "./HelloRoutes.ts"
@@ -95,6 +97,14 @@ export interface Options extends Stores.Options {
    * insufficient_scope` naming them.
    */
   readonly mcpRequiredScopes?: ReadonlyArray<string> | undefined
+  /**
+   * DPoP-bound credentials (RFC 9449; on by default): a bearer bootstrap, an access token or an
+   * OAuth token asked for with a `DPoP` proof is bound to the proof's key. The options of
+   * `DpopVerifier`; what they leave out is read from `GATEHOUSE_DPOP_NONCES` (`false` turns server
+   * nonces off) and `GATEHOUSE_DPOP_NONCE_STEP` (how long a nonce is current, default `5m`).
+   * `false` turns DPoP off: proofs are ignored and every credential is a bearer one.
+   */
+  readonly dpop?: false | DpopVerifier.Options | undefined
   /**
    * The OAuth 2.1 authorization server of `/mcp` (`/oauth/*`, RFC 8414 discovery), for MCP clients
    * the server did not launch (default on; needs access tokens). `false` turns it off: `/mcp` then
@@ -280,6 +290,18 @@ export const serve = (options: ServeOptions) => <A, E, R>(routes: Layer.Layer<A,
     Exclude<Layer.Services<typeof oauthLayer>, AccessTokens.AccessTokens>
   >
 
+  // The replay store is the memory one: entries live 65 seconds, and one instance sees its own
+  // proofs. (Several instances on one database need the SQL store.)
+  const dpop = options.dpop === false ? Layer.empty : Layer.unwrap(Effect.gen(function*() {
+    const given = options.dpop === false ? {} : options.dpop ?? {}
+    const nonces = given.nonces ?? (yield* Config.option(Config.Boolean("GATEHOUSE_DPOP_NONCES")).pipe(
+      Effect.map(Option.getOrUndefined)
+    ))
+    const nonceStep = given.nonceStep ??
+      (yield* Effect.map(Durations.config("GATEHOUSE_DPOP_NONCE_STEP"), Option.getOrUndefined))
+    return DpopVerifier.layer({ ...given, nonces, nonceStep }).pipe(Layer.provide(DpopReplayStore.layerMemory))
+  }))
+
   const core = ServerAuth.layer({ applicationScopes: options.applicationScopes }).pipe(
     Layer.provideMerge(oauth),
     Layer.provideMerge(accessTokens),
@@ -288,6 +310,7 @@ export const serve = (options: ServeOptions) => <A, E, R>(routes: Layer.Layer<A,
     ),
     Layer.provideMerge(GuestSessionService.layerConfig()),
     Layer.provideMerge(mcpRegistry),
+    Layer.provideMerge(dpop),
     Layer.provideMerge(Stores.layer(options)),
     Layer.provideMerge(policy)
   )
