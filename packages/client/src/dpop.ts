@@ -59,7 +59,7 @@ interface IdbRequest<A = unknown> {
   readonly result: A
   readonly error: unknown
   onsuccess: (() => void) | null
-  onerror: (() => void) | null
+  onerror: ((event: { preventDefault(): void }) => void) | null
 }
 interface IdbStore {
   get(key: string): IdbRequest
@@ -87,7 +87,11 @@ const globals = globalThis as Globals
 const settle = <A>(request: IdbRequest<A>) =>
   new Promise<A>((resolve, reject) => {
     request.onsuccess = () => resolve(request.result)
-    request.onerror = () => reject(request.error)
+    request.onerror = (event) => {
+      // Handled here (the promise rejects): not reported to the page as an uncaught error.
+      event.preventDefault()
+      reject(request.error)
+    }
   })
 
 /**
@@ -109,8 +113,7 @@ export const indexedDbKeyStore = (database = "gatehouse-dpop"): DpopKeyStore => 
         transaction.oncomplete = () => resolve()
         transaction.onabort = () => reject(transaction.error)
       })
-      const result = await settle(use(transaction.objectStore("keys")))
-      await done
+      const [result] = await Promise.all([settle(use(transaction.objectStore("keys"))), done])
       return result
     } finally {
       db.close()
