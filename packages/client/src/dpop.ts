@@ -375,7 +375,19 @@ export const createDpopClient = (options: DpopClientOptions = {}): DpopClient =>
         cause
       })
     }
-    if (response.ok) return await response.json() as DpopPairing
+    if (response.ok) {
+      return await response.json().catch((cause: unknown) => {
+        throw new GatehouseClientError(
+          "invalid_response",
+          "The server's answer is not JSON",
+          response.status,
+          undefined,
+          {
+            cause
+          }
+        )
+      }) as DpopPairing
+    }
     // Token endpoints answer in RFC 6749's shape (`error`, `error_description`); the rest in Gatehouse's.
     const refusal = await response.clone().json().catch(() => undefined) as
       | { error?: unknown; error_description?: unknown }

@@ -539,7 +539,13 @@ describe("pair", () => {
         "invalid_credential",
         401
       ],
-      [{ status: 502, headers: { "content-type": "text/html" }, body: "<h1>Bad gateway</h1>" }, "invalid_response", 502]
+      [
+        { status: 502, headers: { "content-type": "text/html" }, body: "<h1>Bad gateway</h1>" },
+        "invalid_response",
+        502
+      ],
+      // A 200 that is not the contract (a captive portal, a proxy's page).
+      [{ status: 200, headers: { "content-type": "text/html" }, body: "<h1>Welcome</h1>" }, "invalid_response", 200]
     ]
     for (const [answer, code, status] of refusals) {
       const { base } = route(() => answer, bootstrap)
