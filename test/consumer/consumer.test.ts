@@ -11,8 +11,8 @@
  *   installed bin with the desktop credential on fd 3;
  * - the installed `gatehouse` bin answers `--help`, serves, and stops on SIGTERM; its `/pair` page
  *   serves the installed client's built `dist/index.js` and runs in Chromium (when installed);
- * - `@gatehouse-auth/client` has no runtime dependency, and its declarations type-check (the
- *   contract's types come from the installed `@gatehouse-auth/http`);
+ * - `@gatehouse-auth/client` (and its `./dpop` entry) has no runtime dependency, and its
+ *   declarations type-check (the contract's types come from the installed `@gatehouse-auth/http`);
  * - better-auth, the benchmarks' peer (a root devDependency), is in no tarball's dependency tree.
  */
 import * as Support from "@gatehouse-auth/testing/support"
@@ -217,7 +217,9 @@ describe("the packed packages, installed in a fresh project", () => {
       Fs.readFileSync(Path.join(project, "node_modules", "@gatehouse-auth", "client", "package.json"), "utf8")
     )
     assert.isUndefined(manifest.dependencies)
-    assert.deepStrictEqual(Object.keys(manifest.exports), [".", "./package.json"])
+    assert.deepStrictEqual(Object.keys(manifest.exports), [".", "./dpop", "./package.json"])
+    const client = packed.find((entry) => entry.name === "@gatehouse-auth/client")!
+    assert.includeMembers([...client.files], ["dist/dpop.js", "dist/dpop.d.ts"])
     const server = JSON.parse(
       Fs.readFileSync(Path.join(project, "node_modules", "@gatehouse-auth", "server", "package.json"), "utf8")
     )
@@ -251,7 +253,12 @@ describe("the packed packages, installed in a fresh project", () => {
   })
 
   it("import under plain Node, every package and subpath", async () => {
-    const specifiers = [...packages, "@gatehouse-auth/testing/support", "@gatehouse-auth/server/GatehouseServer"]
+    const specifiers = [
+      ...packages,
+      "@gatehouse-auth/client/dpop",
+      "@gatehouse-auth/testing/support",
+      "@gatehouse-auth/server/GatehouseServer"
+    ]
     const script = `for (const name of ${
       JSON.stringify(specifiers)
     }) { const m = await import(name); if (Object.keys(m).length === 0) throw new Error(name + " exports nothing"); console.log(name) }`
