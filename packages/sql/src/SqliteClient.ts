@@ -185,6 +185,19 @@ export interface SqliteDirectShape {
   readonly memoizedRow: <A>(
     options: MemoizedRowOptions<A>
   ) => (key: string) => Effect.Effect<A | undefined, SqlError.SqlError>
+  /**
+   * A write of at most one row (the row `RETURNING` gives, if any) committed without waiting for the
+   * disk: `synchronous = NORMAL` for this one statement, then FULL again, in one synchronous call so
+   * no other statement runs in between. In WAL mode such a commit is in the WAL before it returns,
+   * so it survives a crash of the process; a power loss before the next FULL commit (which syncs the
+   * whole WAL) may lose it. Only for rows worthless within a minute, such as DPoP proof ids: a
+   * machine takes longer than that to come back, and an fsync per request would cost more than
+   * the rest of the request. Never for a table a `memoizedRow` reads: such a write does not make
+   * the remembered rows be forgotten.
+   */
+  readonly relaxedWriteRow: (
+    sql: string
+  ) => (params: ReadonlyArray<SQLInputValue>) => Effect.Effect<ReadonlyArray<unknown> | undefined, SqlError.SqlError>
 }
 
 export interface MemoizedRowOptions<A> {
@@ -245,6 +258,20 @@ const makeDirect = (
       const statement = lazyStatement(sql)
       return (params) =>
         direct("getRow", () => statement().get(...params) as unknown as ReadonlyArray<unknown> | undefined)
+    },
+    relaxedWriteRow: (sql) => {
+      const statement = lazyStatement(sql)
+      return (params) =>
+        direct("relaxedWriteRow", () => {
+          // No `counter.count++`: the table written is one no `memoizedRow` reads (see the shape),
+          // so the rows remembered for every request (the session's) stay remembered.
+          db.exec("PRAGMA synchronous = NORMAL")
+          try {
+            return statement().get(...params) as unknown as ReadonlyArray<unknown> | undefined
+          } finally {
+            db.exec("PRAGMA synchronous = FULL")
+          }
+        })
     },
     memoizedRow: <A>(options: MemoizedRowOptions<A>) => {
       const { capacity = 10_000, decode, sql } = options

@@ -15,6 +15,7 @@ import {
 } from "@gatehouse-auth/testing/support/postgres"
 import { Context, Duration, Effect, FileSystem, Layer, Redacted, Schedule } from "effect"
 import { SqlClient } from "effect/sql"
+import * as ChildProcess from "node:child_process"
 import * as Crypto from "node:crypto"
 import * as Path from "node:path"
 import { DatabaseSync } from "node:sqlite"
@@ -189,6 +190,38 @@ describe("SqlDpopReplayStore", () => {
       ])
       assert.match(stored[0]!.key_hash, /^[A-Za-z0-9_-]{43}$/)
     }))
+
+  it.effect(
+    "SQLite: proof ids recorded without waiting for an fsync survive a SIGKILL of the process",
+    () =>
+      Effect.gen(function*() {
+        const filename = yield* tempDatabaseFile
+        yield* storeOver(Database.layerSqlite({ filename })) // migrated before the child opens it
+        const child = yield* Effect.promise(() =>
+          new Promise<{ readonly stdout: string; readonly signal: string | null }>((resolve) => {
+            let stdout = ""
+            const running = ChildProcess.spawn(process.execPath, [
+              "--conditions=@gatehouse-auth/source",
+              "--disable-warning=ExperimentalWarning",
+              fixture("dpop-record-then-kill.ts"),
+              filename,
+              "jkt-killed",
+              "200"
+            ], { stdio: ["ignore", "pipe", "inherit"], timeout: 60_000 })
+            running.stdout.on("data", (chunk) => stdout += String(chunk))
+            running.on("exit", (_code, signal) => resolve({ stdout, signal }))
+          })
+        )
+        assert.deepStrictEqual(child, { stdout: "recorded\n", signal: "SIGKILL" })
+        const { sql, store } = yield* storeOver(Database.layerSqlite({ filename }))
+        assert.strictEqual(yield* rows(sql), 200)
+        for (let i = 0; i < 200; i++) assert.isFalse(yield* store.record("jkt-killed", `jti-${i}`, 1_000_000, 10_000))
+        // And the connection is back to durable commits after each of those inserts.
+        const [setting] = yield* sql<{ readonly synchronous: number }>`PRAGMA synchronous`
+        assert.strictEqual(setting?.synchronous, 2)
+      }),
+    90_000
+  )
 
   it.effect("SQLite locked by another process: StoreError, nothing recorded; the same pair is first afterwards", () =>
     Effect.gen(function*() {

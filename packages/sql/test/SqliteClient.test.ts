@@ -5,6 +5,7 @@ import { Context, Effect, Layer } from "effect"
 import { SqlClient } from "effect/sql"
 import * as Fs from "node:fs"
 import * as Database from "../src/Database.ts"
+import * as SqliteClient from "../src/SqliteClient.ts"
 import { tempDatabaseFile } from "./helpers/sqlite.ts"
 
 const mode = (path: string) => Fs.statSync(path).mode & 0o777
@@ -69,5 +70,40 @@ describe("SqliteClient", () => {
         return { synchronous: synchronous?.synchronous, fullfsync: fullfsync?.fullfsync }
       }).pipe(Effect.provide(Database.layerSqlite({ filename })))
       assert.deepStrictEqual(settings, { synchronous: 2, fullfsync: 1 })
+    }))
+
+  it.effect("a relaxed write returns its row once and leaves the connection at synchronous FULL, after a failure too", () =>
+    Effect.gen(function*() {
+      const filename = yield* tempDatabaseFile
+      const outcome = yield* Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const direct = yield* SqliteClient.SqliteDirect
+        const insert = direct.relaxedWriteRow(
+          "INSERT INTO gatehouse_ws_tickets (jti, expires_at) VALUES (?, ?) ON CONFLICT DO NOTHING RETURNING jti"
+        )
+        const first = yield* insert(["relaxed", 1])
+        const again = yield* insert(["relaxed", 1])
+        const afterSuccess = (yield* sql<{ synchronous: number }>`PRAGMA synchronous`)[0]?.synchronous
+        // NOT NULL violated: the statement throws inside the relaxed section.
+        const failed = yield* Effect.exit(insert(["broken", null]))
+        const afterFailure = (yield* sql<{ synchronous: number }>`PRAGMA synchronous`)[0]?.synchronous
+        const stored = yield* sql<{ jti: string }>`SELECT jti FROM gatehouse_ws_tickets`
+        return {
+          first,
+          again,
+          afterSuccess,
+          failed: failed._tag,
+          afterFailure,
+          stored: stored.map((row) => row.jti)
+        }
+      }).pipe(Effect.provide(Database.layerSqlite({ filename })))
+      assert.deepStrictEqual(outcome, {
+        first: ["relaxed"],
+        again: undefined,
+        afterSuccess: 2,
+        failed: "Failure",
+        afterFailure: 2,
+        stored: ["relaxed"]
+      })
     }))
 })
