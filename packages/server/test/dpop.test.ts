@@ -4,30 +4,11 @@
  * `/api/hello` and a bound access token; the bound token without the key gets 401.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Hashing } from "@gatehouse-auth/core"
 import { bearer, freePort, tempDirectory } from "@gatehouse-auth/testing/support"
 import { Effect } from "effect"
 import * as Jose from "jose"
+import { newKey, proof } from "./dpopProofs.ts"
 import { pairingUrl, request, serve, waitFor } from "./helpers.ts"
-
-const newKey = Effect.promise(async () => {
-  const { privateKey, publicKey } = await Jose.generateKeyPair("ES256")
-  const jwk = await Jose.exportJWK(publicKey)
-  return { privateKey, jwk, jkt: await Jose.calculateJwkThumbprint(jwk, "sha256") }
-})
-type Key = Effect.Success<typeof newKey>
-
-const proof = (key: Key, method: string, url: string, extra: { token?: string; nonce?: string } = {}) =>
-  Effect.promise(() =>
-    new Jose.SignJWT({
-      htm: method,
-      htu: url,
-      jti: Hashing.randomId(16),
-      iat: Math.floor(Date.now() / 1000),
-      ...(extra.nonce === undefined ? {} : { nonce: extra.nonce }),
-      ...(extra.token === undefined ? {} : { ath: Hashing.sha256Base64Url(extra.token) })
-    }).setProtectedHeader({ alg: "ES256", typ: "dpop+jwt", jwk: key.jwk }).sign(key.privateKey)
-  )
 
 describe("DPoP on gatehouse serve", () => {
   it.live(

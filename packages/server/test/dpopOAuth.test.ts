@@ -5,46 +5,10 @@
  * Proofs are made with `jose` directly.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Hashing } from "@gatehouse-auth/core"
 import { Effect } from "effect"
 import * as Jose from "jose"
-import { approveInBrowser, authorizationUrl, newFlow, pairBrowser, start } from "./oauth.ts"
-
-const newKey = Effect.promise(async () => {
-  const { privateKey, publicKey } = await Jose.generateKeyPair("ES256")
-  const jwk = await Jose.exportJWK(publicKey)
-  return { privateKey, jwk, jkt: await Jose.calculateJwkThumbprint(jwk, "sha256") }
-})
-type Key = Effect.Success<typeof newKey>
-
-const proof = (key: Key, method: string, url: string, extra: { token?: string; nonce?: string } = {}) =>
-  Effect.promise(() =>
-    new Jose.SignJWT({
-      htm: method,
-      htu: url,
-      jti: Hashing.randomId(16),
-      iat: Math.floor(Date.now() / 1000),
-      ...(extra.nonce === undefined ? {} : { nonce: extra.nonce }),
-      ...(extra.token === undefined ? {} : { ath: Hashing.sha256Base64Url(extra.token) })
-    }).setProtectedHeader({ alg: "ES256", typ: "dpop+jwt", jwk: key.jwk }).sign(key.privateKey)
-  )
-
-const post = (url: string, params: Record<string, string>, headers: Record<string, string> = {}) =>
-  Effect.promise(async () => {
-    const response = await fetch(url, {
-      method: "POST",
-      headers: { "content-type": "application/x-www-form-urlencoded", ...headers },
-      body: new URLSearchParams(params).toString()
-    })
-    const text = await response.text()
-    let json: any = undefined
-    try {
-      json = JSON.parse(text)
-    } catch {
-      // not JSON
-    }
-    return { status: response.status, json, text, headers: response.headers }
-  })
+import { newKey, proof } from "./dpopProofs.ts"
+import { approveInBrowser, authorizationUrl, newFlow, pairBrowser, postToken, start } from "./oauth.ts"
 
 const mcp = (origin: string, headers: Record<string, string>) =>
   Effect.promise(async () => {
@@ -89,7 +53,7 @@ describe("DPoP at the OAuth authorization server", () => {
         }
 
         // The first try has no nonce: 400 use_dpop_nonce, RFC 6749 shape, and the code is not spent.
-        const first = yield* post(tokenUrl, exchange, { dpop: yield* proof(key, "POST", tokenUrl) })
+        const first = yield* postToken(tokenUrl, exchange, { dpop: yield* proof(key, "POST", tokenUrl) })
         assert.strictEqual(first.status, 400, first.text)
         assert.deepStrictEqual(Object.keys(first.json).sort(), ["error", "error_description"])
         assert.strictEqual(first.json.error, "use_dpop_nonce")
@@ -97,12 +61,12 @@ describe("DPoP at the OAuth authorization server", () => {
         assert.isString(nonce)
 
         // A bad proof: 400 invalid_dpop_proof in the same shape.
-        const bad = yield* post(tokenUrl, exchange, { dpop: yield* proof(key, "GET", tokenUrl, { nonce }) })
+        const bad = yield* postToken(tokenUrl, exchange, { dpop: yield* proof(key, "GET", tokenUrl, { nonce }) })
         assert.strictEqual(bad.status, 400, bad.text)
         assert.deepStrictEqual(Object.keys(bad.json).sort(), ["error", "error_description"])
         assert.strictEqual(bad.json.error, "invalid_dpop_proof")
 
-        const tokens = yield* post(tokenUrl, exchange, { dpop: yield* proof(key, "POST", tokenUrl, { nonce }) })
+        const tokens = yield* postToken(tokenUrl, exchange, { dpop: yield* proof(key, "POST", tokenUrl, { nonce }) })
         assert.strictEqual(tokens.status, 200, tokens.text)
         assert.strictEqual(tokens.json.token_type, "DPoP")
         assert.deepStrictEqual(Jose.decodeJwt(tokens.json.access_token).cnf, { jkt: key.jkt })
@@ -133,13 +97,15 @@ describe("DPoP at the OAuth authorization server", () => {
           refresh_token: tokens.json.refresh_token,
           client_id: flow.clientId
         }
-        const noProof = yield* post(tokenUrl, refresh)
+        const noProof = yield* postToken(tokenUrl, refresh)
         assert.strictEqual(noProof.status, 400, noProof.text)
         assert.strictEqual(noProof.json.error, "invalid_grant")
-        const otherProof = yield* post(tokenUrl, refresh, { dpop: yield* proof(other, "POST", tokenUrl, { nonce }) })
+        const otherProof = yield* postToken(tokenUrl, refresh, {
+          dpop: yield* proof(other, "POST", tokenUrl, { nonce })
+        })
         assert.strictEqual(otherProof.status, 400, otherProof.text)
         assert.strictEqual(otherProof.json.error, "invalid_grant")
-        const refreshed = yield* post(tokenUrl, refresh, { dpop: yield* proof(key, "POST", tokenUrl, { nonce }) })
+        const refreshed = yield* postToken(tokenUrl, refresh, { dpop: yield* proof(key, "POST", tokenUrl, { nonce }) })
         assert.strictEqual(refreshed.status, 200, refreshed.text)
         assert.strictEqual(refreshed.json.token_type, "DPoP")
         assert.deepStrictEqual(Jose.decodeJwt(refreshed.json.access_token).cnf, { jkt: key.jkt })
@@ -153,7 +119,7 @@ describe("DPoP at the OAuth authorization server", () => {
       const cookie = yield* pairBrowser(server)
       const flow = yield* newFlow(server.origin)
       const callback = yield* approveInBrowser(authorizationUrl(flow), cookie)
-      const tokens = yield* post(`${server.origin}/oauth/token`, {
+      const tokens = yield* postToken(`${server.origin}/oauth/token`, {
         grant_type: "authorization_code",
         code: callback.searchParams.get("code")!,
         client_id: flow.clientId,
@@ -189,7 +155,7 @@ describe("DPoP at the OAuth authorization server", () => {
         )
         assert.strictEqual(strictResource.dpop_bound_access_tokens_required, true)
         // And the token endpoint refuses a request without a proof.
-        const refused = yield* post(`${strict.origin}/oauth/token`, { grant_type: "refresh_token" })
+        const refused = yield* postToken(`${strict.origin}/oauth/token`, { grant_type: "refresh_token" })
         assert.strictEqual(refused.status, 400)
         assert.strictEqual(refused.json.error, "invalid_dpop_proof")
       }),

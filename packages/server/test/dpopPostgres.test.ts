@@ -4,31 +4,12 @@
  * the database's). Needs `GATEHOUSE_TEST_DATABASE_URL`; skipped locally without one, a failure in CI.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Hashing } from "@gatehouse-auth/core"
 import { freePort, tempDirectory } from "@gatehouse-auth/testing/support"
 import { freshSchemaUrl, requirePostgresInCi, unavailable } from "@gatehouse-auth/testing/support/postgres"
 import { Effect } from "effect"
-import * as Jose from "jose"
 import * as Crypto from "node:crypto"
+import { newKey, proof } from "./dpopProofs.ts"
 import { request, serve, waitFor } from "./helpers.ts"
-
-const newKey = Effect.promise(async () => {
-  const { privateKey, publicKey } = await Jose.generateKeyPair("ES256")
-  return { privateKey, jwk: await Jose.exportJWK(publicKey) }
-})
-type Key = Effect.Success<typeof newKey>
-
-const proof = (key: Key, method: string, url: string, extra: { token?: string; nonce?: string } = {}) =>
-  Effect.promise(() =>
-    new Jose.SignJWT({
-      htm: method,
-      htu: url,
-      jti: Hashing.randomId(16),
-      iat: Math.floor(Date.now() / 1000),
-      ...(extra.nonce === undefined ? {} : { nonce: extra.nonce }),
-      ...(extra.token === undefined ? {} : { ath: Hashing.sha256Base64Url(extra.token) })
-    }).setProtectedHeader({ alg: "ES256", typ: "dpop+jwt", jwk: key.jwk }).sign(key.privateKey)
-  )
 
 /** A code from the `Pairing URL:` line (whatever its origin: here the shared public URL). */
 const pairingCode = (served: Effect.Success<ReturnType<typeof serve>>) =>

@@ -101,11 +101,11 @@ export const approveInBrowser = (authorizationUrl: string | URL, cookie: string)
   })
 
 /** A form POST to an OAuth endpoint; the JSON answer. */
-export const postToken = (url: string, params: Record<string, string>) =>
+export const postToken = (url: string, params: Record<string, string>, headers: Record<string, string> = {}) =>
   Effect.promise(async () => {
     const response = await fetch(url, {
       method: "POST",
-      headers: { "content-type": "application/x-www-form-urlencoded" },
+      headers: { "content-type": "application/x-www-form-urlencoded", ...headers },
       body: new URLSearchParams(params).toString()
     })
     const text = await response.text()
