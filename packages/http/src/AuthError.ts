@@ -218,6 +218,15 @@ export const useDpopNonce = (site: DpopSite, nonce: string, algorithms: Readonly
     )
 
 /** The DPoP proof is missing or not valid (which check failed is for logs only). */
+/** `requireDpop`: an endpoint that issues tokens refuses a request without a proof (RFC 6749 shape). */
+export const dpopProofRequired = () =>
+  new HttpAuthError({
+    status: 400,
+    code: "invalid_dpop_proof",
+    message: "This server issues only DPoP-bound credentials: send a DPoP proof",
+    oauth: true
+  })
+
 export const invalidDpopProof = (site: DpopSite, algorithms: ReadonlyArray<string>) =>
   site === "issues"
     ? new HttpAuthError({

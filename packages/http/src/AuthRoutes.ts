@@ -361,12 +361,7 @@ export const layer = HttpRouter.use(Effect.fnUntraced(function*(router) {
         if (via === "access-token") return yield* AuthError.forbidden("An access token cannot mint access tokens")
         // `requireDpop`: no unbound token is minted, whatever the session (a cookie one included).
         if (settings.requireDpop && auth.dpopAlgorithms.length > 0 && dpopKey === undefined) {
-          return yield* new AuthError.HttpAuthError({
-            status: 400,
-            code: "invalid_dpop_proof",
-            message: "This server issues only DPoP-bound credentials: send a DPoP proof",
-            oauth: true
-          })
+          return yield* AuthError.dpopProofRequired()
         }
         const body = yield* readBody(
           AuthApi.AccessTokenRequest,

@@ -455,13 +455,7 @@ export const make = Effect.gen(function*() {
 
   /** With `requireDpop`, an endpoint that issues tokens refuses a request without a proof. */
   const required = dpop !== undefined && settings.requireDpop
-  const proofRequired = () =>
-    new AuthError.HttpAuthError({
-      status: 400,
-      code: "invalid_dpop_proof",
-      message: "This server issues only DPoP-bound credentials: send a DPoP proof",
-      oauth: true
-    })
+  const proofRequired = AuthError.dpopProofRequired
 
   const tokenlessProof = Effect.flatMap(
     HttpServerRequest.HttpServerRequest,
