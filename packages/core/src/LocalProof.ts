@@ -59,9 +59,11 @@ export interface LocalProofShape {
   /** The private directory challenge files go in. */
   readonly directory: string
   readonly challenge: Effect.Effect<Challenge, LocalProofRefused>
+  /** `jkt`: bind the session to this DPoP key (the thumbprint of a proof that came with the request). */
   readonly redeem: (
     fileName: string,
-    client?: ClientMetadata.ClientMetadata | undefined
+    client?: ClientMetadata.ClientMetadata | undefined,
+    jkt?: string | undefined
   ) => Effect.Effect<Redeemed, LocalProofRefused | StoreError>
   /** Challenges held in memory (for tests and metrics): at most `maxOutstanding`. */
   readonly outstanding: () => number
@@ -196,7 +198,8 @@ export const make = Effect.fnUntraced(function*(options: Options) {
 
   const redeem = Effect.fn("LocalProof.redeem")(function*(
     fileName: string,
-    client?: ClientMetadata.ClientMetadata | undefined
+    client?: ClientMetadata.ClientMetadata | undefined,
+    jkt?: string | undefined
   ) {
     // Never a path from a name this server would not make.
     if (!fileNamePattern.test(fileName)) return yield* refuse("the file name is not one this server makes")
@@ -218,7 +221,7 @@ export const make = Effect.fnUntraced(function*(options: Options) {
     if (!constantTimeEqual(digestOf(text), entry.nonceDigest)) {
       return yield* refuse(`${fileName} does not hold the challenge's nonce`)
     }
-    return yield* sessions.issue({ subject, scopes, method: "local-proof", transport: "bearer", client }).pipe(
+    return yield* sessions.issue({ subject, scopes, method: "local-proof", transport: "bearer", client, jkt }).pipe(
       // Subject and scopes were checked when the layer was built.
       Effect.catchTag("InvalidRequest", (error) => Effect.die(error))
     )

@@ -129,13 +129,19 @@ export const layer = HttpRouter.use(Effect.fnUntraced(function*(router) {
       Effect.gen(function*() {
         const body = yield* readBody(AuthApi.LocalProofRequest, `{"fileName": "lp-...", "client": {"label": "..."}}`)
         const client = { ...RequestInfo.describeClient(request), ...body.client }
-        const { session, token } = yield* proof.redeem(body.fileName, client)
-        return json(AuthApi.BearerBootstrapResponse, {
+        // As at the bearer bootstrap: a DPoP proof (no `ath`, no token yet) binds the session to
+        // its key, and is used up before the challenge is; with `requireDpop` one is needed.
+        const dpopProof = yield* auth.tokenlessProof
+        if (Option.isSome(dpopProof)) yield* auth.consumeProof(dpopProof.value)
+        const jkt = Option.getOrUndefined(Option.map(dpopProof, (verified) => verified.jkt))
+        const { session, token } = yield* proof.redeem(body.fileName, client, jkt)
+        const response = json(AuthApi.BearerBootstrapResponse, {
           accessToken: Redacted.value(token),
-          tokenType: "Bearer",
+          tokenType: session.jkt === undefined ? "Bearer" : "DPoP",
           expiresAt: session.expiresAt,
           session: AuthApi.sessionView(session)
         })
+        return session.jkt === undefined ? response : yield* auth.withDpopNonce(response)
       })
     )
   )

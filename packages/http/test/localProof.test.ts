@@ -11,7 +11,9 @@ import { Effect, Schema } from "effect"
 import { FetchHttpClient } from "effect/http"
 import { HttpApiClient } from "effect/http-api"
 import * as fc from "fast-check"
+import * as Jose from "jose"
 import * as ChildProcess from "node:child_process"
+import * as Crypto from "node:crypto"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { AuthApi, AuthOpenApi, HttpApiAuth, LocalProofRoutes } from "../src/index.ts"
@@ -114,6 +116,60 @@ describe("local proof over HTTP", () => {
       })
       assert.strictEqual(sessions.status, 403)
     }).pipe(Effect.scoped))
+
+  it.live(
+    "with a DPoP proof the session is bound to its key (after the nonce challenge, the challenge left unburned); requireDpop refuses one without",
+    () =>
+      Effect.gen(function*() {
+        const { server } = yield* setup({ dpop: {} })
+        const { privateKey, publicKey } = yield* Effect.promise(() => Jose.generateKeyPair("ES256"))
+        const jwk = yield* Effect.promise(() => Jose.exportJWK(publicKey))
+        const proof = (method: string, path: string, extra: Record<string, string>) =>
+          Effect.promise(() =>
+            new Jose.SignJWT({
+              htm: method,
+              htu: `http://127.0.0.1:${server.port}${path}`,
+              jti: Crypto.randomUUID(),
+              iat: Math.floor(Date.now() / 1000),
+              ...extra
+            }).setProtectedHeader({ alg: "ES256", typ: "dpop+jwt", jwk }).sign(privateKey)
+          )
+        const asked = yield* challenge(server)
+        write(asked, asked.nonce)
+        const first = yield* redeem(server, asked.fileName, { dpop: yield* proof("POST", redeemPath, {}) })
+        assert.strictEqual(first.status, 400, first.text)
+        assert.strictEqual(first.json.error, "use_dpop_nonce")
+        const nonce = first.headers["dpop-nonce"] as string
+        // The file is still there and the challenge still good: the proof was refused before either.
+        assert.isTrue(Fs.existsSync(fileOf(asked)))
+        const bound = yield* redeem(server, asked.fileName, { dpop: yield* proof("POST", redeemPath, { nonce }) })
+        assert.strictEqual(bound.status, 200, bound.text)
+        assert.strictEqual(bound.json.tokenType, "DPoP")
+        assert.strictEqual(bound.json.session.jkt, yield* Effect.promise(() => Jose.calculateJwkThumbprint(jwk)))
+        assert.isString(bound.headers["dpop-nonce"])
+        const token = bound.json.accessToken as string
+        const asBearer = yield* request(server.port, { path: "/api/hello", headers: bearer(token) })
+        assert.strictEqual(asBearer.status, 401)
+        const withProof = yield* request(server.port, {
+          path: "/api/hello",
+          headers: {
+            authorization: `DPoP ${token}`,
+            dpop: yield* proof("GET", "/api/hello", {
+              nonce,
+              ath: Crypto.createHash("sha256").update(token).digest("base64url")
+            })
+          }
+        })
+        assert.strictEqual(withProof.status, 200, withProof.text)
+
+        const strict = (yield* setup({ dpop: {}, requireDpop: true })).server
+        const strictAsked = yield* challenge(strict)
+        write(strictAsked, strictAsked.nonce)
+        const unbound = yield* redeem(strict, strictAsked.fileName)
+        assert.strictEqual(unbound.status, 400, unbound.text)
+        assert.strictEqual(unbound.json.error, "invalid_dpop_proof")
+      }).pipe(Effect.scoped)
+  )
 
   it.live("AuthOpenApi.LocalProofGroup describes the routes as served: a typed client (fetch) signs in with them", () =>
     Effect.gen(function*() {
