@@ -111,6 +111,13 @@ export const serve = Command.make("serve", {
         "directory; its SHA-256 fingerprint is printed beside the pairing URL."
     )
   ),
+  requireDpop: Flag.Boolean("require-dpop").pipe(
+    Flag.withDefault(false),
+    Flag.withDescription(
+      "Issue only DPoP-bound bearer credentials: the bearer pairing, access tokens, the local proof and " +
+        "OAuth tokens need a DPoP proof (cookie sessions in browsers are unaffected)."
+    )
+  ),
   disableLocalProof: Flag.Boolean("disable-local-proof").pipe(
     Flag.withDefault(false),
     Flag.withDescription(

@@ -52,6 +52,8 @@ export interface Input {
   readonly tlsSelfSigned: boolean
   /** `--disable-local-proof`: no same-user proof for local tools (it is on by default on POSIX). */
   readonly disableLocalProof?: boolean | undefined
+  /** `--require-dpop`: issue only DPoP-bound bearer credentials (`HttpAuthSettings.requireDpop`). */
+  readonly requireDpop?: boolean | undefined
 }
 
 /** A failure the CLI prints as one line (exit 1), with no stack trace. */
@@ -173,7 +175,8 @@ export const validate = (input: Input): Effect.Effect<GatehouseServer.Options, C
     requestTimeout: timeouts.requestTimeout,
     keepAliveTimeout: timeouts.keepAliveTimeout,
     insecureTransportAdvice: insecureTransportAdvice(publicUrl),
-    ...(input.disableLocalProof === true ? { localProof: false as const } : {})
+    ...(input.disableLocalProof === true ? { localProof: false as const } : {}),
+    ...(input.requireDpop === true ? { requireDpop: true } : {})
   })
 }
 

@@ -116,4 +116,38 @@ describe("DPoP on gatehouse serve", () => {
       }),
     60_000
   )
+
+  it.live(
+    "gatehouse serve --require-dpop: the bearer pairing needs a proof; with one it pairs bound; the metadata says so",
+    () =>
+      Effect.gen(function*() {
+        const served = yield* serve(["--port", "0", "--state-dir", yield* tempDirectory, "--require-dpop"])
+        const pairing = yield* pairingUrl(served)
+        const url = `${pairing.origin}/api/auth/bootstrap/bearer`
+        const unbound = yield* request(url, { method: "POST", body: { credential: pairing.token } })
+        assert.strictEqual(unbound.status, 400, unbound.text)
+        assert.strictEqual(unbound.json.error, "invalid_dpop_proof")
+        const metadata = yield* request(`${pairing.origin}/.well-known/oauth-protected-resource/mcp`)
+        assert.strictEqual(metadata.status, 200, metadata.text)
+        assert.strictEqual(metadata.json.dpop_bound_access_tokens_required, true)
+        // The code was not spent by the refusal: a proof (after the nonce challenge) pairs with it.
+        const key = yield* newKey
+        const challenge = yield* request(url, {
+          method: "POST",
+          headers: { dpop: yield* proof(key, "POST", url) },
+          body: { credential: pairing.token }
+        })
+        assert.strictEqual(challenge.status, 400, challenge.text)
+        const nonce = challenge.headers["dpop-nonce"] as string
+        const paired = yield* request(url, {
+          method: "POST",
+          headers: { dpop: yield* proof(key, "POST", url, { nonce }) },
+          body: { credential: pairing.token }
+        })
+        assert.strictEqual(paired.status, 200, paired.text)
+        assert.strictEqual(paired.json.tokenType, "DPoP")
+        assert.strictEqual(paired.json.session.jkt, key.jkt)
+      }),
+    60_000
+  )
 })
