@@ -44,8 +44,15 @@ export const PairingLinkRequest = Schema.Struct({
 })
 export type PairingLinkRequest = typeof PairingLinkRequest.Type
 
-/** The body of logout, ws-ticket and revoke-others: nothing, `{}`, or no body at all. */
-export const EmptyRequest = Schema.Struct({})
+/**
+ * The body of logout, ws-ticket and revoke-others: nothing, `{}`, or no body at all. Members are
+ * ignored, but an array is not an object here (a bare `Schema.Struct({})` would take `[]`).
+ */
+export const EmptyRequest = Schema.Struct({}).check(
+  Schema.makeFilter((body) => !Array.isArray(body) || "expected an object, not an array", {
+    description: "a JSON object"
+  })
+)
 
 /**
  * `POST /api/auth/tokens`: an access token (a JWT) for some of the calling session's scopes.

@@ -334,7 +334,7 @@ describe("local proof over HTTP", () => {
       assertRefused((yield* askChallenge(server, { origin: "https://evil.example" })).response)
     }).pipe(Effect.scoped))
 
-  it.live("the redemption's body must be JSON (415), well formed (400)", () =>
+  it.live("the redemption's body must be JSON (415), well formed (400); the challenge's an object, never an array", () =>
     Effect.gen(function*() {
       const { server } = yield* setup()
       const body = yield* challenge(server)
@@ -352,6 +352,16 @@ describe("local proof over HTTP", () => {
         body: "{"
       })
       assert.strictEqual(broken.status, 400)
+      // The challenge takes nothing, `{}` or no body; an array is not an object (AuthApi.EmptyRequest).
+      for (const [text, status] of [["[]", 400], ["[{}]", 400], ["{}", 200], ["{\"ignored\": 1}", 200]] as const) {
+        const asked = yield* request(server.port, {
+          method: "POST",
+          path: challengePath,
+          headers: { "content-type": "application/json" },
+          body: text
+        })
+        assert.strictEqual(asked.status, status, `${text}: ${asked.text}`)
+      }
     }).pipe(Effect.scoped))
 
   it.live("rate-limited like the bootstrap: refusals spend the address's pairing budget, then 429", () =>
