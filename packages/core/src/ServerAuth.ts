@@ -157,7 +157,7 @@ export const make = Effect.fnUntraced(function*(options: Options) {
       [credentials.bearer, bearer]
     ])
 
-  const getSessionState = (credentials: PresentedCredentials) =>
+  const stateOf = (credentials: PresentedCredentials) =>
     authenticateHttpRequest(credentials).pipe(
       Effect.map(Option.some),
       Effect.catchTags({
@@ -168,6 +168,16 @@ export const make = Effect.fnUntraced(function*(options: Options) {
         ExpiredAccessToken: () => Effect.succeed(Option.none<Authenticated>())
       })
     )
+
+  // The cookie first, as everywhere; but a stale cookie (logged out, expired) must not hide a good
+  // bearer token sent beside it, just as the HTTP layer's routes fall back to the bearer token.
+  const getSessionState = (credentials: PresentedCredentials) =>
+    credentials.cookie === undefined || credentials.bearer === undefined
+      ? stateOf(credentials)
+      : Effect.flatMap(
+        stateOf({ cookie: credentials.cookie }),
+        (state) => Option.isSome(state) ? Effect.succeed(state) : stateOf({ bearer: credentials.bearer })
+      )
 
   const authenticateWebSocketUpgrade = (credentials: {
     readonly cookie?: Redacted.Redacted<string> | undefined

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Effect, Layer, Redacted } from "effect"
+import { Context, Effect, Layer, Option, Redacted } from "effect"
 import * as Bootstrap from "../src/BootstrapCredentialService.ts"
 import * as ServerAuth from "../src/ServerAuth.ts"
 import * as ServerAuthPolicy from "../src/ServerAuthPolicy.ts"
@@ -90,6 +90,19 @@ describe("ServerAuth", () => {
       assert.strictEqual((yield* Effect.flip(auth.authenticateHttpRequest({})))._tag, "MissingCredential")
       const state = yield* auth.getSessionState({ bearer: Redacted.make("garbage") })
       assert.strictEqual(state._tag, "None")
+      // The session state: the cookie when it is good; a stale one does not hide the bearer token.
+      const good = yield* auth.getSessionState({ cookie: a.token, bearer: b.token })
+      assert.deepStrictEqual(
+        Option.map(good, (found) => [found.via, found.session.sid]),
+        Option.some(["cookie", a.session.sid])
+      )
+      const stale = yield* auth.getSessionState({ cookie: Redacted.make("stale"), bearer: b.token })
+      assert.deepStrictEqual(
+        Option.map(stale, (found) => [found.via, found.session.sid]),
+        Option.some(["bearer", b.session.sid])
+      )
+      const neither = yield* auth.getSessionState({ cookie: Redacted.make("stale"), bearer: Redacted.make("garbage") })
+      assert.strictEqual(neither._tag, "None")
     }))
 
   it.effect("unsafe-no-auth treats every request as an administrator", () =>

@@ -664,6 +664,13 @@ describe("request guards", () => {
           headers: { cookie: `gatehouse_session_${server.port}=v1.old.old.old`, ...bearer(admin.token) }
         })
         assert.strictEqual(response.status, 200)
+        // Nor at GET /api/auth/session: the bearer token's session is the answer.
+        const state = yield* request(server.port, {
+          path: "/api/auth/session",
+          headers: { cookie: `gatehouse_session_${server.port}=v1.old.old.old`, ...bearer(admin.token) }
+        })
+        assert.strictEqual(state.status, 200)
+        assert.strictEqual(state.json.authenticated, true, state.text)
       })
     ))
 })
