@@ -84,6 +84,14 @@ export const serve = Command.make("serve", {
     Flag.withDefault(256),
     Flag.withDescription("Open connections at once from one client address, IPv6 by its /64 (default 256).")
   ),
+  wsMaxPerSession: Flag.Int("ws-max-per-session").pipe(
+    Flag.withDefault(16),
+    Flag.withDescription("Open WebSockets per session on this instance (default 16); the next upgrade is a 429.")
+  ),
+  wsMaxPerAddress: Flag.Int("ws-max-per-address").pipe(
+    Flag.withDefault(64),
+    Flag.withDescription("Open WebSockets per client address on this instance (default 64); the next upgrade is a 429.")
+  ),
   headersTimeout: Flag.String("headers-timeout").pipe(
     Flag.withDefault("10 seconds"),
     Flag.withDescription("How long a client may take to send a request's headers (default 10 seconds); then 408.")

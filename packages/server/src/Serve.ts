@@ -41,6 +41,9 @@ export interface Input {
   readonly hosted: boolean
   readonly maxConnections: number
   readonly maxConnectionsPerAddress: number
+  /** `--ws-max-per-session`, `--ws-max-per-address`: open WebSockets (`WebSocketGuard.Limits`). */
+  readonly wsMaxPerSession?: number | undefined
+  readonly wsMaxPerAddress?: number | undefined
   /** Durations such as `10 seconds`. */
   readonly headersTimeout: string
   readonly requestTimeout: string
@@ -100,7 +103,9 @@ export const validate = (input: Input): Effect.Effect<GatehouseServer.Options, C
   for (
     const [flag, value] of [
       ["--max-connections", input.maxConnections],
-      ["--max-connections-per-address", input.maxConnectionsPerAddress]
+      ["--max-connections-per-address", input.maxConnectionsPerAddress],
+      ["--ws-max-per-session", input.wsMaxPerSession ?? 1],
+      ["--ws-max-per-address", input.wsMaxPerAddress ?? 1]
     ] as const
   ) {
     if (!Number.isSafeInteger(value) || value < 1) {
@@ -171,6 +176,7 @@ export const validate = (input: Input): Effect.Effect<GatehouseServer.Options, C
     publicUrl,
     maxConnections: input.maxConnections,
     maxConnectionsPerAddress: input.maxConnectionsPerAddress,
+    webSocketLimits: { maxPerSession: input.wsMaxPerSession, maxPerAddress: input.wsMaxPerAddress },
     headersTimeout: timeouts.headersTimeout,
     requestTimeout: timeouts.requestTimeout,
     keepAliveTimeout: timeouts.keepAliveTimeout,

@@ -6,9 +6,11 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Support from "@gatehouse-auth/testing/support"
 import { Effect } from "effect"
+import * as Crypto from "node:crypto"
 import * as Fs from "node:fs"
+import * as Http from "node:http"
 import * as Net from "node:net"
-import { pairingUrl, pairWith, request, serve } from "./helpers.ts"
+import { exited, openSocket, pairingUrl, pairWith, request, serve } from "./helpers.ts"
 
 const frameSize = 64 * 1024
 const maxFrames = 2_000
@@ -130,6 +132,71 @@ describe("WebSocket limits on the reference server", () => {
         }
         yield* Effect.logInfo(`flood: ${sent} frames, peak growth ${((peak - baseline) / mib).toFixed(1)} MiB`)
       }),
+    40_000
+  )
+
+  it.live(
+    "gatehouse serve --ws-max-per-session 1: a second socket of the session is refused with 429; a bad value is a usage error",
+    () =>
+      Effect.gen(function*() {
+        const served = yield* serve([
+          "--port",
+          "0",
+          "--state-dir",
+          yield* Support.tempDirectory,
+          "--ws-max-per-session",
+          "1"
+        ])
+        const pairing = yield* pairingUrl(served)
+        const { token } = yield* pairWith(pairing.origin, pairing.token)
+        const first = yield* openSocket(pairing.origin, token)
+        assert.strictEqual(first.socket.readyState, WebSocket.OPEN)
+        const ticket = yield* request(`${pairing.origin}/api/auth/ws-ticket`, {
+          method: "POST",
+          headers: Support.bearer(token),
+          body: {}
+        })
+        assert.strictEqual(ticket.status, 200, ticket.text)
+        const upgrade = yield* Effect.promise(() =>
+          new Promise<number | undefined>((resolve, reject) => {
+            const target = new URL(`${pairing.origin}/ws?wsTicket=${ticket.json.ticket}`)
+            const asked = Http.request({
+              host: target.hostname,
+              port: target.port,
+              path: `${target.pathname}${target.search}`,
+              headers: {
+                connection: "Upgrade",
+                upgrade: "websocket",
+                "sec-websocket-version": "13",
+                "sec-websocket-key": Crypto.randomBytes(16).toString("base64")
+              }
+            })
+            asked.on("response", (response) => {
+              response.resume()
+              resolve(response.statusCode)
+            })
+            asked.on("upgrade", (_response, socket) => {
+              socket.destroy()
+              resolve(101)
+            })
+            asked.on("error", reject)
+            asked.end()
+          })
+        )
+        assert.strictEqual(upgrade, 429)
+
+        const refused = yield* serve([
+          "--port",
+          "0",
+          "--state-dir",
+          yield* Support.tempDirectory,
+          "--ws-max-per-address",
+          "0"
+        ])
+        const exit = yield* exited(refused)
+        assert.notStrictEqual(exit.code, 0)
+        assert.include(refused.stderr(), "--ws-max-per-address must be a whole number of at least 1 (got 0)")
+      }).pipe(Effect.scoped),
     40_000
   )
 })
