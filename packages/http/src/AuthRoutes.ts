@@ -268,6 +268,9 @@ export const layer = HttpRouter.use(Effect.fnUntraced(function*(router) {
       auth.requireScopes([Scopes.writeAccess])(Effect.gen(function*() {
         const { session, via } = yield* CurrentSession
         if (via === "none") return yield* AuthError.notWhileAuthenticationIsOff("Pairing links")
+        // A link outlives the token and pairs a whole session: minting one would turn a short, narrow
+        // token into a long-lived credential, as minting tokens from a token would.
+        if (via === "access-token") return yield* AuthError.forbidden("An access token cannot create pairing links")
         const body = yield* readBody(
           AuthApi.PairingLinkRequest,
           `{"ttlSeconds": 300, "label": "phone", "scopes": ["read:hello"]}`,

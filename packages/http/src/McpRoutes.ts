@@ -32,6 +32,8 @@ export const layer = HttpRouter.use(Effect.fnUntraced(function*(router) {
     auth.requireScopes([Scopes.writeAccess])(Effect.gen(function*() {
       const { session, via } = yield* CurrentSession
       if (via === "none") return yield* AuthError.notWhileAuthenticationIsOff("MCP credentials")
+      // A credential outlives the token: a short, narrow token must not mint a lasting one.
+      if (via === "access-token") return yield* AuthError.forbidden("An access token cannot create MCP credentials")
       const body = yield* JsonBody.read(AuthApi.McpCredentialRequest, {
         maxBytes: settings.maxBodyBytes,
         maxDepth: settings.maxJsonDepth,

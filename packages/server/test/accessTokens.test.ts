@@ -100,6 +100,35 @@ describe("access tokens on the reference server", () => {
       assert.notProperty(refused.json, "token")
     }))
 
+  it.live("nor a lasting credential: a JWT holding write:access is 403 at pairing links and MCP credentials", () =>
+    Effect.gen(function*() {
+      const server = yield* start
+      const token = yield* server.jwt(["read:hello", "write:access"], ["read:hello", "read:access", "write:access"])
+      const link = yield* request(`${server.origin}/api/auth/pairing-links`, {
+        method: "POST",
+        headers: server.bearer(token),
+        body: { scopes: ["read:hello"] }
+      })
+      assert.strictEqual(link.status, 403, link.text)
+      assert.strictEqual(link.json.error.message, "An access token cannot create pairing links")
+      assert.notProperty(link.json, "credential")
+      const mcp = yield* request(`${server.origin}/api/auth/mcp-credentials`, {
+        method: "POST",
+        headers: server.bearer(token),
+        body: { threadId: "t1", providerInstanceId: "p1" }
+      })
+      assert.strictEqual(mcp.status, 403, mcp.text)
+      assert.strictEqual(mcp.json.error.message, "An access token cannot create MCP credentials")
+      // The session it came from still can.
+      const { token: sessionToken } = yield* server.session(["read:hello", "read:access", "write:access"])
+      const fromSession = yield* request(`${server.origin}/api/auth/pairing-links`, {
+        method: "POST",
+        headers: server.bearer(sessionToken),
+        body: { scopes: ["read:hello"] }
+      })
+      assert.strictEqual(fromSession.status, 201, fromSession.text)
+    }))
+
   it.live("OR-across-types regression: write:tasks:foo runs foo only; write:tasks all; read:hello none; write:runs creates but cannot read", () =>
     Effect.gen(function*() {
       const server = yield* start
