@@ -8,28 +8,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import * as Jose from "jose"
 import { newKey, proof } from "./dpopProofs.ts"
-import { approveInBrowser, authorizationUrl, newFlow, pairBrowser, postToken, start } from "./oauth.ts"
-
-const mcp = (origin: string, headers: Record<string, string>) =>
-  Effect.promise(async () => {
-    const response = await fetch(`${origin}/mcp`, {
-      method: "POST",
-      headers: {
-        "content-type": "application/json",
-        accept: "application/json, text/event-stream",
-        "mcp-protocol-version": "2025-06-18",
-        ...headers
-      },
-      body: JSON.stringify({
-        jsonrpc: "2.0",
-        id: 1,
-        method: "initialize",
-        params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "probe", version: "1" } }
-      })
-    })
-    await response.text()
-    return { status: response.status, headers: response.headers }
-  })
+import { approveInBrowser, authorizationUrl, mcpInitialize, newFlow, pairBrowser, postToken, start } from "./oauth.ts"
 
 describe("DPoP at the OAuth authorization server", () => {
   it.live(
@@ -75,15 +54,15 @@ describe("DPoP at the OAuth authorization server", () => {
 
         // /mcp: as Bearer 401 (both challenges); with a proof by another key 401; with its own 200.
         const mcpUrl = `${server.origin}/mcp`
-        const asBearer = yield* mcp(server.origin, { authorization: `Bearer ${accessToken}` })
+        const asBearer = yield* mcpInitialize(server.origin, { authorization: `Bearer ${accessToken}` })
         assert.strictEqual(asBearer.status, 401)
         assert.match(asBearer.headers.get("www-authenticate")!, /^Bearer.*DPoP error="invalid_token", algs="/)
-        const wrongKey = yield* mcp(server.origin, {
+        const wrongKey = yield* mcpInitialize(server.origin, {
           authorization: `DPoP ${accessToken}`,
           dpop: yield* proof(other, "POST", mcpUrl, { token: accessToken, nonce })
         })
         assert.strictEqual(wrongKey.status, 401)
-        const ownKey = yield* mcp(server.origin, {
+        const ownKey = yield* mcpInitialize(server.origin, {
           authorization: `DPoP ${accessToken}`,
           dpop: yield* proof(key, "POST", mcpUrl, { token: accessToken, nonce })
         })
@@ -130,7 +109,7 @@ describe("DPoP at the OAuth authorization server", () => {
       assert.strictEqual(tokens.status, 200, tokens.text)
       assert.strictEqual(tokens.json.token_type, "Bearer")
       assert.isUndefined(Jose.decodeJwt(tokens.json.access_token).cnf)
-      const ok = yield* mcp(server.origin, { authorization: `Bearer ${tokens.json.access_token}` })
+      const ok = yield* mcpInitialize(server.origin, { authorization: `Bearer ${tokens.json.access_token}` })
       assert.strictEqual(ok.status, 200)
     }), 60_000)
 

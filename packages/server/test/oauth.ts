@@ -192,16 +192,16 @@ export const tokensFor = (flow: Flow, cookie: string, overrides: Record<string, 
     return { code, ...(exchanged.json as { access_token: string; refresh_token: string; scope: string }) }
   })
 
-/** A JSON-RPC `initialize` at `/mcp` with `token`: the status (200 when the token is accepted). */
-export const mcpStatus = (origin: string, token: string) =>
+/** A JSON-RPC `initialize` at `/mcp` with `headers`: the status (200 when the credential is accepted). */
+export const mcpInitialize = (origin: string, headers: Record<string, string>) =>
   Effect.promise(async () => {
     const response = await fetch(`${origin}/mcp`, {
       method: "POST",
       headers: {
-        authorization: `Bearer ${token}`,
         "content-type": "application/json",
         accept: "application/json, text/event-stream",
-        "mcp-protocol-version": "2025-06-18"
+        "mcp-protocol-version": "2025-06-18",
+        ...headers
       },
       body: JSON.stringify({
         jsonrpc: "2.0",
@@ -211,5 +211,8 @@ export const mcpStatus = (origin: string, token: string) =>
       })
     })
     await response.text()
-    return { status: response.status, challenge: response.headers.get("www-authenticate") }
+    return { status: response.status, headers: response.headers, challenge: response.headers.get("www-authenticate") }
   })
+
+/** `mcpInitialize` with `Authorization: Bearer <token>`. */
+export const mcpStatus = (origin: string, token: string) => mcpInitialize(origin, { authorization: `Bearer ${token}` })
