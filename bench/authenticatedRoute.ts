@@ -13,17 +13,14 @@
  * driven the same core code in a tight loop, V8's state skews a whole server (measured: ratio 0.49
  * in-process after bench/verify.ts against 0.75-0.82 alone).
  */
-import { NodeHttpServer } from "@effect/platform-node"
 import { Context, Effect, Exit, Layer, Redacted, Scope } from "effect"
 import { HttpRouter, HttpServer, HttpServerResponse } from "effect/http"
 import { fork } from "node:child_process"
 import * as Fs from "node:fs"
-import * as Http from "node:http"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import * as BootstrapCredentialService from "../packages/core/src/BootstrapCredentialService.ts"
 import * as ServerAuth from "../packages/core/src/ServerAuth.ts"
-import * as ServerAuthPolicy from "../packages/core/src/ServerAuthPolicy.ts"
 import * as ServerSecretStore from "../packages/core/src/ServerSecretStore.ts"
 import * as SessionCredentialService from "../packages/core/src/SessionCredentialService.ts"
 import * as SigningKeyring from "../packages/core/src/SigningKeyring.ts"
@@ -31,6 +28,7 @@ import { HttpAuth, HttpAuthLayer } from "../packages/http/src/index.ts"
 import { SqlStores } from "../packages/sql/src/index.ts"
 import { compare, ratio, report, smoke } from "./harness.ts"
 import type { Done, Job } from "./loadWorker.ts"
+import { listener, policy } from "./loopback.ts"
 
 const applicationScopes = ["read:hello", "write:hello"]
 const concurrency = 16
@@ -60,14 +58,6 @@ const storesLayer = (stores: "memory" | "sqlite", dir: string) =>
     )
 
 const serverLayer = (stores: "memory" | "sqlite", dir: string) => {
-  const listener = NodeHttpServer.layer(() => Http.createServer(), { host: "127.0.0.1", port: 0 })
-  const policy = Layer.unwrap(
-    Effect.map(Effect.service(HttpServer.HttpServer), (server) =>
-      ServerAuthPolicy.layer({
-        host: "127.0.0.1",
-        port: server.address._tag === "UnixPathAddress" ? 0 : server.address.port
-      }))
-  )
   const core = ServerAuth.layer({ applicationScopes }).pipe(
     Layer.provideMerge(storesLayer(stores, dir)),
     Layer.provideMerge(policy)

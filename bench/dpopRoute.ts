@@ -9,7 +9,6 @@
  * for the network), so the client's signing is not charged to the bound candidate; both
  * candidates run their keep-alive requests from this process, 16 at a time.
  */
-import { NodeHttpServer } from "@effect/platform-node"
 import { Context, Effect, Exit, Layer, Redacted, Scope } from "effect"
 import { HttpRouter, HttpServer, HttpServerResponse } from "effect/http"
 import * as Crypto from "node:crypto"
@@ -20,13 +19,13 @@ import * as Path from "node:path"
 import * as BootstrapCredentialService from "../packages/core/src/BootstrapCredentialService.ts"
 import * as DpopVerifier from "../packages/core/src/DpopVerifier.ts"
 import * as ServerAuth from "../packages/core/src/ServerAuth.ts"
-import * as ServerAuthPolicy from "../packages/core/src/ServerAuthPolicy.ts"
 import * as ServerSecretStore from "../packages/core/src/ServerSecretStore.ts"
 import * as SessionCredentialService from "../packages/core/src/SessionCredentialService.ts"
 import * as SigningKeyring from "../packages/core/src/SigningKeyring.ts"
 import { HttpAuth, HttpAuthLayer } from "../packages/http/src/index.ts"
 import { SqlStores } from "../packages/sql/src/index.ts"
 import { compare, ratio, report, smoke } from "./harness.ts"
+import { listener, policy } from "./loopback.ts"
 
 const applicationScopes = ["read:hello"]
 const concurrency = 16
@@ -38,14 +37,6 @@ const Routes = HttpRouter.use(Effect.fnUntraced(function*(router) {
 }))
 
 const serverLayer = (dir: string) => {
-  const listener = NodeHttpServer.layer(() => Http.createServer(), { host: "127.0.0.1", port: 0 })
-  const policy = Layer.unwrap(
-    Effect.map(Effect.service(HttpServer.HttpServer), (server) =>
-      ServerAuthPolicy.layer({
-        host: "127.0.0.1",
-        port: server.address._tag === "UnixPathAddress" ? 0 : server.address.port
-      }))
-  )
   const stores = BootstrapCredentialService.layer.pipe(
     Layer.provideMerge(SessionCredentialService.layer()),
     Layer.provideMerge(DpopVerifier.layer()),
